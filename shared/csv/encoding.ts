@@ -1,0 +1,133 @@
+/**
+ * Encoding detection and streaming decoding. UTF-8 (with or without BOM) is validated
+ * strictly; windows-1252/latin1 go through iconv-lite (Node's TextDecoder mis-maps 0x80–0x9F
+ * on current Node 20 releases). Binary input is recognised before any parsing.
+ */
+import iconv from 'iconv-lite';
+import { Problem } from '../problem.js';
+
+export type Encoding = 'utf-8' | 'windows-1252';
+
+const MAGIC: [number[], string][] = [
+  [[0x50, 0x4b, 0x03, 0x04], 'a ZIP archive (an .xlsx or .zip file renamed .csv?)'],
+  [[0x1f, 0x8b], 'a gzip archive'],
+  [[0x25, 0x50, 0x44, 0x46], 'a PDF document'],
+  [[0x89, 0x50, 0x4e, 0x47], 'a PNG image'],
+  [[0xff, 0xd8, 0xff], 'a JPEG image'],
+  [[0xd0, 0xcf, 0x11, 0xe0], 'an old Office document (.xls?)'],
+];
+
+/** Throws a 415 problem when the first bytes are clearly not text. */
+export function assertText(sample: Buffer, file?: string): void {
+  for (const [magic, what] of MAGIC) {
+    if (sample.length >= magic.length && magic.every((b, i) => sample[i] === b)) {
+      throw new Problem(415, 'not-text', 'Input is not a CSV text file', `the bytes are ${what}`, { file, line: 1 });
+    }
+  }
+  if ((sample[0] === 0xff && sample[1] === 0xfe) || (sample[0] === 0xfe && sample[1] === 0xff)) {
+    throw new Problem(415, 'unsupported-encoding', 'UTF-16 is not supported', 'save the file as UTF-8 or windows-1252', { file, line: 1 });
+  }
+  const nul = sample.indexOf(0);
+  if (nul !== -1) {
+    const line = countByte(sample, 10, 0, nul) + 1;
+    throw new Problem(415, 'not-text', 'Input is not a CSV text file', `binary data (a NUL byte) at byte ${nul}`, { file, line });
+  }
+}
+
+export function hasUtf8Bom(sample: Buffer): boolean {
+  return sample.length >= 3 && sample[0] === 0xef && sample[1] === 0xbb && sample[2] === 0xbf;
+}
+
+/** Index of the first byte that breaks UTF-8, or -1. A sequence cut off at the end counts as valid unless `complete`. */
+export function firstInvalidUtf8(buf: Buffer, complete: boolean): number {
+  let i = 0;
+  const n = buf.length;
+  while (i < n) {
+    const b = buf[i];
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    if (b >= 0xc2 && b <= 0xdf) (need = 1), (min = 0x80);
+    else if (b >= 0xe0 && b <= 0xef) (need = 2), (min = 0x800);
+    else if (b >= 0xf0 && b <= 0xf4) (need = 3), (min = 0x10000);
+    else return i;
+    if (i + need >= n) {
+      // Not enough bytes left: valid only if what is there is a proper prefix.
+      for (let j = i + 1; j < n; j++) if ((buf[j] & 0xc0) !== 0x80) return i;
+      return complete ? i : -1;
+    }
+    let cp = b & (0xff >> (need + 2));
+    for (let j = 1; j <= need; j++) {
+      const c = buf[i + j];
+      if ((c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return -1;
+}
+
+/** UTF-8 if the sample is valid UTF-8 (or has a BOM), else windows-1252. */
+export function detectEncoding(sample: Buffer, complete: boolean): Encoding {
+  if (hasUtf8Bom(sample)) return 'utf-8';
+  return firstInvalidUtf8(sample, complete) === -1 ? 'utf-8' : 'windows-1252';
+}
+
+export function countByte(buf: Buffer, byte: number, from = 0, to = buf.length): number {
+  let count = 0;
+  let i = buf.indexOf(byte, from);
+  while (i !== -1 && i < to) {
+    count++;
+    i = buf.indexOf(byte, i + 1);
+  }
+  return count;
+}
+
+export interface StreamDecoder {
+  write(chunk: Buffer): string;
+  end(): string;
+}
+
+/**
+ * A streaming decoder. UTF-8 is strict: an invalid byte raises a 422 problem naming the
+ * byte offset and line (lines are counted only when the error happens, from `lineAt`).
+ */
+export function createDecoder(encoding: Encoding, opts: { file?: string; lineAt?: () => number } = {}): StreamDecoder {
+  if (encoding === 'windows-1252') {
+    const dec = iconv.getDecoder('win1252');
+    return { write: (c) => dec.write(c), end: () => dec.end() ?? '' };
+  }
+  const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+  let offset = 0;
+  const fail = (chunk: Buffer | null): never => {
+    const inChunk = chunk ? Math.max(0, firstInvalidUtf8(chunk, false)) : 0;
+    const line = (opts.lineAt?.() ?? 0) + (chunk ? countByte(chunk, 10, 0, inChunk) : 0) || undefined;
+    throw new Problem(422, 'invalid-encoding', 'Invalid UTF-8', `byte ${offset + inChunk} is not valid UTF-8 (set encoding=windows-1252 if the file is not UTF-8)`, {
+      file: opts.file,
+      line,
+      byteOffset: offset + inChunk,
+    });
+  };
+  return {
+    write(chunk) {
+      try {
+        const s = dec.decode(chunk, { stream: true });
+        offset += chunk.length;
+        return s;
+      } catch {
+        return fail(chunk);
+      }
+    },
+    end() {
+      try {
+        return dec.decode();
+      } catch {
+        return fail(null);
+      }
+    },
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * Streaming CSV reader: bytes in, batches of records (fields + physical line number) out.
+ * Detects binary input, encoding, delimiter and line endings from the first 64 KiB, decodes
+ * with a streaming decoder (never raw Buffers: characters split across chunks would garble),
+ * and parses incrementally with papaparse's parser. Memory stays bounded by the limits.
+ */
+import Papa from 'papaparse';
+import type { Dialect } from '../dataset.js';
+import { Problem } from '../problem.js';
+import { sniffDelimiter, detectNewline, type Newline } from './dialect.js';
+import { assertText, createDecoder, detectEncoding, hasUtf8Bom, type Encoding } from './encoding.js';
+
+export interface ReadOptions {
+  file?: string;
+  encoding?: 'auto' | 'utf-8' | 'windows-1252' | 'latin1';
+  delimiter?: 'auto' | ',' | ';' | '\t' | '|' | 'tab';
+  maxFieldBytes: number;
+  maxRecordBytes: number;
+  maxColumns: number;
+  onDialect?: (d: Dialect) => void;
+}
+
+export interface CsvRecord {
+  /** Physical line (1-based) where the record starts. */
+  line: number;
+  fields: string[];
+  /** Set when the parser found malformed quoting in this record. */
+  error?: string;
+}
+
+export interface ReadStats {
+  bytesIn: number;
+  blankLines: number;
+}
+
+const SNIFF_BYTES = 64 * 1024;
+const PARSE_BATCH_CHARS = 1024 * 1024;
+
+export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: ReadOptions, stats: ReadStats = { bytesIn: 0, blankLines: 0 }): AsyncGenerator<CsvRecord[], ReadStats> {
+  const it = source[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  let done = false;
+  while (headBytes < SNIFF_BYTES) {
+    const n = await it.next();
+    if (n.done) {
+      done = true;
+      break;
+    }
+    const b = typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
+    head.push(b);
+    headBytes += b.length;
+  }
+  const sample = Buffer.concat(head);
+  stats.bytesIn = sample.length;
+  assertText(sample.subarray(0, SNIFF_BYTES), opts.file);
+  const bom = hasUtf8Bom(sample);
+  const encoding: Encoding =
+    !opts.encoding || opts.encoding === 'auto'
+      ? detectEncoding(sample, done)
+      : opts.encoding === 'utf-8'
+        ? 'utf-8'
+        : 'windows-1252';
+
+  let line = 1;
+  const decoder = createDecoder(encoding, { file: opts.file, lineAt: () => line });
+  let first = decoder.write(bom && encoding === 'utf-8' ? sample.subarray(3) : sample);
+  if (done) first += decoder.end();
+  if (first.charCodeAt(0) === 0xfeff) first = first.slice(1);
+
+  const delimiter = !opts.delimiter || opts.delimiter === 'auto' ? sniffDelimiter(first) : opts.delimiter === 'tab' ? '\t' : opts.delimiter;
+  const newline: Newline = detectNewline(first);
+  opts.onDialect?.({ encoding, bom, delimiter, newline });
+
+  const parser = new Papa.Parser({ delimiter, newline, quoteChar: '"', escapeChar: '"' });
+  const nlChar = newline === '\r' ? '\r' : '\n';
+  const stripCr = newline === '\n';
+  let partial = '';
+  let base = 0;
+
+  const parse = (text: string, last: boolean): CsvRecord[] => {
+    const agg = partial + text;
+    const r = parser.parse(agg, base, !last);
+    partial = agg.substring(r.meta.cursor - base);
+    base = r.meta.cursor;
+    if (partial.length > opts.maxRecordBytes) {
+      throw new Problem(422, 'record-too-large', 'Record too large', `a record starting at line ${line} is longer than ${opts.maxRecordBytes} characters (unbalanced quotes or a missing line break?)`, { file: opts.file, line });
+    }
+    const rowErrors = new Map<number, string>();
+    for (const e of r.errors) {
+      if (e.code === 'MissingQuotes' && last) {
+        const at = line + countLines(r.data, e.row ?? 0, nlChar);
+        throw new Problem(422, 'unterminated-quote', 'Unterminated quoted field', `a quoted field opened at line ${at} is never closed (the input ends inside quotes)`, { file: opts.file, line: at });
+      }
+      if (e.row !== undefined) rowErrors.set(e.row, e.message);
+    }
+    const careful = agg.indexOf('"') !== -1 || agg.length > opts.maxFieldBytes;
+    const rows = r.data as string[][];
+    // A final line break does not add a record: papaparse reports it as one empty row.
+    if (last && rows.length && rows[rows.length - 1].length === 1 && rows[rows.length - 1][0] === '' && (agg.length === 0 || /[\r\n]$/.test(agg))) rows.pop();
+    const out: CsvRecord[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const fields = rows[i];
+      const start = line;
+      if (fields.length === 1 && fields[0] === '') {
+        stats.blankLines++;
+        line++;
+        continue;
+      }
+      if (fields.length > opts.maxColumns) {
+        throw new Problem(422, 'too-many-columns', 'Too many columns', `line ${start} has ${fields.length} fields; the limit is ${opts.maxColumns}`, { file: opts.file, line: start });
+      }
+      if (stripCr) {
+        const lastField = fields[fields.length - 1];
+        if (lastField.charCodeAt(lastField.length - 1) === 13) fields[fields.length - 1] = lastField.slice(0, -1);
+      }
+      let extra = 0;
+      if (careful) {
+        for (let c = 0; c < fields.length; c++) {
+          const f = fields[c];
+          if (f.length > opts.maxFieldBytes) {
+            throw new Problem(422, 'field-too-large', 'Field too large', `field ${c + 1} on line ${start} is ${f.length} characters; the limit is ${opts.maxFieldBytes}`, { file: opts.file, line: start, column: c + 1 });
+          }
+          if (f.indexOf(nlChar) !== -1) extra += f.split(nlChar).length - 1;
+        }
+      }
+      line += 1 + extra;
+      const err = rowErrors.get(i);
+      out.push(err ? { line: start, fields, error: err } : { line: start, fields });
+    }
+    return out;
+  };
+
+  let pending = first;
+  const flush = (last: boolean) => {
+    const text = pending;
+    pending = '';
+    return parse(text, last);
+  };
+  if (!done) {
+    while (true) {
+      const n = await it.next();
+      if (n.done) break;
+      const b = typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
+      stats.bytesIn += b.length;
+      pending += decoder.write(b);
+      if (pending.length >= PARSE_BATCH_CHARS) {
+        const batch = flush(false);
+        if (batch.length) yield batch;
+      }
+    }
+    pending += decoder.end();
+  }
+  const batch = flush(true);
+  if (batch.length) yield batch;
+  return stats;
+}
+
+function countLines(rows: unknown[], upto: number, nl: string): number {
+  let n = 0;
+  for (let i = 0; i < upto && i < rows.length; i++) {
+    const r = rows[i] as string[];
+    n += 1;
+    for (const f of r) if (f.indexOf(nl) !== -1) n += f.split(nl).length - 1;
+  }
+  return n;
+}

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { inferColumn, INVALID, parseDate, parseDateTime, parseDecimal, parserFor } from './types.js';
+
+test('integers, and leading-zero codes stay text', () => {
+  assert.equal(inferColumn(['1', '-2', '300']).type, 'integer');
+  assert.equal(inferColumn(['001101', '04538', '12345']).type, 'text');
+  assert.equal(inferColumn(['9007199254740993']).type, 'text');
+});
+
+test('decimal separator decided per column', () => {
+  assert.deepEqual(inferColumn(['150.0', '200.5', '90']), { type: 'decimal', decimalSeparator: '.' });
+  assert.deepEqual(inferColumn(['1.234,56', '6375,63', '0,5']), { type: 'decimal', decimalSeparator: ',' });
+  assert.deepEqual(inferColumn(['1,5', '2,25', '3'], { decimal: ',' }), { type: 'decimal', decimalSeparator: ',' });
+  const dot = parserFor({ type: 'decimal', decimalSeparator: '.' });
+  assert.equal(dot('1,234.5'), 1234.5);
+  assert.equal(dot('6375,63'), INVALID, 'a decimal comma in a decimal-point column is rejected, not misread');
+  assert.equal(parseDecimal('1.234,56', ','), 1234.56);
+  assert.equal(parseDecimal('-0,5', ','), -0.5);
+});
+
+test('booleans in several languages', () => {
+  assert.equal(inferColumn(['sim', 'não', 'Sim']).type, 'boolean');
+  assert.equal(inferColumn(['true', 'FALSE']).type, 'boolean');
+  assert.equal(inferColumn(['0', '1', '1']).type, 'integer', '0/1 stays integer');
+});
+
+test('dates: ISO and day/month resolved per column', () => {
+  assert.deepEqual(inferColumn(['2026-01-31', '2025-12-01']).type, 'date');
+  const dmy = inferColumn(['31/01/2026', '05/02/2026']);
+  assert.equal(dmy.dateOrder, 'dmy');
+  const mdy = inferColumn(['01/31/2026', '02/05/2026']);
+  assert.equal(mdy.dateOrder, 'mdy');
+  assert.match(inferColumn(['01/02/2026', '03/04/2026']).format ?? '', /assumed/);
+  assert.equal(parseDate('31/02/2026', 'dmy'), INVALID);
+  assert.equal(parseDate('29/02/2024', 'dmy'), '2024-02-29');
+});
+
+test('datetimes become ISO 8601 UTC', () => {
+  assert.equal(parseDateTime('2026-11-03T14:25:41.107Z', 'dmy'), '2026-11-03T14:25:41.107Z');
+  assert.equal(parseDateTime('2026-11-03 14:25', 'dmy'), '2026-11-03T14:25:00.000Z');
+  assert.equal(parseDateTime('2026-11-03T14:25:00-03:00', 'dmy'), '2026-11-03T17:25:00.000Z');
+  assert.equal(parseDateTime('03/11/2026 14:25:41', 'dmy'), '2026-11-03T14:25:41.000Z');
+  assert.equal(inferColumn(['03/11/2026 14:25', '13/11/2026 08:00:01']).type, 'datetime');
+});
+
+test('mostly-typed columns keep their type; the odd value is left for the rejects', () => {
+  const values = Array.from({ length: 99 }, (_, i) => String(i + 1));
+  values.push('abc');
+  assert.equal(inferColumn(values).type, 'integer');
+  assert.equal(inferColumn(['a', 'b', '1']).type, 'text');
+});

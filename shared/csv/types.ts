@@ -1,0 +1,187 @@
+/**
+ * Column typing: infer a type per column from a sample, then parse every cell with the
+ * chosen column parser. Decisions are per column, never per cell: a decimal-comma column
+ * reads `1.234,56`; a decimal-point column rejects it.
+ */
+import type { Cell, ColumnType } from '../dataset.js';
+
+export const INVALID: unique symbol = Symbol('invalid');
+export type Parsed = Cell | typeof INVALID;
+
+export interface ColumnTyping {
+  type: ColumnType;
+  decimalSeparator?: '.' | ',';
+  /** Date order for slash/dot dates: `dmy` or `mdy`; `assumed` when the sample could not tell. */
+  dateOrder?: 'dmy' | 'mdy';
+  format?: string;
+}
+
+const INT = /^[+-]?(0|[1-9]\d*)$/;
+const DEC_DOT = /^[+-]?(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?([eE][+-]?\d+)?$/;
+const DEC_COMMA = /^[+-]?(\d{1,3}(\.\d{3})+|\d+)?(,\d+)?$/;
+// Unambiguous forms (decide the separator of a column).
+const ONLY_DOT = /^[+-]?(\d{1,3}(,\d{3})+\.\d+|\d*\.\d+|\d+\.\d{1,2}|\d+\.\d{4,}|\d+[eE][+-]?\d+|\d*\.\d+[eE][+-]?\d+)$/;
+const ONLY_COMMA = /^[+-]?(\d{1,3}(\.\d{3})+,\d+|\d*,\d{1,2}|\d*,\d{4,}|\d{4,},\d+|0,\d+)$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const ISO_DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
+const SLASH_DATE = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$/;
+const SLASH_DATETIME = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$/;
+const TRUE = new Set(['true', 'sim', 'yes', 'verdadeiro', 'vrai', 'y', 's']);
+const FALSE = new Set(['false', 'não', 'nao', 'no', 'falso', 'faux', 'n']);
+
+function isLeapDate(y: number, m: number, d: number): boolean {
+  if (m < 1 || m > 12 || d < 1) return false;
+  const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  return d <= days[m - 1];
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+function isoDate(y: number, m: number, d: number): string | typeof INVALID {
+  return isLeapDate(y, m, d) ? `${pad(y, 4)}-${pad(m)}-${pad(d)}` : INVALID;
+}
+
+export function parseInteger(s: string): Parsed {
+  if (!INT.test(s)) return INVALID;
+  const n = Number(s);
+  return Number.isSafeInteger(n) ? n : INVALID;
+}
+
+export function parseDecimal(s: string, sep: '.' | ','): Parsed {
+  if (s.length > 15 && /^[+-]?\d+$/.test(s)) return INVALID; // long digit strings are identifiers
+  if (sep === '.') {
+    if (!DEC_DOT.test(s) || !/\d/.test(s)) return INVALID;
+    const n = Number(s.replace(/,/g, ''));
+    return Number.isFinite(n) ? n : INVALID;
+  }
+  if (!DEC_COMMA.test(s) || !/\d/.test(s)) return INVALID;
+  const n = Number(s.replace(/\./g, '').replace(',', '.'));
+  return Number.isFinite(n) ? n : INVALID;
+}
+
+export function parseBoolean(s: string): Parsed {
+  const l = s.toLowerCase();
+  if (TRUE.has(l)) return true;
+  if (FALSE.has(l)) return false;
+  return INVALID;
+}
+
+export function parseDate(s: string, order: 'dmy' | 'mdy'): Parsed {
+  let m = ISO_DATE.exec(s);
+  if (m) return isoDate(+m[1], +m[2], +m[3]);
+  m = SLASH_DATE.exec(s);
+  if (!m) return INVALID;
+  return order === 'dmy' ? isoDate(+m[3], +m[2], +m[1]) : isoDate(+m[3], +m[1], +m[2]);
+}
+
+/** Datetimes become ISO 8601 in UTC (`Z`); a time without an offset is taken as UTC. */
+export function parseDateTime(s: string, order: 'dmy' | 'mdy'): Parsed {
+  let m = ISO_DATETIME.exec(s);
+  if (m) {
+    const date = isoDate(+m[1], +m[2], +m[3]);
+    if (date === INVALID || +m[4] > 23 || +m[5] > 59 || +(m[6] ?? 0) > 59) return INVALID;
+    const frac = m[7] ? m[7].slice(0, 4).padEnd(4, '0') : '.000';
+    let zone = m[8] ?? 'Z';
+    if (zone !== 'Z' && !zone.includes(':')) zone = zone.slice(0, 3) + ':' + zone.slice(3);
+    const d = new Date(`${date}T${m[4]}:${m[5]}:${m[6] ?? '00'}${frac}${zone}`);
+    return Number.isNaN(d.getTime()) ? INVALID : d.toISOString();
+  }
+  m = SLASH_DATETIME.exec(s);
+  if (!m) return INVALID;
+  const date = order === 'dmy' ? isoDate(+m[3], +m[2], +m[1]) : isoDate(+m[3], +m[1], +m[2]);
+  if (date === INVALID || +m[4] > 23 || +m[5] > 59 || +(m[6] ?? 0) > 59) return INVALID;
+  return `${date}T${pad(+m[4])}:${m[5]}:${m[6] ?? '00'}.000Z`;
+}
+
+export type CellParser = (s: string) => Parsed;
+
+export function parserFor(t: ColumnTyping): CellParser {
+  switch (t.type) {
+    case 'integer':
+      return parseInteger;
+    case 'decimal': {
+      const sep = t.decimalSeparator ?? '.';
+      return (s) => parseDecimal(s, sep);
+    }
+    case 'boolean':
+      return parseBoolean;
+    case 'date': {
+      const order = t.dateOrder ?? 'dmy';
+      return (s) => parseDate(s, order);
+    }
+    case 'datetime': {
+      const order = t.dateOrder ?? 'dmy';
+      return (s) => parseDateTime(s, order);
+    }
+    case 'text':
+      return (s) => s;
+  }
+}
+
+export interface InferOptions {
+  /** File-wide decimal separator override. */
+  decimal?: '.' | ',';
+  /** Share of non-null sample values a type must read to be chosen (the rest are rejected). */
+  threshold?: number;
+}
+
+/** Day/month order of a column from its values: a first part > 12 means dmy, a second part > 12 means mdy. */
+function dateOrderOf(values: string[]): { order: 'dmy' | 'mdy'; assumed: boolean; conflict: boolean } {
+  let dmy = false;
+  let mdy = false;
+  for (const v of values) {
+    const m = SLASH_DATE.exec(v) ?? SLASH_DATETIME.exec(v);
+    if (!m) continue;
+    if (+m[1] > 12) dmy = true;
+    if (+m[2] > 12) mdy = true;
+  }
+  if (dmy && mdy) return { order: 'dmy', assumed: false, conflict: true };
+  if (mdy) return { order: 'mdy', assumed: false, conflict: false };
+  return { order: 'dmy', assumed: !dmy, conflict: false };
+}
+
+/** Infer a column's type from its non-null sample values. */
+export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTyping {
+  if (values.length === 0) return { type: 'text' };
+  const threshold = opts.threshold ?? 0.95;
+  const need = Math.ceil(values.length * threshold);
+  const count = (p: CellParser) => {
+    let ok = 0;
+    for (const v of values) if (p(v) !== INVALID) ok++;
+    return ok;
+  };
+  // Leading-zero codes (CEP, ZIP, 001101) stay text: they are identifiers, not numbers.
+  const leadingZeros = values.filter((v) => /^[+-]?0\d+$/.test(v)).length;
+  if (leadingZeros > values.length - need) return { type: 'text' };
+
+  if (count(parseBoolean) >= need && values.some((v) => !/^[yns]$/i.test(v))) return { type: 'boolean' };
+  if (count(parseInteger) >= need) return { type: 'integer' };
+
+  let sep: '.' | ',' = opts.decimal ?? '.';
+  if (!opts.decimal) {
+    let dot = 0;
+    let comma = 0;
+    for (const v of values) {
+      if (ONLY_COMMA.test(v)) comma++;
+      else if (ONLY_DOT.test(v)) dot++;
+    }
+    sep = comma > dot ? ',' : '.';
+  }
+  if (count((s) => parseDecimal(s, sep)) >= need) return { type: 'decimal', decimalSeparator: sep };
+
+  const { order, assumed } = dateOrderOf(values);
+  const fmt = (f: string) => (assumed ? `${f} (day first assumed: no day above 12 in the sample)` : f);
+  if (count((s) => parseDate(s, order)) >= need) {
+    const slash = values.some((v) => SLASH_DATE.test(v));
+    return { type: 'date', dateOrder: order, format: slash ? fmt(order === 'dmy' ? 'dd/mm/yyyy' : 'mm/dd/yyyy') : 'yyyy-mm-dd' };
+  }
+  if (count((s) => parseDateTime(s, order)) >= need) {
+    const slash = values.some((v) => SLASH_DATETIME.test(v));
+    return {
+      type: 'datetime',
+      dateOrder: order,
+      format: slash ? fmt(order === 'dmy' ? 'dd/mm/yyyy hh:mm[:ss]' : 'mm/dd/yyyy hh:mm[:ss]') : 'ISO 8601',
+    };
+  }
+  return { type: 'text' };
+}

@@ -1,0 +1,140 @@
+/**
+ * The dataset: the versioned contract between transform and publish.
+ * On the wire it is NDJSON: one header object, then row lines (JSON arrays in the
+ * header's column order) and reject objects, then one trailer object.
+ */
+import { z } from 'zod';
+
+export const DATASET_VERSION = 1;
+export const NDJSON = 'application/x-ndjson';
+
+export const ColumnType = z.enum(['integer', 'decimal', 'boolean', 'date', 'datetime', 'text']);
+export type ColumnType = z.infer<typeof ColumnType>;
+
+export const Column = z.object({
+  name: z.string().min(1),
+  sourceName: z.string(),
+  type: ColumnType,
+  nullable: z.boolean(),
+  origin: z.enum(['inferred', 'pinned']).default('inferred'),
+  /** For decimal columns written with a decimal comma (`1.234,56`). */
+  decimalSeparator: z.enum(['.', ',']).optional(),
+  /** For date/datetime columns: the source pattern that matched. */
+  format: z.string().optional(),
+});
+export type Column = z.infer<typeof Column>;
+
+export const Source = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('object'),
+    bucket: z.string(),
+    key: z.string(),
+    etag: z.string().optional(),
+    versionId: z.string().optional(),
+    size: z.number().optional(),
+  }),
+  z.object({ kind: z.literal('adhoc'), name: z.string() }),
+]);
+export type Source = z.infer<typeof Source>;
+
+export const Dialect = z.object({
+  encoding: z.string(),
+  bom: z.boolean(),
+  delimiter: z.string(),
+  newline: z.string(),
+});
+export type Dialect = z.infer<typeof Dialect>;
+
+export const DatasetHeader = z.object({
+  type: z.literal('header'),
+  version: z.literal(DATASET_VERSION),
+  source: Source,
+  dialect: Dialect,
+  schema: z.object({ columns: z.array(Column) }),
+  startedAt: z.string(),
+});
+export type DatasetHeader = z.infer<typeof DatasetHeader>;
+
+export const Reject = z.object({
+  type: z.literal('reject'),
+  line: z.number().int(),
+  column: z.string().optional(),
+  reason: z.string(),
+  /** The raw fields of the record as read (before typing). */
+  raw: z.array(z.string()),
+});
+export type Reject = z.infer<typeof Reject>;
+
+export const ColumnStats = z.object({
+  nulls: z.number().int(),
+  min: z.union([z.number(), z.string(), z.null()]),
+  max: z.union([z.number(), z.string(), z.null()]),
+});
+export type ColumnStats = z.infer<typeof ColumnStats>;
+
+export const ProblemBody = z.looseObject({
+  type: z.string(),
+  title: z.string(),
+  status: z.number(),
+  detail: z.string().optional(),
+});
+
+export const DatasetTrailer = z.object({
+  type: z.literal('trailer'),
+  stats: z.object({
+    rowsIn: z.number().int(),
+    rowsOut: z.number().int(),
+    rowsRejected: z.number().int(),
+    blankLines: z.number().int(),
+    bytesIn: z.number().int(),
+    durationMs: z.number(),
+    columns: z.record(z.string(), ColumnStats),
+  }),
+  /** The first rejects (the full list travels as reject lines). */
+  rejects: z.array(Reject.omit({ type: true })),
+  rejectsTruncated: z.boolean(),
+  /** Set when the file could not be read to the end: what and where. */
+  error: ProblemBody.optional(),
+});
+export type DatasetTrailer = z.infer<typeof DatasetTrailer>;
+
+/** A typed cell: numbers, booleans, ISO 8601 strings for dates, text, or null. */
+export type Cell = string | number | boolean | null;
+export type Row = Cell[];
+
+export type DatasetLine =
+  | { kind: 'header'; header: DatasetHeader }
+  | { kind: 'row'; row: Row }
+  | { kind: 'reject'; reject: Reject }
+  | { kind: 'trailer'; trailer: DatasetTrailer };
+
+/** Parse one NDJSON line of a dataset (headers and trailers are validated; rows are trusted arrays). */
+export function parseDatasetLine(line: string): DatasetLine {
+  if (line.charCodeAt(0) === 91 /* [ */) return { kind: 'row', row: JSON.parse(line) as Row };
+  const obj = JSON.parse(line) as { type?: string };
+  switch (obj.type) {
+    case 'header':
+      return { kind: 'header', header: DatasetHeader.parse(obj) };
+    case 'reject':
+      return { kind: 'reject', reject: Reject.parse(obj) };
+    case 'trailer':
+      return { kind: 'trailer', trailer: DatasetTrailer.parse(obj) };
+    default:
+      throw new Error(`unknown dataset line type ${JSON.stringify(obj.type)}`);
+  }
+}
+
+/** JSON Schema of the header and trailer, for users (`npm run schema`). */
+export function datasetJsonSchema(): Record<string, unknown> {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: 'mini-pipeline dataset (NDJSON lines)',
+    description:
+      'Line 1 is a header, then row lines (JSON arrays in schema.columns order) and reject lines, then one trailer line.',
+    $defs: {
+      header: z.toJSONSchema(DatasetHeader),
+      reject: z.toJSONSchema(Reject),
+      trailer: z.toJSONSchema(DatasetTrailer),
+    },
+  };
+}

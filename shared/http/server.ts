@@ -1,0 +1,228 @@
+/**
+ * The function server: one implementation for the three functions, locally and in the image.
+ * Streaming request bodies with a per-function byte limit, `/_/health` and `/_/ready`,
+ * problem+json errors, `X-Call-Id` propagation, and SIGTERM draining.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createLogger, type Logger } from '../log.js';
+import { Problem, PROBLEM_CONTENT_TYPE, toProblem } from '../problem.js';
+
+export interface FunctionEvent {
+  method: string;
+  /** Path after `/function/<name>` (the gateway strips that prefix). */
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  /** The request body as a stream; reading past the function's limit fails with 413. */
+  body: Readable;
+  callId: string;
+  /** Aborted when the client goes away before the answer is complete. */
+  signal: AbortSignal;
+}
+
+export interface FunctionContext {
+  fn: string;
+  callId: string;
+  log: Logger;
+}
+
+export type ResponseBody = string | Uint8Array | Readable | AsyncIterable<string | Uint8Array>;
+
+export interface FunctionResult {
+  status?: number;
+  headers?: Record<string, string>;
+  /** Sent as `application/json` unless a content type is given. */
+  json?: unknown;
+  body?: ResponseBody;
+}
+
+export type FunctionHandler = (event: FunctionEvent, context: FunctionContext) => Promise<FunctionResult>;
+
+export interface ServeOptions {
+  name: string;
+  handler: FunctionHandler;
+  port?: number;
+  host?: string;
+  /** Largest request body accepted, in bytes (Infinity for streamed uploads). */
+  maxBodyBytes?: number;
+  /** Seconds to wait for in-flight requests after SIGTERM. */
+  drainSeconds?: number;
+  log?: Logger;
+  /** Install SIGTERM/SIGINT handlers that drain and exit (the process entry does this). */
+  handleSignals?: boolean;
+}
+
+export interface RunningFunction {
+  server: Server;
+  port: number;
+  url: string;
+  /** Stop accepting work, wait for in-flight requests (up to drainSeconds), then close. */
+  close(): Promise<void>;
+}
+
+export function sendProblem(res: ServerResponse, problem: Problem, callId?: string): void {
+  if (res.headersSent) {
+    res.destroy(problem);
+    return;
+  }
+  const body = JSON.stringify({ ...problem.toJSON(), ...(callId ? { callId } : {}) });
+  res.writeHead(problem.status, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+class ByteLimit extends Transform {
+  private seen = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      cb(new Problem(413, 'body-too-large', 'Request body too large', `the limit for this function is ${this.limit} bytes`));
+      return;
+    }
+    cb(null, chunk);
+  }
+}
+
+export async function serveFunction(opts: ServeOptions): Promise<RunningFunction> {
+  const log = opts.log ?? createLogger({ fn: opts.name });
+  const maxBody = opts.maxBodyBytes ?? Infinity;
+  const drainMs = (opts.drainSeconds ?? 30) * 1000;
+  let ready = false;
+  let draining = false;
+  let inFlight = 0;
+  let idle: (() => void) | null = null;
+
+  const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://function.local');
+    if (url.pathname === '/_/health') return plain(res, 200, 'OK');
+    if (url.pathname === '/_/ready') return ready && !draining ? plain(res, 200, 'OK') : plain(res, 503, 'not ready');
+    if (draining) {
+      res.setHeader('connection', 'close');
+      return sendProblem(res, new Problem(503, 'draining', 'Function is shutting down', 'retry shortly'));
+    }
+    inFlight++;
+    void handle(req, res, url).finally(() => {
+      inFlight--;
+      if (inFlight === 0 && idle) idle();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const started = performance.now();
+    const callId = headerValue(req.headers['x-call-id']) || randomUUID();
+    res.setHeader('x-call-id', callId);
+    const reqLog = log.child({ callId });
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort(new Error('client closed the connection'));
+    });
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    let status = 500;
+    try {
+      if (Number.isFinite(declared) && declared > maxBody) {
+        throw new Problem(413, 'body-too-large', 'Request body too large', `the limit for this function is ${maxBody} bytes`);
+      }
+      const body = Number.isFinite(maxBody) ? req.pipe(new ByteLimit(maxBody)) : req;
+      if (body !== req) req.on('error', (e) => body.destroy(e));
+      const event: FunctionEvent = {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+        body,
+        callId,
+        signal: abort.signal,
+      };
+      const result = await opts.handler(event, { fn: opts.name, callId, log: reqLog });
+      status = result.status ?? 200;
+      await writeResult(res, status, result);
+    } catch (err) {
+      const problem = toProblem(err, callId);
+      status = problem.status;
+      if (problem.status >= 500) reqLog.error('request failed', { error: err, status });
+      // Drain what is left of the body so the client sees the answer, not a reset.
+      if (!req.readableEnded) req.resume();
+      sendProblem(res, problem, callId);
+    } finally {
+      reqLog.info('request', {
+        method: req.method,
+        path: url.pathname,
+        status,
+        durationMs: Math.round(performance.now() - started),
+      });
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '0.0.0.0', () => resolve());
+  });
+  ready = true;
+  const port = (server.address() as AddressInfo).port;
+
+  const close = async () => {
+    if (draining) return;
+    draining = true;
+    ready = false;
+    server.close();
+    if (inFlight > 0) {
+      await Promise.race([
+        new Promise<void>((r) => (idle = r)),
+        new Promise<void>((r) => setTimeout(r, drainMs).unref()),
+      ]);
+    }
+    server.closeAllConnections();
+  };
+
+  if (opts.handleSignals) {
+    const onSignal = (sig: string) => {
+      log.info('draining', { signal: sig, inFlight });
+      void close().then(() => {
+        log.info('stopped', { signal: sig });
+        process.exit(0);
+      });
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  }
+  return { server, port, url: `http://127.0.0.1:${port}`, close };
+}
+
+async function writeResult(res: ServerResponse, status: number, result: FunctionResult): Promise<void> {
+  const headers: Record<string, string> = { ...(result.headers ?? {}) };
+  const has = (name: string) => Object.keys(headers).some((h) => h.toLowerCase() === name);
+  if (result.json !== undefined) {
+    const text = JSON.stringify(result.json);
+    if (!has('content-type')) headers['content-type'] = 'application/json';
+    headers['content-length'] = String(Buffer.byteLength(text));
+    res.writeHead(status, headers);
+    res.end(text);
+    return;
+  }
+  const body = result.body;
+  if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
+    if (body !== undefined && !has('content-type')) headers['content-type'] = 'text/plain; charset=utf-8';
+    res.writeHead(status, headers);
+    res.end(body);
+    return;
+  }
+  res.writeHead(status, headers);
+  res.flushHeaders();
+  const source = body instanceof Readable ? body : Readable.from(body);
+  await pipeline(source, res);
+}
+
+function plain(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain' });
+  res.end(text);
+}
+
+export function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
