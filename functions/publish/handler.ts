@@ -1,0 +1,25 @@
+/** publish: the dataset stream in; output bucket and Power BI out; manifest and completion marker. */
+import { decodeNdjson } from '../../shared/dataset-stream.js';
+import type { FunctionModule } from '../../shared/http/main.js';
+import { publishDataset } from '../../shared/publish.js';
+import { createSinks } from '../../shared/sinks/index.js';
+import { createStorage } from '../../shared/storage.js';
+
+export const publish: FunctionModule = {
+  name: 'publish',
+  maxBodyBytes: Infinity,
+  create: (config) => {
+    const s3 = createStorage(config);
+    return async (event, ctx) => {
+      const result = await publishDataset(decodeNdjson(event.body as AsyncIterable<Buffer>), {
+        config,
+        s3,
+        sinks: createSinks(config, ctx.log),
+        log: ctx.log,
+        callId: ctx.callId,
+        signal: event.signal,
+      });
+      return { status: result.status === 'failed' ? (result.problem?.status ?? 422) : 200, json: result };
+    };
+  },
+};

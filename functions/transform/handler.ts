@@ -1,0 +1,21 @@
+/** transform: an object reference (from webhook) or a CSV body (ad-hoc) in, the typed dataset out. */
+import type { FunctionModule } from '../../shared/http/main.js';
+import { createStorage } from '../../shared/storage.js';
+import { transformAdhoc, transformObject } from '../../shared/transform-service.js';
+
+export const transform: FunctionModule = {
+  name: 'transform',
+  maxBodyBytes: Infinity,
+  create: (config) => {
+    const deps = { config, s3: createStorage(config) };
+    return async (event, ctx) => {
+      const type = String(event.headers['content-type'] ?? '');
+      if (type.startsWith('application/json') && event.method === 'POST') {
+        const chunks: Buffer[] = [];
+        for await (const c of event.body) chunks.push(c as Buffer);
+        return transformObject(JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'), deps, ctx);
+      }
+      return transformAdhoc(event, deps, ctx);
+    };
+  },
+};

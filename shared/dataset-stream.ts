@@ -1,0 +1,82 @@
+/** The dataset on the wire: NDJSON encode and decode, batch by batch (never a whole file). */
+import { StringDecoder } from 'node:string_decoder';
+import { parseDatasetLine, type Row } from './dataset.js';
+import { Problem } from './problem.js';
+import type { DatasetEvent } from './transform.js';
+
+export async function* encodeNdjson(events: AsyncIterable<DatasetEvent>): AsyncGenerator<string> {
+  for await (const e of events) {
+    switch (e.kind) {
+      case 'rows': {
+        let out = '';
+        for (const r of e.rows) out += JSON.stringify(r) + '\n';
+        yield out;
+        break;
+      }
+      case 'header':
+        yield JSON.stringify(e.header) + '\n';
+        break;
+      case 'reject':
+        yield JSON.stringify(e.reject) + '\n';
+        break;
+      case 'trailer':
+        yield JSON.stringify(e.trailer) + '\n';
+        break;
+    }
+  }
+}
+
+/** Decode an NDJSON dataset stream; fails with 400 on a malformed stream or one that ends without its trailer. */
+export async function* decodeNdjson(bytes: AsyncIterable<Buffer | string>): AsyncGenerator<DatasetEvent> {
+  const dec = new StringDecoder('utf8');
+  let rest = '';
+  let lineNo = 0;
+  let sawHeader = false;
+  let sawTrailer = false;
+  const parse = function* (text: string): Generator<DatasetEvent> {
+    let rows: Row[] = [];
+    let start = 0;
+    let nl = text.indexOf('\n');
+    while (nl !== -1) {
+      const line = text.slice(start, nl);
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
+      lineNo++;
+      if (!line) continue;
+      let parsed;
+      try {
+        parsed = parseDatasetLine(line);
+      } catch (err) {
+        throw new Problem(400, 'invalid-dataset', 'Invalid dataset stream', `line ${lineNo}: ${(err as Error).message}`, { line: lineNo });
+      }
+      if (parsed.kind === 'row') {
+        if (!sawHeader) throw new Problem(400, 'invalid-dataset', 'Invalid dataset stream', 'rows before the header', { line: lineNo });
+        rows.push(parsed.row);
+        continue;
+      }
+      if (rows.length) {
+        yield { kind: 'rows', rows };
+        rows = [];
+      }
+      if (parsed.kind === 'header') {
+        if (sawHeader) throw new Problem(400, 'invalid-dataset', 'Invalid dataset stream', 'a second header', { line: lineNo });
+        sawHeader = true;
+        yield { kind: 'header', header: parsed.header };
+      } else if (parsed.kind === 'reject') yield { kind: 'reject', reject: parsed.reject };
+      else {
+        sawTrailer = true;
+        yield { kind: 'trailer', trailer: parsed.trailer };
+      }
+    }
+    if (rows.length) yield { kind: 'rows', rows };
+    rest = text.slice(start);
+  };
+  for await (const chunk of bytes) {
+    const text = rest + (typeof chunk === 'string' ? chunk : dec.write(chunk));
+    yield* parse(text);
+  }
+  yield* parse(rest + dec.end() + '\n');
+  if (!sawHeader || !sawTrailer) {
+    throw new Problem(502, 'truncated-dataset', 'Dataset stream ended early', sawHeader ? 'no trailer line: the sender stopped mid-file' : 'no header line');
+  }
+}

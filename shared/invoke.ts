@@ -1,0 +1,85 @@
+/**
+ * Calling the next function over HTTP with undici: pooled connections, timeouts, retries
+ * with backoff and jitter for connection failures (only before any body was sent), and
+ * `X-Call-Id` propagation. Answers come back as status + headers + streaming body.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
+import { Problem } from './problem.js';
+
+const agent = new Agent({ connections: 16, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 10_000 });
+
+export interface InvokeOptions {
+  method?: 'POST' | 'GET';
+  headers?: Record<string, string>;
+  body?: string | Buffer | Readable | AsyncIterable<string | Buffer>;
+  callId?: string;
+  /** Retries for connection errors when the body is replayable (string/Buffer). */
+  retries?: number;
+  signal?: AbortSignal;
+  /** What to call the target in errors (never the URL, which may carry secrets). */
+  target: string;
+}
+
+export interface InvokeResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+}
+
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
+  return !!code && CONNECT_ERRORS.has(code);
+}
+
+export const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    }, { once: true });
+  });
+
+export function backoff(attempt: number, baseMs = 200, maxMs = 10_000): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** attempt);
+  return exp / 2 + Math.random() * (exp / 2);
+}
+
+export async function invoke(url: string, opts: InvokeOptions): Promise<InvokeResult> {
+  const replayable = opts.body === undefined || typeof opts.body === 'string' || Buffer.isBuffer(opts.body);
+  const retries = replayable ? (opts.retries ?? 3) : 0;
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.callId) headers['x-call-id'] = opts.callId;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await request(url, {
+        method: opts.method ?? 'POST',
+        headers,
+        body: opts.body as Dispatcher.RequestOptions['body'],
+        dispatcher: agent,
+        signal: opts.signal,
+      });
+      return { status: res.statusCode, headers: res.headers, body: res.body };
+    } catch (err) {
+      if (attempt < retries && isConnectionError(err) && !opts.signal?.aborted) {
+        await sleep(backoff(attempt), opts.signal);
+        continue;
+      }
+      const code = (err as { code?: string }).code ?? 'error';
+      throw new Problem(502, 'downstream-unreachable', `${opts.target} is unreachable`, `${code} after ${attempt + 1} attempt(s); retry later`, { target: opts.target });
+    }
+  }
+}
+
+/** Read a whole (small) answer as JSON, or undefined when it is not JSON. */
+export async function readJson(body: InvokeResult['body']): Promise<unknown> {
+  const text = await body.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text ? { detail: text.slice(0, 500) } : undefined;
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * publish: the dataset stream fans out to the sinks.
+ * 1. The output bucket (always): cleaned CSV and rejects CSV, streamed as they arrive.
+ * 2. Row sinks (Power BI), once the file is known good, read back from the cleaned CSV with
+ *    per-batch checkpoints, so a retry resumes instead of pushing rows twice.
+ * 3. The manifest, then the completion marker: a replay of the same object version is a no-op.
+ * A file that cannot be read produces `failed/<key>.error.json`; the source is never touched.
+ */
+import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { Config } from './config.js';
+import type { DatasetHeader, DatasetTrailer, Reject, Source } from './dataset.js';
+import type { Logger } from './log.js';
+import { Problem } from './problem.js';
+import { cleanedHeaderLine, readCleaned } from './cleaned-csv.js';
+import { csvLine } from './csv/writer.js';
+import type { RowSink, SinkResult } from './sinks/sink.js';
+import { idempotencyKey, ObjectState } from './state.js';
+import { outputNames, putJson, removeQuietly, type Storage } from './storage.js';
+import type { DatasetEvent } from './transform.js';
+
+export interface PublishDeps {
+  config: Pick<Config, 'OUTPUT_BUCKET' | 'CSV_ESCAPE_FORMULAS'>;
+  s3: Storage;
+  sinks: RowSink[];
+  log: Logger;
+  callId: string;
+  signal?: AbortSignal;
+}
+
+export interface PublishResult {
+  status: 'published' | 'already-published' | 'failed';
+  id: string;
+  source: Source;
+  outputs: { bucket: string; cleaned?: string; manifest?: string; rejects?: string; failure?: string };
+  stats?: DatasetTrailer['stats'];
+  sinks: Record<string, SinkResult | { skipped: string }>;
+  problem?: ReturnType<Problem['toJSON']>;
+}
+
+export function sourceKey(source: Source): string {
+  return source.kind === 'object' ? source.key : `adhoc/${source.name.replace(/^\/+/, '')}`;
+}
+
+export function sourceId(source: Source): string {
+  return source.kind === 'object' ? idempotencyKey(source) : randomUUID().replace(/-/g, '');
+}
+
+/** Record a file that could not be processed under `failed/<key>.error.json`. */
+export async function recordFailure(s3: Storage, bucket: string, source: Source, problem: Problem, extra: Record<string, unknown> = {}): Promise<string> {
+  const key = outputNames(sourceKey(source)).failure;
+  await putJson(s3, bucket, key, { source, failedAt: new Date().toISOString(), problem: problem.toJSON(), ...extra });
+  return key;
+}
+
+/** A writable text channel into an object, started on first use. */
+class ObjectWriter {
+  private stream?: PassThrough;
+  private upload?: Promise<unknown>;
+  constructor(
+    private readonly s3: Storage,
+    private readonly bucket: string,
+    readonly key: string,
+    private readonly contentType: string,
+  ) {}
+  get started() {
+    return !!this.stream;
+  }
+  async write(text: string): Promise<void> {
+    if (!this.stream) {
+      this.stream = new PassThrough({ highWaterMark: 1 << 20 });
+      this.upload = this.s3.putObject(this.bucket, this.key, this.stream, undefined, { 'Content-Type': this.contentType });
+      this.upload.catch(() => undefined);
+    }
+    if (!this.stream.write(text)) {
+      await Promise.race([new Promise((r) => this.stream!.once('drain', r)), this.upload]);
+    }
+  }
+  async end(): Promise<void> {
+    if (!this.stream) return;
+    this.stream.end();
+    await this.upload;
+  }
+  abort(err: Error): void {
+    this.stream?.destroy(err);
+  }
+}
+
+export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: PublishDeps): Promise<PublishResult> {
+  const started = performance.now();
+  const bucket = deps.config.OUTPUT_BUCKET;
+  const it = events[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done || first.value.kind !== 'header') throw new Problem(400, 'invalid-dataset', 'Invalid dataset stream', 'the stream must start with a header line');
+  const header: DatasetHeader = first.value.header;
+  const source = header.source;
+  const id = sourceId(source);
+  const names = outputNames(sourceKey(source));
+  const state = new ObjectState(deps.s3, bucket);
+  const log = deps.log.child({ id, key: sourceKey(source) });
+
+  const done = source.kind === 'object' ? await state.completion(id) : undefined;
+  if (done?.outcome === 'published') {
+    for (let n = await it.next(); !n.done; n = await it.next()); // drain
+    log.info('already published: nothing to do');
+    return { status: 'already-published', id, source, outputs: { bucket, cleaned: names.cleaned, manifest: names.manifest }, sinks: done.sinks as PublishResult['sinks'] };
+  }
+
+  // 1. Output bucket: cleaned CSV and rejects, streamed.
+  const escape = deps.config.CSV_ESCAPE_FORMULAS;
+  const columns = header.schema.columns;
+  const cleaned = new ObjectWriter(deps.s3, bucket, names.cleaned, 'text/csv; charset=utf-8');
+  const rejects = new ObjectWriter(deps.s3, bucket, names.rejects, 'text/csv; charset=utf-8');
+  let trailer: DatasetTrailer | undefined;
+  let rejectCount = 0;
+  try {
+    await cleaned.write(cleanedHeaderLine(columns));
+    for (let n = await it.next(); !n.done; n = await it.next()) {
+      const e = n.value;
+      if (e.kind === 'rows') {
+        let text = '';
+        for (const r of e.rows) text += csvLine(r, escape);
+        await cleaned.write(text);
+      } else if (e.kind === 'reject') {
+        if (!rejects.started) await rejects.write(csvLine(['line', 'column', 'reason', 'raw'], false));
+        rejectCount++;
+        await rejects.write(rejectLine(e.reject));
+      } else if (e.kind === 'trailer') trailer = e.trailer;
+    }
+    if (!trailer) throw new Problem(502, 'truncated-dataset', 'Dataset stream ended early', 'no trailer line');
+    await cleaned.end();
+    await rejects.end();
+  } catch (err) {
+    const problem = err instanceof Problem ? err : new Problem(502, 'dataset-interrupted', 'The dataset stream broke off', (err as Error).message);
+    cleaned.abort(problem);
+    rejects.abort(problem);
+    await removeQuietly(deps.s3, bucket, names.cleaned).catch(() => undefined);
+    throw problem;
+  }
+
+  const outputs: PublishResult['outputs'] = { bucket, cleaned: names.cleaned, manifest: names.manifest, ...(rejectCount ? { rejects: names.rejects } : {}) };
+  if (trailer.error) {
+    // The file could not be read to the end (or too many rows were rejected): nothing goes to Power BI.
+    const problem = new Problem(trailer.error.status, trailer.error.type, trailer.error.title, trailer.error.detail, { ...trailer.error, type: undefined, title: undefined, status: undefined, detail: undefined });
+    await removeQuietly(deps.s3, bucket, names.cleaned);
+    const failure = await recordFailure(deps.s3, bucket, source, problem, { stats: trailer.stats, rejects: trailer.rejects.slice(0, 20), rejectsObject: rejectCount ? names.rejects : undefined });
+    log.warn('file failed', { problem: problem.toJSON() });
+    return { status: 'failed', id, source, outputs: { bucket, failure, ...(rejectCount ? { rejects: names.rejects } : {}) }, stats: trailer.stats, sinks: {}, problem: problem.toJSON() };
+  }
+  const s3Ms = Math.round(performance.now() - started);
+
+  // 2. Row sinks, resumable.
+  const sinks: PublishResult['sinks'] = {};
+  const progress = (await state.progress(id)) ?? { id, acked: {}, updatedAt: new Date().toISOString() };
+  for (const sink of deps.sinks) {
+    const startAt = progress.acked[sink.name] ?? 0;
+    const body = await deps.s3.getObject(bucket, names.cleaned);
+    try {
+      sinks[sink.name] = await sink.deliver({
+        header,
+        rows: readCleaned(body as AsyncIterable<Buffer>, columns, escape),
+        startAt,
+        signal: deps.signal,
+        onAck: async (acked) => {
+          progress.acked[sink.name] = acked;
+          progress.updatedAt = new Date().toISOString();
+          await state.saveProgress(progress);
+        },
+      });
+    } catch (err) {
+      body.destroy();
+      log.error('sink failed', { sink: sink.name, error: err, acked: progress.acked[sink.name] ?? 0 });
+      throw err;
+    }
+  }
+  if (!deps.sinks.length) sinks['powerbi'] = { skipped: 'no Power BI destination configured' };
+
+  // 3. Manifest and completion marker.
+  const manifest = {
+    manifestVersion: 1,
+    id,
+    callId: deps.callId,
+    source,
+    publishedAt: new Date().toISOString(),
+    dialect: header.dialect,
+    schema: header.schema,
+    stats: trailer.stats,
+    rejects: { count: rejectCount, object: rejectCount ? names.rejects : undefined, first: trailer.rejects.slice(0, 20) },
+    outputs,
+    sinks,
+    timings: { transformMs: trailer.stats.durationMs, outputBucketMs: s3Ms, totalMs: Math.round(performance.now() - started) },
+  };
+  await putJson(deps.s3, bucket, names.manifest, manifest);
+  if (source.kind === 'object') {
+    await state.complete({ id, bucket: source.bucket, key: source.key, etag: source.etag, finishedAt: manifest.publishedAt, outcome: 'published', sinks });
+  }
+  log.info('published', { rows: trailer.stats.rowsOut, rejected: trailer.stats.rowsRejected, sinks: Object.keys(sinks), totalMs: manifest.timings.totalMs });
+  return { status: 'published', id, source, outputs, stats: trailer.stats, sinks };
+}
+
+function rejectLine(r: Reject): string {
+  return csvLine([r.line, r.column ?? '', r.reason, csvLine(r.raw, false).slice(0, -1)], true);
+}

@@ -1,0 +1,32 @@
+/**
+ * A row sink receives the published dataset's rows in order and acknowledges them as it
+ * goes, so a run that stops half-way can resume after the last acknowledged row.
+ */
+import type { DatasetHeader, Row } from '../dataset.js';
+
+export interface SinkDelivery {
+  header: DatasetHeader;
+  /** Rows in dataset order, starting at row `startAt` (earlier ones were acknowledged before). */
+  rows: AsyncIterable<Row[]>;
+  startAt: number;
+  /** Called after each acknowledged batch with the total rows acknowledged so far. */
+  onAck: (rowsAcked: number) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface SinkResult {
+  sink: string;
+  rowsSent: number;
+  rowsSkippedAsAlreadySent: number;
+  rowsRejected: number;
+  requests: number;
+  retries: number;
+  throttledMs: number;
+  durationMs: number;
+  rejects: { row: number; reason: string }[];
+}
+
+export interface RowSink {
+  readonly name: string;
+  deliver(d: SinkDelivery): Promise<SinkResult>;
+}

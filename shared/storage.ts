@@ -1,0 +1,84 @@
+/**
+ * Object storage through the `minio` SDK (MinIO, Ceph RGW, AWS S3, or the embedded store).
+ * Uploads of unknown size stream as multipart with a bounded part size.
+ */
+import { Client } from 'minio';
+import { Readable } from 'node:stream';
+import type { Config } from './config.js';
+
+export type Storage = Client;
+
+export function createStorage(config: Pick<Config, 's3EndpointUrl' | 'S3_ACCESS_KEY' | 'S3_SECRET_KEY' | 'S3_REGION' | 'S3_PART_SIZE_MB'>): Storage {
+  const url = new URL(config.s3EndpointUrl);
+  const useSSL = url.protocol === 'https:';
+  return new Client({
+    endPoint: url.hostname,
+    port: url.port ? Number(url.port) : useSSL ? 443 : 80,
+    useSSL,
+    accessKey: config.S3_ACCESS_KEY,
+    secretKey: config.S3_SECRET_KEY,
+    region: config.S3_REGION,
+    pathStyle: true,
+    partSize: config.S3_PART_SIZE_MB * 1024 * 1024,
+  });
+}
+
+export async function ensureBucket(s3: Storage, bucket: string, region: string): Promise<void> {
+  if (!(await s3.bucketExists(bucket))) {
+    try {
+      await s3.makeBucket(bucket, region);
+    } catch (err) {
+      if (!isCode(err, 'BucketAlreadyOwnedByYou', 'BucketAlreadyExists')) throw err;
+    }
+  }
+}
+
+export function isCode(err: unknown, ...codes: string[]): boolean {
+  return typeof err === 'object' && err !== null && codes.includes((err as { code?: string }).code ?? '');
+}
+
+export function isNotFound(err: unknown): boolean {
+  return isCode(err, 'NoSuchKey', 'NotFound', 'NoSuchObject');
+}
+
+export async function getJson<T>(s3: Storage, bucket: string, key: string): Promise<T | undefined> {
+  try {
+    const stream = await s3.getObject(bucket, key);
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(c as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export async function putJson(s3: Storage, bucket: string, key: string, value: unknown): Promise<void> {
+  const body = Buffer.from(JSON.stringify(value, null, 2) + '\n');
+  await s3.putObject(bucket, key, body, body.length, { 'Content-Type': 'application/json' });
+}
+
+export async function removeQuietly(s3: Storage, bucket: string, key: string): Promise<void> {
+  try {
+    await s3.removeObject(bucket, key);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+/** Stream an async iterable of text into an object (multipart, bounded parts). */
+export async function putStream(s3: Storage, bucket: string, key: string, body: AsyncIterable<string | Buffer>, contentType: string): Promise<{ etag: string }> {
+  const res = await s3.putObject(bucket, key, Readable.from(body), undefined, { 'Content-Type': contentType });
+  return { etag: res.etag };
+}
+
+/** Output object names for a source key: cleaned CSV, manifest and rejects beside it; failures under `failed/`. */
+export function outputNames(sourceKey: string) {
+  const base = sourceKey.replace(/\.csv$/i, '');
+  return {
+    cleaned: `${base}.csv`,
+    manifest: `${base}.manifest.json`,
+    rejects: `${base}.rejects.csv`,
+    failure: `failed/${sourceKey}.error.json`,
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * What the transform function does with a request:
+ * - an object reference (JSON from `webhook`): lease, stream the object from S3, transform,
+ *   stream the dataset to `publish`, answer with publish's result;
+ * - a CSV body (ad-hoc): answer the dataset as NDJSON, one JSON document or clean CSV (by
+ *   `Accept`), or forward it to `publish` with `?publish=true`.
+ */
+import { Readable } from 'node:stream';
+import type { Config } from './config.js';
+import { NDJSON, type Cell, type DatasetHeader, type Source } from './dataset.js';
+import { encodeNdjson } from './dataset-stream.js';
+import { csvLine } from './csv/writer.js';
+import type { FunctionContext, FunctionEvent, FunctionResult } from './http/server.js';
+import { invoke, readJson } from './invoke.js';
+import { Problem, PROBLEM_CONTENT_TYPE } from './problem.js';
+import { recordFailure } from './publish.js';
+import { ObjectRef } from './s3-event.js';
+import { idempotencyKey, ObjectState } from './state.js';
+import { isNotFound, type Storage } from './storage.js';
+import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOptions } from './transform.js';
+
+export interface TransformDeps {
+  config: Config;
+  s3: Storage;
+}
+
+/** Pull the header (so that problems before it surface as errors), then hand on the whole stream. */
+async function startDataset(events: AsyncGenerator<DatasetEvent>): Promise<{ header: DatasetHeader; stream: AsyncGenerator<DatasetEvent> }> {
+  const first = await events.next();
+  if (first.done || first.value.kind !== 'header') throw new Problem(500, 'internal', 'Internal error', 'transform produced no header');
+  const header = first.value.header;
+  async function* all(): AsyncGenerator<DatasetEvent> {
+    yield first.value as DatasetEvent;
+    yield* events;
+  }
+  return { header, stream: all() };
+}
+
+async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<DatasetEvent>, ctx: FunctionContext, signal?: AbortSignal): Promise<FunctionResult> {
+  const res = await invoke(deps.config.publishUrl, {
+    target: 'publish',
+    headers: { 'content-type': NDJSON },
+    body: Readable.from(encodeNdjson(stream)),
+    callId: ctx.callId,
+    signal,
+  });
+  const body = await readJson(res.body);
+  const contentType = String(res.headers['content-type'] ?? 'application/json');
+  return { status: res.status, headers: { 'content-type': contentType.includes('problem') ? PROBLEM_CONTENT_TYPE : 'application/json' }, json: body };
+}
+
+export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
+  const ref = ObjectRef.parse(refInput);
+  const { s3, config } = deps;
+  const log = ctx.log.child({ bucket: ref.bucket, key: ref.key });
+  let stat;
+  try {
+    stat = await s3.statObject(ref.bucket, ref.key, ref.versionId ? { versionId: ref.versionId } : {});
+  } catch (err) {
+    if (isNotFound(err)) throw new Problem(404, 'object-not-found', 'Object not found', `${ref.bucket}/${ref.key} does not exist (deleted since the event?)`, { file: ref.key });
+    throw new Problem(502, 'storage-unavailable', 'Object storage is unavailable', (err as { code?: string }).code ?? 'error');
+  }
+  if (ref.etag && stat.etag && stat.etag !== ref.etag) {
+    log.info('superseded', { eventEtag: ref.etag, currentEtag: stat.etag });
+    return { status: 200, json: { status: 'superseded', detail: 'the object was overwritten since this event; its own event will process it' } };
+  }
+  const full: ObjectRef = { ...ref, etag: ref.etag ?? stat.etag, size: stat.size };
+  const id = idempotencyKey(full);
+  const state = new ObjectState(s3, config.OUTPUT_BUCKET);
+  const done = await state.completion(id);
+  if (done?.outcome === 'published') return { status: 200, json: { status: 'already-published', id, finishedAt: done.finishedAt } };
+  const lease = await state.acquire(id, full, ctx.callId, config.LEASE_SECONDS);
+  if (!lease.ok) return { status: 202, json: { status: 'in-progress', id, since: lease.holder.acquiredAt } };
+
+  const source: Source = { kind: 'object', bucket: full.bucket, key: full.key, etag: full.etag, size: full.size, ...(full.versionId ? { versionId: full.versionId } : {}) };
+  try {
+    const body = await s3.getObject(full.bucket, full.key, full.versionId ? { versionId: full.versionId } : {});
+    let started;
+    try {
+      started = await startDataset(transformCsv(body as AsyncIterable<Buffer>, transformOptionsFrom(config, source)));
+    } catch (err) {
+      body.destroy();
+      if (err instanceof Problem && !err.retryable) {
+        const failure = await recordFailure(s3, config.OUTPUT_BUCKET, source, err);
+        log.warn('file failed', { problem: err.toJSON(), failure });
+        throw new Problem(err.status, err.type, err.title, err.detail, { ...err.extensions, failure: `${config.OUTPUT_BUCKET}/${failure}` });
+      }
+      throw err;
+    }
+    return await forwardToPublish(deps, started.stream, ctx);
+  } finally {
+    await state.release(id).catch((err) => log.warn('lease release failed', { error: err }));
+  }
+}
+
+type Answer = 'ndjson' | 'json' | 'csv';
+
+export function negotiate(accept: string | undefined, contentLength: number | undefined, jsonMax: number): Answer {
+  const a = (accept ?? '').toLowerCase();
+  if (a.includes('application/x-ndjson') || a.includes('application/ndjson')) return 'ndjson';
+  if (a.includes('text/csv')) return 'csv';
+  if (a.includes('application/json')) return 'json';
+  return contentLength !== undefined && contentLength <= jsonMax ? 'json' : 'ndjson';
+}
+
+export function adhocOverrides(q: URLSearchParams): Partial<TransformOptions> {
+  const o: Partial<TransformOptions> = {};
+  const bad = (name: string, allowed: string) => new Problem(400, 'invalid-parameter', `Invalid ${name}`, `${name} must be one of ${allowed}`, { parameter: name });
+  const delimiter = q.get('delimiter');
+  if (delimiter !== null) {
+    const d = delimiter === 'tab' || delimiter === '\\t' ? '\t' : delimiter;
+    if (![',', ';', '\t', '|', 'auto'].includes(d)) throw bad('delimiter', ', ; tab | auto');
+    o.delimiter = d as TransformOptions['delimiter'];
+  }
+  const encoding = q.get('encoding');
+  if (encoding !== null) {
+    const e = encoding.toLowerCase().replace('utf8', 'utf-8').replace('cp1252', 'windows-1252').replace('iso-8859-1', 'latin1');
+    if (!['auto', 'utf-8', 'windows-1252', 'latin1'].includes(e)) throw bad('encoding', 'auto utf-8 windows-1252 latin1');
+    o.encoding = e as TransformOptions['encoding'];
+  }
+  const decimal = q.get('decimal');
+  if (decimal !== null) {
+    const d = decimal === 'comma' ? ',' : decimal === 'dot' || decimal === 'point' ? '.' : decimal;
+    if (!['.', ',', 'auto'].includes(d)) throw bad('decimal', '. , comma dot auto');
+    o.decimal = d as TransformOptions['decimal'];
+  }
+  const header = q.get('header');
+  if (header !== null) {
+    if (!['true', 'false'].includes(header)) throw bad('header', 'true false');
+    o.header = header === 'true';
+  }
+  return o;
+}
+
+export async function transformAdhoc(event: FunctionEvent, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
+  const { config } = deps;
+  const name = event.query.get('name') ?? String(event.headers['x-file-name'] ?? 'adhoc.csv');
+  const source: Source = { kind: 'adhoc', name };
+  const opts = transformOptionsFrom(config, source, adhocOverrides(event.query));
+  const length = event.headers['content-length'] ? Number(event.headers['content-length']) : undefined;
+  const { header, stream } = await startDataset(transformCsv(event.body as AsyncIterable<Buffer>, opts));
+  if (event.query.get('publish') === 'true') return forwardToPublish(deps, stream, ctx, event.signal);
+
+  const answer = negotiate(String(event.headers.accept ?? ''), length, config.TRANSFORM_JSON_MAX_BYTES);
+  if (answer === 'ndjson') return { status: 200, headers: { 'content-type': NDJSON }, body: Readable.from(encodeNdjson(stream)) };
+  if (answer === 'csv') {
+    const names = header.schema.columns.map((c) => c.name);
+    const escape = config.CSV_ESCAPE_FORMULAS;
+    async function* csv(): AsyncGenerator<string> {
+      yield csvLine(names, false);
+      for await (const e of stream) {
+        if (e.kind === 'rows') {
+          let t = '';
+          for (const r of e.rows) t += csvLine(r, escape);
+          yield t;
+        }
+      }
+    }
+    return { status: 200, headers: { 'content-type': 'text/csv; charset=utf-8' }, body: Readable.from(csv()) };
+  }
+  // One JSON document, bounded.
+  const names = header.schema.columns.map((c) => c.name);
+  const rows: Record<string, Cell>[] = [];
+  const rejects: unknown[] = [];
+  let size = 0;
+  let trailer;
+  for await (const e of stream) {
+    if (e.kind === 'rows') {
+      for (const r of e.rows) {
+        const o: Record<string, Cell> = {};
+        for (let i = 0; i < names.length; i++) o[names[i]] = r[i];
+        rows.push(o);
+        size += JSON.stringify(r).length + names.length * 8;
+      }
+      if (size > config.TRANSFORM_JSON_MAX_BYTES) {
+        throw new Problem(413, 'answer-too-large', 'Too large for one JSON document', `the answer passes ${config.TRANSFORM_JSON_MAX_BYTES} bytes; ask for Accept: application/x-ndjson (streamed) or text/csv`);
+      }
+    } else if (e.kind === 'reject') {
+      if (rejects.length < 1000) rejects.push(e.reject);
+    } else if (e.kind === 'trailer') trailer = e.trailer;
+  }
+  const status = trailer?.error ? trailer.error.status : 200;
+  return {
+    status,
+    headers: { 'content-type': trailer?.error ? PROBLEM_CONTENT_TYPE : 'application/json' },
+    json: trailer?.error
+      ? { ...trailer.error, stats: trailer.stats, rejects }
+      : { source, dialect: header.dialect, schema: header.schema, rows, rejects, stats: trailer?.stats },
+  };
+}

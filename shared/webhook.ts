@@ -1,0 +1,129 @@
+/**
+ * What the webhook function does with a notification: check the bearer token (constant
+ * time), validate the S3 event, keep object creations in watched buckets and suffixes, and
+ * hand each object to `transform`. It answers within MinIO's 60 s: 2xx for events it ignores
+ * or that were handled (also files recorded as failed: their retry cannot help), 202 when the
+ * work is still going after the wait, 5xx only when a retry can help.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Config } from './config.js';
+import type { FunctionContext, FunctionEvent, FunctionResult } from './http/server.js';
+import { invoke, readJson } from './invoke.js';
+import { Problem } from './problem.js';
+import { decide, S3EventNotification, type ObjectRef } from './s3-event.js';
+import { idempotencyKey } from './state.js';
+
+export interface WebhookDeps {
+  config: Pick<Config, 'WEBHOOK_TOKEN' | 'INPUT_BUCKET' | 'INPUT_PREFIX' | 'INPUT_SUFFIXES' | 'WEBHOOK_WAIT_SECONDS' | 'transformUrl'>;
+}
+
+export function tokenMatches(header: string | undefined, token: string): boolean {
+  if (!header) return false;
+  const presented = header.startsWith('Bearer ') ? header.slice(7) : header;
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
+async function readBody(body: AsyncIterable<Buffer>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Where a JSON.parse error points, as line and column. */
+function jsonErrorPosition(text: string, err: Error): { line?: number; column?: number } {
+  const m = /position (\d+)/.exec(err.message);
+  if (!m) return {};
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  return { line, column: pos - before.lastIndexOf('\n') };
+}
+
+/** Objects being handed off right now by this process: a duplicate delivery joins the same run. */
+const inFlight = new Map<string, Promise<HandOff>>();
+
+interface HandOff {
+  status: number;
+  result: unknown;
+}
+
+function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promise<HandOff> {
+  const id = idempotencyKey(ref);
+  const running = inFlight.get(id);
+  if (running) return running;
+  const p = (async (): Promise<HandOff> => {
+    try {
+      const res = await invoke(deps.config.transformUrl, {
+        target: 'transform',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ref),
+        callId: ctx.callId,
+        retries: 3,
+      });
+      return { status: res.status, result: await readJson(res.body) };
+    } catch (err) {
+      const problem = err instanceof Problem ? err : new Problem(502, 'downstream-unreachable', 'transform is unreachable');
+      return { status: problem.status, result: problem.toJSON() };
+    }
+  })().finally(() => inFlight.delete(id));
+  inFlight.set(id, p);
+  return p;
+}
+
+export async function handleNotification(event: FunctionEvent, deps: WebhookDeps, ctx: FunctionContext): Promise<FunctionResult> {
+  const token = deps.config.WEBHOOK_TOKEN;
+  if (event.method === 'HEAD' || event.method === 'GET') return { status: 200, body: '' };
+  if (event.method !== 'POST') throw new Problem(405, 'method-not-allowed', 'Method not allowed', 'send POST with an S3 event notification');
+  if (token && !tokenMatches(event.headers.authorization, token)) {
+    throw new Problem(401, 'unauthorized', 'Missing or wrong bearer token', 'send Authorization: Bearer <WEBHOOK_TOKEN> (MinIO: auth_token)');
+  }
+  const text = await readBody(event.body as AsyncIterable<Buffer>);
+  if (!text.trim()) return { status: 204 }; // old MinIO liveness probe: an empty POST
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Problem(400, 'invalid-json', 'Malformed JSON', (err as Error).message, jsonErrorPosition(text, err as Error));
+  }
+  const parsed = S3EventNotification.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.length ? issue.path.join('.') : '(root)';
+    throw new Problem(400, 'invalid-event', 'Not an S3 event notification', `${field}: ${issue.message}`, { field });
+  }
+  const decisions = decide(parsed.data, {
+    buckets: [deps.config.INPUT_BUCKET],
+    prefix: deps.config.INPUT_PREFIX,
+    suffixes: deps.config.INPUT_SUFFIXES,
+  });
+  const results: Record<string, unknown>[] = [];
+  let retry = false;
+  let pending = false;
+  for (const d of decisions) {
+    if (d.action === 'ignore') {
+      ctx.log.info('ignored', { eventName: d.eventName, bucket: d.bucket, key: d.key, reason: d.reason });
+      results.push({ status: 'ignored', eventName: d.eventName, bucket: d.bucket, key: d.key, reason: d.reason });
+      continue;
+    }
+    const run = handOff(d.ref, deps, ctx);
+    const waitMs = deps.config.WEBHOOK_WAIT_SECONDS * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([run, new Promise<null>((r) => (timer = setTimeout(() => r(null), waitMs)))]);
+    clearTimeout(timer);
+    if (outcome === null) {
+      pending = true;
+      ctx.log.info('handed off', { bucket: d.ref.bucket, key: d.ref.key, detail: `still running after ${deps.config.WEBHOOK_WAIT_SECONDS}s` });
+      results.push({ status: 'accepted', bucket: d.ref.bucket, key: d.ref.key, detail: 'processing continues; the lease makes a redelivery a no-op' });
+      continue;
+    }
+    if (outcome.status >= 500 || outcome.status === 429) retry = true;
+    ctx.log.info('handled', { bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status });
+    results.push({ status: outcome.status < 300 ? 'processed' : outcome.status >= 500 ? 'retry' : 'failed', bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status, result: outcome.result });
+  }
+  if (retry) {
+    throw new Problem(502, 'downstream-failed', 'Processing failed and can be retried', 'a downstream function or Power BI failed; MinIO will redeliver the event', { results });
+  }
+  return { status: pending ? 202 : 200, json: { results } };
+}
