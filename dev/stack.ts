@@ -1,0 +1,222 @@
+/**
+ * The whole pipeline on one machine: embedded S3 (unless S3_ENDPOINT is set), the Power BI
+ * emulator (unless POWERBI_PUSH_URL is set), the gateway, the MinIO-format notification
+ * bridge, and each function in its own process (the same entry as the image).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type Config } from '../shared/config.js';
+import { createLogger, type Logger } from '../shared/log.js';
+import { createStorage, ensureBucket } from '../shared/storage.js';
+import { startEmbeddedS3, type EmbeddedS3, type S3RecordEvent } from './embedded-s3.js';
+import { startGateway, type Gateway } from './gateway.js';
+import { NotifyBridge } from './notify-bridge.js';
+import { startEmulator, type EmulatorServer } from './powerbi/server.js';
+
+export const FUNCTIONS = ['webhook', 'transform', 'publish'] as const;
+export type FunctionName = (typeof FUNCTIONS)[number];
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+export interface StackOptions {
+  env?: Record<string, string | undefined>;
+  /** Ports: 0 picks free ones (tests). Defaults come from the configuration. */
+  gatewayPort?: number;
+  s3Port?: number;
+  emulatorPort?: number;
+  bridgeRetryMs?: number;
+  /** Where function log lines go (default: stdout). */
+  onLog?: (fn: string, line: string) => void;
+}
+
+export interface FunctionProcess {
+  name: FunctionName;
+  child: ChildProcess;
+  port: number;
+  /** Peak resident set size in bytes so far (Linux VmHWM). */
+  peakRss(): number;
+}
+
+export interface LocalStack {
+  config: Config;
+  env: Record<string, string>;
+  s3Url: string;
+  gateway: Gateway;
+  emulator?: EmulatorServer;
+  emulatorDatasetId?: string;
+  dashboardUrl?: string;
+  bridge?: NotifyBridge;
+  s3?: EmbeddedS3;
+  functions: Map<FunctionName, FunctionProcess>;
+  log: Logger;
+  /** Stop a function process (tests: a downstream outage) and start it again. */
+  stopFunction(name: FunctionName): Promise<void>;
+  startFunction(name: FunctionName): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function peakRssOf(pid: number | undefined): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /VmHWM:\s+(\d+) kB/.exec(status);
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export async function startLocalStack(opts: StackOptions = {}): Promise<LocalStack> {
+  const baseEnv = { ...(opts.env ?? process.env) };
+  const config = loadConfig(baseEnv);
+  const log = createLogger({ fn: 'dev' }, { level: config.LOG_LEVEL });
+  const dataDir = resolve(config.DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const token = config.WEBHOOK_TOKEN ?? 'local-webhook-token';
+  const closers: (() => Promise<void>)[] = [];
+
+  // Object store.
+  let s3: EmbeddedS3 | undefined;
+  let s3Url = config.s3EndpointUrl;
+  if (!config.S3_ENDPOINT) {
+    mkdirSync(join(dataDir, 's3'), { recursive: true });
+    s3 = await startEmbeddedS3({
+      directory: join(dataDir, 's3'),
+      port: opts.s3Port ?? config.S3_PORT,
+      accessKey: config.S3_ACCESS_KEY,
+      secretKey: config.S3_SECRET_KEY,
+      buckets: [config.INPUT_BUCKET, config.OUTPUT_BUCKET],
+    });
+    s3Url = s3.url;
+    closers.push(() => s3!.close());
+  } else {
+    const storage = createStorage(config);
+    await ensureBucket(storage, config.INPUT_BUCKET, config.S3_REGION);
+    await ensureBucket(storage, config.OUTPUT_BUCKET, config.S3_REGION);
+  }
+
+  // Power BI.
+  let emulator: EmulatorServer | undefined;
+  let pushUrl = config.POWERBI_PUSH_URL;
+  let emulatorDatasetId: string | undefined;
+  if (!pushUrl) {
+    emulator = await startEmulator({ port: opts.emulatorPort ?? Number(baseEnv.POWERBI_EMULATOR_PORT ?? 8090) });
+    closers.push(() => emulator!.close());
+    const idFile = join(dataDir, 'powerbi-emulator.json');
+    const saved = existsSync(idFile) ? (JSON.parse(readFileSync(idFile, 'utf8')) as { id: string; key: string; tenantId: string }) : undefined;
+    const ds = emulator.state.createDataset({ name: 'mini-pipeline', mode: 'Streaming', ...(saved ?? {}) });
+    writeFileSync(idFile, JSON.stringify({ id: ds.id, key: ds.key, tenantId: ds.tenantId }));
+    pushUrl = emulator.state.pushUrl(ds, emulator.url);
+    emulatorDatasetId = ds.id;
+  }
+
+  // Gateway first (functions call each other through it), routes filled in as they start.
+  const gateway = await startGateway({ port: opts.gatewayPort ?? config.GATEWAY_PORT, routes: [] });
+  closers.push(() => gateway.close());
+  const env: Record<string, string> = {
+    ...(Object.fromEntries(Object.entries(baseEnv).filter(([, v]) => v !== undefined)) as Record<string, string>),
+    S3_ENDPOINT: s3Url,
+    S3_ACCESS_KEY: config.S3_ACCESS_KEY,
+    S3_SECRET_KEY: config.S3_SECRET_KEY,
+    INPUT_BUCKET: config.INPUT_BUCKET,
+    OUTPUT_BUCKET: config.OUTPUT_BUCKET,
+    WEBHOOK_TOKEN: token,
+    POWERBI_PUSH_URL: pushUrl,
+    GATEWAY_URL: gateway.url,
+    PORT: '0',
+    SECRETS_DIR: join(dataDir, 'secrets'),
+  };
+
+  const functions = new Map<FunctionName, FunctionProcess>();
+  const onLog = opts.onLog ?? ((fn: string, line: string) => process.stdout.write(`[${fn}] ${line}\n`));
+
+  const startFunction = (name: FunctionName) =>
+    new Promise<void>((resolveStart, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'functions', name, 'index.ts')], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let started = false;
+      const fail = (why: string) => {
+        if (!started) reject(new Error(`${name} did not start: ${why}`));
+      };
+      child.once('exit', (code) => fail(`exited with ${code}`));
+      child.once('error', (e) => fail(e.message));
+      createInterface({ input: child.stderr! }).on('line', (l) => onLog(name, l));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        onLog(name, line);
+        if (started) return;
+        try {
+          const rec = JSON.parse(line) as { msg?: string; port?: number };
+          if (rec.msg === 'ready' && rec.port) {
+            started = true;
+            const fp: FunctionProcess = { name, child, port: rec.port, peakRss: () => peakRssOf(child.pid) };
+            functions.set(name, fp);
+            gateway.setRoute(name, rec.port);
+            resolveStart();
+          }
+        } catch {
+          /* not JSON */
+        }
+      });
+    });
+
+  const stopFunction = async (name: FunctionName) => {
+    const fp = functions.get(name);
+    if (!fp) return;
+    functions.delete(name);
+    gateway.setRoute(name, 1); // nothing listens on port 1: calls fail fast, like a function scaled away
+    if (fp.child.exitCode === null) {
+      const exited = new Promise((r) => fp.child.once('exit', r));
+      fp.child.kill('SIGTERM');
+      await exited;
+    }
+  };
+
+  try {
+    await Promise.all(FUNCTIONS.map(startFunction));
+  } catch (err) {
+    for (const n of FUNCTIONS) await stopFunction(n);
+    for (const c of closers.reverse()) await c();
+    throw err;
+  }
+
+  // Notifications: embedded store events → MinIO-format webhook requests.
+  let bridge: NotifyBridge | undefined;
+  if (s3) {
+    bridge = new NotifyBridge({
+      queueDir: join(dataDir, 'events'),
+      endpoint: () => `${gateway.url}/function/webhook`,
+      token,
+      retryMs: opts.bridgeRetryMs ?? Number(baseEnv.BRIDGE_RETRY_MS ?? 3000),
+      buckets: [config.INPUT_BUCKET],
+      accessKey: config.S3_ACCESS_KEY,
+      log,
+    });
+    s3.events.on('event', (ev: S3RecordEvent) => bridge!.enqueue(ev));
+    bridge.start();
+  }
+
+  return {
+    config: loadConfig(env),
+    env,
+    s3Url,
+    gateway,
+    emulator,
+    emulatorDatasetId,
+    dashboardUrl: emulator?.url ? `${emulator.url}/` : undefined,
+    bridge,
+    s3,
+    functions,
+    log,
+    stopFunction,
+    startFunction,
+    async stop() {
+      bridge?.stop();
+      for (const n of FUNCTIONS) await stopFunction(n);
+      for (const c of closers.reverse()) await c();
+    },
+  };
+}

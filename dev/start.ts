@@ -1,0 +1,54 @@
+/** `npm start`: the whole pipeline on this machine, URLs printed. Ctrl-C stops it. */
+import { ConfigError } from '../shared/config.js';
+import { startLocalStack } from './stack.js';
+
+const compact = (fn: string, line: string) => {
+  try {
+    const r = JSON.parse(line) as Record<string, unknown>;
+    const { time, level, fn: _f, msg, callId, ...rest } = r;
+    void time;
+    void _f;
+    void callId;
+    const extra = Object.keys(rest).length ? ' ' + JSON.stringify(rest) : '';
+    process.stdout.write(`${String(level).padEnd(5)} ${fn.padEnd(9)} ${msg}${extra}\n`);
+  } catch {
+    process.stdout.write(`      ${fn.padEnd(9)} ${line}\n`);
+  }
+};
+
+try {
+  const stack = await startLocalStack({ onLog: process.env.LOG_FORMAT === 'json' ? undefined : compact });
+  const c = stack.config;
+  const lines = [
+    '',
+    'mini-pipeline is running',
+    `  S3 endpoint   ${stack.s3Url}   access key ${c.S3_ACCESS_KEY}   secret key ${stack.s3 ? c.S3_SECRET_KEY : '(from S3_SECRET_KEY)'}`,
+    `  buckets       ${c.INPUT_BUCKET} (drop CSVs here) → ${c.OUTPUT_BUCKET} (cleaned CSV, manifest, rejects)`,
+    `  gateway       ${stack.gateway.url}/function/{webhook,transform,publish}`,
+    stack.dashboardUrl ? `  dashboard     ${stack.dashboardUrl}   (Power BI emulator)` : '  Power BI      POWERBI_PUSH_URL (set in the environment)',
+    `  data          ${c.DATA_DIR}/`,
+    '',
+    'Try:',
+    '  npm run upload -- ../shared/fixtures/seed/mock_10000_linhas.csv',
+    `  curl --data-binary @../shared/fixtures/seed/mock.csv ${stack.gateway.url}/function/transform`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  const stop = async () => {
+    process.stdout.write('stopping…\n');
+    await stack.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(err.message + '\n');
+    process.exit(1);
+  }
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    process.stderr.write(`A port is already in use (${(err as Error).message}). Is mini-pipeline already running? Set GATEWAY_PORT / S3_PORT / POWERBI_EMULATOR_PORT to use others.\n`);
+    process.exit(1);
+  }
+  throw err;
+}
