@@ -34,7 +34,7 @@ export interface PublishResult {
   source: Source;
   outputs: { bucket: string; cleaned?: string; manifest?: string; rejects?: string; failure?: string };
   stats?: DatasetTrailer['stats'];
-  sinks: Record<string, SinkResult | { skipped: string }>;
+  sinks: Record<string, SinkResult | { skipped: string } | { sink: string; error: unknown; rowsAcknowledged: number }>;
   problem?: ReturnType<Problem['toJSON']>;
 }
 
@@ -169,7 +169,15 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
       });
     } catch (err) {
       body.destroy();
-      log.error('sink failed', { sink: sink.name, error: err, acked: progress.acked[sink.name] ?? 0 });
+      const acked = progress.acked[sink.name] ?? 0;
+      if (err instanceof Problem && !err.retryable) {
+        // The destination refuses these rows (schema mismatch, bad key…): a retry cannot help.
+        // The output bucket has everything; the manifest says what Power BI did not take.
+        log.error('sink refused the dataset', { sink: sink.name, problem: err.toJSON(), acked });
+        sinks[sink.name] = { sink: sink.name, error: err.toJSON(), rowsAcknowledged: acked };
+        continue;
+      }
+      log.error('sink failed', { sink: sink.name, error: err, acked });
       throw err;
     }
   }

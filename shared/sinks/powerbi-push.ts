@@ -136,7 +136,7 @@ export class PowerBiPushSink implements RowSink {
       }
       const retryable = status === 0 || status === 429 || status >= 500;
       if (!retryable) {
-        throw new Problem(502, 'powerbi-rejected', 'Power BI refused the rows', `HTTP ${status} ${detail}`.trim(), { sink: this.name, upstreamStatus: status });
+        throw new Problem(422, 'powerbi-rejected', 'Power BI refused the rows', `HTTP ${status} ${detail}`.trim(), { sink: this.name, upstreamStatus: status });
       }
       if (attempt >= this.opts.maxRetries) {
         throw new Problem(503, 'powerbi-unavailable', 'Power BI did not accept the rows', `gave up after ${attempt + 1} attempts (last: ${status || detail})`, { sink: this.name, upstreamStatus: status || undefined });

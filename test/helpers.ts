@@ -1,0 +1,87 @@
+/** Shared helpers for end-to-end tests: a local stack on free ports in a temp dir. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { createStorage, getJson, type Storage } from '../shared/storage.js';
+import { startLocalStack, type LocalStack } from '../dev/stack.js';
+
+export interface TestStack {
+  stack: LocalStack;
+  s3: Storage;
+  logs: string[];
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestStack(env: Record<string, string> = {}): Promise<TestStack> {
+  const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-test-'));
+  const logs: string[] = [];
+  const stack = await startLocalStack({
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dir, WEBHOOK_TOKEN: 'test-token-123', LOG_LEVEL: 'info', WEBHOOK_WAIT_SECONDS: '20', ...env },
+    gatewayPort: 0,
+    s3Port: 0,
+    emulatorPort: 0,
+    bridgeRetryMs: 200,
+    onLog: (fn, line) => logs.push(`${fn} ${line}`),
+  });
+  const s3 = createStorage(stack.config);
+  return {
+    stack,
+    s3,
+    logs,
+    dir,
+    async stop() {
+      await stack.stop();
+      if (process.env.E2E_LOG) writeFileSync(process.env.E2E_LOG, logs.join('\n'));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function readObject(s3: Storage, bucket: string, key: string): Promise<Buffer> {
+  const stream = await s3.getObject(bucket, key);
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function objectExists(s3: Storage, bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3.statObject(bucket, key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function waitForJson<T>(s3: Storage, bucket: string, key: string, timeoutMs = 30_000): Promise<T> {
+  return waitFor(`${bucket}/${key}`, () => getJson<T>(s3, bucket, key), timeoutMs);
+}
+
+export async function emulatorRows(t: TestStack): Promise<{ total: number; columns: { name: string; type: string }[]; rows: Record<string, unknown>[] }> {
+  const res = await request(`${t.stack.emulator!.url}/_emulator/datasets/${t.stack.emulatorDatasetId}/rows`);
+  return (await res.body.json()) as { total: number; columns: { name: string; type: string }[]; rows: Record<string, unknown>[] };
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.body.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers, text, json: json as Record<string, unknown> };
+}

@@ -1,0 +1,177 @@
+/**
+ * The whole pipeline on one machine, with real parts: embedded S3, MinIO-format notifications,
+ * the gateway, three function processes and the Power BI emulator.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import { kitPath } from './kit.js';
+import { emulatorRows, objectExists, postJson, readObject, startTestStack, waitFor, waitForJson, type TestStack } from './helpers.js';
+
+interface Manifest {
+  source: { key: string; etag: string };
+  schema: { columns: { name: string; type: string }[] };
+  stats: { rowsIn: number; rowsOut: number; rowsRejected: number; bytesIn: number };
+  sinks: Record<string, { rowsSent: number; requests: number; retries: number }>;
+  outputs: { cleaned: string };
+}
+
+const seed = readFileSync(kitPath('fixtures/seed/mock_10000_linhas.csv'));
+const mock = readFileSync(kitPath('fixtures/seed/mock.csv'));
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+describe('pipeline end to end', () => {
+  let t: TestStack;
+  before(async () => {
+    t = await startTestStack();
+  });
+  after(async () => {
+    await t?.stop();
+  });
+
+  test('the 10,000-row seed file reaches the output bucket and the Power BI emulator', async () => {
+    const started = Date.now();
+    await t.s3.putObject('incoming', 'mock_10000_linhas.csv', seed, seed.length, { 'Content-Type': 'text/csv' });
+    const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'mock_10000_linhas.manifest.json', 60_000);
+    const elapsed = Date.now() - started;
+    assert.equal(manifest.stats.rowsIn, 10_000);
+    assert.equal(manifest.stats.rowsOut, 10_000);
+    assert.equal(manifest.stats.rowsRejected, 0);
+    assert.equal(manifest.stats.bytesIn, seed.length);
+    assert.equal(manifest.source.etag, md5(seed));
+    assert.deepEqual(
+      manifest.schema.columns.map((c) => [c.name, c.type]),
+      [
+        ['idade', 'integer'],
+        ['genero', 'text'],
+        ['renda_mensal', 'integer'],
+      ],
+    );
+    assert.equal(manifest.sinks['powerbi-push'].rowsSent, 10_000);
+    const cleaned = (await readObject(t.s3, 'processed', 'mock_10000_linhas.csv')).toString('utf8');
+    const lines = cleaned.trimEnd().split('\n');
+    assert.equal(lines.length, 10_001);
+    assert.equal(lines[0], 'idade,genero,renda_mensal');
+    assert.equal(lines[1], seed.toString('utf8').split('\n')[1].trim());
+    const pbi = await emulatorRows(t);
+    assert.equal(pbi.total, 10_000);
+    assert.deepEqual(pbi.rows[0], { idade: 67, genero: 'M', renda_mensal: 17546 });
+    const renda = seed.toString('utf8').trim().split('\n').slice(1).reduce((s, l) => s + Number(l.split(',')[2]), 0);
+    assert.equal(pbi.rows.reduce((s, r) => s + (r.renda_mensal as number), 0), renda, 'every value arrived once');
+    t.stack.log.info('e2e seed timing', { uploadToManifestMs: elapsed });
+    // The source object is untouched.
+    assert.equal(md5(await readObject(t.s3, 'incoming', 'mock_10000_linhas.csv')), md5(seed));
+  });
+
+  test('a redelivered event does not push rows twice', async () => {
+    const before = (await emulatorRows(t)).total;
+    const event = JSON.parse(readFileSync(kitPath('fixtures/minio-events/put-simple.json'), 'utf8'));
+    event.Key = 'incoming/mock_10000_linhas.csv';
+    event.Records[0].s3.object.key = 'mock_10000_linhas.csv';
+    event.Records[0].s3.object.eTag = md5(seed);
+    const res = await postJson(`${t.stack.gateway.url}/function/webhook`, event, { authorization: 'Bearer test-token-123' });
+    assert.equal(res.status, 200);
+    assert.match(res.text, /already-published/);
+    assert.equal((await emulatorRows(t)).total, before);
+  });
+
+  test('a key with accents, spaces and parentheses round-trips through the MinIO encoding', async () => {
+    const key = 'relatórios/novo arquivo (1).csv';
+    await t.s3.putObject('incoming', key, mock, mock.length);
+    const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'relatórios/novo arquivo (1).manifest.json');
+    assert.equal(manifest.source.key, key);
+    assert.equal(manifest.stats.rowsOut, 10);
+    const cleaned = (await readObject(t.s3, 'processed', key)).toString('utf8');
+    assert.match(cleaned, /^id_cliente,idade,genero,estado_civil,renda_mensal/);
+    assert.match(cleaned, /1006,50,F,Viúvo,10000,48,7,250,0,9,0/);
+    // The emulator's push dataset took the seed file's three columns: these rows do not fit,
+    // Power BI refuses them (a permanent 4xx), and the manifest says so instead of retrying forever.
+    const refused = manifest.sinks['powerbi-push'] as unknown as { error: { status: number; detail: string } };
+    assert.equal(refused.error.status, 422);
+    assert.match(refused.error.detail, /Column 'id_cliente' not found/);
+  });
+
+  test('binary data, an empty object and a header-only file', async () => {
+    const zip = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(200, 7)]);
+    await t.s3.putObject('incoming', 'bad/archive.csv', zip, zip.length);
+    await t.s3.putObject('incoming', 'bad/empty.csv', Buffer.alloc(0), 0);
+    const headerOnly = Buffer.from('id,name\n');
+    await t.s3.putObject('incoming', 'ok/header-only.csv', headerOnly, headerOnly.length);
+
+    const zipFailure = await waitForJson<{ problem: { status: number; title: string; detail: string; line: number } }>(t.s3, 'processed', 'failed/bad/archive.csv.error.json');
+    assert.equal(zipFailure.problem.status, 415);
+    assert.match(zipFailure.problem.detail, /ZIP/);
+    const emptyFailure = await waitForJson<{ problem: { status: number; title: string } }>(t.s3, 'processed', 'failed/bad/empty.csv.error.json');
+    assert.equal(emptyFailure.problem.status, 422);
+    assert.match(emptyFailure.problem.title, /no header/);
+    const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'ok/header-only.manifest.json');
+    assert.equal(manifest.stats.rowsOut, 0);
+    assert.deepEqual(manifest.schema.columns.map((c) => c.name), ['id', 'name']);
+    // Sources are byte-identical and no cleaned file was written for the failures.
+    assert.equal(md5(await readObject(t.s3, 'incoming', 'bad/archive.csv')), md5(zip));
+    assert.equal(await objectExists(t.s3, 'processed', 'bad/archive.csv'), false);
+  });
+
+  test('webhook: malformed JSON, not an event, bad token, ignored events', async () => {
+    const url = `${t.stack.gateway.url}/function/webhook`;
+    const auth = { authorization: 'Bearer test-token-123' };
+    const malformed = await postJson(url, '{"Records": [', auth);
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.headers['content-type'], 'application/problem+json');
+    assert.equal(malformed.json.title, 'Malformed JSON');
+
+    const notEvent = await postJson(url, { Records: [{ eventName: 's3:ObjectCreated:Put', s3: { bucket: {} } }] }, auth);
+    assert.equal(notEvent.status, 400);
+    assert.equal(notEvent.json.field, 'Records.0.s3.bucket.name');
+
+    const event = JSON.parse(readFileSync(kitPath('fixtures/minio-events/put-simple.json'), 'utf8'));
+    assert.equal((await postJson(url, event)).status, 401);
+    assert.equal((await postJson(url, event, { authorization: 'Bearer wrong' })).status, 401);
+
+    event.Records[0].s3.object.key = 'images%2Fcat.png';
+    const png = await postJson(url, event, auth);
+    assert.equal(png.status, 200);
+    assert.match(png.text, /ignored/);
+    const del = JSON.parse(readFileSync(kitPath('fixtures/minio-events/delete.json'), 'utf8'));
+    const delRes = await postJson(url, del, auth);
+    assert.equal(delRes.status, 200);
+    assert.match(delRes.text, /not an object creation/);
+  });
+
+  test('ad-hoc transform through the gateway answers JSON, NDJSON or CSV', async () => {
+    const url = `${t.stack.gateway.url}/function/transform`;
+    const json = await request(url, { method: 'POST', body: mock, headers: { 'content-type': 'text/csv' } });
+    assert.equal(json.statusCode, 200);
+    const doc = (await json.body.json()) as { rows: Record<string, unknown>[]; stats: { rowsOut: number } };
+    assert.equal(doc.stats.rowsOut, 10);
+    assert.equal(doc.rows[5].estado_civil, 'Viúvo');
+    assert.equal(doc.rows[0].valor_medio_compra, 150);
+
+    const nd = await request(url, { method: 'POST', body: mock, headers: { accept: 'application/x-ndjson' } });
+    const lines = (await nd.body.text()).trim().split('\n');
+    assert.equal(lines.length, 12);
+    assert.equal(JSON.parse(lines[0]).type, 'header');
+    assert.deepEqual(JSON.parse(lines[1]), [1001, 29, 'M', 'Solteiro', 3500, 12, 5, 150, 2, 8, 0]);
+    assert.equal(JSON.parse(lines[11]).type, 'trailer');
+
+    const csv = await request(url, { method: 'POST', body: 'a;b\n=1+1;2\n', headers: { accept: 'text/csv' } });
+    assert.equal(await csv.body.text(), "a,b\n'=1+1,2\n");
+
+    const bad = await request(url, { method: 'POST', body: 'a,b\n1,"2\n3,4\n' });
+    assert.equal(bad.statusCode, 422);
+    const problem = (await bad.body.json()) as { line: number; title: string };
+    assert.equal(problem.line, 2);
+  });
+
+  test('no secret reaches the logs', async () => {
+    const text = t.logs.join('\n');
+    assert.ok(text.length > 1000);
+    const pushUrl = t.stack.env.POWERBI_PUSH_URL;
+    const key = new URL(pushUrl).searchParams.get('key')!;
+    for (const secret of [key, encodeURIComponent(key), 'test-token-123', t.stack.config.S3_SECRET_KEY]) {
+      assert.equal(text.includes(secret), false, 'a secret was logged');
+    }
+  });
+});
