@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { request } from 'undici';
+import { Problem } from '../problem.js';
+import { serveFunction } from './server.js';
+import { repoRoot } from '../../test/kit.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, child() { return quiet; } };
+
+test('health, readiness, call id and streaming bodies', async () => {
+  const fn = await serveFunction({
+    name: 't',
+    log: quiet,
+    handler: async (event, ctx) => {
+      let n = 0;
+      for await (const c of event.body) n += (c as Buffer).length;
+      return { json: { bytes: n, callId: ctx.callId, path: event.path, q: event.query.get('q') } };
+    },
+  });
+  try {
+    assert.equal((await request(`${fn.url}/_/health`)).statusCode, 200);
+    assert.equal((await request(`${fn.url}/_/ready`)).statusCode, 200);
+    const res = await request(`${fn.url}/x?q=1`, { method: 'POST', body: Buffer.alloc(300_000), headers: { 'x-call-id': 'abc' } });
+    assert.equal(res.headers['x-call-id'], 'abc');
+    assert.deepEqual(await res.body.json(), { bytes: 300_000, callId: 'abc', path: '/x', q: '1' });
+    const gen = await request(`${fn.url}/`, { method: 'POST', body: 'x' });
+    assert.match(String(gen.headers['x-call-id']), /^[0-9a-f-]{36}$/);
+    await gen.body.dump();
+  } finally {
+    await fn.close();
+  }
+});
+
+test('errors are problem+json without stack traces; body limits give 413', async () => {
+  const fn = await serveFunction({
+    name: 't',
+    log: quiet,
+    maxBodyBytes: 1000,
+    handler: async (event) => {
+      if (event.path === '/problem') throw new Problem(422, 'bad-thing', 'Bad thing', 'line 3 is odd', { line: 3, file: 'a.csv' });
+      if (event.path === '/crash') throw new Error('secret internals at /srv/x.js:10');
+      for await (const _ of event.body) void _;
+      return { body: 'ok' };
+    },
+  });
+  try {
+    const p = await request(`${fn.url}/problem`, { method: 'POST', body: 'x' });
+    assert.equal(p.statusCode, 422);
+    assert.equal(p.headers['content-type'], 'application/problem+json');
+    const body = (await p.body.json()) as Record<string, unknown>;
+    assert.equal(body.title, 'Bad thing');
+    assert.equal(body.line, 3);
+    assert.equal(body.file, 'a.csv');
+    const c = await request(`${fn.url}/crash`, { method: 'POST', body: 'x' });
+    assert.equal(c.statusCode, 500);
+    const text = await c.body.text();
+    assert.doesNotMatch(text, /secret internals|x\.js/);
+    const big = await request(`${fn.url}/`, { method: 'POST', body: Buffer.alloc(5000) });
+    assert.equal(big.statusCode, 413);
+    await big.body.dump();
+    // Chunked (no content-length) past the limit: still 413.
+    async function* chunks() {
+      for (let i = 0; i < 10; i++) yield Buffer.alloc(500);
+    }
+    const chunked = await request(`${fn.url}/`, { method: 'POST', body: chunks() });
+    assert.equal(chunked.statusCode, 413);
+    await chunked.body.dump();
+  } finally {
+    await fn.close();
+  }
+});
+
+test('SIGTERM: readiness goes down, in-flight requests finish, then the process exits 0', async () => {
+  const script = `
+    import { serveFunction } from './shared/http/server.ts';
+    const fn = await serveFunction({ name: 'slow', handleSignals: true, drainSeconds: 10,
+      log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+      handler: async () => { await new Promise((r) => setTimeout(r, 800)); return { body: 'finished' }; } });
+    console.log(JSON.stringify({ port: fn.port }));`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (l) => resolve(JSON.parse(l).port)));
+  const url = `http://127.0.0.1:${port}`;
+  const inflight = request(`${url}/`, { method: 'POST', body: 'x' });
+  await new Promise((r) => setTimeout(r, 200));
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 100));
+  const ready = await request(`${url}/_/ready`).catch(() => undefined);
+  if (ready) assert.equal(ready.statusCode, 503);
+  const res = await inflight;
+  assert.equal(res.statusCode, 200);
+  assert.equal(await res.body.text(), 'finished');
+  assert.equal(await exited, 0);
+});

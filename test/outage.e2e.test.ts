@@ -1,0 +1,66 @@
+/**
+ * Downstream outages: the chain answers 5xx so MinIO (here the bridge, like queue_dir) retries,
+ * and a retry after recovery produces the outputs once, with no row pushed twice.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import { emulatorRows, objectExists, startTestStack, waitFor, waitForJson, type TestStack } from './helpers.js';
+
+function table(rows: number, offset = 0): Buffer {
+  const lines = ['id,city,amount,when'];
+  for (let i = 0; i < rows; i++) lines.push(`${offset + i},"São Paulo, SP",${(i * 1.25).toFixed(2)},2026-11-${String((i % 28) + 1).padStart(2, '0')}`);
+  return Buffer.from(lines.join('\n') + '\n');
+}
+
+describe('outages', () => {
+  let t: TestStack;
+  before(async () => {
+    t = await startTestStack();
+  });
+  after(async () => {
+    await t?.stop();
+  });
+
+  test('publish down: the event is retried and the outputs appear once after recovery', async () => {
+    await t.stack.stopFunction('publish');
+    const body = table(500);
+    await t.s3.putObject('incoming', 'outage/publish-down.csv', body, body.length);
+    // The bridge keeps retrying while publish is away (each attempt answers 5xx).
+    await waitFor('several failed deliveries', async () => (t.stack.bridge!.attempts >= 3 ? true : undefined), 20_000);
+    assert.equal(t.stack.bridge!.pending(), 1, 'the event is still queued');
+    assert.equal(await objectExists(t.s3, 'processed', 'outage/publish-down.manifest.json'), false);
+    const failed = t.logs.filter((l) => l.startsWith('webhook') && l.includes('"status":502'));
+    assert.ok(failed.length >= 1, 'webhook answered 502 while publish was down');
+
+    await t.stack.startFunction('publish');
+    const manifest = await waitForJson<{ stats: { rowsOut: number } }>(t.s3, 'processed', 'outage/publish-down.manifest.json', 30_000);
+    assert.equal(manifest.stats.rowsOut, 500);
+    await waitFor('queue drained', async () => (t.stack.bridge!.pending() === 0 ? true : undefined));
+    const pbi = await emulatorRows(t);
+    assert.equal(pbi.total, 500);
+    assert.deepEqual(new Set(pbi.rows.map((r) => r.id)).size, 500);
+  });
+
+  test('Power BI failing (5xx, 429, dropped connections) loses and duplicates nothing', async () => {
+    const em = t.stack.emulator!;
+    await request(`${em.url}/_emulator/faults`, {
+      method: 'POST',
+      body: JSON.stringify([
+        { kind: 'status', status: 503, count: 2 },
+        { kind: 'status', status: 429, retryAfter: 1, count: 1 },
+        { kind: 'drop', count: 1 },
+      ]),
+    });
+    const body = table(2000, 10_000);
+    await t.s3.putObject('incoming', 'outage/powerbi-flaky.csv', body, body.length);
+    const manifest = await waitForJson<{ sinks: Record<string, { rowsSent: number; retries: number }> }>(t.s3, 'processed', 'outage/powerbi-flaky.manifest.json', 60_000);
+    assert.equal(manifest.sinks['powerbi-push'].rowsSent, 2000);
+    assert.equal(manifest.sinks['powerbi-push'].retries, 4);
+    const ids = (await emulatorRows(t)).rows.map((r) => r.id as number).filter((id) => id >= 10_000);
+    assert.equal(ids.length, 2000);
+    assert.equal(new Set(ids).size, 2000);
+    const refused = em.state.datasets.get(t.stack.emulatorDatasetId!)!.refused;
+    assert.equal(refused['429'] ?? 0, 0, 'the client-side limiter never let the emulator throttle it');
+  });
+});
