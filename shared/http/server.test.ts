@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { Problem } from '../problem.js';
@@ -64,7 +65,7 @@ test('errors are problem+json without stack traces; body limits give 413', async
     async function* chunks() {
       for (let i = 0; i < 10; i++) yield Buffer.alloc(500);
     }
-    const chunked = await request(`${fn.url}/`, { method: 'POST', body: chunks() });
+    const chunked = await request(`${fn.url}/`, { method: 'POST', body: Readable.from(chunks()) });
     assert.equal(chunked.statusCode, 413);
     await chunked.body.dump();
   } finally {
