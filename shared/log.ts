@@ -18,6 +18,16 @@ export function redact(text: string): string {
   return out.replace(/([?&](?:key|sig|signature|token|client_secret)=)[^&\s"']+/gi, '$1***');
 }
 
+let stdoutGuarded = false;
+function writeStdout(line: string): void {
+  if (!stdoutGuarded) {
+    stdoutGuarded = true;
+    // A closed pipe (log collector gone) must not crash the function.
+    process.stdout.on('error', () => undefined);
+  }
+  process.stdout.write(line + '\n');
+}
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -34,7 +44,7 @@ export function createLogger(
   opts: { level?: Level; write?: (line: string) => void } = {},
 ): Logger {
   const min = ORDER[opts.level ?? ((process.env.LOG_LEVEL as Level) || 'info')] ?? ORDER.info;
-  const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const write = opts.write ?? writeStdout;
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
     const record = { time: new Date().toISOString(), level, ...base, msg, ...fields };

@@ -36,6 +36,7 @@ export async function runFunction(mod: FunctionModule): Promise<void> {
     port: config.PORT,
     maxBodyBytes: mod.maxBodyBytes,
     drainSeconds: config.DRAIN_SECONDS,
+    timeoutSeconds: config.HANDLER_TIMEOUT_SECONDS,
     log,
     handleSignals: true,
   });

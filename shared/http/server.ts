@@ -51,6 +51,8 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** Seconds to wait for in-flight requests after SIGTERM. */
   drainSeconds?: number;
+  /** Handler deadline in seconds: past it the request is aborted and answered 504 (if nothing was sent yet). */
+  timeoutSeconds?: number;
   log?: Logger;
   /** Install SIGTERM/SIGINT handlers that drain and exit (the process entry does this). */
   handleSignals?: boolean;
@@ -122,6 +124,15 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     res.on('close', () => {
       if (!res.writableFinished) abort.abort(new Error('client closed the connection'));
     });
+    const deadline = opts.timeoutSeconds
+      ? setTimeout(() => {
+          const p = new Problem(504, 'timeout', 'Function timed out', `no answer within ${opts.timeoutSeconds}s`);
+          abort.abort(p);
+          if (!res.headersSent) sendProblem(res, p, callId);
+          else res.destroy(p);
+        }, opts.timeoutSeconds * 1000)
+      : undefined;
+    deadline?.unref();
     const declared = Number(req.headers['content-length'] ?? NaN);
     let status = 500;
     try {
@@ -148,8 +159,9 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
       if (problem.status >= 500) reqLog.error('request failed', { error: err, status });
       // Drain what is left of the body so the client sees the answer, not a reset.
       if (!req.readableEnded) req.resume();
-      sendProblem(res, problem, callId);
+      if (!res.writableEnded) sendProblem(res, problem, callId);
     } finally {
+      clearTimeout(deadline);
       reqLog.info('request', {
         method: req.method,
         path: url.pathname,
