@@ -1,0 +1,99 @@
+/**
+ * The bundled function files (what the image runs) start from a clean process without the dev
+ * stack, answer /_/ready, serve a request and drain on SIGTERM. Start-to-ready times are
+ * reported as diagnostics (measured, not asserted).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import { bundle } from '../dev/build.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-bundle-'));
+const env = { PATH: process.env.PATH ?? '', WEBHOOK_TOKEN: 'bundle-token', PORT: '0', SECRETS_DIR: join(dir, 'none'), S3_ENDPOINT: 'http://127.0.0.1:9', LOG_LEVEL: 'warn' };
+
+async function startBundle(file: string): Promise<{ port: number; readyMs: number; stop: () => Promise<number | null> }> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [file], { env: { ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /"msg":"ready","port":(\d+)/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+  });
+  // Ready means /_/ready answers 200.
+  for (;;) {
+    const res = await request(`http://127.0.0.1:${port}/_/ready`).catch(() => undefined);
+    if (res) {
+      await res.body.dump();
+      if (res.statusCode === 200) break;
+    }
+  }
+  const readyMs = performance.now() - t0;
+  child.stdout!.resume();
+  return {
+    port,
+    readyMs,
+    stop: () =>
+      new Promise((r) => {
+        child.once('exit', (code) => r(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+describe('bundled functions', () => {
+  const files: Record<string, { file: string; bytes: number }> = {};
+  before(async () => {
+    for (const n of ['webhook', 'transform', 'publish']) files[n] = await bundle(n, dir);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('webhook bundle: ready, refuses a request without the token, exits 0 on SIGTERM', async (t) => {
+    const f = await startBundle(files.webhook.file);
+    const res = await request(`http://127.0.0.1:${f.port}/`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    assert.equal(res.statusCode, 401);
+    assert.equal(res.headers['content-type'], 'application/problem+json');
+    await res.body.dump();
+    assert.equal(await f.stop(), 0);
+    t.diagnostic(`webhook bundle ${(files.webhook.bytes / 1024).toFixed(0)} KiB`);
+  });
+
+  test('transform bundle cleans an ad-hoc CSV', async () => {
+    const f = await startBundle(files.transform.file);
+    const res = await request(`http://127.0.0.1:${f.port}/`, { method: 'POST', body: 'a;b\n1;2,5\n', headers: { accept: 'application/json' } });
+    assert.equal(res.statusCode, 200);
+    const doc = (await res.body.json()) as { rows: unknown[] };
+    assert.deepEqual(doc.rows, [{ a: 1, b: 2.5 }]);
+    assert.equal(await f.stop(), 0);
+  });
+
+  test('publish bundle refuses a body that is not a dataset', async () => {
+    const f = await startBundle(files.publish.file);
+    const res = await request(`http://127.0.0.1:${f.port}/`, { method: 'POST', body: 'not json\n', headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(res.statusCode, 400);
+    assert.match(await res.body.text(), /invalid-dataset/);
+    assert.equal(await f.stop(), 0);
+  });
+
+  test('start-to-ready, median of 10 starts per function (reported)', async (t) => {
+    for (const n of ['webhook', 'transform', 'publish']) {
+      const times: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const f = await startBundle(files[n].file);
+        times.push(f.readyMs);
+        assert.equal(await f.stop(), 0);
+      }
+      assert.equal(times.length, 10);
+      t.diagnostic(`${n}: ${(files[n].bytes / 1024).toFixed(0)} KiB, start-to-ready median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)})`);
+    }
+  });
+});

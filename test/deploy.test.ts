@@ -1,0 +1,250 @@
+/**
+ * Deployment files, validated offline: stack.yml against faas-cli's stack fields and the
+ * OpenFaaS CE rules, the Knative Services against the Knative CRD schema and Knative's own
+ * rules, kustomize references, the template's Dockerfile, and the timeout budget.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Ajv } from 'ajv';
+import { parse, parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+import { ConfigSchema, SECRET_FILES } from '../shared/config.js';
+import { kitPath, repoRoot } from './kit.js';
+
+const read = (p: string) => readFileSync(join(repoRoot, p), 'utf8');
+const configKeys = new Set(Object.keys(ConfigSchema.shape));
+const secretNames = new Set<string>(Object.values(SECRET_FILES));
+const WATCHDOG_ENV = new Set(['exec_timeout', 'write_timeout', 'read_timeout', 'ready_path', 'healthcheck_interval', 'max_inflight', 'prefix_logs', 'log_callid', 'upstream_url', 'mode', 'fprocess']);
+const seconds = (v: string) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(v));
+  assert.ok(m, `bad duration ${v}`);
+  return Number(m[1]) * ({ ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1);
+};
+
+// faas-cli's stack schema (go-sdk stack/schema.go): unknown keys are mistakes.
+const Resources = z.strictObject({ memory: z.string().optional(), cpu: z.string().optional() });
+const StackFunction = z.strictObject({
+  lang: z.string(),
+  handler: z.string(),
+  image: z.string(),
+  fprocess: z.string().optional(),
+  environment: z.record(z.string(), z.string()).optional(),
+  environment_file: z.array(z.string()).optional(),
+  secrets: z.array(z.string()).optional(),
+  skip_build: z.boolean().optional(),
+  constraints: z.array(z.string()).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  limits: Resources.optional(),
+  requests: Resources.optional(),
+  readonly_root_filesystem: z.boolean().optional(),
+  build_options: z.array(z.string()).optional(),
+  build_args: z.record(z.string(), z.string()).optional(),
+  platforms: z.string().optional(),
+  namespace: z.string().optional(),
+});
+const Stack = z.strictObject({
+  version: z.union([z.literal('1.0'), z.literal(1)]).optional(),
+  provider: z.strictObject({ name: z.literal('openfaas'), gateway: z.string().optional() }),
+  configuration: z.strictObject({ templates: z.array(z.object({ name: z.string(), source: z.string().optional() })).optional(), copy: z.array(z.string()).optional() }).optional(),
+  functions: z.record(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/), StackFunction),
+});
+
+describe('stack.yml (OpenFaaS)', () => {
+  const stack = Stack.parse(parse(read('stack.yml')));
+
+  test('has the three functions, each with an existing handler and template', () => {
+    assert.deepEqual(Object.keys(stack.functions).sort(), ['publish', 'transform', 'webhook']);
+    for (const [name, fn] of Object.entries(stack.functions)) {
+      assert.ok(existsSync(join(repoRoot, fn.handler, 'index.ts')), `${name}: handler entry`);
+      assert.ok(existsSync(join(repoRoot, fn.handler, 'handler.ts')), `${name}: handler`);
+      assert.ok(existsSync(join(repoRoot, 'template', fn.lang, 'template.yml')), `${name}: template.yml`);
+      assert.ok(existsSync(join(repoRoot, 'template', fn.lang, 'Dockerfile')), `${name}: Dockerfile`);
+    }
+    for (const p of stack.configuration?.copy ?? []) assert.ok(existsSync(join(repoRoot, p)), `copy path ${p}`);
+  });
+
+  test('is Community Edition safe: no Pro-only labels, 1 ≤ min ≤ max ≤ 5', () => {
+    for (const [name, fn] of Object.entries(stack.functions)) {
+      const labels = fn.labels ?? {};
+      for (const k of Object.keys(labels)) {
+        assert.ok(!/^com\.openfaas\.scale\.(zero|zero-duration|target|type|target-proportion)$/.test(k), `${name}: Pro-only label ${k}`);
+      }
+      const min = Number(labels['com.openfaas.scale.min'] ?? 1);
+      const max = Number(labels['com.openfaas.scale.max'] ?? 5);
+      assert.ok(min >= 1 && min <= max && max <= 5, `${name}: scale ${min}..${max}`);
+    }
+  });
+
+  test('secrets and environment match what the config module reads', () => {
+    for (const [name, fn] of Object.entries(stack.functions)) {
+      for (const s of fn.secrets ?? []) assert.ok(secretNames.has(s), `${name}: unknown secret ${s}`);
+      for (const k of Object.keys(fn.environment ?? {})) assert.ok(configKeys.has(k) || WATCHDOG_ENV.has(k), `${name}: env ${k} is read by nothing`);
+    }
+    assert.ok(stack.functions.webhook.secrets?.includes('webhook-token'));
+    assert.ok(stack.functions.publish.secrets?.includes('powerbi-push-url'));
+  });
+
+  test('timeout budget: handler < exec_timeout < write_timeout ≤ read_timeout; lease outlives transform', () => {
+    for (const [name, fn] of Object.entries(stack.functions)) {
+      const env = fn.environment ?? {};
+      const handler = Number(env.HANDLER_TIMEOUT_SECONDS);
+      const exec = seconds(env.exec_timeout);
+      const write = seconds(env.write_timeout);
+      assert.ok(handler < exec && exec < write && write <= seconds(env.read_timeout), `${name}: ${handler} < ${exec} < ${write}`);
+      assert.equal(env.ready_path, '/_/ready', `${name}: readiness must reach the Node server`);
+    }
+    const wh = stack.functions.webhook.environment!;
+    assert.ok(seconds(wh.write_timeout) < 60, 'webhook answers MinIO within 60 s');
+    assert.ok(Number(wh.WEBHOOK_WAIT_SECONDS) < Number(wh.HANDLER_TIMEOUT_SECONDS));
+    const tr = stack.functions.transform.environment!;
+    assert.ok(Number(tr.LEASE_SECONDS) > Number(tr.HANDLER_TIMEOUT_SECONDS));
+    assert.ok(Number(stack.functions.publish.environment!.HANDLER_TIMEOUT_SECONDS) < Number(tr.HANDLER_TIMEOUT_SECONDS), 'publish finishes before transform gives up on it');
+  });
+});
+
+describe('template/node20-ts', () => {
+  const dockerfile = read('template/node20-ts/Dockerfile');
+  const template = parse(read('template/node20-ts/template.yml')) as { language: string; fprocess: string };
+
+  test('template.yml names the language and the process the watchdog starts', () => {
+    assert.equal(template.language, 'node20-ts');
+    assert.equal(template.fprocess, 'node index.mjs');
+    assert.match(dockerfile, /fprocess="node index\.mjs"/);
+  });
+
+  test('base images are pinned by tag, the runtime is non-root and carries only the bundle', () => {
+    const args = Object.fromEntries([...dockerfile.matchAll(/^ARG (\w+)=(\S+)/gm)].map((m) => [m[1], m[2]]));
+    const froms = [...dockerfile.matchAll(/^FROM (?:--platform=\S+ )?(\S+)/gm)].map((m) => m[1].replace(/\$\{(\w+)\}/g, (_, k) => args[k]));
+    assert.ok(froms.length >= 3);
+    for (const image of froms) {
+      assert.match(image, /:[\w.-]+$/, `${image} has a tag`);
+      assert.doesNotMatch(image, /:latest$/, `${image} is not :latest`);
+      assert.match(image, /\d/, `${image} pins a version`);
+    }
+    const ship = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    assert.match(ship, /^USER \d+(:\d+)?$/m, 'numeric non-root user (runAsNonRoot can verify it)');
+    assert.doesNotMatch(ship, /^USER (0|root)/m);
+    assert.doesNotMatch(ship, /npm (ci|install|i) /, 'no installs in the runtime stage');
+    const copies = [...ship.matchAll(/^COPY (.*)$/gm)].map((m) => m[1]);
+    assert.ok(copies.every((c) => c.includes('--from=')), `runtime copies only from other stages: ${copies.join(' | ')}`);
+    assert.match(dockerfile, /ready_path="\/_\/ready"/);
+    assert.match(dockerfile, /mode="http"/);
+  });
+
+  test('the template is committed, not git-ignored', () => {
+    assert.doesNotMatch(read('.gitignore'), /^\/?template\/?$/m);
+  });
+});
+
+interface K8sDoc {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
+
+function loadDocs(path: string): K8sDoc[] {
+  return parseAllDocuments(read(path)).map((d) => d.toJSON() as K8sDoc).filter(Boolean);
+}
+
+describe('knative/', () => {
+  const kustomization = parse(read('knative/kustomization.yaml')) as { resources: string[]; images: { name: string }[] };
+  const docs = kustomization.resources.flatMap((r) => loadDocs(join('knative', r)));
+  const services = docs.filter((d) => d.kind === 'Service' && d.apiVersion === 'serving.knative.dev/v1');
+  const crd = parse(readFileSync(kitPath('reference/schemas/knative-service-crd.yaml'), 'utf8')) as {
+    spec: { versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
+  };
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  for (const k of ['x-kubernetes-int-or-string', 'x-kubernetes-list-map-keys', 'x-kubernetes-list-type', 'x-kubernetes-map-type', 'x-kubernetes-preserve-unknown-fields']) ajv.addKeyword(k);
+  const validate = ajv.compile(crd.spec.versions.find((v) => v.name === 'v1')!.schema.openAPIV3Schema);
+
+  test('every listed file exists and the three functions are Knative Services', () => {
+    for (const r of kustomization.resources) assert.ok(existsSync(join(repoRoot, 'knative', r)), r);
+    assert.deepEqual(services.map((s) => s.metadata.name).sort(), ['publish', 'transform', 'webhook']);
+  });
+
+  test('each Service validates against the Knative Service CRD schema (v1.23)', () => {
+    for (const s of services) assert.ok(validate(s), `${s.metadata.name}: ${ajv.errorsText(validate.errors)}`);
+    // The schema is strict enough to catch a typo: prove it on a broken copy.
+    const broken = structuredClone(services[0]) as unknown as { spec: { template: { spec: { timeoutSeconds: unknown } } } };
+    broken.spec.template.spec.timeoutSeconds = 'sixty';
+    assert.equal(validate(broken), false);
+  });
+
+  test("Knative's own rules: annotations, scale bounds, env, ports, probes, visibility, timeouts", () => {
+    const reservedEnv = new Set(['PORT', 'K_SERVICE', 'K_CONFIGURATION', 'K_REVISION']);
+    const reservedPorts = new Set([8012, 8013, 8022, 8008, 9090, 9091]);
+    for (const s of services) {
+      const name = s.metadata.name;
+      const meta = Object.keys(s.metadata.annotations ?? {});
+      assert.ok(!meta.some((k) => k.startsWith('autoscaling.knative.dev/')), `${name}: autoscaling annotations belong under spec.template.metadata`);
+      const tpl = (s.spec as { template: { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> } }).template;
+      const ann = tpl.metadata.annotations;
+      assert.equal(ann['autoscaling.knative.dev/min-scale'], '0', `${name}: scales to zero`);
+      assert.notEqual(ann['autoscaling.knative.dev/class'], 'hpa.autoscaling.knative.dev', 'HPA cannot scale to zero');
+      const max = Number(ann['autoscaling.knative.dev/max-scale']);
+      assert.ok(max >= Number(ann['autoscaling.knative.dev/min-scale']));
+      const spec = tpl.spec as { timeoutSeconds: number; responseStartTimeoutSeconds: number; containers: Record<string, unknown>[]; volumes: { secret?: { secretName: string } }[] };
+      assert.ok(spec.timeoutSeconds <= 600, `${name}: timeoutSeconds ≤ max-revision-timeout-seconds (600)`);
+      assert.ok(spec.responseStartTimeoutSeconds < spec.timeoutSeconds);
+      assert.equal(spec.containers.length, 1);
+      const c = spec.containers[0] as { env?: { name: string; value?: string }[]; ports?: { name?: string; containerPort: number }[]; readinessProbe: { httpGet: { path: string; port?: number } }; volumeMounts: { mountPath: string }[]; command?: string[] };
+      for (const e of c.env ?? []) {
+        assert.ok(!reservedEnv.has(e.name), `${name}: reserved env ${e.name}`);
+        assert.ok(configKeys.has(e.name), `${name}: env ${e.name} is read by nothing`);
+      }
+      assert.ok((c.ports ?? []).length <= 1);
+      for (const p of c.ports ?? []) {
+        assert.ok(['', 'http1', 'h2c', undefined].includes(p.name));
+        assert.ok(!reservedPorts.has(p.containerPort));
+      }
+      assert.equal(c.readinessProbe.httpGet.path, '/_/ready');
+      assert.ok(c.readinessProbe.httpGet.port === undefined, 'probe port must match the container port (omit it)');
+      assert.deepEqual(c.command, ['node', 'index.mjs'], 'the Node server serves PORT directly on Knative');
+      assert.ok(c.volumeMounts.some((m) => m.mountPath === '/var/openfaas/secrets'), 'secrets at the OpenFaaS path');
+      const handler = Number(c.env?.find((e) => e.name === 'HANDLER_TIMEOUT_SECONDS')?.value);
+      assert.ok(handler < spec.responseStartTimeoutSeconds, `${name}: handler deadline inside Knative's`);
+      const internal = name !== 'webhook';
+      assert.equal(s.metadata.labels?.['networking.knative.dev/visibility'] === 'cluster-local', internal, `${name}: visibility`);
+    }
+    const t = services.find((s) => s.metadata.name === 'transform')!;
+    const tEnv = ((t.spec as { template: { spec: { containers: { env: { name: string; value: string }[] }[] } } }).template.spec.containers[0].env);
+    assert.ok(Number(tEnv.find((e) => e.name === 'LEASE_SECONDS')!.value) > Number(tEnv.find((e) => e.name === 'HANDLER_TIMEOUT_SECONDS')!.value));
+  });
+
+  test('references resolve: config maps, secrets and their keys, images', () => {
+    const configMaps = new Map(docs.filter((d) => d.kind === 'ConfigMap').map((d) => [d.metadata.name, d]));
+    const example = loadDocs('knative/secret.example.yaml')[0];
+    const secretKeys = new Set(Object.keys(example.stringData ?? {}));
+    for (const k of secretKeys) assert.ok(secretNames.has(k), `secret key ${k} is read by the config module`);
+    const text = kustomization.resources.map((r) => read(join('knative', r))).join('\n');
+    for (const m of text.matchAll(/configMapRef: \{ name: ([\w-]+) \}/g)) assert.ok(configMaps.has(m[1]), `configmap ${m[1]}`);
+    for (const m of text.matchAll(/secretName: ([\w-]+)/g)) assert.equal(m[1], example.metadata.name);
+    for (const m of text.matchAll(/secretKeyRef: \{ name: ([\w-]+), key: ([\w-]+) \}/g)) {
+      assert.equal(m[1], example.metadata.name);
+      assert.ok(secretKeys.has(m[2]), `secret key ${m[2]}`);
+    }
+    for (const m of text.matchAll(/- \{ key: ([\w-]+), path: /g)) assert.ok(secretKeys.has(m[1]), `secret key ${m[1]}`);
+    for (const k of Object.keys(configMaps.get('pipeline-config')!.data ?? {})) assert.ok(configKeys.has(k), `config map key ${k} is read by nothing`);
+    const imageNames = new Set(kustomization.images.map((i) => i.name));
+    for (const m of text.matchAll(/image: (mini-pipeline-[\w-]+)/g)) assert.ok(imageNames.has(m[1]), `image ${m[1]} is mapped`);
+  });
+
+  test('MinIO is configured by environment: webhook target, token from the secret, queue_dir, sync events', () => {
+    const minio = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'minio')!;
+    const env = (minio.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template.spec.containers[0].env;
+    const get = (n: string) => env.find((e) => e.name === n);
+    assert.equal(get('MINIO_NOTIFY_WEBHOOK_ENABLE_PIPELINE')?.value, 'on');
+    assert.match(get('MINIO_NOTIFY_WEBHOOK_ENDPOINT_PIPELINE')?.value ?? '', /^http:\/\/webhook\./);
+    assert.ok(get('MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_PIPELINE'));
+    assert.match(get('MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_PIPELINE')?.value ?? '', /^\//);
+    assert.equal(get('MINIO_API_SYNC_EVENTS')?.value, 'on');
+    const job = docs.find((d) => d.kind === 'Job')!;
+    assert.match(JSON.stringify(job), /arn:minio:sqs::PIPELINE:webhook/);
+  });
+});
