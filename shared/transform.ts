@@ -105,11 +105,13 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
   const rawNames = headerRecord ? headerRecord.fields : Array.from({ length: width }, (_, i) => `column_${i + 1}`);
   const names = normaliseHeaders(rawNames, { snakeCase: opts.snakeCase, foldAccents: opts.foldAccents });
 
+  // Batches are large: infer from the first sampleRows records only (all of them get typed).
+  const inferFrom = sample.length > opts.sampleRows ? sample.slice(0, opts.sampleRows) : sample;
   const typings: ColumnTyping[] = names.map((h, c) => {
     const pinned = opts.pinned?.[h.name];
     if (pinned) return { type: pinned };
     const values: string[] = [];
-    for (const r of sample) {
+    for (const r of inferFrom) {
       if (r.fields.length !== width || r.error) continue;
       const v = r.fields[c].trim();
       if (!nulls.has(v)) values.push(v);

@@ -58,6 +58,11 @@ export function sniffDelimiter(text: string): Delimiter {
 
 /** `\r\n` when every line break in the sample is CRLF, `\r` when there are only CRs, else `\n`. */
 export function detectNewline(text: string): Newline {
+  return detectLineEndings(text).newline;
+}
+
+/** The record separator to parse with, and whether CRLF and LF are mixed (a stray `\r` then ends some records). */
+export function detectLineEndings(text: string): { newline: Newline; mixed: boolean } {
   let lf = 0;
   let crlf = 0;
   let cr = 0;
@@ -73,7 +78,7 @@ export function detectNewline(text: string): Newline {
       } else cr++;
     } else if (c === 10) lf++;
   }
-  if (crlf > 0 && lf === 0 && cr === 0) return '\r\n';
-  if (lf === 0 && crlf === 0 && cr > 0) return '\r';
-  return '\n';
+  if (crlf > 0 && lf === 0 && cr === 0) return { newline: '\r\n', mixed: false };
+  if (lf === 0 && crlf === 0 && cr > 0) return { newline: '\r', mixed: false };
+  return { newline: '\n', mixed: crlf > 0 };
 }

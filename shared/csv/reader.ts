@@ -7,7 +7,7 @@
 import Papa from 'papaparse';
 import type { Dialect } from '../dataset.js';
 import { Problem } from '../problem.js';
-import { sniffDelimiter, detectNewline, type Newline } from './dialect.js';
+import { sniffDelimiter, detectLineEndings } from './dialect.js';
 import { assertText, createDecoder, detectEncoding, hasUtf8Bom, type Encoding } from './encoding.js';
 
 export interface ReadOptions {
@@ -63,19 +63,23 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
         : 'windows-1252';
 
   let line = 1;
-  const decoder = createDecoder(encoding, { file: opts.file, lineAt: () => line });
+  let partial = '';
+  let pending = '';
+  const countIn = (text: string, ch: string) => (text.length ? text.split(ch).length - 1 : 0);
+  // Only on a decoding error: lines parsed so far plus those decoded but not parsed yet.
+  const nl = () => (pending.includes('\n') || partial.includes('\n') ? '\n' : '\r');
+  const decoder = createDecoder(encoding, { file: opts.file, lineAt: () => line + countIn(partial, nl()) + countIn(pending, nl()) });
   let first = decoder.write(bom && encoding === 'utf-8' ? sample.subarray(3) : sample);
   if (done) first += decoder.end();
   if (first.charCodeAt(0) === 0xfeff) first = first.slice(1);
 
   const delimiter = !opts.delimiter || opts.delimiter === 'auto' ? sniffDelimiter(first) : opts.delimiter === 'tab' ? '\t' : opts.delimiter;
-  const newline: Newline = detectNewline(first);
+  const { newline, mixed } = detectLineEndings(first);
   opts.onDialect?.({ encoding, bom, delimiter, newline });
 
   const parser = new Papa.Parser({ delimiter, newline, quoteChar: '"', escapeChar: '"' });
   const nlChar = newline === '\r' ? '\r' : '\n';
-  const stripCr = newline === '\n';
-  let partial = '';
+  const stripCr = mixed;
   let base = 0;
 
   const parse = (text: string, last: boolean): CsvRecord[] => {
@@ -131,7 +135,7 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     return out;
   };
 
-  let pending = first;
+  pending = first;
   const flush = (last: boolean) => {
     const text = pending;
     pending = '';

@@ -66,6 +66,8 @@ export interface RunningFunction {
   close(): Promise<void>;
 }
 
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
 export function sendProblem(res: ServerResponse, problem: Problem, callId?: string): void {
   if (res.headersSent) {
     res.destroy(problem);
@@ -157,8 +159,17 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
       const problem = toProblem(err, callId);
       status = problem.status;
       if (problem.status >= 500) reqLog.error('request failed', { error: err, status });
-      // Drain what is left of the body so the client sees the answer, not a reset.
-      if (!req.readableEnded) req.resume();
+      // Drain what is left of the body so the client sees the answer, not a reset; but stop
+      // reading a hostile upload (say, a 1 GB line) after DRAIN_LIMIT bytes and close.
+      if (!req.readableEnded) {
+        let drained = 0;
+        res.setHeader('connection', 'close');
+        req.on('data', (c: Buffer) => {
+          drained += c.length;
+          if (drained > DRAIN_LIMIT) req.destroy();
+        });
+        req.resume();
+      }
       if (!res.writableEnded) sendProblem(res, problem, callId);
     } finally {
       clearTimeout(deadline);
