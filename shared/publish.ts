@@ -181,7 +181,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
       throw err;
     }
   }
-  if (!deps.sinks.length) sinks['powerbi'] = { skipped: 'no Power BI destination configured' };
+  if (!deps.sinks.length) sinks['powerbi'] = { skipped: 'no Power BI destination configured (POWERBI_PUSH_URL unset or POWERBI_ENABLED=false)' };
 
   // 3. Manifest and completion marker.
   const manifest = {

@@ -15,6 +15,7 @@ import { invoke, readJson } from './invoke.js';
 import { Problem, PROBLEM_CONTENT_TYPE } from './problem.js';
 import { recordFailure } from './publish.js';
 import { ObjectRef } from './s3-event.js';
+import { schemaFor, type PinnedSchema } from './pinned-schema.js';
 import { idempotencyKey, ObjectState } from './state.js';
 import { isNotFound, type Storage } from './storage.js';
 import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOptions } from './transform.js';
@@ -22,6 +23,7 @@ import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOp
 export interface TransformDeps {
   config: Config;
   s3: Storage;
+  schemas: PinnedSchema[];
 }
 
 /** Pull the header (so that problems before it surface as errors), then hand on the whole stream. */
@@ -77,7 +79,7 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
     const body = await s3.getObject(full.bucket, full.key, full.versionId ? { versionId: full.versionId } : {});
     let started;
     try {
-      started = await startDataset(transformCsv(body as AsyncIterable<Buffer>, transformOptionsFrom(config, source)));
+      started = await startDataset(transformCsv(body as AsyncIterable<Buffer>, transformOptionsFrom(config, source, { schema: schemaFor(full.key, deps.schemas) })));
     } catch (err) {
       body.destroy();
       if (err instanceof Problem && !err.retryable) {
@@ -136,7 +138,8 @@ export async function transformAdhoc(event: FunctionEvent, deps: TransformDeps, 
   const { config } = deps;
   const name = event.query.get('name') ?? String(event.headers['x-file-name'] ?? 'adhoc.csv');
   const source: Source = { kind: 'adhoc', name };
-  const opts = transformOptionsFrom(config, source, adhocOverrides(event.query));
+  const schemaKey = event.query.get('schema') ?? name;
+  const opts = transformOptionsFrom(config, source, { ...adhocOverrides(event.query), schema: schemaFor(schemaKey, deps.schemas) });
   const length = event.headers['content-length'] ? Number(event.headers['content-length']) : undefined;
   const { header, stream } = await startDataset(transformCsv(event.body as AsyncIterable<Buffer>, opts));
   if (event.query.get('publish') === 'true') return forwardToPublish(deps, stream, ctx, event.signal);

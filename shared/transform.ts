@@ -8,7 +8,8 @@ import type { Config } from './config.js';
 import type { Cell, Column, ColumnStats, DatasetHeader, DatasetTrailer, Dialect, Reject, Row, Source } from './dataset.js';
 import { DATASET_VERSION } from './dataset.js';
 import { Problem } from './problem.js';
-import { normaliseHeaders } from './csv/headers.js';
+import { normaliseHeaders, normaliseName } from './csv/headers.js';
+import type { PinnedSchema } from './pinned-schema.js';
 import { readCsv, type CsvRecord, type ReadStats } from './csv/reader.js';
 import { inferColumn, INVALID, parserFor, type CellParser, type ColumnTyping } from './csv/types.js';
 
@@ -27,8 +28,8 @@ export interface TransformOptions {
   maxRecordBytes: number;
   maxColumns: number;
   maxRejectRatio: number;
-  /** Pinned column types by (normalised) name. */
-  pinned?: Record<string, Column['type']>;
+  /** A pinned schema for this file (names, types, required columns). */
+  schema?: PinnedSchema;
 }
 
 export function transformOptionsFrom(config: Config, source: Source, overrides: Partial<TransformOptions> = {}): TransformOptions {
@@ -104,12 +105,33 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
   const width = headerRecord ? headerRecord.fields.length : Math.max(1, ...sample.map((r) => r.fields.length));
   const rawNames = headerRecord ? headerRecord.fields : Array.from({ length: width }, (_, i) => `column_${i + 1}`);
   const names = normaliseHeaders(rawNames, { snakeCase: opts.snakeCase, foldAccents: opts.foldAccents });
+  // Pinned schema: rename, pin types, require columns.
+  const pinned = new Map<number, { type?: Column['type']; required: boolean }>();
+  if (opts.schema) {
+    const hopts = { snakeCase: opts.snakeCase, foldAccents: opts.foldAccents };
+    for (const pc of opts.schema.columns) {
+      const idx = names.findIndex((h) =>
+        pc.source !== undefined ? h.sourceName.trim().toLowerCase() === pc.source.trim().toLowerCase() : h.name === pc.name || h.name === normaliseName(pc.name, hopts),
+      );
+      if (idx === -1) {
+        if (pc.required) {
+          throw new Problem(422, 'missing-column', 'A required column is missing', `the schema for "${opts.schema.prefix}" requires column ${JSON.stringify(pc.source ?? pc.name)}`, { file, line: 1, column: pc.name });
+        }
+        continue;
+      }
+      const clash = names.findIndex((h, i) => i !== idx && h.name === pc.name);
+      if (clash !== -1) names[clash] = { ...names[clash], name: `${names[clash].name}_${clash + 1}` };
+      names[idx] = { ...names[idx], name: pc.name };
+      pinned.set(idx, { type: pc.type, required: pc.required });
+    }
+  }
 
   // Batches are large: infer from the first sampleRows records only (all of them get typed).
   const inferFrom = sample.length > opts.sampleRows ? sample.slice(0, opts.sampleRows) : sample;
   const typings: ColumnTyping[] = names.map((h, c) => {
-    const pinned = opts.pinned?.[h.name];
-    if (pinned) return { type: pinned };
+    const pin = pinned.get(c)?.type;
+    if (pin === 'decimal') return { type: pin, decimalSeparator: opts.decimal === ',' ? ',' : '.' };
+    if (pin) return { type: pin };
     const values: string[] = [];
     for (const r of inferFrom) {
       if (r.fields.length !== width || r.error) continue;
@@ -120,12 +142,13 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
   });
   const parsers: CellParser[] = typings.map(parserFor);
   const isText = typings.map((t) => t.type === 'text');
+  const required = names.map((_, c) => !!pinned.get(c)?.required);
   const columns: Column[] = names.map((h, c) => ({
     name: h.name,
     sourceName: h.sourceName,
     type: typings[c].type,
-    nullable: true,
-    origin: opts.pinned?.[h.name] ? 'pinned' : 'inferred',
+    nullable: !pinned.get(c)?.required,
+    origin: pinned.get(c)?.type ? 'pinned' : 'inferred',
     ...(typings[c].decimalSeparator ? { decimalSeparator: typings[c].decimalSeparator } : {}),
     ...(typings[c].format ? { format: typings[c].format } : {}),
   }));
@@ -168,10 +191,16 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
       }
       const row: Cell[] = new Array(width);
       let bad = -1;
+      let missing = false;
       for (let c = 0; c < width; c++) {
         const rawCell = f[c];
         const v = isText[c] ? rawCell : rawCell.trim();
         if (nulls.has(isText[c] ? v.trim() : v)) {
+          if (required[c]) {
+            bad = c;
+            missing = true;
+            break;
+          }
           row[c] = null;
           continue;
         }
@@ -183,7 +212,8 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
         row[c] = p;
       }
       if (bad !== -1) {
-        reject({ line: rec.line, column: columns[bad].name, reason: `${JSON.stringify(f[bad])} is not a valid ${describe(typings[bad])}`, raw: f });
+        const reason = missing ? 'required value is missing' : `${JSON.stringify(f[bad])} is not a valid ${describe(typings[bad])}`;
+        reject({ line: rec.line, column: columns[bad].name, reason, raw: f });
         continue;
       }
       for (let c = 0; c < width; c++) {

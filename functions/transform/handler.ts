@@ -1,13 +1,22 @@
 /** transform: an object reference (from webhook) or a CSV body (ad-hoc) in, the typed dataset out. */
 import type { FunctionModule } from '../../shared/http/main.js';
+import { loadSchemaFile } from '../../shared/pinned-schema.js';
 import { createStorage } from '../../shared/storage.js';
 import { transformAdhoc, transformObject } from '../../shared/transform-service.js';
 
 export const transform: FunctionModule = {
   name: 'transform',
   maxBodyBytes: Infinity,
+  validate: (config) => {
+    try {
+      if (config.CSV_SCHEMA_FILE) loadSchemaFile(config.CSV_SCHEMA_FILE);
+      return [];
+    } catch (err) {
+      return [(err as Error).message];
+    }
+  },
   create: (config) => {
-    const deps = { config, s3: createStorage(config) };
+    const deps = { config, s3: createStorage(config), schemas: config.CSV_SCHEMA_FILE ? loadSchemaFile(config.CSV_SCHEMA_FILE) : [] };
     return async (event, ctx) => {
       const type = String(event.headers['content-type'] ?? '');
       if (type.startsWith('application/json') && event.method === 'POST') {

@@ -6,7 +6,7 @@ import type { RowSink } from './sink.js';
 
 export function createSinks(config: Config, log: Logger): RowSink[] {
   const sinks: RowSink[] = [];
-  if (config.POWERBI_PUSH_URL) {
+  if (config.POWERBI_ENABLED && config.POWERBI_PUSH_URL) {
     sinks.push(
       new PowerBiPushSink({
         url: config.POWERBI_PUSH_URL,
