@@ -15,6 +15,7 @@ import { startEmbeddedS3, type EmbeddedS3, type S3RecordEvent } from './embedded
 import { startGateway, type Gateway } from './gateway.js';
 import { NotifyBridge } from './notify-bridge.js';
 import { startEmulator, type EmulatorServer } from './powerbi/server.js';
+import { NODE_RUNTIME_FLAGS } from '../shared/runtime.js';
 
 export const FUNCTIONS = ['webhook', 'transform', 'publish'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
@@ -133,7 +134,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
 
   const startFunction = (name: FunctionName) =>
     new Promise<void>((resolveStart, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'functions', name, 'index.ts')], {
+      const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), '--import', 'tsx', join(ROOT, 'functions', name, 'index.ts')], {
         cwd: ROOT,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],

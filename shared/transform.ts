@@ -127,7 +127,7 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
   }
 
   // Batches are large: infer from the first sampleRows records only (all of them get typed).
-  const inferFrom = sample.length > opts.sampleRows ? sample.slice(0, opts.sampleRows) : sample;
+  const inferFrom = sample.slice(0, opts.sampleRows);
   const typings: ColumnTyping[] = names.map((h, c) => {
     const pin = pinned.get(c)?.type;
     if (pin === 'decimal') return { type: pin, decimalSeparator: opts.decimal === ',' ? ',' : '.' };
@@ -233,9 +233,14 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
 
   let error: Problem | undefined;
   try {
-    const first = typeBatch(sample);
+    // Type the sample, then let go of it: this frame lives as long as the file is read.
+    const buffered = sample.splice(0, sample.length);
+    inferFrom.length = 0;
+    let first: Row[] | undefined = typeBatch(buffered);
+    buffered.length = 0;
     yield* drainRejects();
     if (first.length) yield { kind: 'rows', rows: first };
+    first = undefined;
     while (!exhausted) {
       const n = await batches.next();
       if (n.done) break;

@@ -11,6 +11,7 @@ import { Ajv } from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { ConfigSchema, SECRET_FILES } from '../shared/config.js';
+import { NODE_RUNTIME_FLAGS } from '../shared/runtime.js';
 import { kitPath, repoRoot } from './kit.js';
 
 const read = (p: string) => readFileSync(join(repoRoot, p), 'utf8');
@@ -131,6 +132,7 @@ describe('template/node20-ts', () => {
     const copies = [...ship.matchAll(/^COPY (.*)$/gm)].map((m) => m[1]);
     assert.ok(copies.every((c) => c.includes('--from=')), `runtime copies only from other stages: ${copies.join(' | ')}`);
     assert.match(dockerfile, /ready_path="\/_\/ready"/);
+    assert.ok(dockerfile.includes(`NODE_OPTIONS="${NODE_RUNTIME_FLAGS}"`), 'the image runs with the measured V8 flags');
     assert.match(dockerfile, /mode="http"/);
   });
 

@@ -34,7 +34,7 @@ export interface ReadStats {
 }
 
 const SNIFF_BYTES = 64 * 1024;
-const PARSE_BATCH_CHARS = 1024 * 1024;
+const PARSE_BATCH_CHARS = 16 * 1024;
 
 export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: ReadOptions, stats: ReadStats = { bytesIn: 0, blankLines: 0 }): AsyncGenerator<CsvRecord[], ReadStats> {
   const it = source[Symbol.asyncIterator]();
@@ -148,8 +148,12 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
       const b = typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
       stats.bytesIn += b.length;
       pending += decoder.write(b);
-      if (pending.length >= PARSE_BATCH_CHARS) {
-        const batch = flush(false);
+      // Parse in slices of PARSE_BATCH_CHARS whatever the source's chunk size: small batches
+      // die young (cheap scavenges) instead of being promoted to the old generation.
+      while (pending.length >= PARSE_BATCH_CHARS) {
+        const text = pending.slice(0, PARSE_BATCH_CHARS);
+        pending = pending.slice(PARSE_BATCH_CHARS);
+        const batch = parse(text, false);
         if (batch.length) yield batch;
       }
     }

@@ -1,0 +1,171 @@
+/**
+ * `npm run bench`: speed and memory, measured on this machine (not asserted in tests).
+ * 1. CSV: seed-shaped files of 10 MB, 100 MB and 1 GB (BENCH_SIZES=10,100,1000 in MB), each
+ *    measured in a fresh process: bare papaparse, this transform (NDJSON out, as on the wire),
+ *    this transform (clean CSV out), the naive papaparse pipeline, and peers when installed.
+ * 2. Pipeline: upload → manifest through the local stack, peak RSS of each function process.
+ * 3. Power BI push URL: 20,000 rows against the emulator's limits: requests, wall time vs the
+ *    minimum the limits allow, server-side 429s.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { createLogger } from '../shared/log.js';
+import { PowerBiPushSink } from '../shared/sinks/powerbi-push.js';
+import { createStorage, getJson } from '../shared/storage.js';
+import type { DatasetHeader, Row } from '../shared/dataset.js';
+import { startLocalStack } from '../dev/stack.js';
+import { startEmulator } from '../dev/powerbi/server.js';
+import { generate } from './generate.js';
+import { NODE_RUNTIME_FLAGS } from '../shared/runtime.js';
+import { kitPath } from '../test/kit.js';
+
+const OUT = 'bench/out';
+mkdirSync(OUT, { recursive: true });
+execFileSync('bash', ['bench/bundle-worker.sh'], { stdio: 'inherit' });
+const sizes = (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number);
+const lines: string[] = [];
+const say = (s = '') => {
+  process.stdout.write(s + '\n');
+  lines.push(s);
+};
+
+function worker(mode: string, file: string): { seconds: number; rows: number; maxRssMB: number } {
+  // Same V8 flags as the image; a bundled worker so no loader runs in the measured process.
+  const out = execFileSync(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), 'bench/out/worker.mjs', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+function has(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+}
+
+say(`# mini-pipeline bench — ${new Date().toISOString()} — node ${process.version}, ${(await import('node:os')).cpus().length} cores`);
+say('');
+say('## 1. CSV transform (one process per measurement, file in page cache)');
+say('');
+say('| file | what | MB/s | rows/s | peak RSS MB | ratio to bare papaparse |');
+say('|---|---|---|---|---|---|');
+for (const mb of sizes) {
+  const file = join(OUT, `seed-${mb}MB.csv`);
+  await generate(file, mb * 1_000_000);
+  const bytes = statSync(file).size;
+  const modes = ['papaparse', 'transform', 'transform-csv', ...(mb <= 100 ? ['naive'] : [])];
+  let bare = 0;
+  for (const mode of modes) {
+    const r = worker(mode, file);
+    const mbps = bytes / 1e6 / r.seconds;
+    if (mode === 'papaparse') bare = mbps;
+    const label = { papaparse: 'bare papaparse (arrays, no typing)', transform: 'transform → NDJSON dataset', 'transform-csv': 'transform → clean CSV', naive: 'naive papaparse header:true → unparse' }[mode];
+    say(`| ${mb} MB | ${label} | ${mbps.toFixed(1)} | ${Math.round(r.rows / r.seconds).toLocaleString('en')} | ${r.maxRssMB.toFixed(0)} | ${(mbps / bare).toFixed(2)}× |`);
+  }
+}
+const pandas = has('python3', ['-c', 'import pandas']);
+const duckdb = has('duckdb', ['-version']);
+say('');
+say(`Peers: pandas ${pandas ? 'installed' : 'not installed (python3-pandas absent; PyPI is not reachable here): skipped'}; DuckDB ${duckdb ? 'installed' : 'not installed: skipped'}.`);
+if (pandas) {
+  for (const mb of sizes.filter((m) => m <= 100)) {
+    const file = join(OUT, `seed-${mb}MB.csv`);
+    const t0 = performance.now();
+    execFileSync('python3', ['-c', `import pandas as pd; pd.read_csv('${file}').to_csv('${file}.pandas.csv', index=False)`]);
+    say(`pandas read_csv+to_csv ${mb} MB: ${((statSync(file).size / 1e6) / ((performance.now() - t0) / 1000)).toFixed(1)} MB/s`);
+  }
+}
+
+say('');
+say('## 2. Pipeline on one machine (embedded S3, gateway, three processes)');
+say('');
+{
+  const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-bench-'));
+  const stack = await startLocalStack({
+    env: { PATH: process.env.PATH, DATA_DIR: dir, WEBHOOK_TOKEN: 'bench', LOG_LEVEL: 'warn' },
+    gatewayPort: 0,
+    s3Port: 0,
+    emulatorPort: 0,
+    bridgeRetryMs: 200,
+    onLog: () => undefined,
+  });
+  const s3 = createStorage(stack.config);
+  try {
+    // 2a. The 10,000-row seed file to the Power BI emulator.
+    const seed = readFileSync(kitPath('fixtures/seed/mock_10000_linhas.csv'));
+    const t0 = performance.now();
+    await s3.putObject('incoming', 'seed.csv', seed, seed.length);
+    let lastRowMs = 0;
+    let manifestMs = 0;
+    for (;;) {
+      const res = await request(`${stack.emulator!.url}/_emulator/datasets`);
+      const ds = ((await res.body.json()) as { value: { rowCount: number }[] }).value[0];
+      if (!manifestMs && (await getJson(s3, 'processed', 'seed.manifest.json'))) manifestMs = performance.now() - t0;
+      if (ds.rowCount >= 10_000 && !lastRowMs) lastRowMs = performance.now() - t0;
+      if (lastRowMs && manifestMs) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const cleanedAt = await getJson<{ timings: { outputBucketMs: number } }>(s3, 'processed', 'seed.manifest.json');
+    say(`- 10,000-row seed file (${seed.length} bytes): upload → last row in the Power BI emulator ${(lastRowMs / 1000).toFixed(2)} s; → manifest ${(manifestMs / 1000).toFixed(2)} s; cleaned CSV in the output bucket after ${cleanedAt?.timings.outputBucketMs} ms of publish (the rest is the push URL's 5 requests/s × 15 KB).`);
+    say(`- peak RSS during it: ${[...stack.functions.values()].map((f) => `${f.name} ${(f.peakRss() / 1048576).toFixed(0)} MB`).join(', ')}`);
+  } finally {
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+for (const mb of sizes) {
+  const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-bench-'));
+  const stack = await startLocalStack({
+    env: { PATH: process.env.PATH, DATA_DIR: dir, WEBHOOK_TOKEN: 'bench', LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1', WEBHOOK_WAIT_SECONDS: '1' },
+    gatewayPort: 0,
+    s3Port: 0,
+    emulatorPort: 0,
+    bridgeRetryMs: 500,
+    onLog: () => undefined,
+  });
+  const s3 = createStorage(stack.config);
+  try {
+    const file = join(OUT, `seed-${mb}MB.csv`);
+    const size = statSync(file).size;
+    const { createReadStream } = await import('node:fs');
+    const t0 = performance.now();
+    await s3.putObject('incoming', `big-${mb}.csv`, createReadStream(file), size);
+    const up = performance.now() - t0;
+    let manifest: { stats: { rowsOut: number; rowsRejected: number }; timings: { totalMs: number } } | undefined;
+    while (!(manifest = await getJson(s3, 'processed', `big-${mb}.manifest.json`))) await new Promise((r) => setTimeout(r, 200));
+    const total = performance.now() - t0;
+    say(`- ${mb} MB file, Power BI off: upload ${(up / 1000).toFixed(1)} s, upload → manifest ${(total / 1000).toFixed(1)} s, ${manifest.stats.rowsOut.toLocaleString('en')} rows out, ${manifest.stats.rowsRejected} rejected; peak RSS ${[...stack.functions.values()].map((f) => `${f.name} ${(f.peakRss() / 1048576).toFixed(0)} MB`).join(', ')}`);
+  } finally {
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+say('');
+say('## 3. Power BI push URL against the emulator limits (15 KB, 5 requests/s)');
+say('');
+{
+  const em = await startEmulator({ port: 0 });
+  const ds = em.state.createDataset({ name: 'bench', mode: 'Streaming' });
+  const sink = new PowerBiPushSink({ url: em.state.pushUrl(ds, em.url), maxRequestBytes: 15360, requestsPerSecond: 5, timeoutMs: 30_000, maxRetries: 5, log: createLogger({ fn: 'bench' }, { level: 'error' }) });
+  const header: DatasetHeader = {
+    type: 'header',
+    version: 1,
+    source: { kind: 'adhoc', name: 'bench' },
+    dialect: { encoding: 'utf-8', bom: false, delimiter: ',', newline: '\n' },
+    schema: { columns: ['id_cliente', 'idade', 'genero', 'estado_civil', 'renda_mensal'].map((n, i) => ({ name: n, sourceName: n, type: i === 2 || i === 3 ? 'text' : 'integer', nullable: true, origin: 'inferred' as const })) },
+    startedAt: new Date().toISOString(),
+  };
+  async function* rows(): AsyncGenerator<Row[]> {
+    for (let b = 0; b < 20; b++) yield Array.from({ length: 1000 }, (_, i) => [b * 1000 + i, 30, 'F', 'Casado', 5000 + i]);
+  }
+  const t0 = performance.now();
+  const result = await sink.deliver({ header, rows: rows(), startAt: 0, onAck: async () => undefined });
+  const wall = (performance.now() - t0) / 1000;
+  const min = (result.requests - 1) / 5; // 5 starts per rolling second: the first is free
+  const refused = em.state.datasets.get(ds.id)!.refused;
+  say(`- 20,000 rows: ${result.requests} requests, wall ${wall.toFixed(2)} s, minimum the limits allow ${min.toFixed(2)} s (${((wall / min - 1) * 100).toFixed(1)}% above), server-side 429s: ${refused['429'] ?? 0}, rows stored ${em.state.datasets.get(ds.id)!.rows.length}`);
+  await em.close();
+}
+writeFileSync(join(OUT, 'results.md'), lines.join('\n') + '\n');
+say('');
+say(`(written to ${OUT}/results.md)`);
