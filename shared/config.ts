@@ -15,6 +15,7 @@ export const SECRET_FILES = {
   S3_ACCESS_KEY: 's3-access-key',
   S3_SECRET_KEY: 's3-secret-key',
   POWERBI_PUSH_URL: 'powerbi-push-url',
+  POWERBI_CLIENT_SECRET: 'powerbi-client-secret',
 } as const;
 
 export const LOCAL_S3_ACCESS_KEY = 'minipipeline';
@@ -57,6 +58,33 @@ export const ConfigSchema = z.object({
   LEASE_SECONDS: int(900, 1),
   POWERBI_ENABLED: bool(true),
   POWERBI_PUSH_URL: optionalString.pipe(httpUrl.optional()),
+  POWERBI_TENANT_ID: optionalString,
+  POWERBI_CLIENT_ID: optionalString,
+  POWERBI_CLIENT_SECRET: optionalString,
+  POWERBI_GROUP_ID: optionalString,
+  POWERBI_DATASET_ID: optionalString,
+  POWERBI_TABLE: z.string().default('RealTimeData'),
+  POWERBI_API_URL: httpUrl.default('https://api.powerbi.com'),
+  POWERBI_AUTHORITY_URL: httpUrl.default('https://login.microsoftonline.com'),
+  POWERBI_SEQUENCE_NUMBERS: bool(true),
+  POWERBI_CREATE_DATASET: bool(false),
+  POWERBI_DATASET_NAME: z.string().default('mini-pipeline'),
+  POWERBI_RETENTION: z.enum(['basicFIFO', 'None']).default('basicFIFO'),
+  POWERBI_COLUMN_MAP: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        const v = JSON.parse(s) as unknown;
+        if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')) return v as Record<string, string>;
+      } catch {
+        /* fall through */
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of dataset column → Power BI column names' });
+      return z.NEVER;
+    }),
+  POWERBI_MAX_ROWS_PER_FILE: int(1_000_000, 1),
+  POWERBI_BIG_TABLE: bool(false),
   POWERBI_MAX_REQUEST_BYTES: int(15360, 256, 16 * 1024 * 1024),
   POWERBI_MAX_REQUESTS_PER_SECOND: num(5, 0.1, 1000),
   POWERBI_TIMEOUT_SECONDS: num(30, 1, 600),
@@ -133,6 +161,17 @@ export function loadConfig(env: Env = process.env): Config {
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       problems.push({ variable: String(issue.path[0] ?? '(env)'), message: issue.message });
+    }
+  }
+  if (parsed.success) {
+    // The REST route needs all of tenant, client, secret and workspace, or none of them.
+    const rest = ['POWERBI_TENANT_ID', 'POWERBI_CLIENT_ID', 'POWERBI_CLIENT_SECRET', 'POWERBI_GROUP_ID'] as const;
+    const given = rest.filter((k) => parsed.data[k]);
+    if (given.length && given.length < rest.length) {
+      for (const k of rest) if (!parsed.data[k]) problems.push({ variable: k, message: 'required for the Power BI REST API (service principal) when the other POWERBI_* credentials are set' });
+    }
+    if (given.length === rest.length && !parsed.data.POWERBI_DATASET_ID && !parsed.data.POWERBI_CREATE_DATASET) {
+      problems.push({ variable: 'POWERBI_DATASET_ID', message: 'required (or POWERBI_CREATE_DATASET=true)' });
     }
   }
   if (problems.length || !parsed.success) throw new ConfigError(problems);

@@ -160,9 +160,11 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
         header,
         rows: readCleaned(body as AsyncIterable<Buffer>, columns, escape),
         startAt,
+        sequenceBase: progress.sequenceBase?.[sink.name],
         signal: deps.signal,
-        onAck: async (acked) => {
+        onAck: async (acked, extra) => {
           progress.acked[sink.name] = acked;
+          if (extra?.sequenceBase !== undefined) progress.sequenceBase = { ...progress.sequenceBase, [sink.name]: extra.sequenceBase };
           progress.updatedAt = new Date().toISOString();
           await state.saveProgress(progress);
         },

@@ -37,6 +37,8 @@ export interface Progress {
   id: string;
   /** Rows acknowledged by each sink, in dataset order. */
   acked: Record<string, number>;
+  /** Per sink: the sequence-number base of the run (REST sink with sequence numbers). */
+  sequenceBase?: Record<string, number>;
   updatedAt: string;
 }
 

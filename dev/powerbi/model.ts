@@ -39,11 +39,13 @@ export class EmuError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** A body other than the default `{"error":{code,message}}` (pbi.error and AAD shapes). */
+    readonly rawBody?: unknown,
   ) {
     super(message);
   }
   body() {
-    return { error: { code: this.code, message: this.message } };
+    return this.rawBody ?? { error: { code: this.code, message: this.message } };
   }
 }
 

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EmuError, EmulatorState, type EmuColumn, type EmuMode } from './model.js';
+import { RestState } from './rest-model.js';
 
 export type Fault =
   | { kind: 'status'; status: number; retryAfter?: number; count: number }
@@ -17,6 +18,9 @@ export type Fault =
 
 export interface EmulatorServer {
   state: EmulatorState;
+  rest: RestState;
+  /** Move the emulator clock (rolling windows, token expiry) forward. */
+  advanceClock(ms: number): void;
   url: string;
   port: number;
   faults: Fault[];
@@ -44,6 +48,9 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 export async function startEmulator(opts: { port?: number; host?: string; state?: EmulatorState } = {}): Promise<EmulatorServer> {
   const state = opts.state ?? new EmulatorState();
+  let clockOffset = 0;
+  state.now = () => Date.now() + clockOffset;
+  const rest = new RestState(() => state.now());
   const faults: Fault[] = [];
   const listeners = new Set<ServerResponse>();
   const broadcast = (event: string, data: unknown) => {
@@ -77,6 +84,13 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
         if (fault?.kind === 'ack-then-fail') return void req.socket.destroy();
         return send(res, 200, undefined);
       }
+      // Entra ID token endpoint: /{tenant}/oauth2/v2.0/token
+      if (parts[1] === 'oauth2' && parts[2] === 'v2.0' && parts[3] === 'token' && req.method === 'POST') {
+        const form = new URLSearchParams((await readBody(req)).toString('utf8'));
+        return send(res, 200, rest.token(parts[0], form));
+      }
+      // REST: /v1.0/myorg[/groups/{g}]/datasets…
+      if (parts[0] === 'v1.0' && parts[1] === 'myorg') return await restApi(req, res, parts.slice(2), url);
       if (parts[0] === '_emulator') return await emulatorApi(req, res, parts.slice(1), url);
       if (url.pathname === '/' || url.pathname === '/index.html') {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -88,6 +102,65 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
       send(res, 500, { error: { code: 'InternalError', message: (err as Error).message } });
     }
   });
+
+  async function restApi(req: IncomingMessage, res: ServerResponse, p: string[], url: URL): Promise<void> {
+    const inGroup = p[0] === 'groups';
+    const groupId = inGroup ? p[1] : undefined;
+    const q = inGroup ? p.slice(2) : p;
+    // Service principals are not supported on My workspace (no group): 401.
+    rest.authorize(req.headers.authorization, groupId);
+    const g = groupId!;
+    if (q[0] !== 'datasets') throw new EmuError(404, 'NotFound', 'No such route');
+    if (q.length === 1) {
+      if (req.method === 'POST') {
+        const body = JSON.parse((await readBody(req)).toString('utf8') || 'null');
+        const ds = rest.createDataset(g, body, url.searchParams.get('defaultRetentionPolicy'));
+        broadcast('datasets', summary());
+        return send(res, 201, { id: ds.id, name: ds.name, defaultRetentionPolicy: ds.retention, addRowsAPIEnabled: true });
+      }
+      return send(res, 200, { value: [...rest.datasets.values()].filter((d) => d.groupId === g).map((d) => ({ id: d.id, name: d.name, addRowsAPIEnabled: true, defaultRetentionPolicy: d.retention })) });
+    }
+    const ds = rest.dataset(g, q[1]);
+    if (q[2] === 'tables' && q.length === 3) {
+      return send(res, 200, { 'odata.context': `${url.origin}/v1.0/myorg/groups/${g}/$metadata#tables`, value: [...ds.tables.values()].map((t) => ({ name: t.name, columns: t.columns.map((c) => ({ name: c.name, dataType: c.type })) })) });
+    }
+    if (q[2] === 'tables' && q[4] === 'rows' && q.length === 5) {
+      const table = rest.table(ds, decodeURIComponent(q[3]));
+      if (req.method === 'DELETE') {
+        if (ds.mode === 'Streaming') throw new EmuError(400, 'InvalidRequest', 'Rows of a streaming dataset cannot be deleted');
+        table.rows = [];
+        return send(res, 200, undefined);
+      }
+      if (req.method !== 'POST') throw new EmuError(405, 'MethodNotAllowed', 'Use POST or DELETE');
+      const raw = await readBody(req);
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new EmuError(400, 'InvalidRequest', 'Request body is not valid JSON');
+      }
+      const count = Array.isArray((body as { rows?: unknown[] })?.rows) ? (body as { rows: unknown[] }).rows.length : 0;
+      const fault = takeFault();
+      if (fault?.kind === 'drop') return void req.socket.destroy();
+      if (fault?.kind === 'status') {
+        return send(res, fault.status, new EmuError(fault.status, fault.status === 429 ? 'TooManyRequests' : 'ServiceError', 'Injected fault').body(), fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {});
+      }
+      const release = rest.admit(ds, count);
+      try {
+        const hold = fault?.kind === 'delay' ? fault.ms : rest.holdMs;
+        if (hold) await new Promise((r) => setTimeout(r, hold));
+        const seqHeader = req.headers['x-powerbi-pushdata-sequencenumber'];
+        const seq = seqHeader === undefined ? undefined : Number(seqHeader);
+        const stored = rest.postRows(ds, table, body, raw.length, Number.isFinite(seq) ? seq : undefined);
+        if (stored) broadcast('rows', { datasetId: ds.id, name: `${ds.name}/${table.name}`, total: table.rows.length, columns: table.columns, rows: table.rows.slice(-50) });
+      } finally {
+        release();
+      }
+      if (fault?.kind === 'ack-then-fail') return void req.socket.destroy();
+      return send(res, 200, undefined);
+    }
+    throw new EmuError(404, 'NotFound', 'No such route');
+  }
 
   async function emulatorApi(req: IncomingMessage, res: ServerResponse, p: string[], url: URL): Promise<void> {
     const base = `http://${req.headers.host}`;
@@ -126,6 +199,31 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
       broadcast('datasets', summary());
       return send(res, 200, { ok: true });
     }
+    if (p[0] === 'clients' && req.method === 'POST') {
+      const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as { tenantId: string; groups: string[]; clientId?: string; secret?: string };
+      const c = rest.registerClient(body);
+      return send(res, 201, { tenantId: c.tenantId, clientId: c.clientId, secret: c.secret });
+    }
+    if (p[0] === 'settings' && req.method === 'POST') {
+      const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as Record<string, unknown>;
+      if (typeof body.spTenantSettingEnabled === 'boolean') rest.spTenantSettingEnabled = body.spTenantSettingEnabled;
+      if (typeof body.sequenceNumbers === 'boolean') rest.sequenceNumbers = body.sequenceNumbers;
+      if (typeof body.blockStreamingCreation === 'boolean') rest.blockStreamingCreation = body.blockStreamingCreation;
+      if (typeof body.holdMs === 'number') rest.holdMs = body.holdMs;
+      if (typeof body.creationCutoff === 'string') rest.creationCutoff = Date.parse(body.creationCutoff);
+      if (typeof body.blockResourceKeyAuth === 'boolean') state.blockResourceKeyAuth = body.blockResourceKeyAuth;
+      return send(res, 200, { ok: true });
+    }
+    if (p[0] === 'clock' && req.method === 'POST') {
+      const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as { advanceMs?: number };
+      clockOffset += body.advanceMs ?? 0;
+      return send(res, 200, { now: new Date(state.now()).toISOString() });
+    }
+    if (p[0] === 'rest' && p[1] === 'datasets' && p[2]) {
+      const ds = rest.datasets.get(p[2]);
+      if (!ds) return send(res, 404, new EmuError(404, 'ItemNotFound', 'no such dataset').body());
+      return send(res, 200, { id: ds.id, name: ds.name, refused: ds.refused, posts: ds.posts.length, tables: [...ds.tables.values()].map((t) => ({ name: t.name, columns: t.columns, total: t.rows.length, rows: url.searchParams.get('rows') === 'false' ? [] : t.rows })) });
+    }
     if (p[0] === 'faults') {
       if (req.method === 'POST') {
         const body = JSON.parse((await readBody(req)).toString('utf8') || '[]') as Fault | Fault[];
@@ -137,7 +235,10 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
   }
 
   function summary() {
-    return [...state.datasets.values()].map((d) => ({
+    const restSummary = [...rest.datasets.values()].flatMap((d) =>
+      [...d.tables.values()].map((t) => ({ id: d.id, name: `${d.name}/${t.name}`, mode: d.mode, columns: t.columns, rowCount: t.rows.length, requests: d.posts.length, refused: d.refused, streamingTilesFailed: false })),
+    );
+    return [...restSummary, ...[...state.datasets.values()].map((d) => ({
       id: d.id,
       name: d.name,
       mode: d.mode,
@@ -146,7 +247,7 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
       requests: d.requests,
       refused: d.refused,
       streamingTilesFailed: d.streamingTilesFailed,
-    }));
+    }))];
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -156,6 +257,10 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
   const port = (server.address() as AddressInfo).port;
   return {
     state,
+    rest,
+    advanceClock: (ms) => {
+      clockOffset += ms;
+    },
     url: `http://127.0.0.1:${port}`,
     port,
     faults,

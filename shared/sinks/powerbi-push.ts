@@ -67,7 +67,7 @@ export class PowerBiPushSink implements RowSink {
 
     const flush = async () => {
       if (!batch.length && !batchRows) return;
-      if (batch.length) await this.post('[' + batch.join(',') + ']', result, d.signal);
+      if (batch.length) await this.post('[' + batch.join(',') + ']', batch.length, result, d.signal);
       result.rowsSent += batch.length;
       acked += batchRows;
       batch = [];
@@ -108,8 +108,11 @@ export class PowerBiPushSink implements RowSink {
     return result;
   }
 
-  private async post(body: string, result: SinkResult, signal?: AbortSignal): Promise<void> {
+  private async post(body: string, rows: number, result: SinkResult, signal?: AbortSignal): Promise<void> {
+    let maybeStored = false;
     for (let attempt = 0; ; attempt++) {
+      if (maybeStored) result.possibleDuplicates = (result.possibleDuplicates ?? 0) + rows;
+      maybeStored = false;
       result.throttledMs += await this.limiter.acquire();
       result.requests++;
       let status = 0;
@@ -133,12 +136,15 @@ export class PowerBiPushSink implements RowSink {
         const timeout = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
         if (!timeout && !isConnectionError(err)) throw err;
         detail = timeout ? 'timed out' : ((err as { code?: string }).code ?? 'connection error');
+        // The whole body was sent; the answer was lost. The rows may be stored already.
+        maybeStored = (err as { code?: string }).code !== 'ECONNREFUSED';
       }
       const retryable = status === 0 || status === 429 || status >= 500;
       if (!retryable) {
         throw new Problem(422, 'powerbi-rejected', 'Power BI refused the rows', `HTTP ${status} ${detail}`.trim(), { sink: this.name, upstreamStatus: status });
       }
       if (attempt >= this.opts.maxRetries) {
+        if (maybeStored) result.possibleDuplicates = (result.possibleDuplicates ?? 0) + rows;
         throw new Problem(503, 'powerbi-unavailable', 'Power BI did not accept the rows', `gave up after ${attempt + 1} attempts (last: ${status || detail})`, { sink: this.name, upstreamStatus: status || undefined });
       }
       result.retries++;

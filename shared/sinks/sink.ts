@@ -9,8 +9,10 @@ export interface SinkDelivery {
   /** Rows in dataset order, starting at row `startAt` (earlier ones were acknowledged before). */
   rows: AsyncIterable<Row[]>;
   startAt: number;
+  /** The sequence-number base of an interrupted earlier run (REST sink), from the checkpoint. */
+  sequenceBase?: number;
   /** Called after each acknowledged batch with the total rows acknowledged so far. */
-  onAck: (rowsAcked: number) => Promise<void>;
+  onAck: (rowsAcked: number, extra?: { sequenceBase?: number }) => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -24,6 +26,11 @@ export interface SinkResult {
   throttledMs: number;
   durationMs: number;
   rejects: { row: number; reason: string }[];
+  /**
+   * Rows of requests retried after the connection failed once they were sent: the service may
+   * have stored them before the answer was lost (push URL: no way to tell, so they may be there twice).
+   */
+  possibleDuplicates?: number;
 }
 
 export interface RowSink {

@@ -1,0 +1,229 @@
+/**
+ * Power BI sinks against the emulator (real HTTP), through publishDataset with the embedded S3:
+ * limits never exceeded, faults (429 + Retry-After, 5xx, slow, dropped, ack-then-fail) end with
+ * exactly the source rows (compared by a row hash), and the manifest reports the retries.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import { loadConfig } from '../shared/config.js';
+import type { DatasetHeader, Row } from '../shared/dataset.js';
+import { createLogger } from '../shared/log.js';
+import { publishDataset } from '../shared/publish.js';
+import { EntraTokenProvider } from '../shared/sinks/entra-token.js';
+import { PowerBiPushSink } from '../shared/sinks/powerbi-push.js';
+import { PowerBiRestSink } from '../shared/sinks/powerbi-rest.js';
+import type { RowSink } from '../shared/sinks/sink.js';
+import { createStorage, getJson } from '../shared/storage.js';
+import type { DatasetEvent } from '../shared/transform.js';
+import { startEmbeddedS3, type EmbeddedS3 } from '../dev/embedded-s3.js';
+import { startEmulator, type EmulatorServer } from '../dev/powerbi/server.js';
+
+const log = createLogger({ fn: 'test' }, { level: 'error' });
+const TENANT = '11111111-2222-3333-4444-555555555555';
+const GROUP = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
+
+const columns = [
+  { name: 'id', type: 'integer' },
+  { name: 'city', type: 'text' },
+  { name: 'amount', type: 'decimal' },
+  { name: 'day', type: 'date' },
+  { name: 'active', type: 'boolean' },
+] as const;
+
+function header(key: string): DatasetHeader {
+  return {
+    type: 'header',
+    version: 1,
+    source: { kind: 'object', bucket: 'incoming', key, etag: createHash('md5').update(key).digest('hex') },
+    dialect: { encoding: 'utf-8', bom: false, delimiter: ',', newline: '\n' },
+    schema: { columns: columns.map((c) => ({ name: c.name, sourceName: c.name, type: c.type, nullable: true, origin: 'inferred' as const })) },
+    startedAt: new Date().toISOString(),
+  };
+}
+
+function rowsOf(n: number): Row[] {
+  return Array.from({ length: n }, (_, i) => [i, i % 7 === 0 ? 'São Paulo, SP' : `city ${i % 13}`, Math.round(i * 1.25 * 100) / 100, `2026-11-${String((i % 28) + 1).padStart(2, '0')}`, i % 2 === 0]);
+}
+
+async function* dataset(key: string, rows: Row[]): AsyncGenerator<DatasetEvent> {
+  yield { kind: 'header', header: header(key) };
+  for (let i = 0; i < rows.length; i += 5000) yield { kind: 'rows', rows: rows.slice(i, i + 5000) };
+  yield { kind: 'trailer', trailer: { type: 'trailer', stats: { rowsIn: rows.length, rowsOut: rows.length, rowsRejected: 0, blankLines: 0, bytesIn: 0, durationMs: 1, columns: {} }, rejects: [], rejectsTruncated: false } };
+}
+
+const hashRows = (rows: Record<string, unknown>[]) =>
+  rows
+    .map((r) => createHash('sha1').update(JSON.stringify([r.id, r.city, r.amount, r.active])).digest('hex'))
+    .sort()
+    .join('');
+const expectedHash = (rows: Row[]) => hashRows(rows.map((r) => ({ id: r[0], city: r[1], amount: r[2], active: r[4] })));
+
+describe('Power BI sinks against the emulator', () => {
+  let s3: EmbeddedS3;
+  let em: EmulatorServer;
+  let dir: string;
+  let client: { clientId: string; secret: string };
+  const config = loadConfig({ OUTPUT_BUCKET: 'processed' });
+  let storage: ReturnType<typeof createStorage>;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pbi-test-'));
+    s3 = await startEmbeddedS3({ directory: dir, accessKey: config.S3_ACCESS_KEY, secretKey: config.S3_SECRET_KEY, buckets: ['incoming', 'processed'] });
+    storage = createStorage({ ...config, s3EndpointUrl: s3.url });
+    em = await startEmulator({ port: 0 });
+    client = em.rest.registerClient({ tenantId: TENANT, groups: [GROUP] });
+  });
+  after(async () => {
+    await em.close();
+    await s3.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function restDataset(name: string) {
+    return em.rest.createDataset(GROUP, { name, tables: [{ name: 'RealTimeData', columns: [{ name: 'id', dataType: 'Int64' }, { name: 'city', dataType: 'string' }, { name: 'amount', dataType: 'Double' }, { name: 'day', dataType: 'DateTime' }, { name: 'active', dataType: 'bool' }] }] }, 'None');
+  }
+
+  function restSink(datasetId: string, over: Partial<ConstructorParameters<typeof PowerBiRestSink>[0]> = {}) {
+    return new PowerBiRestSink({
+      apiUrl: em.url,
+      groupId: GROUP,
+      datasetId,
+      table: 'RealTimeData',
+      tokens: new EntraTokenProvider({ authorityUrl: em.url, tenantId: TENANT, clientId: client.clientId, clientSecret: client.secret }),
+      sequenceNumbers: true,
+      columnMap: {},
+      maxRowsPerFile: 1_000_000,
+      bigTable: false,
+      timeoutMs: 5000,
+      maxRetries: 8,
+      log,
+      ...over,
+    });
+  }
+
+  async function publish(key: string, rows: Row[], sinks: RowSink[]) {
+    return publishDataset(dataset(key, rows), { config, s3: storage, sinks, log, callId: key });
+  }
+
+  test('REST: 250,000 rows in 10,000-row requests, no server-side 429', async () => {
+    const ds = restDataset('big');
+    const rows = rowsOf(250_000);
+    const result = await publish('big.csv', rows, [restSink(ds.id, { sequenceNumbers: false })]);
+    assert.equal(result.status, 'published');
+    const table = ds.tables.get('RealTimeData')!;
+    assert.equal(table.rows.length, 250_000);
+    assert.equal(ds.refused['429'] ?? 0, 0);
+    const sink = result.sinks['powerbi-rest'] as { requests: number; retries: number };
+    assert.equal(sink.requests, 25);
+    assert.equal(sink.retries, 0);
+    assert.equal(table.rows[3].day, '2026-11-04T00:00:00.000Z');
+  });
+
+  test('push URL: 20,000 rows, every request ≤ 15 KB, no server-side 429', async () => {
+    const ds = em.state.createDataset({ name: 'push', mode: 'Streaming' });
+    const sink = new PowerBiPushSink({ url: em.state.pushUrl(ds, em.url), maxRequestBytes: 15360, requestsPerSecond: 5, timeoutMs: 5000, maxRetries: 5, log });
+    const rows = rowsOf(20_000);
+    const result = await publish('push20k.csv', rows, [sink]);
+    assert.equal(ds.rows.length, 20_000);
+    assert.equal(ds.refused['429'] ?? 0, 0);
+    assert.equal(ds.refused['400'] ?? 0, 0, 'no request over 15 KB');
+    assert.equal(hashRows(ds.rows.map((r) => r.row)), expectedHash(rows));
+    assert.ok((result.sinks['powerbi-push'] as { requests: number }).requests >= 20_000 / 400);
+  });
+
+  const faults: [string, object[]][] = [
+    ['429 with Retry-After', [{ kind: 'status', status: 429, retryAfter: 1, count: 2 }]],
+    ['5xx', [{ kind: 'status', status: 503, count: 2 }, { kind: 'status', status: 500, count: 1 }]],
+    ['slow answers (past the client timeout)', [{ kind: 'delay', ms: 1500, count: 1 }]],
+    ['dropped connections', [{ kind: 'drop', count: 2 }]],
+    ['ack then fail', [{ kind: 'ack-then-fail', count: 2 }]],
+  ];
+  for (const [name, fault] of faults) {
+    test(`REST, 50,000 rows with ${name}: exactly the source rows, retries in the manifest`, async () => {
+      const ds = restDataset(`fault-${name}`);
+      await request(`${em.url}/_emulator/faults`, { method: 'POST', body: JSON.stringify(fault) });
+      const rows = rowsOf(50_000);
+      const key = `fault-${name.replace(/\W+/g, '-')}.csv`;
+      const result = await publish(key, rows, [restSink(ds.id, { timeoutMs: 1000 })]);
+      const table = ds.tables.get('RealTimeData')!;
+      assert.equal(table.rows.length, 50_000);
+      assert.equal(hashRows(table.rows), expectedHash(rows));
+      const manifest = await getJson<{ sinks: Record<string, { retries: number }> }>(storage, 'processed', key.replace('.csv', '.manifest.json'));
+      assert.ok(manifest!.sinks['powerbi-rest'].retries >= 1, 'retries are reported');
+      assert.equal(result.status, 'published');
+      assert.equal(em.faults.length, 0, 'every injected fault was hit');
+    });
+  }
+
+  test('push URL with ack-then-fail: the damage is bounded to that request and recorded', async () => {
+    const ds = em.state.createDataset({ name: 'push-ack', mode: 'Streaming' });
+    await request(`${em.url}/_emulator/faults`, { method: 'POST', body: JSON.stringify({ kind: 'ack-then-fail', count: 1 }) });
+    const sink = new PowerBiPushSink({ url: em.state.pushUrl(ds, em.url), maxRequestBytes: 15360, requestsPerSecond: 5, timeoutMs: 5000, maxRetries: 5, log });
+    const rows = rowsOf(2000);
+    const result = await publish('push-ack.csv', rows, [sink]);
+    const dup = (result.sinks['powerbi-push'] as { possibleDuplicates: number }).possibleDuplicates;
+    assert.ok(dup > 0 && dup < 400, `one request's rows: ${dup}`);
+    assert.equal(ds.rows.length, 2000 + dup);
+  });
+
+  test('a replay of a published object pushes nothing', async () => {
+    const ds = restDataset('replay');
+    const rows = rowsOf(1000);
+    await publish('replay.csv', rows, [restSink(ds.id)]);
+    const again = await publish('replay.csv', rows, [restSink(ds.id)]);
+    assert.equal(again.status, 'already-published');
+    assert.equal(ds.tables.get('RealTimeData')!.rows.length, 1000);
+  });
+
+  test('columns map by name with coercion; values that cannot be coerced are rejects, not a failed batch', async () => {
+    const ds = em.rest.createDataset(GROUP, { name: 'mapped', tables: [{ name: 'Sales', columns: [{ name: 'ID', dataType: 'Int64' }, { name: 'amount', dataType: 'Int64' }, { name: 'city', dataType: 'String' }] }] }, null);
+    const rows: Row[] = [
+      [1, 'a', 10, '2026-01-01', true],
+      [2, 'b', 10.5, '2026-01-02', false],
+      [3, 'c', 12, '2026-01-03', true],
+    ];
+    const result = await publish('mapped.csv', rows, [restSink(ds.id, { table: 'Sales', columnMap: { id: 'ID' } })]);
+    const sink = result.sinks['powerbi-rest'] as { rowsSent: number; rowsRejected: number; rejects: { row: number; reason: string }[]; unmappedColumns: string[] };
+    assert.equal(sink.rowsSent, 2);
+    assert.equal(sink.rowsRejected, 1);
+    assert.match(sink.rejects[0].reason, /amount: 10\.5 is not an Int64/);
+    assert.deepEqual(sink.unmappedColumns, ['day', 'active']);
+    assert.deepEqual(ds.tables.get('Sales')!.rows, [
+      { ID: 1, amount: 10, city: 'a' },
+      { ID: 3, amount: 12, city: 'c' },
+    ]);
+  });
+
+  test('bad credentials and a missing table are reported with the setting, without the secret', async () => {
+    const ds = restDataset('auth');
+    const bad = restSink(ds.id, { tokens: new EntraTokenProvider({ authorityUrl: em.url, tenantId: TENANT, clientId: client.clientId, clientSecret: 'wrong-secret-value' }) });
+    const r1 = await publish('auth.csv', rowsOf(10), [bad]);
+    const e1 = (r1.sinks['powerbi-rest'] as { error: { detail: string; setting: string } }).error;
+    assert.equal(e1.setting, 'POWERBI_CLIENT_SECRET');
+    assert.doesNotMatch(JSON.stringify(e1), /wrong-secret-value/);
+    const r2 = await publish('table.csv', rowsOf(10), [restSink(ds.id, { table: 'realtimedata' })]);
+    assert.match((r2.sinks['powerbi-rest'] as { error: { detail: string } }).error.detail, /no table 'realtimedata'/);
+  });
+
+  test('creating the dataset from the schema; FeatureDeprecatedError is reported plainly', async () => {
+    const sink = restSink('', { datasetId: undefined, createDataset: { name: 'created', retention: 'basicFIFO' } });
+    const result = await publish('create.csv', rowsOf(100), [sink]);
+    const id = (result.sinks['powerbi-rest'] as { datasetId: string }).datasetId;
+    const ds = em.rest.datasets.get(id)!;
+    assert.equal(ds.retention, 'basicFIFO');
+    assert.deepEqual(ds.tables.get('RealTimeData')!.columns.map((c) => c.type), ['Int64', 'String', 'Double', 'DateTime', 'Boolean']);
+    assert.equal(ds.tables.get('RealTimeData')!.rows.length, 100);
+    em.rest.blockStreamingCreation = true;
+    try {
+      const r = await publish('create2.csv', rowsOf(10), [restSink('', { datasetId: undefined, createDataset: { name: 'x', retention: 'basicFIFO' } })]);
+      assert.match((r.sinks['powerbi-rest'] as { error: { detail: string } }).error.detail, /FeatureDeprecatedError/);
+    } finally {
+      em.rest.blockStreamingCreation = false;
+    }
+  });
+});
