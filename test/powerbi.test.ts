@@ -188,7 +188,7 @@ describe('Power BI sinks against the emulator', () => {
       [3, 'c', 12, '2026-01-03', true],
     ];
     const result = await publish('mapped.csv', rows, [restSink(ds.id, { table: 'Sales', columnMap: { id: 'ID' } })]);
-    const sink = result.sinks['powerbi-rest'] as { rowsSent: number; rowsRejected: number; rejects: { row: number; reason: string }[]; unmappedColumns: string[] };
+    const sink = result.sinks['powerbi-rest'] as unknown as { rowsSent: number; rowsRejected: number; rejects: { row: number; reason: string }[]; unmappedColumns: string[] };
     assert.equal(sink.rowsSent, 2);
     assert.equal(sink.rowsRejected, 1);
     assert.match(sink.rejects[0].reason, /amount: 10\.5 is not an Int64/);
@@ -213,7 +213,7 @@ describe('Power BI sinks against the emulator', () => {
   test('creating the dataset from the schema; FeatureDeprecatedError is reported plainly', async () => {
     const sink = restSink('', { datasetId: undefined, createDataset: { name: 'created', retention: 'basicFIFO' } });
     const result = await publish('create.csv', rowsOf(100), [sink]);
-    const id = (result.sinks['powerbi-rest'] as { datasetId: string }).datasetId;
+    const id = (result.sinks['powerbi-rest'] as unknown as { datasetId: string }).datasetId;
     const ds = em.rest.datasets.get(id)!;
     assert.equal(ds.retention, 'basicFIFO');
     assert.deepEqual(ds.tables.get('RealTimeData')!.columns.map((c) => c.type), ['Int64', 'String', 'Double', 'DateTime', 'Boolean']);

@@ -40,5 +40,6 @@ export async function runFunction(mod: FunctionModule): Promise<void> {
     log,
     handleSignals: true,
   });
-  log.info('ready', { port: running.port });
+  // Always printed, whatever LOG_LEVEL: the local stack and cold-start measurements read it.
+  createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port: running.port });
 }
