@@ -111,6 +111,22 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     pushUrl = emulator.state.pushUrl(ds, emulator.url);
     emulatorDatasetId = ds.id;
   }
+  // POWERBI_EMULATOR_ROUTE=rest|both: the REST route (service principal) against the emulator;
+  // publish creates the push dataset from the first file's schema.
+  const route = baseEnv.POWERBI_EMULATOR_ROUTE ?? 'push-url';
+  const restEnv: Record<string, string> = {};
+  if (emulator && (route === 'rest' || route === 'both')) {
+    const client = emulator.rest.registerClient({ tenantId: 'local-tenant', groups: ['local-workspace'] });
+    Object.assign(restEnv, {
+      POWERBI_API_URL: emulator.url,
+      POWERBI_AUTHORITY_URL: emulator.url,
+      POWERBI_TENANT_ID: client.tenantId,
+      POWERBI_CLIENT_ID: client.clientId,
+      POWERBI_CLIENT_SECRET: client.secret,
+      POWERBI_GROUP_ID: 'local-workspace',
+      POWERBI_CREATE_DATASET: 'true',
+    });
+  }
 
   // Gateway first (functions call each other through it), routes filled in as they start.
   const gateway = await startGateway({ port: opts.gatewayPort ?? config.GATEWAY_PORT, routes: [] });
@@ -123,7 +139,8 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     INPUT_BUCKET: config.INPUT_BUCKET,
     OUTPUT_BUCKET: config.OUTPUT_BUCKET,
     WEBHOOK_TOKEN: token,
-    POWERBI_PUSH_URL: pushUrl,
+    ...(route === 'rest' ? {} : { POWERBI_PUSH_URL: pushUrl! }),
+    ...restEnv,
     GATEWAY_URL: gateway.url,
     PORT: '0',
     SECRETS_DIR: join(dataDir, 'secrets'),

@@ -2,7 +2,7 @@
 import { decodeNdjson } from '../../shared/dataset-stream.js';
 import type { FunctionModule } from '../../shared/http/main.js';
 import { publishDataset } from '../../shared/publish.js';
-import { createSinks } from '../../shared/sinks/index.js';
+import { createSinks, s3DatasetMemory } from '../../shared/sinks/index.js';
 import { createStorage } from '../../shared/storage.js';
 
 export const publish: FunctionModule = {
@@ -10,11 +10,12 @@ export const publish: FunctionModule = {
   maxBodyBytes: Infinity,
   create: (config) => {
     const s3 = createStorage(config);
+    const memory = s3DatasetMemory(s3, config.OUTPUT_BUCKET, config);
     return async (event, ctx) => {
       const result = await publishDataset(decodeNdjson(event.body as AsyncIterable<Buffer>), {
         config,
         s3,
-        sinks: createSinks(config, ctx.log),
+        sinks: createSinks(config, ctx.log, memory),
         log: ctx.log,
         callId: ctx.callId,
         signal: event.signal,

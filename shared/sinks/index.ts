@@ -5,8 +5,23 @@ import { PowerBiPushSink } from './powerbi-push.js';
 import { EntraTokenProvider } from './entra-token.js';
 import { PowerBiRestSink } from './powerbi-rest.js';
 import type { RowSink } from './sink.js';
+import { getJson, putJson, type Storage } from '../storage.js';
 
-export function createSinks(config: Config, log: Logger): RowSink[] {
+/** Where a dataset created by the REST sink is remembered: the output bucket, so every replica and restart reuses it. */
+export interface DatasetMemory {
+  load(): Promise<string | undefined>;
+  save(id: string): Promise<void>;
+}
+
+export function s3DatasetMemory(s3: Storage, bucket: string, config: Config): DatasetMemory {
+  const key = `_state/powerbi-dataset-${config.POWERBI_GROUP_ID}-${config.POWERBI_DATASET_NAME}.json`.replace(/[^\w./-]/g, '_');
+  return {
+    load: async () => (await getJson<{ id: string }>(s3, bucket, key))?.id,
+    save: (id) => putJson(s3, bucket, key, { id, createdAt: new Date().toISOString() }),
+  };
+}
+
+export function createSinks(config: Config, log: Logger, memory?: DatasetMemory): RowSink[] {
   const sinks: RowSink[] = [];
   if (config.POWERBI_ENABLED && config.POWERBI_PUSH_URL) {
     sinks.push(
@@ -25,7 +40,8 @@ export function createSinks(config: Config, log: Logger): RowSink[] {
       new PowerBiRestSink({
         apiUrl: config.POWERBI_API_URL,
         groupId: config.POWERBI_GROUP_ID!,
-        datasetId: config.POWERBI_DATASET_ID ?? createdDatasetId,
+        datasetId: config.POWERBI_DATASET_ID,
+        loadDataset: memory?.load,
         table: config.POWERBI_TABLE,
         tokens: restTokens(config)!,
         sequenceNumbers: config.POWERBI_SEQUENCE_NUMBERS,
@@ -36,16 +52,13 @@ export function createSinks(config: Config, log: Logger): RowSink[] {
         timeoutMs: config.POWERBI_TIMEOUT_SECONDS * 1000,
         maxRetries: config.POWERBI_MAX_RETRIES,
         log,
-        rememberDataset: async (id) => {
-          createdDatasetId = id;
-        },
+        rememberDataset: memory?.save,
       }),
     );
   }
   return sinks;
 }
 
-let createdDatasetId: string | undefined;
 let tokens: EntraTokenProvider | undefined;
 
 /** One token cache per process (tokens are reused across files until they near expiry). */

@@ -37,6 +37,7 @@ export interface RestOptions {
   log: Logger;
   /** Where the created dataset id is remembered (the output bucket's state). */
   rememberDataset?: (id: string) => Promise<void>;
+  loadDataset?: () => Promise<string | undefined>;
 }
 
 export const REST_LIMITS = { rowsPerRequest: 10_000, bytesPerRequest: 16 * 1024 * 1024, inFlight: 5, perMinute: 120, perHourBigTable: 120, rowsPerHour: 1_000_000 };
@@ -138,6 +139,8 @@ export class PowerBiRestSink implements RowSink {
 
   private async ensureDataset(columns: Column[], signal?: AbortSignal): Promise<string> {
     if (this.opts.datasetId) return this.opts.datasetId;
+    const remembered = await this.opts.loadDataset?.();
+    if (remembered) return (this.opts.datasetId = remembered);
     const create = this.opts.createDataset;
     if (!create) throw new Problem(422, 'powerbi-config', 'No Power BI dataset', 'set POWERBI_DATASET_ID, or POWERBI_CREATE_DATASET=true', { setting: 'POWERBI_DATASET_ID' });
     const body = JSON.stringify({
