@@ -6,8 +6,8 @@
  */
 import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
+import { listenLocal } from './listen.js';
 
 const require = createRequire(import.meta.url);
 // CommonJS package without types.
@@ -62,19 +62,9 @@ export async function startEmbeddedS3(opts: { directory: string; port?: number; 
     }
     handle(req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenLocal(server, opts.port ?? 0);
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    ...listening,
     events: app,
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
   };
 }

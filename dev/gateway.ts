@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLocal } from './listen.js';
 
 export interface GatewayRoute {
   name: string;
@@ -64,19 +64,9 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
     });
   });
   server.requestTimeout = 0;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenLocal(server, opts.port ?? 0);
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    ...listening,
     setRoute: (name, p) => routes.set(name, p),
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
   };
 }
