@@ -139,7 +139,8 @@ export function resolveSecrets(env: Env): Env {
   const dir = env.SECRETS_DIR || '/var/openfaas/secrets';
   for (const [name, file] of Object.entries(SECRET_FILES)) {
     if (out[name]) continue;
-    const candidates = [env[`${name}_FILE`], join(dir, file)].filter((p): p is string => !!p);
+    // An explicit <NAME>_FILE is the only place looked at; else the secrets directory.
+    const candidates = env[`${name}_FILE`] ? [env[`${name}_FILE`]!] : [join(dir, file)];
     for (const path of candidates) {
       try {
         out[name] = readFileSync(path, 'utf8').trim();
