@@ -4,6 +4,7 @@
  */
 import { build } from 'esbuild';
 import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 export const ENTRIES: Record<string, string> = {
   webhook: 'functions/webhook/index.ts',
@@ -17,7 +18,7 @@ export const BANNER = "import { createRequire as __cr } from 'node:module'; cons
 export async function bundle(name: string, outdir = 'dist'): Promise<{ file: string; bytes: number }> {
   const file = `${outdir}/${name}/index.mjs`;
   await build({
-    entryPoints: [ENTRIES[name]],
+    entryPoints: [fileURLToPath(new URL(`../${ENTRIES[name]}`, import.meta.url))],
     outfile: file,
     bundle: true,
     platform: 'node',

@@ -16,6 +16,7 @@ import { startGateway, type Gateway } from './gateway.js';
 import { NotifyBridge } from './notify-bridge.js';
 import { startEmulator, type EmulatorServer } from './powerbi/server.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime.js';
+import { bundle } from './build.js';
 
 export const FUNCTIONS = ['webhook', 'transform', 'publish'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
@@ -66,6 +67,18 @@ function peakRssOf(pid: number | undefined): number {
   } catch {
     return 0;
   }
+}
+
+let built: Promise<Record<FunctionName, string>> | undefined;
+
+/** Bundle the three functions once per process (esbuild, ~1 s). */
+function buildBundles(): Promise<Record<FunctionName, string>> {
+  built ??= (async () => {
+    const out = {} as Record<FunctionName, string>;
+    for (const name of FUNCTIONS) out[name] = resolve(ROOT, (await bundle(name, join(ROOT, 'dist'))).file);
+    return out;
+  })();
+  return built;
 }
 
 export async function startLocalStack(opts: StackOptions = {}): Promise<LocalStack> {
@@ -146,12 +159,14 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     SECRETS_DIR: join(dataDir, 'secrets'),
   };
 
+  // Each function runs the same bundled file as the image (dist/<name>/index.mjs), built now.
+  const bundles = await buildBundles();
   const functions = new Map<FunctionName, FunctionProcess>();
   const onLog = opts.onLog ?? ((fn: string, line: string) => process.stdout.write(`[${fn}] ${line}\n`));
 
   const startFunction = (name: FunctionName) =>
     new Promise<void>((resolveStart, reject) => {
-      const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), '--import', 'tsx', join(ROOT, 'functions', name, 'index.ts')], {
+      const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), bundles[name]], {
         cwd: ROOT,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -186,7 +201,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     if (!fp) return;
     functions.delete(name);
     gateway.setRoute(name, 1); // nothing listens on port 1: calls fail fast, like a function scaled away
-    if (fp.child.exitCode === null) {
+    if (fp.child.exitCode === null && fp.child.signalCode === null) {
       const exited = new Promise((r) => fp.child.once('exit', r));
       fp.child.kill('SIGTERM');
       await exited;

@@ -42,18 +42,28 @@ function jsonErrorPosition(text: string, err: Error): { line?: number; column?: 
 }
 
 /** Objects being handed off right now by this process: a duplicate delivery joins the same run. */
-const inFlight = new Map<string, Promise<HandOff>>();
-
 interface HandOff {
   status: number;
   result: unknown;
 }
 
-function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promise<HandOff> {
+interface Run {
+  outcome: Promise<HandOff>;
+  /** Set once MinIO was answered 202: from then on this process owns the retries. */
+  answered: boolean;
+}
+
+const runs = new Map<string, Run>();
+
+/** Delays between retries of a handed-off object (about 4 minutes in all). */
+export const HANDOFF_RETRY_MS = [2_000, 5_000, 15_000, 30_000, 60_000, 120_000];
+
+function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Run {
   const id = idempotencyKey(ref);
-  const running = inFlight.get(id);
+  const running = runs.get(id);
   if (running) return running;
-  const p = (async (): Promise<HandOff> => {
+  const run: Run = { answered: false, outcome: Promise.resolve({ status: 0, result: undefined }) };
+  const once = async (): Promise<HandOff> => {
     try {
       const res = await invoke(deps.config.transformUrl, {
         target: 'transform',
@@ -67,9 +77,23 @@ function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promi
       const problem = err instanceof Problem ? err : new Problem(502, 'downstream-unreachable', 'transform is unreachable');
       return { status: problem.status, result: problem.toJSON() };
     }
-  })().finally(() => inFlight.delete(id));
-  inFlight.set(id, p);
-  return p;
+  };
+  run.outcome = (async (): Promise<HandOff> => {
+    for (let attempt = 0; ; attempt++) {
+      const out = await once();
+      const retryable = out.status >= 500 || out.status === 429;
+      // Before MinIO has its answer, a failure goes back to MinIO (its queue retries).
+      // After a 202, nobody else will retry: this process does, with backoff.
+      if (!retryable || !run.answered || attempt >= HANDOFF_RETRY_MS.length) {
+        if (retryable && run.answered) ctx.log.error('gave up on a handed-off object', { bucket: ref.bucket, key: ref.key, status: out.status });
+        return out;
+      }
+      ctx.log.warn('retrying a handed-off object', { bucket: ref.bucket, key: ref.key, status: out.status, inMs: HANDOFF_RETRY_MS[attempt] });
+      await new Promise((r) => setTimeout(r, HANDOFF_RETRY_MS[attempt]));
+    }
+  })().finally(() => runs.delete(id));
+  runs.set(id, run);
+  return run;
 }
 
 export async function handleNotification(event: FunctionEvent, deps: WebhookDeps, ctx: FunctionContext): Promise<FunctionResult> {
@@ -110,9 +134,10 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
     const run = handOff(d.ref, deps, ctx);
     const waitMs = deps.config.WEBHOOK_WAIT_SECONDS * 1000;
     let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([run, new Promise<null>((r) => (timer = setTimeout(() => r(null), waitMs)))]);
+    const outcome = await Promise.race([run.outcome, new Promise<null>((r) => (timer = setTimeout(() => r(null), waitMs)))]);
     clearTimeout(timer);
     if (outcome === null) {
+      run.answered = true;
       pending = true;
       ctx.log.info('handed off', { bucket: d.ref.bucket, key: d.ref.key, detail: `still running after ${deps.config.WEBHOOK_WAIT_SECONDS}s` });
       results.push({ status: 'accepted', bucket: d.ref.bucket, key: d.ref.key, detail: 'processing continues; the lease makes a redelivery a no-op' });

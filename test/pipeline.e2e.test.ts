@@ -165,6 +165,20 @@ describe('pipeline end to end', () => {
     assert.equal(problem.line, 2);
   });
 
+  test('ad-hoc ?publish=true goes to the output bucket and Power BI like an uploaded file', async () => {
+    const before = (await emulatorRows(t)).total;
+    const res = await request(`${t.stack.gateway.url}/function/transform?publish=true&name=manual.csv&delimiter=;`, {
+      method: 'POST',
+      body: 'idade;genero;renda_mensal\n40;F;1000\n41;M;2000\n',
+    });
+    assert.equal(res.statusCode, 200);
+    const result = (await res.body.json()) as { status: string; outputs: { cleaned: string } };
+    assert.equal(result.status, 'published');
+    assert.equal(result.outputs.cleaned, 'adhoc/manual.csv');
+    assert.equal((await readObject(t.s3, 'processed', 'adhoc/manual.csv')).toString(), 'idade,genero,renda_mensal\n40,F,1000\n41,M,2000\n');
+    assert.equal((await emulatorRows(t)).total, before + 2);
+  });
+
   test('no secret reaches the logs', async () => {
     const text = t.logs.join('\n');
     assert.ok(text.length > 1000);

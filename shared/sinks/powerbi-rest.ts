@@ -192,6 +192,9 @@ export class PowerBiRestSink implements RowSink {
     const url = `${this.base(datasetId)}/tables/${encodeURIComponent(this.opts.table)}/rows`;
     const seqBase = d.sequenceBase ?? Math.floor(Date.now() / 1000) * 1_000_000;
     const inFlightMax = this.opts.sequenceNumbers ? 1 : REST_LIMITS.inFlight;
+    // The sequence base is checkpointed before the first request: a run that dies after the
+    // service stored a batch but before its checkpoint resends it with the same number.
+    if (this.opts.sequenceNumbers && d.sequenceBase === undefined) await d.onAck(d.startAt, { sequenceBase: seqBase });
     const hourly = hourlyRows.get(datasetId) ?? [];
     hourlyRows.set(datasetId, hourly);
 
