@@ -62,16 +62,21 @@ for (const mb of sizes) {
     say(`| ${mb} MB | ${label} | ${mbps.toFixed(1)} | ${Math.round(r.rows / r.seconds).toLocaleString('en')} | ${r.maxRssMB.toFixed(0)} | ${(mbps / bare).toFixed(2)}× |`);
   }
 }
-const pandas = has('python3', ['-c', 'import pandas']);
+// Debian's python3-pandas lives beside Debian's own python3.
+const python = ['/usr/bin/python3', 'python3'].find((p) => has(p, ['-c', 'import pandas']));
+const pandas = !!python;
 const duckdb = has('duckdb', ['-version']);
 say('');
-say(`Peers: pandas ${pandas ? 'installed' : 'not installed (python3-pandas absent; PyPI is not reachable here): skipped'}; DuckDB ${duckdb ? 'installed' : 'not installed: skipped'}.`);
-if (pandas) {
+say(`Peers: pandas ${pandas ? 'installed' : 'not installed (apt-get install python3-pandas; PyPI is not reachable here): skipped'}; DuckDB ${duckdb ? 'installed' : 'not installed (no Debian package): skipped'}.`);
+if (python) {
+  // The original design: pandas read_csv + to_csv, whole file in memory. Peak RSS from the child.
   for (const mb of sizes.filter((m) => m <= 100)) {
     const file = join(OUT, `seed-${mb}MB.csv`);
     const t0 = performance.now();
-    execFileSync('python3', ['-c', `import pandas as pd; pd.read_csv('${file}').to_csv('${file}.pandas.csv', index=False)`]);
-    say(`pandas read_csv+to_csv ${mb} MB: ${((statSync(file).size / 1e6) / ((performance.now() - t0) / 1000)).toFixed(1)} MB/s`);
+    const rssKb = execFileSync(python, ['-c', `import pandas as pd, resource; pd.read_csv('${file}').to_csv('${file}.pandas.csv', index=False); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)`], { encoding: 'utf8' });
+    const secs = (performance.now() - t0) / 1000;
+    say(`- pandas read_csv + to_csv, ${mb} MB: ${(statSync(file).size / 1e6 / secs).toFixed(1)} MB/s, peak RSS ${(Number(rssKb.trim()) / 1024).toFixed(0)} MB`);
+    rmSync(`${file}.pandas.csv`, { force: true });
   }
 }
 

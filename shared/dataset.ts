@@ -89,6 +89,8 @@ export const DatasetTrailer = z.object({
     bytesIn: z.number().int(),
     durationMs: z.number(),
     columns: z.record(z.string(), ColumnStats),
+    /** Rejected rows by kind of reason (`ragged row`, `amount: not a valid decimal`, …). */
+    rejectReasons: z.record(z.string(), z.number().int()).default({}),
   }),
   /** The first rejects (the full list travels as reject lines). */
   rejects: z.array(Reject.omit({ type: true })),

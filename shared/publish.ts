@@ -204,7 +204,18 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   if (source.kind === 'object') {
     await state.complete({ id, bucket: source.bucket, key: source.key, etag: source.etag, finishedAt: manifest.publishedAt, outcome: 'published', sinks });
   }
-  log.info('published', { rows: trailer.stats.rowsOut, rejected: trailer.stats.rowsRejected, sinks: Object.keys(sinks), totalMs: manifest.timings.totalMs });
+  // One line per file with every outcome (the manifest has the same and more).
+  const sinkSummary = Object.fromEntries(
+    Object.entries(sinks).map(([name, r]) => [
+      name,
+      'rowsSent' in r
+        ? { rowsSent: r.rowsSent, requests: r.requests, retries: r.retries, throttledMs: r.throttledMs, rejected: r.rowsRejected, skippedAsAlreadySent: r.rowsSkippedAsAlreadySent, possibleDuplicates: r.possibleDuplicates ?? 0 }
+        : 'error' in r
+          ? { error: (r.error as { title?: string }).title }
+          : r,
+    ]),
+  );
+  log.info('published', { rowsIn: trailer.stats.rowsIn, rows: trailer.stats.rowsOut, rejected: trailer.stats.rowsRejected, rejectReasons: trailer.stats.rejectReasons, sinks: sinkSummary, totalMs: manifest.timings.totalMs });
   return { status: 'published', id, source, outputs, stats: trailer.stats, sinks };
 }
 

@@ -170,8 +170,10 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
   let rejected = 0;
   const trailerRejects: Omit<Reject, 'type'>[] = [];
   const pendingRejects: Reject[] = [];
-  const reject = (r: Omit<Reject, 'type'>) => {
+  const reasons: Record<string, number> = {};
+  const reject = (r: Omit<Reject, 'type'>, kind: string) => {
     rejected++;
+    reasons[kind] = (reasons[kind] ?? 0) + 1;
     if (trailerRejects.length < MAX_TRAILER_REJECTS) trailerRejects.push(r);
     pendingRejects.push({ type: 'reject', ...r });
   };
@@ -182,11 +184,11 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
       rowsIn++;
       const f = rec.fields;
       if (rec.error) {
-        reject({ line: rec.line, reason: `malformed quotes: ${rec.error}`, raw: f });
+        reject({ line: rec.line, reason: `malformed quotes: ${rec.error}`, raw: f }, 'malformed quotes');
         continue;
       }
       if (f.length !== width) {
-        reject({ line: rec.line, reason: `expected ${width} fields, found ${f.length}`, raw: f });
+        reject({ line: rec.line, reason: `expected ${width} fields, found ${f.length}`, raw: f }, f.length < width ? 'too few fields' : 'too many fields');
         continue;
       }
       const row: Cell[] = new Array(width);
@@ -213,7 +215,7 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
       }
       if (bad !== -1) {
         const reason = missing ? 'required value is missing' : `${JSON.stringify(f[bad])} is not a valid ${describe(typings[bad])}`;
-        reject({ line: rec.line, column: columns[bad].name, reason, raw: f });
+        reject({ line: rec.line, column: columns[bad].name, reason, raw: f }, `${columns[bad].name}: ${missing ? 'required value missing' : `not a valid ${typings[bad].type}`}`);
         continue;
       }
       for (let c = 0; c < width; c++) {
@@ -268,6 +270,7 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
       bytesIn: readStats.bytesIn,
       durationMs: Math.round(performance.now() - started),
       columns: Object.fromEntries(columns.map((c, i) => [c.name, stats[i]])),
+      rejectReasons: reasons,
     },
     rejects: trailerRejects,
     rejectsTruncated: rejected > trailerRejects.length,

@@ -53,7 +53,7 @@ function rowsOf(n: number): Row[] {
 async function* dataset(key: string, rows: Row[]): AsyncGenerator<DatasetEvent> {
   yield { kind: 'header', header: header(key) };
   for (let i = 0; i < rows.length; i += 5000) yield { kind: 'rows', rows: rows.slice(i, i + 5000) };
-  yield { kind: 'trailer', trailer: { type: 'trailer', stats: { rowsIn: rows.length, rowsOut: rows.length, rowsRejected: 0, blankLines: 0, bytesIn: 0, durationMs: 1, columns: {} }, rejects: [], rejectsTruncated: false } };
+  yield { kind: 'trailer', trailer: { type: 'trailer', stats: { rowsIn: rows.length, rowsOut: rows.length, rowsRejected: 0, blankLines: 0, bytesIn: 0, durationMs: 1, columns: {}, rejectReasons: {} }, rejects: [], rejectsTruncated: false } };
 }
 
 const hashRows = (rows: Record<string, unknown>[]) =>

@@ -82,6 +82,7 @@ describe('CSV corpus: cleaning policy', () => {
       [3, 'expected 4 fields, found 2'],
       [5, 'expected 4 fields, found 5'],
     ]);
+    assert.deepEqual(d.trailer.stats.rejectReasons, { 'too few fields': 2, 'too many fields': 1 });
     const bad = await dataset('csvkit/bad.csv');
     assert.equal(bad.rows.length, 1);
     assert.deepEqual(bad.rejects.map((r) => r.line), [2, 3]);
