@@ -3,7 +3,6 @@
  * Uploads of unknown size stream as multipart with a bounded part size.
  */
 import { Client } from 'minio';
-import { Readable } from 'node:stream';
 import type { Config } from './config.js';
 
 export type Storage = Client;
@@ -64,12 +63,6 @@ export async function removeQuietly(s3: Storage, bucket: string, key: string): P
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-}
-
-/** Stream an async iterable of text into an object (multipart, bounded parts). */
-export async function putStream(s3: Storage, bucket: string, key: string, body: AsyncIterable<string | Buffer>, contentType: string): Promise<{ etag: string }> {
-  const res = await s3.putObject(bucket, key, Readable.from(body), undefined, { 'Content-Type': contentType });
-  return { etag: res.etag };
 }
 
 /** Output object names for a source key: cleaned CSV, manifest and rejects beside it; failures under `failed/`. */

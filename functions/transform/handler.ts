@@ -1,6 +1,7 @@
 /** transform: an object reference (from webhook) or a CSV body (ad-hoc) in, the typed dataset out. */
 import type { FunctionModule } from '../../shared/http/main.js';
 import { loadSchemaFile } from '../../shared/pinned-schema.js';
+import { Problem } from '../../shared/problem.js';
 import { createStorage } from '../../shared/storage.js';
 import { transformAdhoc, transformObject } from '../../shared/transform-service.js';
 
@@ -22,7 +23,13 @@ export const transform: FunctionModule = {
       if (type.startsWith('application/json') && event.method === 'POST') {
         const chunks: Buffer[] = [];
         for await (const c of event.body) chunks.push(c as Buffer);
-        return transformObject(JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'), deps, ctx);
+        let ref: unknown;
+        try {
+          ref = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+        } catch (err) {
+          throw new Problem(400, 'invalid-json', 'Malformed JSON', `an object reference was expected: ${(err as Error).message}`);
+        }
+        return transformObject(ref, deps, ctx);
       }
       return transformAdhoc(event, deps, ctx);
     };

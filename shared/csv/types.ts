@@ -45,7 +45,7 @@ function isoDate(y: number, m: number, d: number): string | typeof INVALID {
 export function parseInteger(s: string): Parsed {
   // Hot path: a charCode loop instead of a regex (no allocation, no backtracking).
   const len = s.length;
-  if (len === 0 || len > 16) return len > 16 && INT.test(s) ? INVALID : INVALID;
+  if (len === 0 || len > 16) return INVALID;
   let i = 0;
   let neg = false;
   const c0 = s.charCodeAt(0);
