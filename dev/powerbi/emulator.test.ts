@@ -76,6 +76,11 @@ describe('Power BI emulator', () => {
     const rows = (n: number) => JSON.stringify({ rows: Array.from({ length: n }, (_, i) => ({ v: i })) });
     assert.equal((await call(rowsUrl, { method: 'POST', headers: auth(), body: rows(10_001) })).status, 400);
     assert.equal((await call(`${base}/${created.json.id}/tables/t/rows`, { method: 'POST', headers: auth(), body: rows(1) })).status, 404, 'table names are case-sensitive');
+    const put = await call(`${base}/${created.json.id}/tables/T`, { method: 'PUT', headers: auth(), body: JSON.stringify({ name: 'T', columns: [{ name: 'v', dataType: 'Int64' }, { name: 'w', dataType: 'String' }] }) });
+    assert.equal(put.status, 200);
+    const tables = await call(`${base}/${created.json.id}/tables`, { headers: auth() });
+    assert.deepEqual(tables.json.value[0].columns.map((c: { name: string }) => c.name), ['v', 'w']);
+    assert.equal((await call(`${base}/${created.json.id}/tables/Nope`, { method: 'PUT', headers: auth(), body: JSON.stringify({ name: 'Nope', columns: [] }) })).status, 404);
     em.advanceClock(3600_000);
     await refresh();
     let throttled;

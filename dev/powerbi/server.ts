@@ -124,6 +124,16 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
     if (q[2] === 'tables' && q.length === 3) {
       return send(res, 200, { 'odata.context': `${url.origin}/v1.0/myorg/groups/${g}/$metadata#tables`, value: [...ds.tables.values()].map((t) => ({ name: t.name, columns: t.columns.map((c) => ({ name: c.name, dataType: c.type })) })) });
     }
+    if (q[2] === 'tables' && q.length === 4 && req.method === 'PUT') {
+      // Put Table: replace the columns of an existing table; the name in the body must match.
+      const table = rest.table(ds, decodeURIComponent(q[3]));
+      const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as { name?: string; columns?: { name: string; dataType: string }[] };
+      if (body.name !== table.name) throw new EmuError(400, 'InvalidRequest', `Table name in the body (${String(body.name)}) must equal '${table.name}'`);
+      const replaced = rest.createDataset(ds.groupId, { name: '_put', tables: [{ name: table.name, columns: body.columns ?? [] }] }, null);
+      rest.datasets.delete(replaced.id);
+      table.columns = replaced.tables.get(table.name)!.columns;
+      return send(res, 200, { name: table.name });
+    }
     if (q[2] === 'tables' && q[4] === 'rows' && q.length === 5) {
       const table = rest.table(ds, decodeURIComponent(q[3]));
       if (req.method === 'DELETE') {
