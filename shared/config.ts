@@ -48,7 +48,7 @@ export const ConfigSchema = z.object({
   S3_ACCESS_KEY: z.string().min(3).default(LOCAL_S3_ACCESS_KEY),
   S3_SECRET_KEY: z.string().min(8, 'must be at least 8 characters').default(LOCAL_S3_SECRET_KEY),
   S3_REGION: z.string().default('us-east-1'),
-  S3_PART_SIZE_MB: int(16, 5, 5120),
+  S3_PART_SIZE_MB: int(8, 5, 5120),
   INPUT_BUCKET: bucketName.default('incoming'),
   OUTPUT_BUCKET: bucketName.default('processed'),
   INPUT_PREFIX: z.string().default(''),
