@@ -126,6 +126,12 @@ export function parseDatasetLine(line: string): DatasetLine {
   }
 }
 
+function part(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+  void _drop;
+  return rest;
+}
+
 /** JSON Schema of the header and trailer, for users (`npm run schema`). */
 export function datasetJsonSchema(): Record<string, unknown> {
   return {
@@ -134,9 +140,9 @@ export function datasetJsonSchema(): Record<string, unknown> {
     description:
       'Line 1 is a header, then row lines (JSON arrays in schema.columns order) and reject lines, then one trailer line.',
     $defs: {
-      header: z.toJSONSchema(DatasetHeader),
-      reject: z.toJSONSchema(Reject),
-      trailer: z.toJSONSchema(DatasetTrailer),
+      header: part(DatasetHeader),
+      reject: part(Reject),
+      trailer: part(DatasetTrailer),
     },
   };
 }
