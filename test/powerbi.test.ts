@@ -171,6 +171,16 @@ describe('Power BI sinks against the emulator', () => {
     assert.equal(ds.rows.length, 2000 + dup);
   });
 
+  test('rows beyond POWERBI_MAX_ROWS_PER_FILE are not pushed, and the manifest says how many', async () => {
+    const ds = em.state.createDataset({ name: 'capped', mode: 'Streaming' });
+    const sink = new PowerBiPushSink({ url: em.state.pushUrl(ds, em.url), maxRequestBytes: 15360, requestsPerSecond: 5, timeoutMs: 5000, maxRetries: 5, maxRowsPerFile: 150, log });
+    const result = await publish('capped.csv', rowsOf(400), [sink]);
+    assert.equal(ds.rows.length, 150);
+    assert.equal((result.sinks['powerbi-push'] as { rowsNotSent: number }).rowsNotSent, 250);
+    const manifest = await getJson<{ stats: { rowsOut: number } }>(storage, 'processed', 'capped.manifest.json');
+    assert.equal(manifest!.stats.rowsOut, 400, 'the output bucket has every row');
+  });
+
   test('a replay of a published object pushes nothing', async () => {
     const ds = restDataset('replay');
     const rows = rowsOf(1000);

@@ -31,6 +31,7 @@ export function createSinks(config: Config, log: Logger, memory?: DatasetMemory)
         requestsPerSecond: config.POWERBI_MAX_REQUESTS_PER_SECOND,
         timeoutMs: config.POWERBI_TIMEOUT_SECONDS * 1000,
         maxRetries: config.POWERBI_MAX_RETRIES,
+        maxRowsPerFile: config.POWERBI_MAX_ROWS_PER_FILE,
         log,
       }),
     );

@@ -19,6 +19,8 @@ export interface PushUrlOptions {
   requestsPerSecond: number;
   timeoutMs: number;
   maxRetries: number;
+  /** Rows pushed per file at most; the rest stay in the output bucket, counted as rowsNotSent. */
+  maxRowsPerFile?: number;
   log: Logger;
 }
 
@@ -58,7 +60,9 @@ export class PowerBiPushSink implements RowSink {
       throttledMs: 0,
       durationMs: 0,
       rejects: [],
+      rowsNotSent: 0,
     };
+    const cap = this.opts.maxRowsPerFile ?? Infinity;
     let index = 0; // dataset row index
     let acked = d.startAt;
     let batch: string[] = [];
@@ -80,6 +84,11 @@ export class PowerBiPushSink implements RowSink {
       for (const row of rows) {
         if (index++ < d.startAt) {
           result.rowsSkippedAsAlreadySent++;
+          continue;
+        }
+        if (index - 1 - d.startAt >= cap) {
+          result.rowsNotSent = (result.rowsNotSent ?? 0) + 1;
+          batchRows++;
           continue;
         }
         const mapped = toPowerBiRow(cols, row);

@@ -31,6 +31,8 @@ export interface SinkResult {
    * have stored them before the answer was lost (push URL: no way to tell, so they may be there twice).
    */
   possibleDuplicates?: number;
+  /** Rows beyond POWERBI_MAX_ROWS_PER_FILE: not pushed (they are in the output bucket). */
+  rowsNotSent?: number;
 }
 
 export interface RowSink {
