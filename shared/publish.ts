@@ -201,6 +201,8 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     timings: { transformMs: trailer.stats.durationMs, outputBucketMs: s3Ms, totalMs: Math.round(performance.now() - started) },
   };
   await putJson(deps.s3, bucket, names.manifest, manifest);
+  // A fixed re-upload of a file that failed before: its old failure record no longer applies.
+  await removeQuietly(deps.s3, bucket, names.failure);
   if (source.kind === 'object') {
     await state.complete({ id, bucket: source.bucket, key: source.key, etag: source.etag, finishedAt: manifest.publishedAt, outcome: 'published', sinks });
   }

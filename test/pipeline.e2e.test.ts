@@ -109,6 +109,11 @@ describe('pipeline end to end', () => {
     const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'ok/header-only.manifest.json');
     assert.equal(manifest.stats.rowsOut, 0);
     assert.deepEqual(manifest.schema.columns.map((c) => c.name), ['id', 'name']);
+    // A fixed re-upload under the same key clears the failure record.
+    const fixed = Buffer.from('a,b\n1,2\n');
+    await t.s3.putObject('incoming', 'bad/empty.csv', fixed, fixed.length);
+    await waitForJson(t.s3, 'processed', 'bad/empty.manifest.json');
+    assert.equal(await objectExists(t.s3, 'processed', 'failed/bad/empty.csv.error.json'), false);
     // Sources are byte-identical and no cleaned file was written for the failures.
     assert.equal(md5(await readObject(t.s3, 'incoming', 'bad/archive.csv')), md5(zip));
     assert.equal(await objectExists(t.s3, 'processed', 'bad/archive.csv'), false);
