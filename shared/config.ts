@@ -95,7 +95,7 @@ export const ConfigSchema = z.object({
   PUBLISH_URL: optionalString.pipe(httpUrl.optional()),
   DATA_DIR: z.string().default('.data'),
   PORT: int(3000, 0, 65535),
-  HANDLER_TIMEOUT_SECONDS: num(3600, 1),
+  HANDLER_TIMEOUT_SECONDS: num(840, 1),
   DRAIN_SECONDS: num(30, 0, 3600),
   CSV_ENCODING: z.enum(['auto', 'utf-8', 'windows-1252', 'latin1']).default('auto'),
   CSV_DELIMITER: z.enum(['auto', ',', ';', '\t', '|', 'tab']).default('auto'),
@@ -174,6 +174,10 @@ export function loadConfig(env: Env = process.env): Config {
     if (given.length === rest.length && !parsed.data.POWERBI_DATASET_ID && !parsed.data.POWERBI_CREATE_DATASET) {
       problems.push({ variable: 'POWERBI_DATASET_ID', message: 'required (or POWERBI_CREATE_DATASET=true)' });
     }
+  }
+  if (parsed.success && parsed.data.LEASE_SECONDS <= parsed.data.HANDLER_TIMEOUT_SECONDS) {
+    // A run may last until its deadline; a lease that expires first would let a second run start.
+    problems.push({ variable: 'LEASE_SECONDS', message: `must be longer than HANDLER_TIMEOUT_SECONDS (${parsed.data.HANDLER_TIMEOUT_SECONDS})` });
   }
   if (problems.length || !parsed.success) throw new ConfigError(problems);
   const c = parsed.data;

@@ -58,7 +58,7 @@ const runs = new Map<string, Run>();
 /** Delays between retries of a handed-off object (about 4 minutes in all). */
 export const HANDOFF_RETRY_MS = [2_000, 5_000, 15_000, 30_000, 60_000, 120_000];
 
-function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Run {
+export function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Run {
   const id = idempotencyKey(ref);
   const running = runs.get(id);
   if (running) return running;
