@@ -8,15 +8,14 @@
  *    minimum the limits allow, server-side 429s.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { createLogger } from '../shared/log.js';
 import { PowerBiPushSink } from '../shared/sinks/powerbi-push.js';
-import { createStorage, getJson } from '../shared/storage.js';
+import { getJson } from '../shared/storage.js';
 import type { DatasetHeader, Row } from '../shared/dataset.js';
-import { startLocalStack } from '../dev/stack.js';
+import { startTestStack } from '../test/helpers.js';
 import { startEmulator } from '../dev/powerbi/server.js';
 import { generate } from './generate.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime.js';
@@ -84,16 +83,7 @@ say('');
 say('## 2. Pipeline on one machine (embedded S3, gateway, three processes)');
 say('');
 {
-  const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-bench-'));
-  const stack = await startLocalStack({
-    env: { PATH: process.env.PATH, DATA_DIR: dir, WEBHOOK_TOKEN: 'bench', LOG_LEVEL: 'warn' },
-    gatewayPort: 0,
-    s3Port: 0,
-    emulatorPort: 0,
-    bridgeRetryMs: 200,
-    onLog: () => undefined,
-  });
-  const s3 = createStorage(stack.config);
+  const { stack, s3, stop } = await startTestStack({ LOG_LEVEL: 'warn' });
   try {
     // 2a. The 10,000-row seed file to the Power BI emulator.
     const seed = readFileSync(kitPath('fixtures/seed/mock_10000_linhas.csv'));
@@ -113,21 +103,11 @@ say('');
     say(`- 10,000-row seed file (${seed.length} bytes): upload → last row in the Power BI emulator ${(lastRowMs / 1000).toFixed(2)} s; → manifest ${(manifestMs / 1000).toFixed(2)} s; cleaned CSV in the output bucket after ${cleanedAt?.timings.outputBucketMs} ms of publish (the rest is the push URL's 5 requests/s × 15 KB).`);
     say(`- peak RSS during it: ${[...stack.functions.values()].map((f) => `${f.name} ${(f.peakRss() / 1048576).toFixed(0)} MB`).join(', ')}`);
   } finally {
-    await stack.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 for (const mb of sizes) {
-  const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-bench-'));
-  const stack = await startLocalStack({
-    env: { PATH: process.env.PATH, DATA_DIR: dir, WEBHOOK_TOKEN: 'bench', LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1', WEBHOOK_WAIT_SECONDS: '1' },
-    gatewayPort: 0,
-    s3Port: 0,
-    emulatorPort: 0,
-    bridgeRetryMs: 500,
-    onLog: () => undefined,
-  });
-  const s3 = createStorage(stack.config);
+  const { stack, s3, stop } = await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1', WEBHOOK_WAIT_SECONDS: '1' });
   try {
     const file = join(OUT, `seed-${mb}MB.csv`);
     const size = statSync(file).size;
@@ -140,8 +120,7 @@ for (const mb of sizes) {
     const total = performance.now() - t0;
     say(`- ${mb} MB file, Power BI off: upload ${(up / 1000).toFixed(1)} s, upload → manifest ${(total / 1000).toFixed(1)} s, ${manifest.stats.rowsOut.toLocaleString('en')} rows out, ${manifest.stats.rowsRejected} rejected; peak RSS ${[...stack.functions.values()].map((f) => `${f.name} ${(f.peakRss() / 1048576).toFixed(0)} MB`).join(', ')}`);
   } finally {
-    await stack.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 

@@ -5,8 +5,8 @@
  * batch. The emulator ends with exactly the source rows, none twice.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { startTestStack, waitFor, waitForJson, type TestStack } from './helpers.js';
+import { describe, test } from 'node:test';
+import { waitFor, waitForJson, useTestStack } from './helpers.js';
 
 function table(rows: number): Buffer {
   const lines = ['id,region,amount'];
@@ -15,15 +15,10 @@ function table(rows: number): Buffer {
 }
 
 describe('crash and replay', () => {
-  let t: TestStack;
-  before(async () => {
-    t = await startTestStack({ POWERBI_EMULATOR_ROUTE: 'rest', WEBHOOK_WAIT_SECONDS: '2' });
-  });
-  after(async () => {
-    await t?.stop();
-  });
+  const stack = useTestStack({ POWERBI_EMULATOR_ROUTE: 'rest', WEBHOOK_WAIT_SECONDS: '2' });
 
   test('kill publish mid-file, invoke again: exactly once', { timeout: 150_000 }, async () => {
+    const t = stack();
     const em = t.stack.emulator!;
     em.rest.holdMs = 700; // each 10,000-row request takes a while: time to kill publish between them
     const body = table(50_000);

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { request } from 'undici';
 import { createStorage, getJson, type Storage } from '../shared/storage.js';
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
@@ -84,4 +85,19 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
     json = undefined;
   }
   return { status: res.statusCode, headers: res.headers, text, json: json as Record<string, unknown> };
+}
+
+/** Inside a describe(): a local stack started before its tests and stopped after them. */
+export function useTestStack(env: Record<string, string> = {}): () => TestStack {
+  let t: TestStack | undefined;
+  before(async () => {
+    t = await startTestStack(env);
+  });
+  after(async () => {
+    await t?.stop();
+  });
+  return () => {
+    if (!t) throw new Error('the test stack did not start');
+    return t;
+  };
 }

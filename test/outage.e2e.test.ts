@@ -3,9 +3,9 @@
  * and a retry after recovery produces the outputs once, with no row pushed twice.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { request } from 'undici';
-import { emulatorRows, objectExists, startTestStack, waitFor, waitForJson, type TestStack } from './helpers.js';
+import { emulatorRows, objectExists, waitFor, waitForJson, useTestStack } from './helpers.js';
 
 function table(rows: number, offset = 0): Buffer {
   const lines = ['id,city,amount,when'];
@@ -14,15 +14,10 @@ function table(rows: number, offset = 0): Buffer {
 }
 
 describe('outages', () => {
-  let t: TestStack;
-  before(async () => {
-    t = await startTestStack();
-  });
-  after(async () => {
-    await t?.stop();
-  });
+  const stack = useTestStack();
 
   test('publish down: the event is retried and the outputs appear once after recovery', async () => {
+    const t = stack();
     await t.stack.stopFunction('publish');
     const body = table(500);
     await t.s3.putObject('incoming', 'outage/publish-down.csv', body, body.length);
@@ -43,6 +38,7 @@ describe('outages', () => {
   });
 
   test('Power BI failing (5xx, 429, dropped connections) loses and duplicates nothing', async () => {
+    const t = stack();
     const em = t.stack.emulator!;
     await request(`${em.url}/_emulator/faults`, {
       method: 'POST',

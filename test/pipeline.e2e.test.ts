@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { request } from 'undici';
 import { kitPath } from './kit.js';
-import { emulatorRows, objectExists, postJson, readObject, startTestStack, waitFor, waitForJson, type TestStack } from './helpers.js';
+import { emulatorRows, objectExists, postJson, readObject, waitFor, waitForJson, useTestStack } from './helpers.js';
 
 interface Manifest {
   source: { key: string; etag: string };
@@ -23,15 +23,10 @@ const mock = readFileSync(kitPath('fixtures/seed/mock.csv'));
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 describe('pipeline end to end', () => {
-  let t: TestStack;
-  before(async () => {
-    t = await startTestStack();
-  });
-  after(async () => {
-    await t?.stop();
-  });
+  const stack = useTestStack();
 
   test('the 10,000-row seed file reaches the output bucket and the Power BI emulator', async () => {
+    const t = stack();
     const started = Date.now();
     await t.s3.putObject('incoming', 'mock_10000_linhas.csv', seed, seed.length, { 'Content-Type': 'text/csv' });
     const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'mock_10000_linhas.manifest.json', 60_000);
@@ -66,6 +61,7 @@ describe('pipeline end to end', () => {
   });
 
   test('a redelivered event does not push rows twice', async () => {
+    const t = stack();
     const before = (await emulatorRows(t)).total;
     const event = JSON.parse(readFileSync(kitPath('fixtures/minio-events/put-simple.json'), 'utf8'));
     event.Key = 'incoming/mock_10000_linhas.csv';
@@ -78,6 +74,7 @@ describe('pipeline end to end', () => {
   });
 
   test('a key with accents, spaces and parentheses round-trips through the MinIO encoding', async () => {
+    const t = stack();
     const key = 'relatórios/novo arquivo (1).csv';
     await t.s3.putObject('incoming', key, mock, mock.length);
     const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'relatórios/novo arquivo (1).manifest.json');
@@ -94,6 +91,7 @@ describe('pipeline end to end', () => {
   });
 
   test('binary data, an empty object and a header-only file', async () => {
+    const t = stack();
     const zip = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(200, 7)]);
     await t.s3.putObject('incoming', 'bad/archive.csv', zip, zip.length);
     await t.s3.putObject('incoming', 'bad/empty.csv', Buffer.alloc(0), 0);
@@ -120,6 +118,7 @@ describe('pipeline end to end', () => {
   });
 
   test('webhook: malformed JSON, not an event, bad token, ignored events', async () => {
+    const t = stack();
     const url = `${t.stack.gateway.url}/function/webhook`;
     const auth = { authorization: 'Bearer test-token-123' };
     const malformed = await postJson(url, '{"Records": [', auth);
@@ -146,6 +145,7 @@ describe('pipeline end to end', () => {
   });
 
   test('ad-hoc transform through the gateway answers JSON, NDJSON or CSV', async () => {
+    const t = stack();
     const url = `${t.stack.gateway.url}/function/transform`;
     const json = await request(url, { method: 'POST', body: mock, headers: { 'content-type': 'text/csv' } });
     assert.equal(json.statusCode, 200);
@@ -171,6 +171,7 @@ describe('pipeline end to end', () => {
   });
 
   test('ad-hoc ?publish=true goes to the output bucket and Power BI like an uploaded file', async () => {
+    const t = stack();
     const before = (await emulatorRows(t)).total;
     const res = await request(`${t.stack.gateway.url}/function/transform?publish=true&name=manual.csv&delimiter=;`, {
       method: 'POST',
@@ -185,6 +186,7 @@ describe('pipeline end to end', () => {
   });
 
   test('no secret reaches the logs', async () => {
+    const t = stack();
     const text = t.logs.join('\n');
     assert.ok(text.length > 1000);
     const pushUrl = t.stack.env.POWERBI_PUSH_URL;

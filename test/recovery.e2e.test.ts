@@ -3,21 +3,16 @@
  * marker) and that nobody will redeliver is picked up by the webhook's recovery sweep.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { idempotencyKey } from '../shared/state.js';
 import { putJson } from '../shared/storage.js';
-import { startTestStack, waitForJson, type TestStack } from './helpers.js';
+import { waitForJson, useTestStack } from './helpers.js';
 
 describe('recovery sweep', () => {
-  let t: TestStack;
-  before(async () => {
-    t = await startTestStack();
-  });
-  after(async () => {
-    await t?.stop();
-  });
+  const stack = useTestStack();
 
   test('an expired lease without completion is processed again when the webhook starts', async () => {
+    const t = stack();
     t.stack.bridge!.stop(); // the event is never delivered: as if MinIO had been answered 202 and the run died
     const body = Buffer.from('idade,genero,renda_mensal\n30,F,1000\n31,M,2000\n');
     const put = await t.s3.putObject('incoming', 'lost/abandoned.csv', body, body.length);
