@@ -9,21 +9,23 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { request } from 'undici';
-import { createLogger } from '../shared/log.js';
-import { PowerBiPushSink } from '../shared/sinks/powerbi-push.js';
-import { getJson } from '../shared/storage.js';
-import type { DatasetHeader, Row } from '../shared/dataset.js';
+import { createLogger } from '../shared/runtime/log.js';
+import { PowerBiPushSink } from '../shared/sinks/powerbi/push-url.js';
+import { getJson } from '../shared/storage/s3.js';
+import type { DatasetHeader, Row } from '../shared/dataset/contract.js';
 import { startTestStack } from '../test/helpers.js';
 import { startEmulator } from '../dev/powerbi/server.js';
 import { generate } from './generate.js';
-import { NODE_RUNTIME_FLAGS } from '../shared/runtime.js';
+import { bundleEntry } from '../dev/build.js';
+import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { kitPath } from '../test/kit.js';
 
 const OUT = 'bench/out';
 mkdirSync(OUT, { recursive: true });
-execFileSync('bash', ['bench/bundle-worker.sh'], { stdio: 'inherit' });
+// The worker is bundled with the project's one bundler, so it runs on plain node (no loader in the measured process).
+await bundleEntry(resolve('bench/worker.ts'), resolve('bench/out/worker.mjs'));
 const sizes = (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number);
 const lines: string[] = [];
 const say = (s = '') => {
@@ -151,8 +153,8 @@ say('');
   // REST: 250,000 rows (25 requests of 10,000). The limits impose no wait at this size
   // (≤ 120 requests a minute, ≤ 1M rows an hour): the minimum is the service's own time.
   const client = em.rest.registerClient({ tenantId: 't', groups: ['g'] });
-  const { PowerBiRestSink } = await import('../shared/sinks/powerbi-rest.js');
-  const { EntraTokenProvider } = await import('../shared/sinks/entra-token.js');
+  const { PowerBiRestSink } = await import('../shared/sinks/powerbi/rest/service.js');
+  const { EntraTokenProvider } = await import('../shared/sinks/powerbi/entra-token.js');
   for (const sequenceNumbers of [false, true]) {
     const rds = em.rest.createDataset('g', { name: `rest-${sequenceNumbers}`, tables: [{ name: 'T', columns: header.schema.columns.map((c) => ({ name: c.name, dataType: c.type === 'integer' ? 'Int64' : 'String' })) }] }, 'None');
     const rest = new PowerBiRestSink({ apiUrl: em.url, groupId: 'g', datasetId: rds.id, table: 'T', tokens: new EntraTokenProvider({ authorityUrl: em.url, tenantId: 't', clientId: client.clientId, clientSecret: client.secret }), sequenceNumbers, columnMap: {}, maxRowsPerFile: 1_000_000, bigTable: false, timeoutMs: 30_000, maxRetries: 5, log: createLogger({ fn: 'bench' }, { level: 'error' }) });

@@ -4,9 +4,9 @@
  */
 import { createReadStream } from 'node:fs';
 import Papa from 'papaparse';
-import { loadConfig } from '../shared/config.js';
-import { encodeNdjson } from '../shared/dataset-stream.js';
-import { transformCsv, transformOptionsFrom } from '../shared/transform.js';
+import { loadConfig } from '../shared/runtime/config.js';
+import { encodeNdjson } from '../shared/dataset/ndjson.js';
+import { transformCsv, transformOptionsFrom } from '../shared/csv/clean.js';
 import { csvLine } from '../shared/csv/writer.js';
 
 const [mode, file] = process.argv.slice(2);

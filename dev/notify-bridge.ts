@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { goQueryEscape } from '../shared/s3-event.js';
-import type { Logger } from '../shared/log.js';
+import { goQueryEscape } from '../shared/storage/s3-event.js';
+import type { Logger } from '../shared/runtime/log.js';
 import type { S3RecordEvent } from './embedded-s3.js';
 
 export interface BridgeOptions {

@@ -1,6 +1,6 @@
 /** `npm run schema`: write the dataset contract as JSON Schema (docs/dataset.schema.json). */
 import { writeFileSync } from 'node:fs';
-import { datasetJsonSchema } from '../shared/dataset.js';
+import { datasetJsonSchema } from '../shared/dataset/contract.js';
 
 export const SCHEMA_FILE = 'docs/dataset.schema.json';
 export const schemaText = () => JSON.stringify(datasetJsonSchema(), null, 2) + '\n';

@@ -8,14 +8,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../shared/config.js';
-import { createLogger, type Logger } from '../shared/log.js';
-import { createStorage, ensureBucket } from '../shared/storage.js';
+import { loadConfig, type Config } from '../shared/runtime/config.js';
+import { createLogger, type Logger } from '../shared/runtime/log.js';
+import { createStorage, ensureBucket } from '../shared/storage/s3.js';
 import { startEmbeddedS3, type EmbeddedS3, type S3RecordEvent } from './embedded-s3.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { NotifyBridge } from './notify-bridge.js';
 import { startEmulator, type EmulatorServer } from './powerbi/server.js';
-import { NODE_RUNTIME_FLAGS } from '../shared/runtime.js';
+import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { bundle } from './build.js';
 
 export const FUNCTIONS = ['webhook', 'transform', 'publish'] as const;

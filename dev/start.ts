@@ -1,5 +1,5 @@
 /** `npm start`: the whole pipeline on this machine, URLs printed. Ctrl-C stops it. */
-import { ConfigError } from '../shared/config.js';
+import { ConfigError } from '../shared/runtime/config.js';
 import { startLocalStack } from './stack.js';
 
 const compact = (fn: string, line: string) => {

@@ -1,8 +1,8 @@
 /** `npm run upload -- file.csv [key]`: put a file into the input bucket of the running local stack. */
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { loadConfig } from '../shared/config.js';
-import { createStorage } from '../shared/storage.js';
+import { loadConfig } from '../shared/runtime/config.js';
+import { createStorage } from '../shared/storage/s3.js';
 
 const [file, key = basename(file ?? '')] = process.argv.slice(2);
 if (!file) {

@@ -10,8 +10,8 @@ import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { ConfigSchema, SECRET_FILES } from '../shared/config.js';
-import { NODE_RUNTIME_FLAGS } from '../shared/runtime.js';
+import { ConfigSchema, SECRET_FILES } from '../shared/runtime/config.js';
+import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { kitPath, repoRoot } from './kit.js';
 
 const read = (p: string) => readFileSync(join(repoRoot, p), 'utf8');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { request } from 'undici';
-import { createStorage, getJson, type Storage } from '../shared/storage.js';
+import { createStorage, getJson, type Storage } from '../shared/storage/s3.js';
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
 
 export interface TestStack {

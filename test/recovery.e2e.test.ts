@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { idempotencyKey } from '../shared/state.js';
-import { putJson } from '../shared/storage.js';
+import { idempotencyKey } from '../shared/storage/object-state.js';
+import { putJson } from '../shared/storage/s3.js';
 import { waitForJson, useTestStack } from './helpers.js';
 
 describe('recovery sweep', () => {

@@ -1,9 +1,9 @@
 /** publish: the dataset stream in; output bucket and Power BI out; manifest and completion marker. */
-import { decodeNdjson } from '../../shared/dataset-stream.js';
-import type { FunctionModule } from '../../shared/http/main.js';
-import { publishDataset } from '../../shared/publish.js';
-import { createSinks, s3DatasetMemory } from '../../shared/sinks/index.js';
-import { createStorage } from '../../shared/storage.js';
+import { decodeNdjson } from '../../shared/dataset/ndjson.js';
+import type { FunctionModule } from '../../shared/runtime/main.js';
+import { publishDataset } from './publish.js';
+import { createSinks, s3DatasetMemory } from './sinks.js';
+import { createStorage } from '../../shared/storage/s3.js';
 
 export const publish: FunctionModule = {
   name: 'publish',

@@ -1,9 +1,9 @@
 /** transform: an object reference (from webhook) or a CSV body (ad-hoc) in, the typed dataset out. */
-import type { FunctionModule } from '../../shared/http/main.js';
-import { loadSchemaFile } from '../../shared/pinned-schema.js';
-import { Problem } from '../../shared/problem.js';
-import { createStorage } from '../../shared/storage.js';
-import { transformAdhoc, transformObject } from '../../shared/transform-service.js';
+import type { FunctionModule } from '../../shared/runtime/main.js';
+import { loadSchemaFile } from '../../shared/csv/pinned-schema.js';
+import { Problem } from '../../shared/runtime/problem.js';
+import { createStorage } from '../../shared/storage/s3.js';
+import { transformAdhoc, transformObject } from './requests.js';
 
 export const transform: FunctionModule = {
   name: 'transform',

@@ -1,10 +1,10 @@
 /** webhook: MinIO (S3) event notification in, object reference handed to transform. */
-import type { FunctionModule } from '../../shared/http/main.js';
+import type { FunctionModule } from '../../shared/runtime/main.js';
 import { randomUUID } from 'node:crypto';
-import { createLogger } from '../../shared/log.js';
-import { startRecoverySweeper } from '../../shared/recovery.js';
-import { createStorage } from '../../shared/storage.js';
-import { handleNotification, handOff } from '../../shared/webhook.js';
+import { createLogger } from '../../shared/runtime/log.js';
+import { startRecoverySweeper } from './recovery.js';
+import { createStorage } from '../../shared/storage/s3.js';
+import { handleNotification, handOff } from './notification.js';
 
 export const webhook: FunctionModule = {
   name: 'webhook',

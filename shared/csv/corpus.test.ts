@@ -9,9 +9,9 @@ import { createReadStream, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { kitPath } from '../../test/kit.js';
-import type { Dialect } from '../dataset.js';
-import { loadConfig } from '../config.js';
-import { transformCsv, transformOptionsFrom, type DatasetEvent } from '../transform.js';
+import type { Dialect } from '../dataset/contract.js';
+import { loadConfig } from '../runtime/config.js';
+import { transformCsv, transformOptionsFrom, type DatasetEvent } from './clean.js';
 import { readCsv, type ReadStats } from './reader.js';
 
 interface Expected {

@@ -4,7 +4,7 @@
  * on current Node 20 releases). Binary input is recognised before any parsing.
  */
 import iconv from 'iconv-lite';
-import { Problem } from '../problem.js';
+import { Problem } from '../runtime/problem.js';
 
 export type Encoding = 'utf-8' | 'windows-1252';
 

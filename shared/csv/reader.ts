@@ -5,8 +5,8 @@
  * and parses incrementally with papaparse's parser. Memory stays bounded by the limits.
  */
 import Papa from 'papaparse';
-import type { Dialect } from '../dataset.js';
-import { Problem } from '../problem.js';
+import type { Dialect } from '../dataset/contract.js';
+import { Problem } from '../runtime/problem.js';
 import { sniffDelimiter, detectLineEndings } from './dialect.js';
 import { assertText, createDecoder, detectEncoding, hasUtf8Bom, type Encoding } from './encoding.js';
 

@@ -3,7 +3,7 @@
  * chosen column parser. Decisions are per column, never per cell: a decimal-comma column
  * reads `1.234,56`; a decimal-point column rejects it.
  */
-import type { Cell, ColumnType } from '../dataset.js';
+import type { Cell, ColumnType } from '../dataset/contract.js';
 
 export const INVALID: unique symbol = Symbol('invalid');
 export type Parsed = Cell | typeof INVALID;

@@ -3,7 +3,7 @@
  * Text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR at the start)
  * is prefixed with `'`; the rule is reversible (`unescapeFormula`).
  */
-import type { Cell } from '../dataset.js';
+import type { Cell } from '../dataset/contract.js';
 
 const NEEDS_QUOTES = /[",\r\n]|^\s|\s$/;
 const FORMULA = /^'*[=+\-@\t\r]/;

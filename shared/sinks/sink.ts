@@ -2,7 +2,7 @@
  * A row sink receives the published dataset's rows in order and acknowledges them as it
  * goes, so a run that stops half-way can resume after the last acknowledged row.
  */
-import type { DatasetHeader, Row } from '../dataset.js';
+import type { DatasetHeader, Row } from '../dataset/contract.js';
 
 export interface SinkDelivery {
   header: DatasetHeader;

@@ -1,5 +1,5 @@
 /** Scaffold for `faas-cli new --lang node20-ts`: a typed (event, context) handler. */
-import type { FunctionModule } from '../../shared/http/main.js';
+import type { FunctionModule } from '../../shared/runtime/main.js';
 
 export const hello: FunctionModule = {
   name: 'hello',

@@ -1,4 +1,4 @@
-import { runFunction } from '../../shared/http/main.js';
+import { runFunction } from '../../shared/runtime/main.js';
 import { hello } from './handler.js';
 
 await runFunction(hello);

@@ -3,7 +3,7 @@
  * Uploads of unknown size stream as multipart with a bounded part size.
  */
 import { Client } from 'minio';
-import type { Config } from './config.js';
+import type { Config } from '../runtime/config.js';
 
 export type Storage = Client;
 
@@ -63,15 +63,4 @@ export async function removeQuietly(s3: Storage, bucket: string, key: string): P
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-}
-
-/** Output object names for a source key: cleaned CSV, manifest and rejects beside it; failures under `failed/`. */
-export function outputNames(sourceKey: string) {
-  const base = sourceKey.replace(/\.csv$/i, '');
-  return {
-    cleaned: `${base}.csv`,
-    manifest: `${base}.manifest.json`,
-    rejects: `${base}.rejects.csv`,
-    failure: `failed/${sourceKey}.error.json`,
-  };
 }

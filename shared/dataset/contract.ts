@@ -146,3 +146,10 @@ export function datasetJsonSchema(): Record<string, unknown> {
     },
   };
 }
+
+/** The dataset as a stream of events: one header, row batches and rejects, one trailer. */
+export type DatasetEvent =
+  | { kind: 'header'; header: DatasetHeader }
+  | { kind: 'rows'; rows: Row[] }
+  | { kind: 'reject'; reject: Reject }
+  | { kind: 'trailer'; trailer: DatasetTrailer };

@@ -4,14 +4,15 @@
  * types, then every record is checked against them. Ragged records and cells that do not
  * read as their column's type go to the rejects with their line; they never shift data.
  */
-import type { Config } from './config.js';
-import type { Cell, Column, ColumnStats, DatasetHeader, DatasetTrailer, Dialect, Reject, Row, Source } from './dataset.js';
-import { DATASET_VERSION } from './dataset.js';
-import { Problem } from './problem.js';
-import { normaliseHeaders, normaliseName } from './csv/headers.js';
+import type { Config } from '../runtime/config.js';
+import type { Cell, Column, ColumnStats, DatasetEvent, DatasetHeader, DatasetTrailer, Dialect, Reject, Row, Source } from '../dataset/contract.js';
+export type { DatasetEvent } from '../dataset/contract.js';
+import { DATASET_VERSION } from '../dataset/contract.js';
+import { Problem } from '../runtime/problem.js';
+import { normaliseHeaders, normaliseName } from './headers.js';
 import type { PinnedSchema } from './pinned-schema.js';
-import { readCsv, type CsvRecord, type ReadStats } from './csv/reader.js';
-import { inferColumn, INVALID, parserFor, type CellParser, type ColumnTyping } from './csv/types.js';
+import { readCsv, type CsvRecord, type ReadStats } from './reader.js';
+import { inferColumn, INVALID, parserFor, type CellParser, type ColumnTyping } from './types.js';
 
 export interface TransformOptions {
   source: Source;
@@ -51,11 +52,6 @@ export function transformOptionsFrom(config: Config, source: Source, overrides: 
   };
 }
 
-export type DatasetEvent =
-  | { kind: 'header'; header: DatasetHeader }
-  | { kind: 'rows'; rows: Row[] }
-  | { kind: 'reject'; reject: Reject }
-  | { kind: 'trailer'; trailer: DatasetTrailer };
 
 const MAX_TRAILER_REJECTS = 100;
 const fileName = (s: Source) => (s.kind === 'object' ? s.key : s.name);

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ColumnType } from './dataset.js';
+import { ColumnType } from '../dataset/contract.js';
 
 export const PinnedColumn = z.strictObject({
   /** Output column name. */

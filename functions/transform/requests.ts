@@ -6,19 +6,19 @@
  *   `Accept`), or forward it to `publish` with `?publish=true`.
  */
 import { Readable } from 'node:stream';
-import type { Config } from './config.js';
-import { NDJSON, type Cell, type DatasetHeader, type Source } from './dataset.js';
-import { encodeNdjson } from './dataset-stream.js';
-import { csvLine } from './csv/writer.js';
-import type { FunctionContext, FunctionEvent, FunctionResult } from './http/server.js';
-import { invoke, readJson } from './invoke.js';
-import { Problem, PROBLEM_CONTENT_TYPE } from './problem.js';
-import { recordFailure } from './publish.js';
-import { ObjectRef } from './s3-event.js';
-import { schemaFor, type PinnedSchema } from './pinned-schema.js';
-import { idempotencyKey, ObjectState } from './state.js';
-import { isNotFound, type Storage } from './storage.js';
-import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOptions } from './transform.js';
+import type { Config } from '../../shared/runtime/config.js';
+import { NDJSON, type Cell, type DatasetHeader, type Source } from '../../shared/dataset/contract.js';
+import { encodeNdjson } from '../../shared/dataset/ndjson.js';
+import { csvLine } from '../../shared/csv/writer.js';
+import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
+import { invoke, readJson } from '../../shared/runtime/invoke.js';
+import { Problem, PROBLEM_CONTENT_TYPE } from '../../shared/runtime/problem.js';
+import { recordFailure } from '../../shared/storage/layout.js';
+import { ObjectRef } from '../../shared/storage/s3-event.js';
+import { schemaFor, type PinnedSchema } from '../../shared/csv/pinned-schema.js';
+import { idempotencyKey, ObjectState } from '../../shared/storage/object-state.js';
+import { isNotFound, type Storage } from '../../shared/storage/s3.js';
+import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOptions } from '../../shared/csv/clean.js';
 
 export interface TransformDeps {
   config: Config;

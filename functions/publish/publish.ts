@@ -6,18 +6,18 @@
  * 3. The manifest, then the completion marker: a replay of the same object version is a no-op.
  * A file that cannot be read produces `failed/<key>.error.json`; the source is never touched.
  */
-import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import type { Config } from './config.js';
-import type { DatasetHeader, DatasetTrailer, Reject, Source } from './dataset.js';
-import type { Logger } from './log.js';
-import { Problem } from './problem.js';
-import { cleanedHeaderLine, readCleaned } from './cleaned-csv.js';
-import { csvLine } from './csv/writer.js';
-import type { RowSink, SinkResult } from './sinks/sink.js';
-import { idempotencyKey, ObjectState } from './state.js';
-import { outputNames, putJson, removeQuietly, type Storage } from './storage.js';
-import type { DatasetEvent } from './transform.js';
+import type { Config } from '../../shared/runtime/config.js';
+import type { DatasetHeader, DatasetTrailer, Reject, Source } from '../../shared/dataset/contract.js';
+import type { Logger } from '../../shared/runtime/log.js';
+import { Problem } from '../../shared/runtime/problem.js';
+import { cleanedHeaderLine, readCleaned } from '../../shared/csv/cleaned-csv.js';
+import { csvLine } from '../../shared/csv/writer.js';
+import type { RowSink, SinkResult } from '../../shared/sinks/sink.js';
+import { ObjectState } from '../../shared/storage/object-state.js';
+import { putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
+import { outputNames, recordFailure, sourceId, sourceKey } from '../../shared/storage/layout.js';
+import type { DatasetEvent } from '../../shared/csv/clean.js';
 
 export interface PublishDeps {
   config: Pick<Config, 'OUTPUT_BUCKET' | 'CSV_ESCAPE_FORMULAS'>;
@@ -36,21 +36,6 @@ export interface PublishResult {
   stats?: DatasetTrailer['stats'];
   sinks: Record<string, SinkResult | { skipped: string } | { sink: string; error: unknown; rowsAcknowledged: number }>;
   problem?: ReturnType<Problem['toJSON']>;
-}
-
-export function sourceKey(source: Source): string {
-  return source.kind === 'object' ? source.key : `adhoc/${source.name.replace(/^\/+/, '')}`;
-}
-
-export function sourceId(source: Source): string {
-  return source.kind === 'object' ? idempotencyKey(source) : randomUUID().replace(/-/g, '');
-}
-
-/** Record a file that could not be processed under `failed/<key>.error.json`. */
-export async function recordFailure(s3: Storage, bucket: string, source: Source, problem: Problem, extra: Record<string, unknown> = {}): Promise<string> {
-  const key = outputNames(sourceKey(source)).failure;
-  await putJson(s3, bucket, key, { source, failedAt: new Date().toISOString(), problem: problem.toJSON(), ...extra });
-  return key;
 }
 
 /** A writable text channel into an object, started on first use. */

@@ -1,11 +1,11 @@
 /** The row sinks chosen by configuration. */
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
-import { PowerBiPushSink } from './powerbi-push.js';
-import { EntraTokenProvider } from './entra-token.js';
-import { PowerBiRestSink } from './powerbi-rest.js';
-import type { RowSink } from './sink.js';
-import { getJson, putJson, type Storage } from '../storage.js';
+import type { Config } from '../../shared/runtime/config.js';
+import type { Logger } from '../../shared/runtime/log.js';
+import { PowerBiPushSink } from '../../shared/sinks/powerbi/push-url.js';
+import { EntraTokenProvider } from '../../shared/sinks/powerbi/entra-token.js';
+import { PowerBiRestSink } from '../../shared/sinks/powerbi/rest/service.js';
+import type { RowSink } from '../../shared/sinks/sink.js';
+import { getJson, putJson, type Storage } from '../../shared/storage/s3.js';
 
 /** Where a dataset created by the REST sink is remembered: the output bucket, so every replica and restart reuses it. */
 export interface DatasetMemory {

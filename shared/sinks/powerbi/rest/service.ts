@@ -10,15 +10,15 @@
  * a batch the service stored but whose answer was lost is not stored twice on retry.
  */
 import { Agent, request } from 'undici';
-import type { Column, Row } from '../dataset.js';
-import type { Logger } from '../log.js';
-import { Problem } from '../problem.js';
-import { backoff, isConnectionError, sleep } from '../invoke.js';
-import { EntraTokenProvider } from './entra-token.js';
-import { parseRetryAfter, powerBiError } from './powerbi-push.js';
-import { MAX_STRING_CHARS } from './powerbi-values.js';
-import { SlidingWindowLimiter } from './rate-limiter.js';
-import type { RowSink, SinkDelivery, SinkResult } from './sink.js';
+import type { Column, Row } from '../../../dataset/contract.js';
+import type { Logger } from '../../../runtime/log.js';
+import { Problem } from '../../../runtime/problem.js';
+import { backoff, isConnectionError, sleep } from '../../../runtime/invoke.js';
+import { EntraTokenProvider } from '../entra-token.js';
+import { parseRetryAfter, powerBiError } from '../push-url.js';
+import { MAX_STRING_CHARS } from '../values.js';
+import { SlidingWindowLimiter } from '../../rate-limiter.js';
+import type { RowSink, SinkDelivery, SinkResult } from '../../sink.js';
 
 export interface RestOptions {
   apiUrl: string;

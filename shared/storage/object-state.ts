@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ObjectRef } from './s3-event.js';
-import { getJson, putJson, removeQuietly, type Storage } from './storage.js';
+import { getJson, putJson, removeQuietly, type Storage } from './s3.js';
 
 export function idempotencyKey(ref: Pick<ObjectRef, 'bucket' | 'key' | 'etag' | 'versionId'>): string {
   return createHash('sha256')

@@ -6,9 +6,9 @@
  * Idempotent: `setBucketNotification` replaces the bucket's configuration.
  */
 import { NotificationConfig, QueueConfig, ObjectCreatedPut, ObjectCreatedCompleteMultipartUpload } from 'minio';
-import { loadConfig } from './config.js';
-import { createLogger } from './log.js';
-import { createStorage, ensureBucket } from './storage.js';
+import { loadConfig } from '../../shared/runtime/config.js';
+import { createLogger } from '../../shared/runtime/log.js';
+import { createStorage, ensureBucket } from '../../shared/storage/s3.js';
 
 const log = createLogger({ fn: 'setup' });
 const config = loadConfig();

@@ -4,7 +4,7 @@
  * at fault, never the secret.
  */
 import { request } from 'undici';
-import { Problem } from '../problem.js';
+import { Problem } from '../../runtime/problem.js';
 
 export const POWERBI_SCOPE = 'https://analysis.windows.net/powerbi/api/.default';
 

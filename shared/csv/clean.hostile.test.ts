@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig } from './config.js';
-import { Problem } from './problem.js';
-import { transformCsv, transformOptionsFrom, type DatasetEvent } from './transform.js';
+import { loadConfig } from '../runtime/config.js';
+import { Problem } from '../runtime/problem.js';
+import { transformCsv, transformOptionsFrom, type DatasetEvent } from './clean.js';
 
 const config = loadConfig({});
 

@@ -2,8 +2,8 @@
  * Process entry shared by the three functions (locally and in the image): load and validate
  * the configuration (exit 1 naming every bad variable), then serve the handler on PORT.
  */
-import { ConfigError, loadConfig, type Config } from '../config.js';
-import { createLogger } from '../log.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger } from './log.js';
 import { serveFunction, type FunctionHandler } from './server.js';
 
 export interface FunctionModule {

@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadConfig } from './config.js';
+import { loadConfig } from '../runtime/config.js';
 import { loadSchemaFile, schemaFor } from './pinned-schema.js';
-import { transformCsv, transformOptionsFrom, type DatasetEvent } from './transform.js';
+import { transformCsv, transformOptionsFrom, type DatasetEvent } from './clean.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'schema-'));
 const file = join(dir, 'schemas.json');

@@ -6,12 +6,12 @@
  * work is still going after the wait, 5xx only when a retry can help.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { Config } from './config.js';
-import type { FunctionContext, FunctionEvent, FunctionResult } from './http/server.js';
-import { invoke, readJson } from './invoke.js';
-import { Problem } from './problem.js';
-import { decide, S3EventNotification, type ObjectRef } from './s3-event.js';
-import { idempotencyKey } from './state.js';
+import type { Config } from '../../shared/runtime/config.js';
+import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
+import { invoke, readJson } from '../../shared/runtime/invoke.js';
+import { Problem } from '../../shared/runtime/problem.js';
+import { decide, S3EventNotification, type ObjectRef } from '../../shared/storage/s3-event.js';
+import { idempotencyKey } from '../../shared/storage/object-state.js';
 
 export interface WebhookDeps {
   config: Pick<Config, 'WEBHOOK_TOKEN' | 'INPUT_BUCKET' | 'INPUT_PREFIX' | 'INPUT_SUFFIXES' | 'WEBHOOK_WAIT_SECONDS' | 'transformUrl'>;

@@ -1,8 +1,8 @@
 /** The dataset on the wire: NDJSON encode and decode, batch by batch (never a whole file). */
 import { StringDecoder } from 'node:string_decoder';
-import { parseDatasetLine, type Row } from './dataset.js';
-import { Problem } from './problem.js';
-import type { DatasetEvent } from './transform.js';
+import { parseDatasetLine, type Row } from './contract.js';
+import { Problem } from '../runtime/problem.js';
+import type { DatasetEvent } from './contract.js';
 
 export async function* encodeNdjson(events: AsyncIterable<DatasetEvent>): AsyncGenerator<string> {
   for await (const e of events) {

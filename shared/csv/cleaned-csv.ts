@@ -4,9 +4,9 @@
  * Row sinks read it back (typed again by the schema) so that a delivery can resume after a
  * checkpoint without transforming the source again.
  */
-import type { Cell, Column, Row } from './dataset.js';
-import { readCsv } from './csv/reader.js';
-import { csvLine, unescapeFormula } from './csv/writer.js';
+import type { Cell, Column, Row } from '../dataset/contract.js';
+import { readCsv } from './reader.js';
+import { csvLine, unescapeFormula } from './writer.js';
 
 export function cleanedHeaderLine(columns: Column[]): string {
   return csvLine(columns.map((c) => c.name), false);

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { request } from 'undici';
-import { Problem } from '../problem.js';
+import { Problem } from './problem.js';
 import { serveFunction } from './server.js';
 import { repoRoot } from '../../test/kit.js';
 

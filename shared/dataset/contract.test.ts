@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { repoRoot } from '../test/kit.js';
-import { SCHEMA_FILE, schemaText } from '../dev/schema.js';
-import { decodeNdjson, encodeNdjson } from './dataset-stream.js';
-import { loadConfig } from './config.js';
-import { transformCsv, transformOptionsFrom, type DatasetEvent } from './transform.js';
+import { repoRoot } from '../../test/kit.js';
+import { SCHEMA_FILE, schemaText } from '../../dev/schema.js';
+import { decodeNdjson, encodeNdjson } from './ndjson.js';
+import { loadConfig } from '../runtime/config.js';
+import { transformCsv, transformOptionsFrom, type DatasetEvent } from '../csv/clean.js';
 
 async function* csv(text: string) {
   yield Buffer.from(text);

@@ -8,8 +8,8 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createLogger, type Logger } from '../log.js';
-import { Problem, PROBLEM_CONTENT_TYPE, toProblem } from '../problem.js';
+import { createLogger, type Logger } from './log.js';
+import { Problem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.js';
 
 export interface FunctionEvent {
   method: string;

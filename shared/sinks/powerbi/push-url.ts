@@ -6,12 +6,12 @@
  * in logs, errors or manifests.
  */
 import { Agent, request } from 'undici';
-import type { Logger } from '../log.js';
-import { Problem } from '../problem.js';
-import { backoff, isConnectionError, sleep } from '../invoke.js';
-import { SlidingWindowLimiter } from './rate-limiter.js';
-import { toPowerBiRow } from './powerbi-values.js';
-import type { RowSink, SinkDelivery, SinkResult } from './sink.js';
+import type { Logger } from '../../runtime/log.js';
+import { Problem } from '../../runtime/problem.js';
+import { backoff, isConnectionError, sleep } from '../../runtime/invoke.js';
+import { SlidingWindowLimiter } from '../rate-limiter.js';
+import { toPowerBiRow } from './values.js';
+import type { RowSink, SinkDelivery, SinkResult } from '../sink.js';
 
 export interface PushUrlOptions {
   url: string;

@@ -1,5 +1,5 @@
 /** Dataset rows → Power BI row objects keyed by column name, with Power BI's value rules. */
-import type { Column, Row } from '../dataset.js';
+import type { Column, Row } from '../../dataset/contract.js';
 
 export const MAX_STRING_CHARS = 4000;
 

@@ -4,10 +4,10 @@
  * webhook sweeps `_state/` at start and then every half lease: for each expired lease whose
  * object still has the same version, it hands the object to transform again.
  */
-import type { Logger } from './log.js';
-import type { ObjectRef } from './s3-event.js';
-import { idempotencyKey, type Lease } from './state.js';
-import { getJson, isNotFound, type Storage } from './storage.js';
+import type { Logger } from '../../shared/runtime/log.js';
+import type { ObjectRef } from '../../shared/storage/s3-event.js';
+import { idempotencyKey, type Lease } from '../../shared/storage/object-state.js';
+import { getJson, isNotFound, type Storage } from '../../shared/storage/s3.js';
 
 export interface AbandonedRun {
   lease: Lease;
