@@ -20,7 +20,7 @@ import { startEmulator } from '../dev/powerbi/server.js';
 import { generate } from './generate.js';
 import { bundleEntry } from '../dev/build.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
-import { kitPath } from '../test/kit.js';
+import { examplePath } from '../test/kit.js';
 
 const OUT = 'bench/out';
 mkdirSync(OUT, { recursive: true });
@@ -88,7 +88,7 @@ say('');
   const { stack, s3, stop } = await startTestStack({ LOG_LEVEL: 'warn' });
   try {
     // 2a. The 10,000-row seed file to the Power BI emulator.
-    const seed = readFileSync(kitPath('fixtures/seed/mock_10000_linhas.csv'));
+    const seed = readFileSync(examplePath('mock_10000_linhas.csv'));
     const t0 = performance.now();
     await s3.putObject('incoming', 'seed.csv', seed, seed.length);
     let lastRowMs = 0;
@@ -153,7 +153,7 @@ say('');
   // REST: 250,000 rows (25 requests of 10,000). The limits impose no wait at this size
   // (≤ 120 requests a minute, ≤ 1M rows an hour): the minimum is the service's own time.
   const client = em.rest.registerClient({ tenantId: 't', groups: ['g'] });
-  const { PowerBiRestSink } = await import('../shared/sinks/powerbi/rest/service.js');
+  const { PowerBiRestSink } = await import('../shared/sinks/powerbi/rest/sink.js');
   const { EntraTokenProvider } = await import('../shared/sinks/powerbi/entra-token.js');
   for (const sequenceNumbers of [false, true]) {
     const rds = em.rest.createDataset('g', { name: `rest-${sequenceNumbers}`, tables: [{ name: 'T', columns: header.schema.columns.map((c) => ({ name: c.name, dataType: c.type === 'integer' ? 'Int64' : 'String' })) }] }, 'None');

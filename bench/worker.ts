@@ -4,7 +4,7 @@
  */
 import { createReadStream } from 'node:fs';
 import Papa from 'papaparse';
-import { loadConfig } from '../shared/runtime/config.js';
+import { csvDefaults } from '../shared/csv/config.js';
 import { encodeNdjson } from '../shared/dataset/ndjson.js';
 import { transformCsv, transformOptionsFrom } from '../shared/csv/clean.js';
 import { csvLine } from '../shared/csv/writer.js';
@@ -42,7 +42,7 @@ if (mode === 'papaparse') {
     });
   });
 } else if (mode === 'transform' || mode === 'transform-csv') {
-  const config = loadConfig({});
+  const config = csvDefaults();
   const events = transformCsv(createReadStream(file, { highWaterMark: 1 << 20 }), transformOptionsFrom(config, { kind: 'adhoc', name: file }, { maxRejectRatio: 1 }));
   async function* counted() {
     for await (const e of events) {

@@ -2,9 +2,14 @@
  * The embedded S3 server for local runs and tests: `@20minutes/s3rver` (pinned), data on disk
  * under DATA_DIR, the configured key pair registered, and the one API it lacks and the minio
  * SDK needs before multipart uploads (ListMultipartUploads) answered here, in the harness,
- * with an empty listing — the product's S3 client stays stock.
+ * with an empty listing — the product's S3 client stays stock. Writes are atomic, as in S3.
  */
+import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createServer, type Server } from 'node:http';
 import { EventEmitter } from 'node:events';
 import { listenLocal } from './listen.js';
@@ -15,6 +20,35 @@ const require = createRequire(import.meta.url);
 const S3rver = require('@20minutes/s3rver') as new (opts: Record<string, unknown>) => S3rverApp;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const account = require('@20minutes/s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(a: string, s: string): void } };
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem.js') as { prototype: { putContent(path: string, content: Buffer | Readable): Promise<[number, string]> } };
+
+/**
+ * S3 replaces an object atomically: a PUT whose body breaks off leaves the old object (or
+ * none), never a truncated one. s3rver writes in place, so a client killed mid-upload would
+ * leave a partial object no real store keeps. Write to a temporary file and rename it.
+ */
+FilesystemStore.prototype.putContent = async function putContentAtomically(objectPath, content) {
+  const tmp = `${objectPath}.${randomUUID()}.partial`;
+  const md5 = createHash('md5');
+  let size = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      md5.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Buffer.isBuffer(content) ? Readable.from([content]) : content, count, createWriteStream(tmp));
+    await rename(tmp, objectPath);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  return [size, md5.digest('hex')];
+};
 
 interface S3rverApp extends EventEmitter {
   callback(): (req: unknown, res: unknown) => void;

@@ -6,6 +6,7 @@
  * first, retried every `retryMs` until a 2xx (head-of-line blocking included).
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -74,6 +75,7 @@ export class NotifyBridge {
   private sending = false;
   private stopped = false;
   private seq = 0;
+  private readonly signals = new EventEmitter();
   delivered = 0;
   attempts = 0;
 
@@ -91,6 +93,11 @@ export class NotifyBridge {
       renameSync(join(this.opts.queueDir, name + '.tmp'), join(this.opts.queueDir, name));
     }
     void this.drain();
+  }
+
+  /** Resolves once every stored event was delivered (answered 2xx) and nothing is being sent. */
+  async settled(): Promise<void> {
+    while (this.sending || this.pending() > 0) await new Promise((r) => this.signals.once('idle', r));
   }
 
   pending(): number {
@@ -127,6 +134,7 @@ export class NotifyBridge {
       }
     } finally {
       this.sending = false;
+      this.signals.emit('idle');
     }
   }
 

@@ -8,7 +8,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../shared/runtime/config.js';
+import { loadConfig, runtimeConfig } from '../shared/runtime/config.js';
+import { powerbiConfig } from '../shared/sinks/powerbi/config.js';
+import { storageConfig, type StorageConfig } from '../shared/storage/config.js';
+import { devConfig } from './config.js';
 import { createLogger, type Logger } from '../shared/runtime/log.js';
 import { createStorage, ensureBucket } from '../shared/storage/s3.js';
 import { startEmbeddedS3, type EmbeddedS3, type S3RecordEvent } from './embedded-s3.js';
@@ -42,7 +45,8 @@ export interface FunctionProcess {
 }
 
 export interface LocalStack {
-  config: Config;
+  /** The storage the functions use, and the local stack's own settings. */
+  config: { storage: StorageConfig; dev: ReturnType<typeof loadDev> };
   env: Record<string, string>;
   s3Url: string;
   gateway: Gateway;
@@ -81,41 +85,46 @@ function buildBundles(): Promise<Record<FunctionName, string>> {
   return built;
 }
 
+function loadDev(env: Record<string, string | undefined>) {
+  return loadConfig({ dev: devConfig }, env).dev;
+}
+
 export async function startLocalStack(opts: StackOptions = {}): Promise<LocalStack> {
   const baseEnv = { ...(opts.env ?? process.env) };
-  const config = loadConfig(baseEnv);
-  const log = createLogger({ fn: 'dev' }, { level: config.LOG_LEVEL });
-  const dataDir = resolve(config.DATA_DIR);
+  const { dev, storage: store, runtime, powerbi } = loadConfig({ dev: devConfig, storage: storageConfig, runtime: runtimeConfig, powerbi: powerbiConfig }, baseEnv);
+  const log = createLogger({ fn: 'dev' }, { level: runtime.LOG_LEVEL });
+  const dataDir = resolve(dev.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
-  const token = config.WEBHOOK_TOKEN ?? 'local-webhook-token';
+  const token = baseEnv.WEBHOOK_TOKEN || 'local-webhook-token';
   const closers: (() => Promise<void>)[] = [];
 
   // Object store.
   let s3: EmbeddedS3 | undefined;
-  let s3Url = config.s3EndpointUrl;
-  if (!config.S3_ENDPOINT) {
+  let s3Url = store.S3_ENDPOINT;
+  // The embedded store, unless S3_ENDPOINT points at a real one.
+  if (!baseEnv.S3_ENDPOINT) {
     mkdirSync(join(dataDir, 's3'), { recursive: true });
     s3 = await startEmbeddedS3({
       directory: join(dataDir, 's3'),
-      port: opts.s3Port ?? config.S3_PORT,
-      accessKey: config.S3_ACCESS_KEY,
-      secretKey: config.S3_SECRET_KEY,
-      buckets: [config.INPUT_BUCKET, config.OUTPUT_BUCKET],
+      port: opts.s3Port ?? dev.S3_PORT,
+      accessKey: store.S3_ACCESS_KEY,
+      secretKey: store.S3_SECRET_KEY,
+      buckets: [store.INPUT_BUCKET, store.OUTPUT_BUCKET],
     });
     s3Url = s3.url;
     closers.push(() => s3!.close());
   } else {
-    const storage = createStorage(config);
-    await ensureBucket(storage, config.INPUT_BUCKET, config.S3_REGION);
-    await ensureBucket(storage, config.OUTPUT_BUCKET, config.S3_REGION);
+    const storage = createStorage(store);
+    await ensureBucket(storage, store.INPUT_BUCKET, store.S3_REGION);
+    await ensureBucket(storage, store.OUTPUT_BUCKET, store.S3_REGION);
   }
 
   // Power BI.
   let emulator: EmulatorServer | undefined;
-  let pushUrl = config.POWERBI_PUSH_URL;
+  let pushUrl = powerbi.POWERBI_PUSH_URL;
   let emulatorDatasetId: string | undefined;
   if (!pushUrl) {
-    emulator = await startEmulator({ port: opts.emulatorPort ?? Number(baseEnv.POWERBI_EMULATOR_PORT ?? 8090) });
+    emulator = await startEmulator({ port: opts.emulatorPort ?? dev.POWERBI_EMULATOR_PORT });
     closers.push(() => emulator!.close());
     const idFile = join(dataDir, 'powerbi-emulator.json');
     const saved = existsSync(idFile) ? (JSON.parse(readFileSync(idFile, 'utf8')) as { id: string; key: string; tenantId: string }) : undefined;
@@ -126,7 +135,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   }
   // POWERBI_EMULATOR_ROUTE=rest|both: the REST route (service principal) against the emulator;
   // publish creates the push dataset from the first file's schema.
-  const route = baseEnv.POWERBI_EMULATOR_ROUTE ?? 'push-url';
+  const route = dev.POWERBI_EMULATOR_ROUTE;
   const restEnv: Record<string, string> = {};
   if (emulator && (route === 'rest' || route === 'both')) {
     const client = emulator.rest.registerClient({ tenantId: 'local-tenant', groups: ['local-workspace'] });
@@ -142,15 +151,15 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   }
 
   // Gateway first (functions call each other through it), routes filled in as they start.
-  const gateway = await startGateway({ port: opts.gatewayPort ?? config.GATEWAY_PORT, routes: [] });
+  const gateway = await startGateway({ port: opts.gatewayPort ?? dev.GATEWAY_PORT, routes: [] });
   closers.push(() => gateway.close());
   const env: Record<string, string> = {
     ...(Object.fromEntries(Object.entries(baseEnv).filter(([, v]) => v !== undefined)) as Record<string, string>),
     S3_ENDPOINT: s3Url,
-    S3_ACCESS_KEY: config.S3_ACCESS_KEY,
-    S3_SECRET_KEY: config.S3_SECRET_KEY,
-    INPUT_BUCKET: config.INPUT_BUCKET,
-    OUTPUT_BUCKET: config.OUTPUT_BUCKET,
+    S3_ACCESS_KEY: store.S3_ACCESS_KEY,
+    S3_SECRET_KEY: store.S3_SECRET_KEY,
+    INPUT_BUCKET: store.INPUT_BUCKET,
+    OUTPUT_BUCKET: store.OUTPUT_BUCKET,
     WEBHOOK_TOKEN: token,
     ...(route === 'rest' ? {} : { POWERBI_PUSH_URL: pushUrl! }),
     ...restEnv,
@@ -223,9 +232,9 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       queueDir: join(dataDir, 'events'),
       endpoint: () => `${gateway.url}/function/webhook`,
       token,
-      retryMs: opts.bridgeRetryMs ?? Number(baseEnv.BRIDGE_RETRY_MS ?? 3000),
-      buckets: [config.INPUT_BUCKET],
-      accessKey: config.S3_ACCESS_KEY,
+      retryMs: opts.bridgeRetryMs ?? dev.BRIDGE_RETRY_MS,
+      buckets: [store.INPUT_BUCKET],
+      accessKey: store.S3_ACCESS_KEY,
       log,
     });
     s3.events.on('event', (ev: S3RecordEvent) => bridge!.enqueue(ev));
@@ -233,7 +242,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   }
 
   return {
-    config: loadConfig(env),
+    config: { storage: loadConfig({ storage: storageConfig }, env).storage, dev },
     env,
     s3Url,
     gateway,

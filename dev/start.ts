@@ -18,7 +18,7 @@ const compact = (fn: string, line: string) => {
 
 try {
   const stack = await startLocalStack({ onLog: process.env.LOG_FORMAT === 'json' ? undefined : compact });
-  const c = stack.config;
+  const c = stack.config.storage;
   const lines = [
     '',
     'mini-pipeline is running',
@@ -26,11 +26,11 @@ try {
     `  buckets       ${c.INPUT_BUCKET} (drop CSVs here) → ${c.OUTPUT_BUCKET} (cleaned CSV, manifest, rejects)`,
     `  gateway       ${stack.gateway.url}/function/{webhook,transform,publish}`,
     stack.dashboardUrl ? `  dashboard     ${stack.dashboardUrl}   (Power BI emulator)` : '  Power BI      POWERBI_PUSH_URL (set in the environment)',
-    `  data          ${c.DATA_DIR}/`,
+    `  data          ${stack.config.dev.DATA_DIR}/`,
     '',
     'Try:',
-    '  npm run upload -- ../shared/fixtures/seed/mock_10000_linhas.csv',
-    `  curl --data-binary @../shared/fixtures/seed/mock.csv ${stack.gateway.url}/function/transform`,
+    '  npm run upload -- examples/mock_10000_linhas.csv',
+    `  curl --data-binary @examples/mock.csv ${stack.gateway.url}/function/transform`,
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');

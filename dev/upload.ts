@@ -2,6 +2,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { loadConfig } from '../shared/runtime/config.js';
+import { storageConfig } from '../shared/storage/config.js';
 import { createStorage } from '../shared/storage/s3.js';
 
 const [file, key = basename(file ?? '')] = process.argv.slice(2);
@@ -9,7 +10,7 @@ if (!file) {
   process.stderr.write('usage: npm run upload -- <file.csv> [object key]\n');
   process.exit(2);
 }
-const config = loadConfig();
+const config = loadConfig({ storage: storageConfig }).storage;
 const s3 = createStorage(config);
 const size = statSync(file).size;
 const res = await s3.putObject(config.INPUT_BUCKET, key, createReadStream(file), size, { 'Content-Type': 'text/csv' });

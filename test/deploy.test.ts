@@ -10,13 +10,20 @@ import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { ConfigSchema, SECRET_FILES } from '../shared/runtime/config.js';
+import { allComponents, componentsOf, FUNCTION_MODULES, variablesOf, type FunctionName } from '../dev/config-catalogue.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
-import { kitPath, repoRoot } from './kit.js';
+import { fixturePath, repoRoot } from './kit.js';
 
 const read = (p: string) => readFileSync(join(repoRoot, p), 'utf8');
-const configKeys = new Set(Object.keys(ConfigSchema.shape));
-const secretNames = new Set<string>(Object.values(SECRET_FILES));
+const allVars = variablesOf(allComponents());
+const configKeys = new Set(allVars.keys());
+const secretNames = new Set([...allVars.values()].flatMap((v) => (v.secret ? [v.secret] : [])));
+/** What one function reads: its variables and its secret files. */
+const readBy = (fn: string) => {
+  assert.ok(fn in FUNCTION_MODULES, `${fn} is a function`);
+  const vars = variablesOf(componentsOf(fn as FunctionName));
+  return { vars, secrets: new Set([...vars.values()].flatMap((v) => (v.secret ? [v.secret] : []))) };
+};
 const WATCHDOG_ENV = new Set(['exec_timeout', 'write_timeout', 'read_timeout', 'ready_path', 'healthcheck_interval', 'max_inflight', 'prefix_logs', 'log_callid', 'upstream_url', 'mode', 'fprocess']);
 const seconds = (v: string) => {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(v));
@@ -79,10 +86,11 @@ describe('stack.yml (OpenFaaS)', () => {
     }
   });
 
-  test('secrets and environment match what the config module reads', () => {
+  test('secrets and environment match what each function reads', () => {
     for (const [name, fn] of Object.entries(stack.functions)) {
-      for (const s of fn.secrets ?? []) assert.ok(secretNames.has(s), `${name}: unknown secret ${s}`);
-      for (const k of Object.keys(fn.environment ?? {})) assert.ok(configKeys.has(k) || WATCHDOG_ENV.has(k), `${name}: env ${k} is read by nothing`);
+      const reads = readBy(name);
+      for (const s of fn.secrets ?? []) assert.ok(reads.secrets.has(s), `${name}: secret ${s} is not read by ${name}`);
+      for (const k of Object.keys(fn.environment ?? {})) assert.ok(reads.vars.has(k) || WATCHDOG_ENV.has(k), `${name}: env ${k} is not read by ${name}`);
     }
     assert.ok(stack.functions.webhook.secrets?.includes('webhook-token'));
     assert.ok(stack.functions.publish.secrets?.includes('powerbi-push-url'));
@@ -158,7 +166,7 @@ describe('knative/', () => {
   const kustomization = parse(read('knative/kustomization.yaml')) as { resources: string[]; images: { name: string }[] };
   const docs = kustomization.resources.flatMap((r) => loadDocs(join('knative', r)));
   const services = docs.filter((d) => d.kind === 'Service' && d.apiVersion === 'serving.knative.dev/v1');
-  const crd = parse(readFileSync(kitPath('reference/schemas/knative-service-crd.yaml'), 'utf8')) as {
+  const crd = parse(readFileSync(fixturePath('schemas/knative-service-crd.yaml'), 'utf8')) as {
     spec: { versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
   };
   const ajv = new Ajv({ strict: false, allErrors: true });
@@ -196,9 +204,10 @@ describe('knative/', () => {
       assert.ok(spec.responseStartTimeoutSeconds < spec.timeoutSeconds);
       assert.equal(spec.containers.length, 1);
       const c = spec.containers[0] as { env?: { name: string; value?: string }[]; ports?: { name?: string; containerPort: number }[]; readinessProbe: { httpGet: { path: string; port?: number } }; volumeMounts: { mountPath: string }[]; command?: string[] };
+      const reads = readBy(name);
       for (const e of c.env ?? []) {
         assert.ok(!reservedEnv.has(e.name), `${name}: reserved env ${e.name}`);
-        assert.ok(configKeys.has(e.name), `${name}: env ${e.name} is read by nothing`);
+        assert.ok(reads.vars.has(e.name), `${name}: env ${e.name} is not read by ${name}`);
       }
       assert.ok((c.ports ?? []).length <= 1);
       for (const p of c.ports ?? []) {

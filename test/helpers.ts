@@ -26,7 +26,7 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
     bridgeRetryMs: 200,
     onLog: (fn, line) => logs.push(`${fn} ${line}`),
   });
-  const s3 = createStorage(stack.config);
+  const s3 = createStorage(stack.config.storage);
   return {
     stack,
     s3,

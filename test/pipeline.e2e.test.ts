@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
-import { kitPath } from './kit.js';
+import { examplePath, fixturePath } from './kit.js';
 import { emulatorRows, objectExists, postJson, readObject, waitFor, waitForJson, useTestStack } from './helpers.js';
 
 interface Manifest {
@@ -18,8 +18,8 @@ interface Manifest {
   outputs: { cleaned: string };
 }
 
-const seed = readFileSync(kitPath('fixtures/seed/mock_10000_linhas.csv'));
-const mock = readFileSync(kitPath('fixtures/seed/mock.csv'));
+const seed = readFileSync(examplePath('mock_10000_linhas.csv'));
+const mock = readFileSync(examplePath('mock.csv'));
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 describe('pipeline end to end', () => {
@@ -62,8 +62,10 @@ describe('pipeline end to end', () => {
 
   test('a redelivered event does not push rows twice', async () => {
     const t = stack();
+    // Wait for the bridge's own delivery of the upload to be answered: the redelivery comes after it.
+    await t.stack.bridge!.settled();
     const before = (await emulatorRows(t)).total;
-    const event = JSON.parse(readFileSync(kitPath('fixtures/minio-events/put-simple.json'), 'utf8'));
+    const event = JSON.parse(readFileSync(fixturePath('minio-events/put-simple.json'), 'utf8'));
     event.Key = 'incoming/mock_10000_linhas.csv';
     event.Records[0].s3.object.key = 'mock_10000_linhas.csv';
     event.Records[0].s3.object.eTag = md5(seed);
@@ -130,7 +132,7 @@ describe('pipeline end to end', () => {
     assert.equal(notEvent.status, 400);
     assert.equal(notEvent.json.field, 'Records.0.s3.bucket.name');
 
-    const event = JSON.parse(readFileSync(kitPath('fixtures/minio-events/put-simple.json'), 'utf8'));
+    const event = JSON.parse(readFileSync(fixturePath('minio-events/put-simple.json'), 'utf8'));
     assert.equal((await postJson(url, event)).status, 401);
     assert.equal((await postJson(url, event, { authorization: 'Bearer wrong' })).status, 401);
 
@@ -138,7 +140,7 @@ describe('pipeline end to end', () => {
     const png = await postJson(url, event, auth);
     assert.equal(png.status, 200);
     assert.match(png.text, /ignored/);
-    const del = JSON.parse(readFileSync(kitPath('fixtures/minio-events/delete.json'), 'utf8'));
+    const del = JSON.parse(readFileSync(fixturePath('minio-events/delete.json'), 'utf8'));
     const delRes = await postJson(url, del, auth);
     assert.equal(delRes.status, 200);
     assert.match(delRes.text, /not an object creation/);
@@ -191,7 +193,7 @@ describe('pipeline end to end', () => {
     assert.ok(text.length > 1000);
     const pushUrl = t.stack.env.POWERBI_PUSH_URL;
     const key = new URL(pushUrl).searchParams.get('key')!;
-    for (const secret of [key, encodeURIComponent(key), 'test-token-123', t.stack.config.S3_SECRET_KEY]) {
+    for (const secret of [key, encodeURIComponent(key), 'test-token-123', t.stack.config.storage.S3_SECRET_KEY]) {
       assert.equal(text.includes(secret), false, 'a secret was logged');
     }
   });

@@ -11,12 +11,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { loadConfig } from '../shared/runtime/config.js';
+import { storageConfig } from '../shared/storage/config.js';
 import type { DatasetHeader, Row } from '../shared/dataset/contract.js';
 import { createLogger } from '../shared/runtime/log.js';
 import { publishDataset } from '../functions/publish/publish.js';
 import { EntraTokenProvider } from '../shared/sinks/powerbi/entra-token.js';
 import { PowerBiPushSink } from '../shared/sinks/powerbi/push-url.js';
-import { PowerBiRestSink } from '../shared/sinks/powerbi/rest/service.js';
+import { PowerBiRestSink } from '../shared/sinks/powerbi/rest/sink.js';
 import type { RowSink } from '../shared/sinks/sink.js';
 import { createStorage, getJson } from '../shared/storage/s3.js';
 import type { DatasetEvent } from '../shared/csv/clean.js';
@@ -68,13 +69,13 @@ describe('Power BI sinks against the emulator', () => {
   let em: EmulatorServer;
   let dir: string;
   let client: { clientId: string; secret: string };
-  const config = loadConfig({ OUTPUT_BUCKET: 'processed' });
+  const config = loadConfig({ storage: storageConfig }, { OUTPUT_BUCKET: 'processed' }).storage;
   let storage: ReturnType<typeof createStorage>;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pbi-test-'));
     s3 = await startEmbeddedS3({ directory: dir, accessKey: config.S3_ACCESS_KEY, secretKey: config.S3_SECRET_KEY, buckets: ['incoming', 'processed'] });
-    storage = createStorage({ ...config, s3EndpointUrl: s3.url });
+    storage = createStorage({ ...config, S3_ENDPOINT: s3.url });
     em = await startEmulator({ port: 0 });
     client = em.rest.registerClient({ tenantId: TENANT, groups: [GROUP] });
   });
@@ -107,7 +108,7 @@ describe('Power BI sinks against the emulator', () => {
   }
 
   async function publish(key: string, rows: Row[], sinks: RowSink[]) {
-    return publishDataset(dataset(key, rows), { config, s3: storage, sinks, log, callId: key });
+    return publishDataset(dataset(key, rows), { outputBucket: 'processed', escapeFormulas: true, s3: storage, sinks, log, callId: key });
   }
 
   test('REST: 250,000 rows in 10,000-row requests, no server-side 429', async () => {

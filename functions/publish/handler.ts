@@ -1,26 +1,35 @@
 /** publish: the dataset stream in; output bucket and Power BI out; manifest and completion marker. */
+import { csvConfig } from '../../shared/csv/config.js';
 import { decodeNdjson } from '../../shared/dataset/ndjson.js';
-import type { FunctionModule } from '../../shared/runtime/main.js';
+import { defineFunction } from '../../shared/runtime/main.js';
+import { createLogger } from '../../shared/runtime/log.js';
+import { powerbiConfig } from '../../shared/sinks/powerbi/config.js';
+import { storageConfig } from '../../shared/storage/config.js';
+import { createStorage } from '../../shared/storage/s3.js';
 import { publishDataset } from './publish.js';
 import { createSinks, s3DatasetMemory } from './sinks.js';
-import { createStorage } from '../../shared/storage/s3.js';
 
-export const publish: FunctionModule = {
+export const publish = defineFunction({
   name: 'publish',
   maxBodyBytes: Infinity,
+  config: { storage: storageConfig, csv: csvConfig, powerbi: powerbiConfig },
   create: (config) => {
-    const s3 = createStorage(config);
-    const memory = s3DatasetMemory(s3, config.OUTPUT_BUCKET, config);
-    return async (event, ctx) => {
-      const result = await publishDataset(decodeNdjson(event.body as AsyncIterable<Buffer>), {
-        config,
-        s3,
-        sinks: createSinks(config, ctx.log, memory),
-        log: ctx.log,
-        callId: ctx.callId,
-        signal: event.signal,
-      });
-      return { status: result.status === 'failed' ? (result.problem?.status ?? 422) : 200, json: result };
+    const s3 = createStorage(config.storage);
+    // Sinks are built once per process: the Power BI limits and token cache hold across requests.
+    const sinks = createSinks(config.powerbi, createLogger({ fn: 'publish' }), s3DatasetMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi));
+    return {
+      handle: async (event, ctx) => {
+        const result = await publishDataset(decodeNdjson(event.body), {
+          outputBucket: config.storage.OUTPUT_BUCKET,
+          escapeFormulas: config.csv.CSV_ESCAPE_FORMULAS,
+          s3,
+          sinks,
+          log: ctx.log,
+          callId: ctx.callId,
+          signal: event.signal,
+        });
+        return { status: result.status === 'failed' ? (result.problem?.status ?? 422) : 200, json: result };
+      },
     };
   },
-};
+});

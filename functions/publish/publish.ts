@@ -7,7 +7,6 @@
  * A file that cannot be read produces `failed/<key>.error.json`; the source is never touched.
  */
 import { PassThrough } from 'node:stream';
-import type { Config } from '../../shared/runtime/config.js';
 import type { DatasetHeader, DatasetTrailer, Reject, Source } from '../../shared/dataset/contract.js';
 import type { Logger } from '../../shared/runtime/log.js';
 import { Problem } from '../../shared/runtime/problem.js';
@@ -18,9 +17,11 @@ import { ObjectState } from '../../shared/storage/object-state.js';
 import { putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
 import { outputNames, recordFailure, sourceId, sourceKey } from '../../shared/storage/layout.js';
 import type { DatasetEvent } from '../../shared/csv/clean.js';
+import { datasetProblems } from '../../shared/dataset/problems.js';
 
 export interface PublishDeps {
-  config: Pick<Config, 'OUTPUT_BUCKET' | 'CSV_ESCAPE_FORMULAS'>;
+  outputBucket: string;
+  escapeFormulas: boolean;
   s3: Storage;
   sinks: RowSink[];
   log: Logger;
@@ -73,10 +74,10 @@ class ObjectWriter {
 
 export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: PublishDeps): Promise<PublishResult> {
   const started = performance.now();
-  const bucket = deps.config.OUTPUT_BUCKET;
+  const bucket = deps.outputBucket;
   const it = events[Symbol.asyncIterator]();
   const first = await it.next();
-  if (first.done || first.value.kind !== 'header') throw new Problem(400, 'invalid-dataset', 'Invalid dataset stream', 'the stream must start with a header line');
+  if (first.done || first.value.kind !== 'header') throw datasetProblems.invalid('the stream must start with a header line');
   const header: DatasetHeader = first.value.header;
   const source = header.source;
   const id = sourceId(source);
@@ -92,7 +93,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   }
 
   // 1. Output bucket: cleaned CSV and rejects, streamed.
-  const escape = deps.config.CSV_ESCAPE_FORMULAS;
+  const escape = deps.escapeFormulas;
   const columns = header.schema.columns;
   const cleaned = new ObjectWriter(deps.s3, bucket, names.cleaned, 'text/csv; charset=utf-8');
   const rejects = new ObjectWriter(deps.s3, bucket, names.rejects, 'text/csv; charset=utf-8');
@@ -112,11 +113,11 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
         await rejects.write(rejectLine(e.reject));
       } else if (e.kind === 'trailer') trailer = e.trailer;
     }
-    if (!trailer) throw new Problem(502, 'truncated-dataset', 'Dataset stream ended early', 'no trailer line');
+    if (!trailer) throw datasetProblems.truncated('no trailer line');
     await cleaned.end();
     await rejects.end();
   } catch (err) {
-    const problem = err instanceof Problem ? err : new Problem(502, 'dataset-interrupted', 'The dataset stream broke off', (err as Error).message);
+    const problem = err instanceof Problem ? err : datasetProblems.interrupted((err as Error).message);
     cleaned.abort(problem);
     rejects.abort(problem);
     await removeQuietly(deps.s3, bucket, names.cleaned).catch(() => undefined);
@@ -126,7 +127,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   const outputs: PublishResult['outputs'] = { bucket, cleaned: names.cleaned, manifest: names.manifest, ...(rejectCount ? { rejects: names.rejects } : {}) };
   if (trailer.error) {
     // The file could not be read to the end (or too many rows were rejected): nothing goes to Power BI.
-    const problem = new Problem(trailer.error.status, trailer.error.type, trailer.error.title, trailer.error.detail, { ...trailer.error, type: undefined, title: undefined, status: undefined, detail: undefined });
+    const problem = Problem.fromDetails(trailer.error);
     await removeQuietly(deps.s3, bucket, names.cleaned);
     const failure = await recordFailure(deps.s3, bucket, source, problem, { stats: trailer.stats, rejects: trailer.rejects.slice(0, 20), rejectsObject: rejectCount ? names.rejects : undefined });
     log.warn('file failed', { problem: problem.toJSON() });

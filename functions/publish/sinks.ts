@@ -1,9 +1,9 @@
 /** The row sinks chosen by configuration. */
-import type { Config } from '../../shared/runtime/config.js';
+import { restCredentials, type PowerBiConfig } from '../../shared/sinks/powerbi/config.js';
 import type { Logger } from '../../shared/runtime/log.js';
 import { PowerBiPushSink } from '../../shared/sinks/powerbi/push-url.js';
 import { EntraTokenProvider } from '../../shared/sinks/powerbi/entra-token.js';
-import { PowerBiRestSink } from '../../shared/sinks/powerbi/rest/service.js';
+import { PowerBiRestSink } from '../../shared/sinks/powerbi/rest/sink.js';
 import type { RowSink } from '../../shared/sinks/sink.js';
 import { getJson, putJson, type Storage } from '../../shared/storage/s3.js';
 
@@ -13,7 +13,7 @@ export interface DatasetMemory {
   save(id: string): Promise<void>;
 }
 
-export function s3DatasetMemory(s3: Storage, bucket: string, config: Config): DatasetMemory {
+export function s3DatasetMemory(s3: Storage, bucket: string, config: PowerBiConfig): DatasetMemory {
   const key = `_state/powerbi-dataset-${config.POWERBI_GROUP_ID}-${config.POWERBI_DATASET_NAME}.json`.replace(/[^\w./-]/g, '_');
   return {
     load: async () => (await getJson<{ id: string }>(s3, bucket, key))?.id,
@@ -21,7 +21,8 @@ export function s3DatasetMemory(s3: Storage, bucket: string, config: Config): Da
   };
 }
 
-export function createSinks(config: Config, log: Logger, memory?: DatasetMemory): RowSink[] {
+/** Built once per process: limiters and token caches then hold across concurrent requests. */
+export function createSinks(config: PowerBiConfig, log: Logger, memory?: DatasetMemory): RowSink[] {
   const sinks: RowSink[] = [];
   if (config.POWERBI_ENABLED && config.POWERBI_PUSH_URL) {
     sinks.push(
@@ -36,7 +37,8 @@ export function createSinks(config: Config, log: Logger, memory?: DatasetMemory)
       }),
     );
   }
-  if (config.POWERBI_ENABLED && restTokens(config)) {
+  const tokens = config.POWERBI_ENABLED ? restTokens(config) : undefined;
+  if (tokens) {
     sinks.push(
       new PowerBiRestSink({
         apiUrl: config.POWERBI_API_URL,
@@ -44,7 +46,7 @@ export function createSinks(config: Config, log: Logger, memory?: DatasetMemory)
         datasetId: config.POWERBI_DATASET_ID,
         loadDataset: memory?.load,
         table: config.POWERBI_TABLE,
-        tokens: restTokens(config)!,
+        tokens,
         sequenceNumbers: config.POWERBI_SEQUENCE_NUMBERS,
         createDataset: config.POWERBI_CREATE_DATASET ? { name: config.POWERBI_DATASET_NAME, retention: config.POWERBI_RETENTION } : undefined,
         columnMap: config.POWERBI_COLUMN_MAP,
@@ -60,11 +62,8 @@ export function createSinks(config: Config, log: Logger, memory?: DatasetMemory)
   return sinks;
 }
 
-let tokens: EntraTokenProvider | undefined;
-
-/** One token cache per process (tokens are reused across files until they near expiry). */
-function restTokens(config: Config): EntraTokenProvider | undefined {
-  if (!config.POWERBI_TENANT_ID || !config.POWERBI_CLIENT_ID || !config.POWERBI_CLIENT_SECRET || !config.POWERBI_GROUP_ID) return undefined;
-  tokens ??= new EntraTokenProvider({ authorityUrl: config.POWERBI_AUTHORITY_URL, tenantId: config.POWERBI_TENANT_ID, clientId: config.POWERBI_CLIENT_ID, clientSecret: config.POWERBI_CLIENT_SECRET });
-  return tokens;
+function restTokens(config: PowerBiConfig): EntraTokenProvider | undefined {
+  const creds = restCredentials(config);
+  if (!creds) return undefined;
+  return new EntraTokenProvider({ authorityUrl: config.POWERBI_AUTHORITY_URL, tenantId: creds.tenantId, clientId: creds.clientId, clientSecret: creds.clientSecret });
 }

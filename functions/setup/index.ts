@@ -6,13 +6,25 @@
  * Idempotent: `setBucketNotification` replaces the bucket's configuration.
  */
 import { NotificationConfig, QueueConfig, ObjectCreatedPut, ObjectCreatedCompleteMultipartUpload } from 'minio';
-import { loadConfig } from '../../shared/runtime/config.js';
+import { ConfigError, loadConfig } from '../../shared/runtime/config.js';
+import { setupConfig } from './config.js';
 import { createLogger } from '../../shared/runtime/log.js';
+import { storageConfig } from '../../shared/storage/config.js';
 import { createStorage, ensureBucket } from '../../shared/storage/s3.js';
 
 const log = createLogger({ fn: 'setup' });
-const config = loadConfig();
-const arn = process.env.MINIO_NOTIFY_ARN ?? 'arn:minio:sqs::PIPELINE:webhook';
+let loaded;
+try {
+  loaded = loadConfig({ storage: storageConfig, setup: setupConfig });
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(err.message + '\n');
+    process.exit(1);
+  }
+  throw err;
+}
+const config = loaded.storage;
+const arn = loaded.setup.MINIO_NOTIFY_ARN;
 const s3 = createStorage(config);
 
 for (let attempt = 1; ; attempt++) {

@@ -1,37 +1,49 @@
 /** transform: an object reference (from webhook) or a CSV body (ad-hoc) in, the typed dataset out. */
-import type { FunctionModule } from '../../shared/runtime/main.js';
+import { csvConfig } from '../../shared/csv/config.js';
 import { loadSchemaFile } from '../../shared/csv/pinned-schema.js';
-import { Problem } from '../../shared/runtime/problem.js';
+import { gatewayConfig } from '../../shared/runtime/config.js';
+import { readJson } from '../../shared/runtime/body.js';
+import { defineFunction, leaseOutlastsHandler } from '../../shared/runtime/main.js';
+import { leaseConfig, storageConfig } from '../../shared/storage/config.js';
 import { createStorage } from '../../shared/storage/s3.js';
-import { transformAdhoc, transformObject } from './requests.js';
+import { transformConfig } from './config.js';
+import { transformAdhoc, transformObject, type TransformDeps } from './requests.js';
 
-export const transform: FunctionModule = {
+/** Largest object reference accepted (a few hundred bytes in practice). */
+const REF_MAX_BYTES = 64 * 1024;
+
+export const transform = defineFunction({
   name: 'transform',
   maxBodyBytes: Infinity,
-  validate: (config) => {
+  config: { storage: storageConfig, lease: leaseConfig, gateway: gatewayConfig, csv: csvConfig, transform: transformConfig },
+  validate: (config, runtime) => {
+    const problems = leaseOutlastsHandler(config, runtime);
     try {
-      if (config.CSV_SCHEMA_FILE) loadSchemaFile(config.CSV_SCHEMA_FILE);
-      return [];
+      if (config.csv.CSV_SCHEMA_FILE) loadSchemaFile(config.csv.CSV_SCHEMA_FILE);
     } catch (err) {
-      return [(err as Error).message];
+      problems.push({ variable: 'CSV_SCHEMA_FILE', message: (err as Error).message.replace(/^CSV_SCHEMA_FILE: /, '') });
     }
+    return problems;
   },
   create: (config) => {
-    const deps = { config, s3: createStorage(config), schemas: config.CSV_SCHEMA_FILE ? loadSchemaFile(config.CSV_SCHEMA_FILE) : [] };
-    return async (event, ctx) => {
-      const type = String(event.headers['content-type'] ?? '');
-      if (type.startsWith('application/json') && event.method === 'POST') {
-        const chunks: Buffer[] = [];
-        for await (const c of event.body) chunks.push(c as Buffer);
-        let ref: unknown;
-        try {
-          ref = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
-        } catch (err) {
-          throw new Problem(400, 'invalid-json', 'Malformed JSON', `an object reference was expected: ${(err as Error).message}`);
+    const deps: TransformDeps = {
+      s3: createStorage(config.storage),
+      csv: config.csv,
+      schemas: config.csv.CSV_SCHEMA_FILE ? loadSchemaFile(config.csv.CSV_SCHEMA_FILE) : [],
+      outputBucket: config.storage.OUTPUT_BUCKET,
+      leaseSeconds: config.lease.LEASE_SECONDS,
+      jsonMaxBytes: config.transform.TRANSFORM_JSON_MAX_BYTES,
+      publishUrl: config.transform.PUBLISH_URL ?? config.gateway.functionUrl('publish'),
+    };
+    return {
+      handle: async (event, ctx) => {
+        const type = String(event.headers['content-type'] ?? '');
+        // A JSON body is an object reference (from the webhook); anything else is an ad-hoc CSV.
+        if (type.startsWith('application/json') && event.method === 'POST') {
+          return transformObject(await readJson(event.body, REF_MAX_BYTES, 'an object reference'), deps, ctx);
         }
-        return transformObject(ref, deps, ctx);
-      }
-      return transformAdhoc(event, deps, ctx);
+        return transformAdhoc(event, deps, ctx);
+      },
     };
   },
-};
+});

@@ -6,22 +6,27 @@
  *   `Accept`), or forward it to `publish` with `?publish=true`.
  */
 import { Readable } from 'node:stream';
-import type { Config } from '../../shared/runtime/config.js';
+import type { CsvConfig } from '../../shared/csv/config.js';
 import { NDJSON, type Cell, type DatasetHeader, type Source } from '../../shared/dataset/contract.js';
 import { encodeNdjson } from '../../shared/dataset/ndjson.js';
 import { csvLine } from '../../shared/csv/writer.js';
 import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
-import { invoke, readJson } from '../../shared/runtime/invoke.js';
-import { Problem, PROBLEM_CONTENT_TYPE } from '../../shared/runtime/problem.js';
+import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
+import { Problem, PROBLEM_CONTENT_TYPE, problems } from '../../shared/runtime/problem.js';
 import { recordFailure } from '../../shared/storage/layout.js';
 import { ObjectRef } from '../../shared/storage/s3-event.js';
 import { schemaFor, type PinnedSchema } from '../../shared/csv/pinned-schema.js';
 import { idempotencyKey, ObjectState } from '../../shared/storage/object-state.js';
 import { isNotFound, type Storage } from '../../shared/storage/s3.js';
 import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOptions } from '../../shared/csv/clean.js';
+import { storageProblems } from '../../shared/storage/problems.js';
 
 export interface TransformDeps {
-  config: Config;
+  csv: CsvConfig;
+  outputBucket: string;
+  leaseSeconds: number;
+  jsonMaxBytes: number;
+  publishUrl: string;
   s3: Storage;
   schemas: PinnedSchema[];
 }
@@ -29,7 +34,7 @@ export interface TransformDeps {
 /** Pull the header (so that problems before it surface as errors), then hand on the whole stream. */
 async function startDataset(events: AsyncGenerator<DatasetEvent>): Promise<{ header: DatasetHeader; stream: AsyncGenerator<DatasetEvent> }> {
   const first = await events.next();
-  if (first.done || first.value.kind !== 'header') throw new Problem(500, 'internal', 'Internal error', 'transform produced no header');
+  if (first.done || first.value.kind !== 'header') throw problems.internal('transform produced no header');
   const header = first.value.header;
   async function* all(): AsyncGenerator<DatasetEvent> {
     yield first.value as DatasetEvent;
@@ -39,28 +44,28 @@ async function startDataset(events: AsyncGenerator<DatasetEvent>): Promise<{ hea
 }
 
 async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<DatasetEvent>, ctx: FunctionContext, signal?: AbortSignal): Promise<FunctionResult> {
-  const res = await invoke(deps.config.publishUrl, {
+  const res = await invoke(deps.publishUrl, {
     target: 'publish',
     headers: { 'content-type': NDJSON },
     body: Readable.from(encodeNdjson(stream)),
     callId: ctx.callId,
     signal,
   });
-  const body = await readJson(res.body);
+  const body = await readAnswer(res.body);
   const contentType = String(res.headers['content-type'] ?? 'application/json');
   return { status: res.status, headers: { 'content-type': contentType.includes('problem') ? PROBLEM_CONTENT_TYPE : 'application/json' }, json: body };
 }
 
 export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
   const ref = ObjectRef.parse(refInput);
-  const { s3, config } = deps;
+  const { s3 } = deps;
   const log = ctx.log.child({ bucket: ref.bucket, key: ref.key });
   let stat;
   try {
     stat = await s3.statObject(ref.bucket, ref.key, ref.versionId ? { versionId: ref.versionId } : {});
   } catch (err) {
-    if (isNotFound(err)) throw new Problem(404, 'object-not-found', 'Object not found', `${ref.bucket}/${ref.key} does not exist (deleted since the event?)`, { file: ref.key });
-    throw new Problem(502, 'storage-unavailable', 'Object storage is unavailable', (err as { code?: string }).code ?? 'error');
+    if (isNotFound(err)) throw storageProblems.objectNotFound(`${ref.bucket}/${ref.key} does not exist (deleted since the event?)`, { file: ref.key });
+    throw storageProblems.storageUnavailable((err as { code?: string }).code ?? 'error');
   }
   if (ref.etag && stat.etag && stat.etag !== ref.etag) {
     log.info('superseded', { eventEtag: ref.etag, currentEtag: stat.etag });
@@ -68,10 +73,10 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
   }
   const full: ObjectRef = { ...ref, etag: ref.etag ?? stat.etag, size: stat.size };
   const id = idempotencyKey(full);
-  const state = new ObjectState(s3, config.OUTPUT_BUCKET);
+  const state = new ObjectState(s3, deps.outputBucket);
   const done = await state.completion(id);
   if (done?.outcome === 'published') return { status: 200, json: { status: 'already-published', id, finishedAt: done.finishedAt } };
-  const lease = await state.acquire(id, full, ctx.callId, config.LEASE_SECONDS);
+  const lease = await state.acquire(id, full, ctx.callId, deps.leaseSeconds);
   if (!lease.ok) return { status: 202, json: { status: 'in-progress', id, since: lease.holder.acquiredAt } };
 
   const source: Source = { kind: 'object', bucket: full.bucket, key: full.key, etag: full.etag, size: full.size, ...(full.versionId ? { versionId: full.versionId } : {}) };
@@ -79,13 +84,13 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
     const body = await s3.getObject(full.bucket, full.key, full.versionId ? { versionId: full.versionId } : {});
     let started;
     try {
-      started = await startDataset(transformCsv(body as AsyncIterable<Buffer>, transformOptionsFrom(config, source, { schema: schemaFor(full.key, deps.schemas) })));
+      started = await startDataset(transformCsv(body as AsyncIterable<Buffer>, transformOptionsFrom(deps.csv, source, { schema: schemaFor(full.key, deps.schemas) })));
     } catch (err) {
       body.destroy();
       if (err instanceof Problem && !err.retryable) {
-        const failure = await recordFailure(s3, config.OUTPUT_BUCKET, source, err);
+        const failure = await recordFailure(s3, deps.outputBucket, source, err);
         log.warn('file failed', { problem: err.toJSON(), failure });
-        throw new Problem(err.status, err.type, err.title, err.detail, { ...err.extensions, failure: `${config.OUTPUT_BUCKET}/${failure}` });
+        throw err.with({ failure: `${deps.outputBucket}/${failure}` });
       }
       throw err;
     }
@@ -107,7 +112,7 @@ export function negotiate(accept: string | undefined, contentLength: number | un
 
 export function adhocOverrides(q: URLSearchParams): Partial<TransformOptions> {
   const o: Partial<TransformOptions> = {};
-  const bad = (name: string, allowed: string) => new Problem(400, 'invalid-parameter', `Invalid ${name}`, `${name} must be one of ${allowed}`, { parameter: name });
+  const bad = problems.invalidParameter;
   const delimiter = q.get('delimiter');
   if (delimiter !== null) {
     const d = delimiter === 'tab' || delimiter === '\\t' ? '\t' : delimiter;
@@ -135,20 +140,19 @@ export function adhocOverrides(q: URLSearchParams): Partial<TransformOptions> {
 }
 
 export async function transformAdhoc(event: FunctionEvent, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
-  const { config } = deps;
   const name = event.query.get('name') ?? String(event.headers['x-file-name'] ?? 'adhoc.csv');
   const source: Source = { kind: 'adhoc', name };
   const schemaKey = event.query.get('schema') ?? name;
-  const opts = transformOptionsFrom(config, source, { ...adhocOverrides(event.query), schema: schemaFor(schemaKey, deps.schemas) });
+  const opts = transformOptionsFrom(deps.csv, source, { ...adhocOverrides(event.query), schema: schemaFor(schemaKey, deps.schemas) });
   const length = event.headers['content-length'] ? Number(event.headers['content-length']) : undefined;
   const { header, stream } = await startDataset(transformCsv(event.body as AsyncIterable<Buffer>, opts));
   if (event.query.get('publish') === 'true') return forwardToPublish(deps, stream, ctx, event.signal);
 
-  const answer = negotiate(String(event.headers.accept ?? ''), length, config.TRANSFORM_JSON_MAX_BYTES);
+  const answer = negotiate(String(event.headers.accept ?? ''), length, deps.jsonMaxBytes);
   if (answer === 'ndjson') return { status: 200, headers: { 'content-type': NDJSON }, body: Readable.from(encodeNdjson(stream)) };
   if (answer === 'csv') {
     const names = header.schema.columns.map((c) => c.name);
-    const escape = config.CSV_ESCAPE_FORMULAS;
+    const escape = deps.csv.CSV_ESCAPE_FORMULAS;
     async function* csv(): AsyncGenerator<string> {
       yield csvLine(names, false);
       for await (const e of stream) {
@@ -175,8 +179,8 @@ export async function transformAdhoc(event: FunctionEvent, deps: TransformDeps, 
         rows.push(o);
         size += JSON.stringify(r).length + names.length * 8;
       }
-      if (size > config.TRANSFORM_JSON_MAX_BYTES) {
-        throw new Problem(413, 'answer-too-large', 'Too large for one JSON document', `the answer passes ${config.TRANSFORM_JSON_MAX_BYTES} bytes; ask for Accept: application/x-ndjson (streamed) or text/csv`);
+      if (size > deps.jsonMaxBytes) {
+        throw problems.answerTooLarge(`the answer passes ${deps.jsonMaxBytes} bytes; ask for Accept: application/x-ndjson (streamed) or text/csv`);
       }
     } else if (e.kind === 'reject') {
       if (rejects.length < 1000) rejects.push(e.reject);

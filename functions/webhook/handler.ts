@@ -1,22 +1,31 @@
 /** webhook: MinIO (S3) event notification in, object reference handed to transform. */
-import type { FunctionModule } from '../../shared/runtime/main.js';
 import { randomUUID } from 'node:crypto';
+import { gatewayConfig } from '../../shared/runtime/config.js';
 import { createLogger } from '../../shared/runtime/log.js';
-import { startRecoverySweeper } from './recovery.js';
+import { defineFunction, leaseOutlastsHandler } from '../../shared/runtime/main.js';
+import { leaseConfig, storageConfig } from '../../shared/storage/config.js';
 import { createStorage } from '../../shared/storage/s3.js';
-import { handleNotification, handOff } from './notification.js';
+import { webhookConfig } from './config.js';
+import { handleNotification, handOff, type WebhookDeps } from './notification.js';
+import { startRecoverySweeper } from './recovery.js';
 
-export const webhook: FunctionModule = {
+export const webhook = defineFunction({
   name: 'webhook',
   maxBodyBytes: 1024 * 1024,
-  validate: (c) => (c.WEBHOOK_TOKEN ? [] : ['WEBHOOK_TOKEN: required (the bearer token MinIO sends as auth_token)']),
+  config: { storage: storageConfig, lease: leaseConfig, gateway: gatewayConfig, webhook: webhookConfig },
+  validate: leaseOutlastsHandler,
   create: (config) => {
-    const deps = { config };
+    const deps: WebhookDeps = {
+      token: config.webhook.WEBHOOK_TOKEN,
+      filter: { buckets: [config.storage.INPUT_BUCKET], prefix: config.storage.INPUT_PREFIX, suffixes: config.storage.INPUT_SUFFIXES },
+      waitSeconds: config.webhook.WEBHOOK_WAIT_SECONDS,
+      transformUrl: config.webhook.TRANSFORM_URL ?? config.gateway.functionUrl('transform'),
+    };
     // Abandoned runs (a lease expired without completion) are handed to transform again.
-    startRecoverySweeper({
-      s3: createStorage(config),
-      outputBucket: config.OUTPUT_BUCKET,
-      everyMs: (config.LEASE_SECONDS * 1000) / 2,
+    const stopSweeper = startRecoverySweeper({
+      s3: createStorage(config.storage),
+      outputBucket: config.storage.OUTPUT_BUCKET,
+      everyMs: (config.lease.LEASE_SECONDS * 1000) / 2,
       log: createLogger({ fn: 'webhook' }),
       resubmit: async (ref) => {
         const run = handOff(ref, deps, { fn: 'webhook', callId: randomUUID(), log: createLogger({ fn: 'webhook', recovery: true }) });
@@ -24,6 +33,6 @@ export const webhook: FunctionModule = {
         await run.outcome;
       },
     });
-    return (event, ctx) => handleNotification(event, deps, ctx);
+    return { handle: (event, ctx) => handleNotification(event, deps, ctx), shutdown: stopSweeper };
   },
-};
+});

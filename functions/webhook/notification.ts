@@ -6,15 +6,22 @@
  * work is still going after the wait, 5xx only when a retry can help.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { Config } from '../../shared/runtime/config.js';
 import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
-import { invoke, readJson } from '../../shared/runtime/invoke.js';
-import { Problem } from '../../shared/runtime/problem.js';
+import { readJson } from '../../shared/runtime/body.js';
+import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
+import { Problem, problems } from '../../shared/runtime/problem.js';
 import { decide, S3EventNotification, type ObjectRef } from '../../shared/storage/s3-event.js';
 import { idempotencyKey } from '../../shared/storage/object-state.js';
+import { storageProblems } from '../../shared/storage/problems.js';
 
 export interface WebhookDeps {
-  config: Pick<Config, 'WEBHOOK_TOKEN' | 'INPUT_BUCKET' | 'INPUT_PREFIX' | 'INPUT_SUFFIXES' | 'WEBHOOK_WAIT_SECONDS' | 'transformUrl'>;
+  /** The bearer token MinIO sends. */
+  token: string;
+  /** Which objects are processed. */
+  filter: { buckets: string[]; prefix: string; suffixes: string[] };
+  /** How long to wait for a run before answering 202. */
+  waitSeconds: number;
+  transformUrl: string;
 }
 
 export function tokenMatches(header: string | undefined, token: string): boolean {
@@ -23,22 +30,6 @@ export function tokenMatches(header: string | undefined, token: string): boolean
   const a = createHash('sha256').update(presented).digest();
   const b = createHash('sha256').update(token).digest();
   return timingSafeEqual(a, b);
-}
-
-async function readBody(body: AsyncIterable<Buffer>): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of body) chunks.push(c);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Where a JSON.parse error points, as line and column. */
-function jsonErrorPosition(text: string, err: Error): { line?: number; column?: number } {
-  const m = /position (\d+)/.exec(err.message);
-  if (!m) return {};
-  const pos = Number(m[1]);
-  const before = text.slice(0, pos);
-  const line = before.split('\n').length;
-  return { line, column: pos - before.lastIndexOf('\n') };
 }
 
 /** Objects being handed off right now by this process: a duplicate delivery joins the same run. */
@@ -65,16 +56,16 @@ export function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext)
   const run: Run = { answered: false, outcome: Promise.resolve({ status: 0, result: undefined }) };
   const once = async (): Promise<HandOff> => {
     try {
-      const res = await invoke(deps.config.transformUrl, {
+      const res = await invoke(deps.transformUrl, {
         target: 'transform',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(ref),
         callId: ctx.callId,
         retries: 3,
       });
-      return { status: res.status, result: await readJson(res.body) };
+      return { status: res.status, result: await readAnswer(res.body) };
     } catch (err) {
-      const problem = err instanceof Problem ? err : new Problem(502, 'downstream-unreachable', 'transform is unreachable');
+      const problem = err instanceof Problem ? err : problems.downstreamUnreachable('transform');
       return { status: problem.status, result: problem.toJSON() };
     }
   };
@@ -96,32 +87,25 @@ export function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext)
   return run;
 }
 
+/** MinIO sends one record per request; a batch from other stores stays far below this. */
+const NOTIFICATION_MAX_BYTES = 1024 * 1024;
+
 export async function handleNotification(event: FunctionEvent, deps: WebhookDeps, ctx: FunctionContext): Promise<FunctionResult> {
-  const token = deps.config.WEBHOOK_TOKEN;
+  const token = deps.token;
   if (event.method === 'HEAD' || event.method === 'GET') return { status: 200, body: '' };
-  if (event.method !== 'POST') throw new Problem(405, 'method-not-allowed', 'Method not allowed', 'send POST with an S3 event notification');
+  if (event.method !== 'POST') throw problems.methodNotAllowed('send POST with an S3 event notification');
   if (token && !tokenMatches(event.headers.authorization, token)) {
-    throw new Problem(401, 'unauthorized', 'Missing or wrong bearer token', 'send Authorization: Bearer <WEBHOOK_TOKEN> (MinIO: auth_token)');
+    throw problems.unauthorized('send Authorization: Bearer <WEBHOOK_TOKEN> (MinIO: auth_token)');
   }
-  const text = await readBody(event.body as AsyncIterable<Buffer>);
-  if (!text.trim()) return { status: 204 }; // old MinIO liveness probe: an empty POST
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new Problem(400, 'invalid-json', 'Malformed JSON', (err as Error).message, jsonErrorPosition(text, err as Error));
-  }
+  const raw = await readJson(event.body, NOTIFICATION_MAX_BYTES, 'an S3 event notification');
+  if (raw === null) return { status: 204 }; // old MinIO liveness probe: an empty POST
   const parsed = S3EventNotification.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue.path.length ? issue.path.join('.') : '(root)';
-    throw new Problem(400, 'invalid-event', 'Not an S3 event notification', `${field}: ${issue.message}`, { field });
+    throw storageProblems.invalidEvent(`${field}: ${issue.message}`, { field });
   }
-  const decisions = decide(parsed.data, {
-    buckets: [deps.config.INPUT_BUCKET],
-    prefix: deps.config.INPUT_PREFIX,
-    suffixes: deps.config.INPUT_SUFFIXES,
-  });
+  const decisions = decide(parsed.data, deps.filter);
   const results: Record<string, unknown>[] = [];
   let retry = false;
   let pending = false;
@@ -132,14 +116,14 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
       continue;
     }
     const run = handOff(d.ref, deps, ctx);
-    const waitMs = deps.config.WEBHOOK_WAIT_SECONDS * 1000;
+    const waitMs = deps.waitSeconds * 1000;
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([run.outcome, new Promise<null>((r) => (timer = setTimeout(() => r(null), waitMs)))]);
     clearTimeout(timer);
     if (outcome === null) {
       run.answered = true;
       pending = true;
-      ctx.log.info('handed off', { bucket: d.ref.bucket, key: d.ref.key, detail: `still running after ${deps.config.WEBHOOK_WAIT_SECONDS}s` });
+      ctx.log.info('handed off', { bucket: d.ref.bucket, key: d.ref.key, detail: `still running after ${deps.waitSeconds}s` });
       results.push({ status: 'accepted', bucket: d.ref.bucket, key: d.ref.key, detail: 'processing continues; the lease makes a redelivery a no-op' });
       continue;
     }
@@ -148,7 +132,7 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
     results.push({ status: outcome.status < 300 ? 'processed' : outcome.status >= 500 ? 'retry' : 'failed', bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status, result: outcome.result });
   }
   if (retry) {
-    throw new Problem(502, 'downstream-failed', 'Processing failed and can be retried', 'a downstream function or Power BI failed; MinIO will redeliver the event', { results });
+    throw problems.downstreamFailed('a downstream function or Power BI failed; MinIO will redeliver the event', { results });
   }
   return { status: pending ? 202 : 200, json: { results } };
 }

@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig } from '../runtime/config.js';
+import { csvDefaults } from './config.js';
 import { Problem } from '../runtime/problem.js';
 import { transformCsv, transformOptionsFrom, type DatasetEvent } from './clean.js';
 
-const config = loadConfig({});
+const config = csvDefaults();
 
 async function run(source: AsyncIterable<Buffer>, overrides = {}) {
   const events: DatasetEvent[] = [];

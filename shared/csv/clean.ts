@@ -4,7 +4,7 @@
  * types, then every record is checked against them. Ragged records and cells that do not
  * read as their column's type go to the rejects with their line; they never shift data.
  */
-import type { Config } from '../runtime/config.js';
+import type { CsvConfig } from './config.js';
 import type { Cell, Column, ColumnStats, DatasetEvent, DatasetHeader, DatasetTrailer, Dialect, Reject, Row, Source } from '../dataset/contract.js';
 export type { DatasetEvent } from '../dataset/contract.js';
 import { DATASET_VERSION } from '../dataset/contract.js';
@@ -13,12 +13,13 @@ import { normaliseHeaders, normaliseName } from './headers.js';
 import type { PinnedSchema } from './pinned-schema.js';
 import { readCsv, type CsvRecord, type ReadStats } from './reader.js';
 import { inferColumn, INVALID, parserFor, type CellParser, type ColumnTyping } from './types.js';
+import { csvProblems } from './problems.js';
 
 export interface TransformOptions {
   source: Source;
-  encoding: Config['CSV_ENCODING'];
-  delimiter: Config['CSV_DELIMITER'];
-  decimal: Config['CSV_DECIMAL'];
+  encoding: CsvConfig['CSV_ENCODING'];
+  delimiter: CsvConfig['CSV_DELIMITER'];
+  decimal: CsvConfig['CSV_DECIMAL'];
   /** Whether the first record is a header (default true). */
   header: boolean;
   nullValues: string[];
@@ -33,7 +34,7 @@ export interface TransformOptions {
   schema?: PinnedSchema;
 }
 
-export function transformOptionsFrom(config: Config, source: Source, overrides: Partial<TransformOptions> = {}): TransformOptions {
+export function transformOptionsFrom(config: CsvConfig, source: Source, overrides: Partial<TransformOptions> = {}): TransformOptions {
   return {
     source,
     encoding: config.CSV_ENCODING,
@@ -96,7 +97,7 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
     }
   }
   if (!headerRecord && opts.header) {
-    throw new Problem(422, 'empty-file', 'The file has no header', 'the input is empty (no bytes, or only blank lines)', { file, line: 1 });
+    throw csvProblems.emptyFile('the input is empty (no bytes, or only blank lines)', { file, line: 1 });
   }
   const width = headerRecord ? headerRecord.fields.length : Math.max(1, ...sample.map((r) => r.fields.length));
   const rawNames = headerRecord ? headerRecord.fields : Array.from({ length: width }, (_, i) => `column_${i + 1}`);
@@ -111,7 +112,7 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
       );
       if (idx === -1) {
         if (pc.required) {
-          throw new Problem(422, 'missing-column', 'A required column is missing', `the schema for "${opts.schema.prefix}" requires column ${JSON.stringify(pc.source ?? pc.name)}`, { file, line: 1, column: pc.name });
+          throw csvProblems.missingColumn(`the schema for "${opts.schema.prefix}" requires column ${JSON.stringify(pc.source ?? pc.name)}`, { file, line: 1, column: pc.name });
         }
         continue;
       }
@@ -251,7 +252,7 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
     error = err;
   }
   if (!error && rowsIn > 0 && rejected / rowsIn > opts.maxRejectRatio) {
-    error = new Problem(422, 'too-many-rejects', 'Too many rejected rows', `${rejected} of ${rowsIn} rows (${((100 * rejected) / rowsIn).toFixed(1)}%) were rejected; the limit is ${(100 * opts.maxRejectRatio).toFixed(1)}%`, {
+    error = csvProblems.tooManyRejects(`${rejected} of ${rowsIn} rows (${((100 * rejected) / rowsIn).toFixed(1)}%) were rejected; the limit is ${(100 * opts.maxRejectRatio).toFixed(1)}%`, {
       file,
       line: trailerRejects[0]?.line,
     });

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { createReadStream, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { kitPath } from '../../test/kit.js';
+import { fixturePath } from '../../test/kit.js';
 import type { Dialect } from '../dataset/contract.js';
-import { loadConfig } from '../runtime/config.js';
+import { csvDefaults } from './config.js';
 import { transformCsv, transformOptionsFrom, type DatasetEvent } from './clean.js';
 import { readCsv, type ReadStats } from './reader.js';
 
@@ -25,7 +25,7 @@ interface Expected {
   ragged_rows?: { row: number; fields: number }[];
 }
 
-const root = kitPath('fixtures/csv-corpus');
+const root = fixturePath('csv-corpus');
 const cases: string[] = [];
 for (const suite of ['spectrum/csvs', 'frictionless', 'csvkit']) {
   for (const f of readdirSync(join(root, suite))) if (f.endsWith('.expected.json')) cases.push(join(suite, f));
@@ -62,7 +62,7 @@ describe('CSV corpus: raw tables', () => {
 });
 
 async function dataset(path: string, overrides = {}) {
-  const opts = transformOptionsFrom(loadConfig({}), { kind: 'adhoc', name: path }, { maxRejectRatio: 1, ...overrides });
+  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: path }, { maxRejectRatio: 1, ...overrides });
   const events: DatasetEvent[] = [];
   for await (const e of transformCsv(createReadStream(join(root, path)), opts)) events.push(e);
   const header = events.find((e) => e.kind === 'header')!;

@@ -5,6 +5,7 @@
  */
 import iconv from 'iconv-lite';
 import { Problem } from '../runtime/problem.js';
+import { csvProblems } from './problems.js';
 
 export type Encoding = 'utf-8' | 'windows-1252';
 
@@ -21,16 +22,16 @@ const MAGIC: [number[], string][] = [
 export function assertText(sample: Buffer, file?: string): void {
   for (const [magic, what] of MAGIC) {
     if (sample.length >= magic.length && magic.every((b, i) => sample[i] === b)) {
-      throw new Problem(415, 'not-text', 'Input is not a CSV text file', `the bytes are ${what}`, { file, line: 1 });
+      throw csvProblems.notText(`the bytes are ${what}`, { file, line: 1 });
     }
   }
   if ((sample[0] === 0xff && sample[1] === 0xfe) || (sample[0] === 0xfe && sample[1] === 0xff)) {
-    throw new Problem(415, 'unsupported-encoding', 'UTF-16 is not supported', 'save the file as UTF-8 or windows-1252', { file, line: 1 });
+    throw csvProblems.unsupportedEncoding('save the file as UTF-8 or windows-1252', { file, line: 1 });
   }
   const nul = sample.indexOf(0);
   if (nul !== -1) {
     const line = countByte(sample, 10, 0, nul) + 1;
-    throw new Problem(415, 'not-text', 'Input is not a CSV text file', `binary data (a NUL byte) at byte ${nul}`, { file, line });
+    throw csvProblems.notText(`binary data (a NUL byte) at byte ${nul}`, { file, line });
   }
 }
 
@@ -106,7 +107,7 @@ export function createDecoder(encoding: Encoding, opts: { file?: string; lineAt?
   const fail = (chunk: Buffer | null): never => {
     const inChunk = chunk ? Math.max(0, firstInvalidUtf8(chunk, false)) : 0;
     const line = (opts.lineAt?.() ?? 0) + (chunk ? countByte(chunk, 10, 0, inChunk) : 0) || undefined;
-    throw new Problem(422, 'invalid-encoding', 'Invalid UTF-8', `byte ${offset + inChunk} is not valid UTF-8 (set encoding=windows-1252 if the file is not UTF-8)`, {
+    throw csvProblems.invalidEncoding(`byte ${offset + inChunk} is not valid UTF-8 (set encoding=windows-1252 if the file is not UTF-8)`, {
       file: opts.file,
       line,
       byteOffset: offset + inChunk,

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadConfig } from '../runtime/config.js';
+import { csvDefaults } from './config.js';
 import { loadSchemaFile, schemaFor } from './pinned-schema.js';
 import { transformCsv, transformOptionsFrom, type DatasetEvent } from './clean.js';
 
@@ -22,7 +22,7 @@ writeFileSync(
 async function run(csv: string, key: string) {
   const schemas = loadSchemaFile(file);
   const events: DatasetEvent[] = [];
-  const opts = transformOptionsFrom(loadConfig({}), { kind: 'adhoc', name: key }, { schema: schemaFor(key, schemas), maxRejectRatio: 1 });
+  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: key }, { schema: schemaFor(key, schemas), maxRejectRatio: 1 });
   async function* body() {
     yield Buffer.from(csv);
   }

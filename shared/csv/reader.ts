@@ -9,6 +9,7 @@ import type { Dialect } from '../dataset/contract.js';
 import { Problem } from '../runtime/problem.js';
 import { sniffDelimiter, detectLineEndings } from './dialect.js';
 import { assertText, createDecoder, detectEncoding, hasUtf8Bom, type Encoding } from './encoding.js';
+import { csvProblems } from './problems.js';
 
 export interface ReadOptions {
   file?: string;
@@ -63,12 +64,13 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
         : 'windows-1252';
 
   let line = 1;
-  let partial = '';
+  let partial = ''; // the start of a record the parser has not finished
+  let waiting = ''; // text not given to the parser yet (see parse)
   let pending = '';
   const countIn = (text: string, ch: string) => (text.length ? text.split(ch).length - 1 : 0);
   // Only on a decoding error: lines parsed so far plus those decoded but not parsed yet.
-  const nl = () => (pending.includes('\n') || partial.includes('\n') ? '\n' : '\r');
-  const decoder = createDecoder(encoding, { file: opts.file, lineAt: () => line + countIn(partial, nl()) + countIn(pending, nl()) });
+  const nl = () => (pending.includes('\n') || partial.includes('\n') || waiting.includes('\n') ? '\n' : '\r');
+  const decoder = createDecoder(encoding, { file: opts.file, lineAt: () => line + countIn(partial, nl()) + countIn(waiting, nl()) + countIn(pending, nl()) });
   let first = decoder.write(bom && encoding === 'utf-8' ? sample.subarray(3) : sample);
   if (done) first += decoder.end();
   if (first.charCodeAt(0) === 0xfeff) first = first.slice(1);
@@ -83,18 +85,25 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   let base = 0;
 
   const parse = (text: string, last: boolean): CsvRecord[] => {
-    const agg = partial + text;
+    // The parser starts again from the beginning of an unfinished record each time. A long
+    // record (a huge field, an unterminated quote) would make that quadratic, so new text waits
+    // until it is at least as long as the unfinished record: the work stays linear, and no
+    // record ends later than it would otherwise (the final parse sees everything).
+    waiting += text;
+    if (!last && waiting.length < partial.length && partial.length + waiting.length <= opts.maxRecordBytes) return [];
+    const agg = partial + waiting;
+    waiting = '';
     const r = parser.parse(agg, base, !last);
     partial = agg.substring(r.meta.cursor - base);
     base = r.meta.cursor;
     if (partial.length > opts.maxRecordBytes) {
-      throw new Problem(422, 'record-too-large', 'Record too large', `a record starting at line ${line} is longer than ${opts.maxRecordBytes} characters (unbalanced quotes or a missing line break?)`, { file: opts.file, line });
+      throw csvProblems.recordTooLarge(`a record starting at line ${line} is longer than ${opts.maxRecordBytes} characters (unbalanced quotes or a missing line break?)`, { file: opts.file, line });
     }
     const rowErrors = new Map<number, string>();
     for (const e of r.errors) {
       if (e.code === 'MissingQuotes' && last) {
         const at = line + countLines(r.data, e.row ?? 0, nlChar);
-        throw new Problem(422, 'unterminated-quote', 'Unterminated quoted field', `a quoted field opened at line ${at} is never closed (the input ends inside quotes)`, { file: opts.file, line: at });
+        throw csvProblems.unterminatedQuote(`a quoted field opened at line ${at} is never closed (the input ends inside quotes)`, { file: opts.file, line: at });
       }
       if (e.row !== undefined) rowErrors.set(e.row, e.message);
     }
@@ -112,7 +121,7 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
         continue;
       }
       if (fields.length > opts.maxColumns) {
-        throw new Problem(422, 'too-many-columns', 'Too many columns', `line ${start} has ${fields.length} fields; the limit is ${opts.maxColumns}`, { file: opts.file, line: start });
+        throw csvProblems.tooManyColumns(`line ${start} has ${fields.length} fields; the limit is ${opts.maxColumns}`, { file: opts.file, line: start });
       }
       if (stripCr) {
         const lastField = fields[fields.length - 1];
@@ -123,7 +132,7 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
         for (let c = 0; c < fields.length; c++) {
           const f = fields[c];
           if (f.length > opts.maxFieldBytes) {
-            throw new Problem(422, 'field-too-large', 'Field too large', `field ${c + 1} on line ${start} is ${f.length} characters; the limit is ${opts.maxFieldBytes}`, { file: opts.file, line: start, column: c + 1 });
+            throw csvProblems.fieldTooLarge(`field ${c + 1} on line ${start} is ${f.length} characters; the limit is ${opts.maxFieldBytes}`, { file: opts.file, line: start, column: c + 1 });
           }
           if (f.indexOf(nlChar) !== -1) extra += f.split(nlChar).length - 1;
         }

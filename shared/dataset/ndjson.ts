@@ -3,6 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { parseDatasetLine, type Row } from './contract.js';
 import { Problem } from '../runtime/problem.js';
 import type { DatasetEvent } from './contract.js';
+import { datasetProblems } from './problems.js';
 
 export async function* encodeNdjson(events: AsyncIterable<DatasetEvent>): AsyncGenerator<string> {
   for await (const e of events) {
@@ -48,10 +49,10 @@ export async function* decodeNdjson(bytes: AsyncIterable<Buffer | string>): Asyn
       try {
         parsed = parseDatasetLine(line);
       } catch (err) {
-        throw new Problem(400, 'invalid-dataset', 'Invalid dataset stream', `line ${lineNo}: ${(err as Error).message}`, { line: lineNo });
+        throw datasetProblems.invalid(`line ${lineNo}: ${(err as Error).message}`, { line: lineNo });
       }
       if (parsed.kind === 'row') {
-        if (!sawHeader) throw new Problem(400, 'invalid-dataset', 'Invalid dataset stream', 'rows before the header', { line: lineNo });
+        if (!sawHeader) throw datasetProblems.invalid('rows before the header', { line: lineNo });
         rows.push(parsed.row);
         continue;
       }
@@ -60,7 +61,7 @@ export async function* decodeNdjson(bytes: AsyncIterable<Buffer | string>): Asyn
         rows = [];
       }
       if (parsed.kind === 'header') {
-        if (sawHeader) throw new Problem(400, 'invalid-dataset', 'Invalid dataset stream', 'a second header', { line: lineNo });
+        if (sawHeader) throw datasetProblems.invalid('a second header', { line: lineNo });
         sawHeader = true;
         yield { kind: 'header', header: parsed.header };
       } else if (parsed.kind === 'reject') yield { kind: 'reject', reject: parsed.reject };
@@ -78,6 +79,6 @@ export async function* decodeNdjson(bytes: AsyncIterable<Buffer | string>): Asyn
   }
   yield* parse(rest + dec.end() + '\n');
   if (!sawHeader || !sawTrailer) {
-    throw new Problem(502, 'truncated-dataset', 'Dataset stream ended early', sawHeader ? 'no trailer line: the sender stopped mid-file' : 'no header line');
+    throw datasetProblems.truncated(sawHeader ? 'no trailer line: the sender stopped mid-file' : 'no header line');
   }
 }

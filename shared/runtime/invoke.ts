@@ -5,7 +5,9 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
-import { Problem } from './problem.js';
+import { readText } from './body.js';
+import { problems } from './problem.js';
+import { backoff, isConnectionError, sleep, errorCode } from './retry.js';
 
 const agent = new Agent({ connections: 16, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 10_000 });
 
@@ -25,27 +27,6 @@ export interface InvokeResult {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: Dispatcher.ResponseData['body'];
-}
-
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
-
-export function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
-  return !!code && CONNECT_ERRORS.has(code);
-}
-
-export const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    }, { once: true });
-  });
-
-export function backoff(attempt: number, baseMs = 200, maxMs = 10_000): number {
-  const exp = Math.min(maxMs, baseMs * 2 ** attempt);
-  return exp / 2 + Math.random() * (exp / 2);
 }
 
 export async function invoke(url: string, opts: InvokeOptions): Promise<InvokeResult> {
@@ -68,15 +49,18 @@ export async function invoke(url: string, opts: InvokeOptions): Promise<InvokeRe
         await sleep(backoff(attempt), opts.signal);
         continue;
       }
-      const code = (err as { code?: string }).code ?? 'error';
-      throw new Problem(502, 'downstream-unreachable', `${opts.target} is unreachable`, `${code} after ${attempt + 1} attempt(s); retry later`, { target: opts.target });
+      const code = errorCode(err) ?? 'error';
+      throw problems.downstreamUnreachable(opts.target, `${code} after ${attempt + 1} attempt(s); retry later`);
     }
   }
 }
 
-/** Read a whole (small) answer as JSON, or undefined when it is not JSON. */
-export async function readJson(body: InvokeResult['body']): Promise<unknown> {
-  const text = await body.text();
+/** Largest answer read whole from another function (a result document, a problem). */
+const ANSWER_MAX_BYTES = 4 * 1024 * 1024;
+
+/** Read a whole (small) answer as JSON, or `{detail}` when it is not JSON. */
+export async function readAnswer(body: InvokeResult['body']): Promise<unknown> {
+  const text = await readText(body, ANSWER_MAX_BYTES);
   try {
     return JSON.parse(text);
   } catch {

@@ -1,45 +1,79 @@
 /**
- * Process entry shared by the three functions (locally and in the image): load and validate
- * the configuration (exit 1 naming every bad variable), then serve the handler on PORT.
+ * Process entry shared by the functions (locally and in the image): load and validate the
+ * configuration the function is built from (exit 1 naming every bad variable), create the
+ * function once, serve it on PORT, and stop it on SIGTERM after draining.
  */
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, runtimeConfig, type Components, type ConfigProblem, type Env, type Loaded, type RuntimeConfig } from './config.js';
 import { createLogger } from './log.js';
 import { serveFunction, type FunctionHandler } from './server.js';
 
-export interface FunctionModule {
+/** A function once created: its handler, and what to stop on shutdown (timers, sweepers). */
+export interface FunctionInstance {
+  handle: FunctionHandler;
+  shutdown?(): Promise<void> | void;
+}
+
+export interface FunctionModule<C extends Components = Components> {
   name: string;
   /** Largest request body in bytes (Infinity: streamed). */
   maxBodyBytes: number;
-  create(config: Config): FunctionHandler;
-  /** Checked at start so that a bad setting fails fast (e.g. the webhook needs a token). */
-  validate?(config: Config): string[];
+  /** The components the function is built from; each receives only its own variables. */
+  config: C;
+  /** Rules across components, checked at start so that a bad setting fails fast. */
+  validate?(config: Loaded<C>, runtime: RuntimeConfig): ConfigProblem[];
+  /** Built once per process. */
+  create(config: Loaded<C>): FunctionInstance;
 }
 
-export async function runFunction(mod: FunctionModule): Promise<void> {
-  const log = createLogger({ fn: mod.name });
-  let config: Config;
-  try {
-    config = loadConfig();
-    const problems = mod.validate?.(config) ?? [];
-    if (problems.length) throw new ConfigError(problems.map((p) => ({ variable: p.split(':')[0], message: p.split(':').slice(1).join(':').trim() })));
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      log.error('invalid configuration', { variables: err.variables, detail: err.message });
-      process.stderr.write(err.message + '\n');
-      process.exit(1);
+/** Declare a function module (keeps the config's types). */
+export function defineFunction<C extends Components>(mod: FunctionModule<C>): FunctionModule<C> {
+  return mod;
+}
+
+/** Load the runtime's and the function's components, and check the rules across them. */
+export function loadFunctionConfig<C extends Components>(mod: FunctionModule<C>, env: Env = process.env): { config: Loaded<C>; runtime: RuntimeConfig } | ConfigError {
+  const problems: ConfigProblem[] = [];
+  const attempt = <T>(load: () => T): T | undefined => {
+    try {
+      return load();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+      return undefined;
     }
-    throw err;
+  };
+  const runtime = attempt(() => loadConfig({ runtime: runtimeConfig }, env).runtime);
+  const config = attempt(() => loadConfig(mod.config, env));
+  if (runtime && config) problems.push(...(mod.validate?.(config, runtime) ?? []));
+  return problems.length || !runtime || !config ? new ConfigError(problems) : { config, runtime };
+}
+
+export async function runFunction<C extends Components>(mod: FunctionModule<C>, env: Env = process.env): Promise<void> {
+  const log = createLogger({ fn: mod.name });
+  const loaded = loadFunctionConfig(mod, env);
+  if (loaded instanceof ConfigError) {
+    log.error('invalid configuration', { variables: loaded.variables, detail: loaded.message });
+    process.stderr.write(loaded.message + '\n');
+    process.exit(1);
   }
+  const { config, runtime } = loaded;
+  const instance = mod.create(config);
   const running = await serveFunction({
     name: mod.name,
-    handler: mod.create(config),
-    port: config.PORT,
+    handler: instance.handle,
+    port: runtime.PORT,
     maxBodyBytes: mod.maxBodyBytes,
-    drainSeconds: config.DRAIN_SECONDS,
-    timeoutSeconds: config.HANDLER_TIMEOUT_SECONDS,
+    drainSeconds: runtime.DRAIN_SECONDS,
+    timeoutSeconds: runtime.HANDLER_TIMEOUT_SECONDS,
     log,
     handleSignals: true,
+    onShutdown: () => instance.shutdown?.(),
   });
   // Always printed, whatever LOG_LEVEL: the local stack and cold-start measurements read it.
   createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port: running.port });
+}
+
+/** The lease must outlast the handler deadline, or a live run could be started twice. */
+export function leaseOutlastsHandler(c: { lease: { LEASE_SECONDS: number } }, runtime: RuntimeConfig): ConfigProblem[] {
+  return c.lease.LEASE_SECONDS > runtime.HANDLER_TIMEOUT_SECONDS ? [] : [{ variable: 'LEASE_SECONDS', message: `must be longer than HANDLER_TIMEOUT_SECONDS (${runtime.HANDLER_TIMEOUT_SECONDS})` }];
 }

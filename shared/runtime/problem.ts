@@ -33,6 +33,17 @@ export class Problem extends Error {
     this.extensions = extensions;
   }
 
+  /** A problem received as details (from another function, or a trailer) made a Problem again. */
+  static fromDetails(d: ProblemDetails): Problem {
+    const { type, title, status, detail, ...extensions } = d;
+    return new Problem(status, type, title, detail, extensions);
+  }
+
+  /** The same problem with more extensions. */
+  with(extensions: Record<string, unknown>): Problem {
+    return new Problem(this.status, this.type, this.title, this.detail, { ...this.extensions, ...extensions });
+  }
+
   /** Whether retrying the same request later can succeed (5xx and 429). */
   get retryable(): boolean {
     return this.status >= 500 || this.status === 429;
@@ -48,13 +59,26 @@ export class Problem extends Error {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-export function badRequest(slug: string, title: string, detail?: string, ext?: Record<string, unknown>): Problem {
-  return new Problem(400, slug, title, detail, ext);
+/** A named kind of problem: its status, type and title fixed, its detail and extensions per case. */
+export function problemType(status: number, slug: string, title: string) {
+  return (detail?: string, extensions?: Record<string, unknown>) => new Problem(status, slug, title, detail, extensions);
 }
 
-export function unprocessable(slug: string, title: string, detail?: string, ext?: Record<string, unknown>): Problem {
-  return new Problem(422, slug, title, detail, ext);
-}
+/** The problems of the function runtime and the HTTP calls between functions. */
+export const problems = {
+  invalidJson: problemType(400, 'invalid-json', 'Malformed JSON'),
+  invalidRequest: problemType(400, 'invalid-request', 'Invalid request body'),
+  invalidParameter: (name: string, allowed: string) => new Problem(400, 'invalid-parameter', `Invalid ${name}`, `${name} must be one of ${allowed}`, { parameter: name }),
+  unauthorized: problemType(401, 'unauthorized', 'Missing or wrong bearer token'),
+  methodNotAllowed: problemType(405, 'method-not-allowed', 'Method not allowed'),
+  bodyTooLarge: (limit: number) => new Problem(413, 'body-too-large', 'Request body too large', `the limit for this function is ${limit} bytes`),
+  answerTooLarge: problemType(413, 'answer-too-large', 'Too large for one JSON document'),
+  internal: problemType(500, 'internal', 'Internal error'),
+  downstreamUnreachable: (target: string, detail?: string) => new Problem(502, 'downstream-unreachable', `${target} is unreachable`, detail, { target }),
+  downstreamFailed: problemType(502, 'downstream-failed', 'Processing failed and can be retried'),
+  draining: problemType(503, 'draining', 'Function is shutting down'),
+  timeout: problemType(504, 'timeout', 'Function timed out'),
+};
 
 /** Turn any thrown value into a Problem without leaking stack traces or internals. */
 export function toProblem(err: unknown, callId?: string): Problem {
@@ -62,11 +86,9 @@ export function toProblem(err: unknown, callId?: string): Problem {
   if (isZodLike(err)) {
     const first = err.issues[0];
     const where = first && first.path.length ? first.path.join('.') : '(root)';
-    return new Problem(400, 'invalid-request', 'Invalid request body', `${where}: ${first?.message ?? 'invalid'}`, {
-      field: where,
-    });
+    return problems.invalidRequest(`${where}: ${first?.message ?? 'invalid'}`, { field: where });
   }
-  return new Problem(500, 'internal', 'Internal error', callId ? `see logs for call ${callId}` : undefined);
+  return problems.internal(callId ? `see logs for call ${callId}` : undefined);
 }
 
 interface ZodLike {

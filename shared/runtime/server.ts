@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createLogger, type Logger } from './log.js';
-import { Problem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.js';
+import { Problem, PROBLEM_CONTENT_TYPE, problems, toProblem } from './problem.js';
 
 export interface FunctionEvent {
   method: string;
@@ -56,6 +56,8 @@ export interface ServeOptions {
   log?: Logger;
   /** Install SIGTERM/SIGINT handlers that drain and exit (the process entry does this). */
   handleSignals?: boolean;
+  /** Called after draining, before the process exits (stop timers, sweepers). */
+  onShutdown?: () => Promise<void> | void;
 }
 
 export interface RunningFunction {
@@ -86,7 +88,7 @@ class ByteLimit extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
     this.seen += chunk.length;
     if (this.seen > this.limit) {
-      cb(new Problem(413, 'body-too-large', 'Request body too large', `the limit for this function is ${this.limit} bytes`));
+      cb(problems.bodyTooLarge(this.limit));
       return;
     }
     cb(null, chunk);
@@ -108,7 +110,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     if (url.pathname === '/_/ready') return ready && !draining ? plain(res, 200, 'OK') : plain(res, 503, 'not ready');
     if (draining) {
       res.setHeader('connection', 'close');
-      return sendProblem(res, new Problem(503, 'draining', 'Function is shutting down', 'retry shortly'));
+      return sendProblem(res, problems.draining('retry shortly'));
     }
     inFlight++;
     void handle(req, res, url).finally(() => {
@@ -128,7 +130,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     });
     const deadline = opts.timeoutSeconds
       ? setTimeout(() => {
-          const p = new Problem(504, 'timeout', 'Function timed out', `no answer within ${opts.timeoutSeconds}s`);
+          const p = problems.timeout(`no answer within ${opts.timeoutSeconds}s`);
           abort.abort(p);
           if (!res.headersSent) sendProblem(res, p, callId);
           else res.destroy(p);
@@ -139,7 +141,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     let status = 500;
     try {
       if (Number.isFinite(declared) && declared > maxBody) {
-        throw new Problem(413, 'body-too-large', 'Request body too large', `the limit for this function is ${maxBody} bytes`);
+        throw problems.bodyTooLarge(maxBody);
       }
       const body = Number.isFinite(maxBody) ? req.pipe(new ByteLimit(maxBody)) : req;
       if (body !== req) req.on('error', (e) => body.destroy(e));
@@ -206,7 +208,10 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
   if (opts.handleSignals) {
     const onSignal = (sig: string) => {
       log.info('draining', { signal: sig, inFlight });
-      void close().then(() => {
+      void close()
+        .then(() => opts.onShutdown?.())
+        .catch((err) => log.warn('shutdown hook failed', { error: err }))
+        .then(() => {
         log.info('stopped', { signal: sig });
         process.exit(0);
       });

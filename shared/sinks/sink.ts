@@ -33,9 +33,13 @@ export interface SinkResult {
   possibleDuplicates?: number;
   /** Rows beyond POWERBI_MAX_ROWS_PER_FILE: not pushed (they are in the output bucket). */
   rowsNotSent?: number;
+  /** Sink-specific figures (REST: datasetId, unmappedColumns). */
+  [extra: string]: unknown;
 }
 
 export interface RowSink {
   readonly name: string;
   deliver(d: SinkDelivery): Promise<SinkResult>;
+  /** Whether the destination answers with these credentials (REST: Get Tables). */
+  healthcheck?(signal?: AbortSignal): Promise<void>;
 }

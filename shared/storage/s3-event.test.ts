@@ -3,9 +3,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decide, decodeEventKey, goQueryEscape, S3EventNotification } from './s3-event.js';
-import { kitPath } from '../../test/kit.js';
+import { fixturePath } from '../../test/kit.js';
 
-const dir = kitPath('fixtures/minio-events');
+const dir = fixturePath('minio-events');
 const load = (f: string) => S3EventNotification.parse(JSON.parse(readFileSync(join(dir, f), 'utf8')));
 const filter = { buckets: ['incoming'], prefix: '', suffixes: ['.csv'] };
 

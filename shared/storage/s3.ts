@@ -3,12 +3,12 @@
  * Uploads of unknown size stream as multipart with a bounded part size.
  */
 import { Client } from 'minio';
-import type { Config } from '../runtime/config.js';
+import type { StorageConfig } from './config.js';
 
 export type Storage = Client;
 
-export function createStorage(config: Pick<Config, 's3EndpointUrl' | 'S3_ACCESS_KEY' | 'S3_SECRET_KEY' | 'S3_REGION' | 'S3_PART_SIZE_MB'>): Storage {
-  const url = new URL(config.s3EndpointUrl);
+export function createStorage(config: Pick<StorageConfig, 'S3_ENDPOINT' | 'S3_ACCESS_KEY' | 'S3_SECRET_KEY' | 'S3_REGION' | 'S3_PART_SIZE_MB'>): Storage {
+  const url = new URL(config.S3_ENDPOINT);
   const useSSL = url.protocol === 'https:';
   return new Client({
     endPoint: url.hostname,

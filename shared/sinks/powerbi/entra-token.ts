@@ -5,6 +5,7 @@
  */
 import { request } from 'undici';
 import { Problem } from '../../runtime/problem.js';
+import { powerbiProblems } from './problems.js';
 
 export const POWERBI_SCOPE = 'https://analysis.windows.net/powerbi/api/.default';
 
@@ -47,13 +48,13 @@ export class EntraTokenProvider {
     try {
       res = await request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), headersTimeout: 30_000, bodyTimeout: 30_000 });
     } catch (err) {
-      throw new Problem(503, 'powerbi-auth-unreachable', 'The Entra ID token endpoint is unreachable', (err as { code?: string }).code ?? 'network error');
+      throw powerbiProblems.authUnreachable((err as { code?: string }).code ?? 'network error');
     }
     const body = (await res.body.json().catch(() => ({}))) as { access_token?: string; expires_in?: number; error?: string; error_description?: string };
     if (res.statusCode !== 200 || !body.access_token) {
       const setting = body.error === 'invalid_client' ? 'POWERBI_CLIENT_SECRET' : body.error === 'unauthorized_client' ? 'POWERBI_CLIENT_ID' : body.error === 'invalid_request' ? 'POWERBI_TENANT_ID' : 'POWERBI_CLIENT_ID / POWERBI_TENANT_ID';
       const status = res.statusCode >= 500 ? 503 : 422;
-      throw new Problem(status, 'powerbi-auth-failed', 'Power BI sign-in failed', `${body.error ?? `HTTP ${res.statusCode}`}: ${(body.error_description ?? '').split('\r\n')[0]} (check ${setting})`, { setting });
+      throw powerbiProblems.authFailed(status, `${body.error ?? `HTTP ${res.statusCode}`}: ${(body.error_description ?? '').split('\r\n')[0]} (check ${setting})`, setting);
     }
     this.fetched++;
     const lifetime = (body.expires_in ?? 3599) * 1000;

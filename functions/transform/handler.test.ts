@@ -1,0 +1,47 @@
+/** transform's handler, called directly: ad-hoc CSV in, the answer negotiated by Accept, overrides by query. */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { Readable } from 'node:stream';
+import { Problem } from '../../shared/runtime/problem.js';
+import { contextOf, create, eventOf } from '../../test/unit-helpers.js';
+import { transform } from './handler.js';
+import { adhocOverrides, negotiate } from './requests.js';
+
+const fn = create(transform, { S3_ENDPOINT: 'http://127.0.0.1:1', LOG_LEVEL: 'error' });
+after(() => fn.shutdown?.());
+
+const text = async (body: unknown) => {
+  const chunks: Buffer[] = [];
+  for await (const c of body as Readable) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+};
+
+test('negotiation: Accept decides; without it, small bodies get JSON and large ones NDJSON', () => {
+  assert.equal(negotiate('text/csv', 10, 100), 'csv');
+  assert.equal(negotiate('application/x-ndjson', 10, 100), 'ndjson');
+  assert.equal(negotiate('application/json', 1000, 100), 'json');
+  assert.equal(negotiate(undefined, 10, 100), 'json');
+  assert.equal(negotiate(undefined, 1000, 100), 'ndjson');
+  assert.equal(negotiate(undefined, undefined, 100), 'ndjson');
+});
+
+test('ad-hoc overrides: delimiter, encoding, decimal and header by query; anything else is a 400 naming it', () => {
+  assert.deepEqual(adhocOverrides(new URLSearchParams('delimiter=tab&encoding=cp1252&decimal=comma&header=false')), { delimiter: '\t', encoding: 'windows-1252', decimal: ',', header: false });
+  assert.throws(() => adhocOverrides(new URLSearchParams('delimiter=x')), (err) => err instanceof Problem && err.status === 400 && err.extensions.parameter === 'delimiter');
+});
+
+test('an ad-hoc CSV comes back as one JSON document with typed rows', async () => {
+  const res = await fn.handle(eventOf({ body: 'a;b\n1;2,5\n', headers: { accept: 'application/json' } }), contextOf('transform'));
+  assert.equal(res.status, 200);
+  assert.deepEqual((res.json as { rows: unknown[] }).rows, [{ a: 1, b: 2.5 }]);
+});
+
+test('Accept: text/csv answers clean CSV; ?delimiter= overrides detection', async () => {
+  const res = await fn.handle(eventOf({ body: 'x|y\n1|a\n', headers: { accept: 'text/csv' }, query: 'delimiter=|' }), contextOf('transform'));
+  assert.equal(res.headers?.['content-type'], 'text/csv; charset=utf-8');
+  assert.equal(await text(res.body), 'x,y\n1,a\n');
+});
+
+test('an object reference that is not JSON is a 400', async () => {
+  await assert.rejects(fn.handle(eventOf({ body: '{bucket', headers: { 'content-type': 'application/json' } }), contextOf('transform')), (err) => err instanceof Problem && err.status === 400);
+});

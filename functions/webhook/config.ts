@@ -1,0 +1,17 @@
+/** What only the webhook reads. */
+import { component, num, optionalString, optionalUrl, variable } from '../../shared/runtime/config.js';
+
+export const webhookConfig = component({
+  name: 'webhook',
+  vars: {
+    WEBHOOK_TOKEN: variable(optionalString, 'Bearer token MinIO sends (its `auth_token`). Required by the webhook.', { secret: 'webhook-token' }),
+    WEBHOOK_WAIT_SECONDS: variable(num(25, 0, 55), 'How long the webhook waits for a run before answering MinIO 202 and owning the retries.'),
+    TRANSFORM_URL: variable(optionalUrl, 'Where transform is called (default: `<GATEWAY_URL>/function/transform`).'),
+  },
+  finish: (c, problem) => {
+    if (!c.WEBHOOK_TOKEN) problem('WEBHOOK_TOKEN', 'required (the bearer token MinIO sends as auth_token)');
+    return { ...c, WEBHOOK_TOKEN: c.WEBHOOK_TOKEN as string };
+  },
+});
+
+export type WebhookConfig = ReturnType<NonNullable<typeof webhookConfig.finish>>;

@@ -1,0 +1,49 @@
+/** Power BI: the push URL route and the REST route (service principal), and their limits. */
+import { z } from 'zod';
+import { bool, component, httpUrl, int, jsonObjectOfStrings, num, optionalString, optionalUrl, variable, type Values } from '../../runtime/config.js';
+
+const REST_CREDENTIALS = ['POWERBI_TENANT_ID', 'POWERBI_CLIENT_ID', 'POWERBI_CLIENT_SECRET', 'POWERBI_GROUP_ID'] as const;
+
+export const powerbiConfig = component({
+  name: 'powerbi',
+  vars: {
+    POWERBI_ENABLED: variable(bool(true), 'false: publish writes only the output bucket.'),
+    POWERBI_PUSH_URL: variable(optionalUrl, 'Push URL of a streaming or push dataset (from the Power BI UI).', { secret: 'powerbi-push-url' }),
+    POWERBI_TENANT_ID: variable(optionalString, 'REST route: Entra tenant of the service principal.'),
+    POWERBI_CLIENT_ID: variable(optionalString, 'REST route: the service principal (app) id.'),
+    POWERBI_CLIENT_SECRET: variable(optionalString, 'REST route: the service principal secret.', { secret: 'powerbi-client-secret' }),
+    POWERBI_GROUP_ID: variable(optionalString, 'REST route: the workspace id.'),
+    POWERBI_DATASET_ID: variable(optionalString, 'REST route: the push dataset (or POWERBI_CREATE_DATASET=true).'),
+    POWERBI_TABLE: variable(z.string().default('RealTimeData'), 'REST route: the table rows are posted to (case-sensitive).'),
+    POWERBI_API_URL: variable(httpUrl.default('https://api.powerbi.com'), 'REST route: the API base URL.'),
+    POWERBI_AUTHORITY_URL: variable(httpUrl.default('https://login.microsoftonline.com'), 'REST route: the token authority.'),
+    POWERBI_SEQUENCE_NUMBERS: variable(bool(true), 'REST route: send X-PowerBI-PushData-SequenceNumber (one request at a time, in order).'),
+    POWERBI_CREATE_DATASET: variable(bool(false), 'REST route: create the push dataset from the first file’s schema; its id is kept in the output bucket.'),
+    POWERBI_DATASET_NAME: variable(z.string().default('mini-pipeline'), 'REST route: name of a created dataset.'),
+    POWERBI_RETENTION: variable(z.enum(['basicFIFO', 'None']).default('basicFIFO'), 'REST route: retention policy of a created dataset.'),
+    POWERBI_COLUMN_MAP: variable(jsonObjectOfStrings('dataset column → Power BI column names'), 'REST route: JSON map from dataset column to Power BI column.'),
+    POWERBI_MAX_ROWS_PER_FILE: variable(int(1_000_000, 1), 'Rows pushed per file at most; the rest stay in the output bucket (rowsNotSent).'),
+    POWERBI_BIG_TABLE: variable(bool(false), 'REST route: the table holds ≥ 250k rows (120 requests an hour).'),
+    POWERBI_MAX_REQUEST_BYTES: variable(int(15360, 256, 16 * 1024 * 1024), 'Push URL: largest request body.'),
+    POWERBI_MAX_REQUESTS_PER_SECOND: variable(num(5, 0.1, 1000), 'Push URL: request rate.'),
+    POWERBI_TIMEOUT_SECONDS: variable(num(30, 1, 600), 'Timeout of one Power BI request.'),
+    POWERBI_MAX_RETRIES: variable(int(8, 0, 100), 'Retries of one Power BI request (429, 5xx, timeouts, resets).'),
+  },
+  finish: (c, problem) => {
+    // The REST route needs all of tenant, client, secret and workspace, or none of them.
+    const given = REST_CREDENTIALS.filter((k) => c[k]);
+    if (given.length && given.length < REST_CREDENTIALS.length) {
+      for (const k of REST_CREDENTIALS) if (!c[k]) problem(k, 'required for the Power BI REST API (service principal) when the other POWERBI_* credentials are set');
+    }
+    if (given.length === REST_CREDENTIALS.length && !c.POWERBI_DATASET_ID && !c.POWERBI_CREATE_DATASET) problem('POWERBI_DATASET_ID', 'required (or POWERBI_CREATE_DATASET=true)');
+    return c;
+  },
+});
+
+export type PowerBiConfig = Values<typeof powerbiConfig.vars>;
+
+/** The REST route's service-principal credentials, when all are given. */
+export function restCredentials(c: PowerBiConfig) {
+  if (!c.POWERBI_TENANT_ID || !c.POWERBI_CLIENT_ID || !c.POWERBI_CLIENT_SECRET || !c.POWERBI_GROUP_ID) return undefined;
+  return { tenantId: c.POWERBI_TENANT_ID, clientId: c.POWERBI_CLIENT_ID, clientSecret: c.POWERBI_CLIENT_SECRET, groupId: c.POWERBI_GROUP_ID };
+}

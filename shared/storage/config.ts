@@ -1,0 +1,31 @@
+/** The object store and the buckets: what every function (and the set-up Job) reads. */
+import { z } from 'zod';
+import { bucketName, component, int, list, variable, type Values } from '../runtime/config.js';
+
+export const LOCAL_S3_ACCESS_KEY = 'minipipeline';
+export const LOCAL_S3_SECRET_KEY = 'minipipeline-local-secret';
+
+export const storageConfig = component({
+  name: 'storage',
+  vars: {
+    S3_ENDPOINT: variable(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('http://127.0.0.1:9000'), 'S3 API endpoint (MinIO, Ceph RGW, AWS S3).'),
+    S3_ACCESS_KEY: variable(z.string().min(3).default(LOCAL_S3_ACCESS_KEY), 'S3 access key.', { secret: 's3-access-key' }),
+    S3_SECRET_KEY: variable(z.string().min(8, 'must be at least 8 characters').default(LOCAL_S3_SECRET_KEY), 'S3 secret key.', { secret: 's3-secret-key' }),
+    S3_REGION: variable(z.string().default('us-east-1'), 'S3 region.'),
+    S3_PART_SIZE_MB: variable(int(8, 5, 5120), 'Multipart part size for outputs of unknown size (memory per upload).'),
+    INPUT_BUCKET: variable(bucketName.default('incoming'), 'Bucket whose new CSV files are processed.'),
+    OUTPUT_BUCKET: variable(bucketName.default('processed'), 'Bucket the cleaned CSV, manifest, rejects, failures and state go to.'),
+    INPUT_PREFIX: variable(z.string().default(''), 'Only keys under this prefix are processed.'),
+    INPUT_SUFFIXES: variable(list('.csv'), 'Only keys ending with one of these (comma-separated) are processed.'),
+  },
+});
+
+/** The lease that makes a redelivery during a run a no-op, and lets recovery find abandoned runs. */
+export const leaseConfig = component({
+  name: 'lease',
+  vars: {
+    LEASE_SECONDS: variable(int(900, 1), 'How long a run holds its object; must outlast HANDLER_TIMEOUT_SECONDS. An expired lease without completion is recovered.'),
+  },
+});
+
+export type StorageConfig = Values<typeof storageConfig.vars>;

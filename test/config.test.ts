@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { z } from 'zod';
+import { webhookConfig } from '../functions/webhook/config.js';
+import { devConfig } from '../dev/config.js';
+import { powerbiConfig } from '../shared/sinks/powerbi/config.js';
+import { storageConfig } from '../shared/storage/config.js';
+import { component, ConfigError, configTable, loadConfig, variable, type Components, type Env } from '../shared/runtime/config.js';
+
+const errorOf = (components: Components, env: Env) => {
+  try {
+    loadConfig(components, env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err;
+  }
+  assert.fail('expected a configuration error');
+};
+
+test('every bad variable is named, never its value', () => {
+  const err = errorOf({ dev: devConfig, storage: storageConfig, powerbi: powerbiConfig }, { S3_PORT: 'x', POWERBI_PUSH_URL: 'not a url ?key=SECRETKEY123', INPUT_BUCKET: 'Bad_Bucket', POWERBI_COLUMN_MAP: '[1]' });
+  assert.deepEqual(err.variables.sort(), ['INPUT_BUCKET', 'POWERBI_COLUMN_MAP', 'POWERBI_PUSH_URL', 'S3_PORT']);
+  assert.doesNotMatch(err.message, /SECRETKEY123/);
+});
+
+test('each component receives only its own variables', () => {
+  const c = loadConfig({ storage: storageConfig, powerbi: powerbiConfig }, { INPUT_BUCKET: 'in-box', POWERBI_TABLE: 'T' });
+  assert.equal(c.storage.INPUT_BUCKET, 'in-box');
+  assert.equal(c.powerbi.POWERBI_TABLE, 'T');
+  assert.ok(!('POWERBI_TABLE' in c.storage));
+  assert.ok(!('INPUT_BUCKET' in c.powerbi));
+});
+
+test('the REST route needs all its credentials (missing tenant named)', () => {
+  const pbi = { powerbi: powerbiConfig };
+  const err = errorOf(pbi, { POWERBI_CLIENT_ID: 'c', POWERBI_CLIENT_SECRET: 's3cr3t-value', POWERBI_GROUP_ID: 'g', POWERBI_DATASET_ID: 'd' });
+  assert.deepEqual(err.variables, ['POWERBI_TENANT_ID']);
+  assert.doesNotMatch(err.message, /s3cr3t-value/);
+  const noDataset = errorOf(pbi, { POWERBI_TENANT_ID: 't', POWERBI_CLIENT_ID: 'c', POWERBI_CLIENT_SECRET: 's', POWERBI_GROUP_ID: 'g' });
+  assert.deepEqual(noDataset.variables, ['POWERBI_DATASET_ID']);
+  assert.equal(loadConfig(pbi, { POWERBI_TENANT_ID: 't', POWERBI_CLIENT_ID: 'c', POWERBI_CLIENT_SECRET: 's', POWERBI_GROUP_ID: 'g', POWERBI_CREATE_DATASET: 'true' }).powerbi.POWERBI_CREATE_DATASET, true);
+});
+
+test('secrets come from *_FILE or the OpenFaaS secrets directory', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
+  writeFileSync(join(dir, 'webhook-token'), 'from-secret-dir\n');
+  writeFileSync(join(dir, 'pbi'), 'https://api.powerbi.com/beta/t/datasets/d/rows?key=abc\n');
+  const c = loadConfig({ webhook: webhookConfig, powerbi: powerbiConfig }, { SECRETS_DIR: dir, POWERBI_PUSH_URL_FILE: join(dir, 'pbi') });
+  assert.equal(c.webhook.WEBHOOK_TOKEN, 'from-secret-dir');
+  assert.equal(c.powerbi.POWERBI_PUSH_URL, 'https://api.powerbi.com/beta/t/datasets/d/rows?key=abc');
+  const missing = errorOf({ webhook: webhookConfig }, { SECRETS_DIR: dir, WEBHOOK_TOKEN_FILE: join(dir, 'nope') });
+  assert.deepEqual(missing.variables, ['WEBHOOK_TOKEN_FILE']);
+});
+
+test('the docs table lists every variable once, with its default and secret file', () => {
+  const demo = component({
+    name: 'demo',
+    vars: {
+      DEMO_LIMIT: variable(z.coerce.number().default(5), 'A limit.'),
+      DEMO_TOKEN: variable(z.string().optional(), 'A token.', { secret: 'demo-token' }),
+    },
+  });
+  const table = configTable({ demo, again: demo });
+  assert.match(table, /\| `DEMO_LIMIT` \| `5` \| demo \| A limit\. \|/);
+  assert.match(table, /`DEMO_TOKEN` \|  \| demo \| A token\. Secret: also `DEMO_TOKEN_FILE` or the secret file `demo-token`/);
+  assert.equal(table.match(/DEMO_LIMIT/g)!.length, 1);
+});
+
+test('a function refuses to start with a bad configuration: exit 1, variables on stderr', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'functions/webhook/index.ts'], { env: { PATH: process.env.PATH, S3_ENDPOINT: 'nope', PORT: 'x', SECRETS_DIR: '/nonexistent' }, encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /S3_ENDPOINT/);
+  assert.match(r.stderr, /PORT/);
+  const noToken = spawnSync(process.execPath, ['--import', 'tsx', 'functions/webhook/index.ts'], { env: { PATH: process.env.PATH, SECRETS_DIR: '/nonexistent' }, encoding: 'utf8' });
+  assert.equal(noToken.status, 1);
+  assert.match(noToken.stderr, /WEBHOOK_TOKEN/);
+});

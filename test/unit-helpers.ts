@@ -1,0 +1,48 @@
+/** Calling a function's handler directly, as knative/func's unit tests call `handle`: an event, a context, no server. */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { loadConfig, type Components, type Env, type Loaded } from '../shared/runtime/config.js';
+import type { FunctionModule } from '../shared/runtime/main.js';
+import type { FunctionContext, FunctionEvent } from '../shared/runtime/server.js';
+
+export const quietLog = { debug() {}, info() {}, warn() {}, error() {}, child() { return quietLog; } };
+
+export function eventOf(opts: { method?: string; body?: string | Buffer; headers?: IncomingHttpHeaders; query?: string } = {}): FunctionEvent {
+  return {
+    method: opts.method ?? 'POST',
+    path: '/',
+    query: new URLSearchParams(opts.query ?? ''),
+    headers: opts.headers ?? {},
+    body: Readable.from(opts.body === undefined ? [] : [Buffer.from(opts.body)]),
+    callId: 'unit-call',
+    signal: new AbortController().signal,
+  };
+}
+
+export const contextOf = (fn: string): FunctionContext => ({ fn, callId: 'unit-call', log: quietLog });
+
+/** Create a function module from an environment, as its process entry would. */
+export function create<C extends Components>(mod: FunctionModule<C>, env: Env) {
+  const config: Loaded<C> = loadConfig(mod.config, env);
+  return mod.create(config);
+}
+
+/** A real HTTP server that records what it receives and answers with `answer`. */
+export async function recorder(answer: (body: string) => { status: number; json: unknown }): Promise<{ url: string; bodies: string[]; server: Server; close(): Promise<void> }> {
+  const bodies: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      bodies.push(body);
+      const a = answer(body);
+      res.writeHead(a.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(a.json));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, bodies, server, close: () => new Promise((r) => server.close(() => r())) };
+}
