@@ -126,14 +126,17 @@ describe('template/node20-ts', () => {
 
   test('base images are pinned by tag, the runtime is non-root and carries only the bundle', () => {
     const args = Object.fromEntries([...dockerfile.matchAll(/^ARG (\w+)=(\S+)/gm)].map((m) => [m[1], m[2]]));
-    const froms = [...dockerfile.matchAll(/^FROM (?:--platform=\S+ )?(\S+)/gm)].map((m) => m[1].replace(/\$\{(\w+)\}/g, (_, k) => args[k]));
+    const stages = new Set([...dockerfile.matchAll(/^FROM .* AS (\S+)$/gm)].map((m) => m[1]));
+    const froms = [...dockerfile.matchAll(/^FROM (?:--platform=\S+ )?(\S+)/gm)].map((m) => m[1].replace(/\$\{(\w+)\}/g, (_, k) => args[k])).filter((image) => !stages.has(image));
     assert.ok(froms.length >= 3);
+    assert.deepEqual([...stages], ['build', 'knative', 'watchdog', 'openfaas'], 'a knative target without the watchdog; openfaas adds only the watchdog layer');
     for (const image of froms) {
       assert.match(image, /:[\w.-]+$/, `${image} has a tag`);
       assert.doesNotMatch(image, /:latest$/, `${image} is not :latest`);
       assert.match(image, /\d/, `${image} pins a version`);
     }
-    const ship = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    // The runtime: the knative stage and the openfaas layer on top of it.
+    const ship = dockerfile.slice(dockerfile.indexOf('AS knative')).replace(/FROM \S+ AS watchdog\n/, '');
     assert.match(ship, /^USER \d+(:\d+)?$/m, 'numeric non-root user (runAsNonRoot can verify it)');
     assert.doesNotMatch(ship, /^USER (0|root)/m);
     assert.doesNotMatch(ship, /npm (ci|install|i) /, 'no installs in the runtime stage');

@@ -60,6 +60,8 @@ const fileName = (s: Source) => (s.kind === 'object' ? s.key : s.name);
 /**
  * Transform a CSV byte stream into dataset events. A problem before the header (not text,
  * empty) is thrown; a problem after it ends the stream with a trailer carrying `error`.
+ * The steps: read the header and a sample, name the columns (and apply a pinned schema),
+ * infer the types, emit the header, type every record, emit the trailer.
  */
 export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions): AsyncGenerator<DatasetEvent> {
   const started = performance.now();
@@ -68,21 +70,63 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
   const readStats: ReadStats = { bytesIn: 0, blankLines: 0 };
   const batches = readCsv(
     bytes,
-    {
-      file,
-      encoding: opts.encoding,
-      delimiter: opts.delimiter,
-      maxFieldBytes: opts.maxFieldBytes,
-      maxRecordBytes: opts.maxRecordBytes,
-      maxColumns: opts.maxColumns,
-      onDialect: (d) => (dialect = d),
-    },
+    { file, encoding: opts.encoding, delimiter: opts.delimiter, maxFieldBytes: opts.maxFieldBytes, maxRecordBytes: opts.maxRecordBytes, maxColumns: opts.maxColumns, onDialect: (d) => (dialect = d) },
     readStats,
   );
   const nulls = new Set(opts.nullValues);
 
-  // 1. Header and sample.
-  let headerRecord: CsvRecord | undefined;
+  const head = await readHeaderAndSample(batches, opts, file);
+  const names = columnNames(head, opts);
+  const pinned = applyPinnedSchema(names, opts, file);
+  const typings = inferTypings(names, head.sample.slice(0, opts.sampleRows), head.width, pinned, nulls, opts);
+  const columns = describeColumns(names, typings, pinned);
+  yield {
+    kind: 'header',
+    header: {
+      type: 'header',
+      version: DATASET_VERSION,
+      source: opts.source,
+      dialect: dialect ?? { encoding: 'utf-8', bom: false, delimiter: ',', newline: '\n' },
+      schema: { columns },
+      startedAt: new Date().toISOString(),
+    },
+  };
+
+  const typer = new RowTyper(columns, typings, pinned, nulls, head.width);
+  let error: Problem | undefined;
+  try {
+    // Type the sample, then let go of it: this frame lives as long as the file is read.
+    let first: Row[] | undefined = typer.typeBatch(head.sample.splice(0, head.sample.length));
+    yield* typer.drainRejects();
+    if (first.length) yield { kind: 'rows', rows: first };
+    first = undefined;
+    while (!head.exhausted) {
+      const n = await batches.next();
+      if (n.done) break;
+      const rows = typer.typeBatch(n.value);
+      yield* typer.drainRejects();
+      if (rows.length) yield { kind: 'rows', rows };
+    }
+  } catch (err) {
+    if (!(err instanceof Problem)) throw err;
+    error = err;
+  }
+  error ??= rejectCeiling(typer, opts, file);
+  yield { kind: 'trailer', trailer: typer.trailer(readStats, Math.round(performance.now() - started), error && { ...error.toJSON(), file }) };
+}
+
+interface Head {
+  header?: CsvRecord;
+  sample: CsvRecord[];
+  /** The whole file fit in the sample. */
+  exhausted: boolean;
+  /** Fields per record: the header's, or the widest sample record's. */
+  width: number;
+}
+
+/** Step 1: the header record and the first `sampleRows` records. */
+async function readHeaderAndSample(batches: AsyncGenerator<CsvRecord[], ReadStats>, opts: TransformOptions, file: string): Promise<Head> {
+  let header: CsvRecord | undefined;
   const sample: CsvRecord[] = [];
   let exhausted = false;
   while (sample.length < opts.sampleRows) {
@@ -92,55 +136,63 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
       break;
     }
     for (const rec of n.value) {
-      if (!headerRecord && opts.header) headerRecord = rec;
+      if (!header && opts.header) header = rec;
       else sample.push(rec);
     }
   }
-  if (!headerRecord && opts.header) {
-    throw csvProblems.emptyFile('the input is empty (no bytes, or only blank lines)', { file, line: 1 });
-  }
-  const width = headerRecord ? headerRecord.fields.length : Math.max(1, ...sample.map((r) => r.fields.length));
-  const rawNames = headerRecord ? headerRecord.fields : Array.from({ length: width }, (_, i) => `column_${i + 1}`);
-  const names = normaliseHeaders(rawNames, { snakeCase: opts.snakeCase, foldAccents: opts.foldAccents });
-  // Pinned schema: rename, pin types, require columns.
-  const pinned = new Map<number, { type?: Column['type']; required: boolean }>();
-  if (opts.schema) {
-    const hopts = { snakeCase: opts.snakeCase, foldAccents: opts.foldAccents };
-    for (const pc of opts.schema.columns) {
-      const idx = names.findIndex((h) =>
-        pc.source !== undefined ? h.sourceName.trim().toLowerCase() === pc.source.trim().toLowerCase() : h.name === pc.name || h.name === normaliseName(pc.name, hopts),
-      );
-      if (idx === -1) {
-        if (pc.required) {
-          throw csvProblems.missingColumn(`the schema for "${opts.schema.prefix}" requires column ${JSON.stringify(pc.source ?? pc.name)}`, { file, line: 1, column: pc.name });
-        }
-        continue;
-      }
-      const clash = names.findIndex((h, i) => i !== idx && h.name === pc.name);
-      if (clash !== -1) names[clash] = { ...names[clash], name: `${names[clash].name}_${clash + 1}` };
-      names[idx] = { ...names[idx], name: pc.name };
-      pinned.set(idx, { type: pc.type, required: pc.required });
-    }
-  }
+  if (!header && opts.header) throw csvProblems.emptyFile('the input is empty (no bytes, or only blank lines)', { file, line: 1 });
+  const width = header ? header.fields.length : Math.max(1, ...sample.map((r) => r.fields.length));
+  return { header, sample, exhausted, width };
+}
 
-  // Batches are large: infer from the first sampleRows records only (all of them get typed).
-  const inferFrom = sample.slice(0, opts.sampleRows);
-  const typings: ColumnTyping[] = names.map((h, c) => {
+/** Step 2: normalised column names (by position when the file has no header). */
+function columnNames(head: Head, opts: TransformOptions) {
+  const raw = head.header ? head.header.fields : Array.from({ length: head.width }, (_, i) => `column_${i + 1}`);
+  return normaliseHeaders(raw, { snakeCase: opts.snakeCase, foldAccents: opts.foldAccents });
+}
+
+type Pinned = Map<number, { type?: Column['type']; required: boolean }>;
+
+/** Step 3: a pinned schema renames columns, pins types and requires columns. */
+function applyPinnedSchema(names: ReturnType<typeof normaliseHeaders>, opts: TransformOptions, file: string): Pinned {
+  const pinned: Pinned = new Map();
+  if (!opts.schema) return pinned;
+  const hopts = { snakeCase: opts.snakeCase, foldAccents: opts.foldAccents };
+  for (const pc of opts.schema.columns) {
+    const idx = names.findIndex((h) =>
+      pc.source !== undefined ? h.sourceName.trim().toLowerCase() === pc.source.trim().toLowerCase() : h.name === pc.name || h.name === normaliseName(pc.name, hopts),
+    );
+    if (idx === -1) {
+      if (pc.required) throw csvProblems.missingColumn(`the schema for "${opts.schema.prefix}" requires column ${JSON.stringify(pc.source ?? pc.name)}`, { file, line: 1, column: pc.name });
+      continue;
+    }
+    const clash = names.findIndex((h, i) => i !== idx && h.name === pc.name);
+    if (clash !== -1) names[clash] = { ...names[clash], name: `${names[clash].name}_${clash + 1}` };
+    names[idx] = { ...names[idx], name: pc.name };
+    pinned.set(idx, { type: pc.type, required: pc.required });
+  }
+  return pinned;
+}
+
+/** Step 4: each column's type, from the sample (or pinned). */
+function inferTypings(names: unknown[], sample: CsvRecord[], width: number, pinned: Pinned, nulls: Set<string>, opts: TransformOptions): ColumnTyping[] {
+  return names.map((_, c) => {
     const pin = pinned.get(c)?.type;
     if (pin === 'decimal') return { type: pin, decimalSeparator: opts.decimal === ',' ? ',' : '.' };
     if (pin) return { type: pin };
     const values: string[] = [];
-    for (const r of inferFrom) {
+    for (const r of sample) {
       if (r.fields.length !== width || r.error) continue;
       const v = r.fields[c].trim();
       if (!nulls.has(v)) values.push(v);
     }
     return inferColumn(values, { decimal: opts.decimal === 'auto' ? undefined : opts.decimal });
   });
-  const parsers: CellParser[] = typings.map(parserFor);
-  const isText = typings.map((t) => t.type === 'text');
-  const required = names.map((_, c) => !!pinned.get(c)?.required);
-  const columns: Column[] = names.map((h, c) => ({
+}
+
+/** Step 5: the header's column descriptions. */
+function describeColumns(names: ReturnType<typeof normaliseHeaders>, typings: ColumnTyping[], pinned: Pinned): Column[] {
+  return names.map((h, c) => ({
     name: h.name,
     sourceName: h.sourceName,
     type: typings[c].type,
@@ -149,43 +201,59 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
     ...(typings[c].decimalSeparator ? { decimalSeparator: typings[c].decimalSeparator } : {}),
     ...(typings[c].format ? { format: typings[c].format } : {}),
   }));
-  const header: DatasetHeader = {
-    type: 'header',
-    version: DATASET_VERSION,
-    source: opts.source,
-    dialect: dialect ?? { encoding: 'utf-8', bom: false, delimiter: ',', newline: '\n' },
-    schema: { columns },
-    startedAt: new Date().toISOString(),
-  };
-  yield { kind: 'header', header };
+}
 
-  // 2. Every record, typed.
-  const stats = columns.map((): ColumnStats => ({ nulls: 0, min: null, max: null }));
-  const numericOrOrdered = typings.map((t) => t.type !== 'text' && t.type !== 'boolean');
-  let rowsIn = 0;
-  let rowsOut = 0;
-  let rejected = 0;
-  const trailerRejects: Omit<Reject, 'type'>[] = [];
-  const pendingRejects: Reject[] = [];
-  const reasons: Record<string, number> = {};
-  const reject = (r: Omit<Reject, 'type'>, kind: string) => {
-    rejected++;
-    reasons[kind] = (reasons[kind] ?? 0) + 1;
-    if (trailerRejects.length < MAX_TRAILER_REJECTS) trailerRejects.push(r);
-    pendingRejects.push({ type: 'reject', ...r });
-  };
+/** Step 6: every record typed against the columns; rejects and per-column stats kept as it goes. */
+class RowTyper {
+  rowsIn = 0;
+  rowsOut = 0;
+  rejected = 0;
+  readonly trailerRejects: Omit<Reject, 'type'>[] = [];
+  private readonly pendingRejects: Reject[] = [];
+  private readonly reasons: Record<string, number> = {};
+  private readonly stats: ColumnStats[];
+  private readonly parsers: CellParser[];
+  private readonly isText: boolean[];
+  private readonly ordered: boolean[];
+  private readonly required: boolean[];
 
-  const typeBatch = (records: CsvRecord[]): Row[] => {
+  constructor(
+    private readonly columns: Column[],
+    private readonly typings: ColumnTyping[],
+    pinned: Pinned,
+    private readonly nulls: Set<string>,
+    private readonly width: number,
+  ) {
+    this.stats = columns.map((): ColumnStats => ({ nulls: 0, min: null, max: null }));
+    this.parsers = typings.map(parserFor);
+    this.isText = typings.map((t) => t.type === 'text');
+    this.ordered = typings.map((t) => t.type !== 'text' && t.type !== 'boolean');
+    this.required = columns.map((_, c) => !!pinned.get(c)?.required);
+  }
+
+  private reject(r: Omit<Reject, 'type'>, kind: string): void {
+    this.rejected++;
+    this.reasons[kind] = (this.reasons[kind] ?? 0) + 1;
+    if (this.trailerRejects.length < MAX_TRAILER_REJECTS) this.trailerRejects.push(r);
+    this.pendingRejects.push({ type: 'reject', ...r });
+  }
+
+  *drainRejects(): Generator<DatasetEvent> {
+    while (this.pendingRejects.length) yield { kind: 'reject', reject: this.pendingRejects.shift()! };
+  }
+
+  typeBatch(records: CsvRecord[]): Row[] {
+    const { width, isText, nulls, required, parsers } = this;
     const out: Row[] = [];
     for (const rec of records) {
-      rowsIn++;
+      this.rowsIn++;
       const f = rec.fields;
       if (rec.error) {
-        reject({ line: rec.line, reason: `malformed quotes: ${rec.error}`, raw: f }, 'malformed quotes');
+        this.reject({ line: rec.line, reason: `malformed quotes: ${rec.error}`, raw: f }, 'malformed quotes');
         continue;
       }
       if (f.length !== width) {
-        reject({ line: rec.line, reason: `expected ${width} fields, found ${f.length}`, raw: f }, f.length < width ? 'too few fields' : 'too many fields');
+        this.reject({ line: rec.line, reason: `expected ${width} fields, found ${f.length}`, raw: f }, f.length < width ? 'too few fields' : 'too many fields');
         continue;
       }
       const row: Cell[] = new Array(width);
@@ -211,73 +279,58 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
         row[c] = p;
       }
       if (bad !== -1) {
-        const reason = missing ? 'required value is missing' : `${JSON.stringify(f[bad])} is not a valid ${describe(typings[bad])}`;
-        reject({ line: rec.line, column: columns[bad].name, reason, raw: f }, `${columns[bad].name}: ${missing ? 'required value missing' : `not a valid ${typings[bad].type}`}`);
+        const name = this.columns[bad].name;
+        const reason = missing ? 'required value is missing' : `${JSON.stringify(f[bad])} is not a valid ${describe(this.typings[bad])}`;
+        this.reject({ line: rec.line, column: name, reason, raw: f }, `${name}: ${missing ? 'required value missing' : `not a valid ${this.typings[bad].type}`}`);
         continue;
       }
-      for (let c = 0; c < width; c++) {
-        const v = row[c];
-        const s = stats[c];
-        if (v === null) s.nulls++;
-        else if (numericOrOrdered[c]) {
-          if (s.min === null || (v as number | string) < s.min) s.min = v as number | string;
-          if (s.max === null || (v as number | string) > s.max) s.max = v as number | string;
-        }
-      }
-      rowsOut++;
+      this.count(row);
+      this.rowsOut++;
       out.push(row);
     }
     return out;
-  };
+  }
 
-  let error: Problem | undefined;
-  try {
-    // Type the sample, then let go of it: this frame lives as long as the file is read.
-    const buffered = sample.splice(0, sample.length);
-    inferFrom.length = 0;
-    let first: Row[] | undefined = typeBatch(buffered);
-    buffered.length = 0;
-    yield* drainRejects();
-    if (first.length) yield { kind: 'rows', rows: first };
-    first = undefined;
-    while (!exhausted) {
-      const n = await batches.next();
-      if (n.done) break;
-      const rows = typeBatch(n.value);
-      yield* drainRejects();
-      if (rows.length) yield { kind: 'rows', rows };
+  private count(row: Cell[]): void {
+    for (let c = 0; c < this.width; c++) {
+      const v = row[c];
+      const s = this.stats[c];
+      if (v === null) s.nulls++;
+      else if (this.ordered[c]) {
+        if (s.min === null || (v as number | string) < s.min) s.min = v as number | string;
+        if (s.max === null || (v as number | string) > s.max) s.max = v as number | string;
+      }
     }
-  } catch (err) {
-    if (!(err instanceof Problem)) throw err;
-    error = err;
   }
-  if (!error && rowsIn > 0 && rejected / rowsIn > opts.maxRejectRatio) {
-    error = csvProblems.tooManyRejects(`${rejected} of ${rowsIn} rows (${((100 * rejected) / rowsIn).toFixed(1)}%) were rejected; the limit is ${(100 * opts.maxRejectRatio).toFixed(1)}%`, {
-      file,
-      line: trailerRejects[0]?.line,
-    });
-  }
-  const trailer: DatasetTrailer = {
-    type: 'trailer',
-    stats: {
-      rowsIn,
-      rowsOut,
-      rowsRejected: rejected,
-      blankLines: readStats.blankLines,
-      bytesIn: readStats.bytesIn,
-      durationMs: Math.round(performance.now() - started),
-      columns: Object.fromEntries(columns.map((c, i) => [c.name, stats[i]])),
-      rejectReasons: reasons,
-    },
-    rejects: trailerRejects,
-    rejectsTruncated: rejected > trailerRejects.length,
-    ...(error ? { error: { ...error.toJSON(), file } } : {}),
-  };
-  yield { kind: 'trailer', trailer };
 
-  function* drainRejects(): Generator<DatasetEvent> {
-    while (pendingRejects.length) yield { kind: 'reject', reject: pendingRejects.shift()! };
+  trailer(read: ReadStats, durationMs: number, error?: DatasetTrailer['error']): DatasetTrailer {
+    return {
+      type: 'trailer',
+      stats: {
+        rowsIn: this.rowsIn,
+        rowsOut: this.rowsOut,
+        rowsRejected: this.rejected,
+        blankLines: read.blankLines,
+        bytesIn: read.bytesIn,
+        durationMs,
+        columns: Object.fromEntries(this.columns.map((c, i) => [c.name, this.stats[i]])),
+        rejectReasons: this.reasons,
+      },
+      rejects: this.trailerRejects,
+      rejectsTruncated: this.rejected > this.trailerRejects.length,
+      ...(error ? { error } : {}),
+    };
   }
+}
+
+/** Step 7: too many rejected rows fail the whole file. */
+function rejectCeiling(typer: RowTyper, opts: TransformOptions, file: string): Problem | undefined {
+  const { rejected, rowsIn } = typer;
+  if (rowsIn === 0 || rejected / rowsIn <= opts.maxRejectRatio) return undefined;
+  return csvProblems.tooManyRejects(`${rejected} of ${rowsIn} rows (${((100 * rejected) / rowsIn).toFixed(1)}%) were rejected; the limit is ${(100 * opts.maxRejectRatio).toFixed(1)}%`, {
+    file,
+    line: typer.trailerRejects[0]?.line,
+  });
 }
 
 function describe(t: ColumnTyping): string {

@@ -74,22 +74,41 @@ test('errors are problem+json without stack traces; body limits give 413', async
 });
 
 test('SIGTERM: readiness goes down, in-flight requests finish, then the process exits 0', async () => {
+  // The child says when a request is in flight and when it starts draining: the test waits for those events.
   const script = `
-    import { serveFunction } from './shared/http/server.ts';
-    const fn = await serveFunction({ name: 'slow', handleSignals: true, drainSeconds: 10,
-      log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
-      handler: async () => { await new Promise((r) => setTimeout(r, 800)); return { body: 'finished' }; } });
+    import { serveFunction } from './shared/runtime/server.ts';
+    const say = (msg) => console.log(JSON.stringify({ msg }));
+    const log = { debug() {}, info(msg) { say(msg); }, warn() {}, error() {}, child() { return this; } };
+    let release;
+    process.on('SIGUSR2', () => release?.());
+    const fn = await serveFunction({ name: 'slow', handleSignals: true, drainSeconds: 10, log,
+      handler: async () => { say('in-flight'); await new Promise((r) => (release = r)); return { body: 'finished' }; } });
     console.log(JSON.stringify({ port: fn.port }));`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (l) => resolve(JSON.parse(l).port)));
+  const lines = createInterface({ input: child.stdout! });
+  const seen = (what: (l: { msg?: string; port?: number }) => boolean) =>
+    new Promise<{ msg?: string; port?: number }>((resolve) => {
+      const on = (l: string) => {
+        const rec = JSON.parse(l) as { msg?: string; port?: number };
+        if (what(rec)) {
+          lines.off('line', on);
+          resolve(rec);
+        }
+      };
+      lines.on('line', on);
+    });
+  const { port } = await seen((l) => l.port !== undefined);
   const url = `http://127.0.0.1:${port}`;
+  const started = seen((l) => l.msg === 'in-flight');
   const inflight = request(`${url}/`, { method: 'POST', body: 'x' });
-  await new Promise((r) => setTimeout(r, 200));
+  await started;
   const exited = new Promise<number | null>((r) => child.once('exit', r));
+  const draining = seen((l) => l.msg === 'draining');
   child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 100));
+  await draining;
   const ready = await request(`${url}/_/ready`).catch(() => undefined);
   if (ready) assert.equal(ready.statusCode, 503);
+  child.kill('SIGUSR2'); // let the in-flight request finish
   const res = await inflight;
   assert.equal(res.statusCode, 200);
   assert.equal(await res.body.text(), 'finished');
