@@ -16,7 +16,16 @@ export const publish = defineFunction({
   create: (config) => {
     const s3 = createStorage(config.storage);
     // Sinks are built once per process: the Power BI limits and token cache hold across requests.
-    const sinks = createSinks(config.powerbi, createLogger({ fn: 'publish' }), s3DatasetMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi));
+    const log = createLogger({ fn: 'publish' });
+    const sinks = createSinks(config.powerbi, log, s3DatasetMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi));
+    // Say at start whether each destination answers (REST: Get Tables); a failure is logged, not fatal:
+    // the output bucket still gets every file, and the manifest records what Power BI refused.
+    for (const sink of sinks) {
+      sink.healthcheck?.().then(
+        () => log.info('sink reachable', { sink: sink.name }),
+        (err) => log.warn('sink not reachable at start', { sink: sink.name, error: err }),
+      );
+    }
     return {
       handle: async (event, ctx) => {
         const result = await publishDataset(decodeNdjson(event.body), {
