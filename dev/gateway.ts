@@ -1,8 +1,14 @@
 /**
  * A local stand-in for the OpenFaaS gateway on 127.0.0.1:8080: `/function/<name>[/path]`
- * proxies (streaming both ways) to the function's own process, `/async-function/<name>`
- * answers 202 and calls it in the background, `/system/functions` lists what is deployed.
- * Adds `X-Call-Id` and `X-Start-Time` like the real gateway.
+ * proxies to the function's own process, `/async-function/<name>` answers 202 and calls it in
+ * the background, `/system/functions` lists what is deployed. Adds `X-Call-Id` and
+ * `X-Start-Time` like the real gateway.
+ *
+ * It is no kinder than the platforms: like every Go HTTP/1 hop (the OpenFaaS gateway,
+ * of-watchdog, Knative's activator and queue-proxy), it is half duplex. Once the function starts
+ * its answer, at most 256 KiB more of the request body reach it; the rest is dropped, and the
+ * connection is closed after the answer (golang/go #15527). `fullDuplex` turns that off, as
+ * Knative ≥ 1.13's `features.knative.dev/http-full-duplex` does.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -23,7 +29,10 @@ export interface Gateway {
 const problem = (status: number, title: string, detail: string) =>
   JSON.stringify({ type: 'https://mini-pipeline.dev/problems/gateway', title, status, detail });
 
-export async function startGateway(opts: { port?: number; routes: GatewayRoute[] }): Promise<Gateway> {
+/** What Go's HTTP/1 server still reads of a request body once the answer has started. */
+export const HALF_DUPLEX_DRAIN_BYTES = 256 * 1024;
+
+export async function startGateway(opts: { port?: number; routes: GatewayRoute[]; fullDuplex?: boolean }): Promise<Gateway> {
   const routes = new Map(opts.routes.map((r) => [r.name, r.port]));
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://gateway');
@@ -39,11 +48,21 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
       return void res.end(problem(404, 'No such function', `no function at ${url.pathname}`));
     }
     const callId = String(req.headers['x-call-id'] ?? randomUUID());
-    const headers = { ...req.headers, 'x-call-id': callId, 'x-start-time': String(Date.now() * 1e6), 'x-forwarded-host': req.headers.host ?? '' };
+    const headers: Record<string, string | string[] | undefined> = { ...req.headers, 'x-call-id': callId, 'x-start-time': String(Date.now() * 1e6), 'x-forwarded-host': req.headers.host ?? '' };
     const path = (m[3] ?? '/') + url.search;
     const isAsync = m[1] === 'async-function';
+    const halfDuplex = !opts.fullDuplex && !isAsync;
+    if (halfDuplex && headers['content-length'] !== undefined) {
+      // A body cut short must reach the function as an early end, as it does behind Go's proxies.
+      delete headers['content-length'];
+      headers['transfer-encoding'] = 'chunked';
+    }
+    let answering = false;
+    let afterAnswer = 0;
+    let dropped = false;
     const up = httpRequest({ host: '127.0.0.1', port, method: req.method, path, headers }, (upRes) => {
       if (isAsync) return void upRes.resume();
+      answering = true;
       res.writeHead(upRes.statusCode ?? 502, { ...upRes.headers, 'x-call-id': callId });
       upRes.pipe(res);
     });
@@ -52,7 +71,30 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
       res.writeHead(502, { 'content-type': 'application/problem+json' });
       res.end(problem(502, 'Function unavailable', `${m[2]}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     });
-    req.pipe(up);
+    req.on('data', (chunk: Buffer) => {
+      if (dropped) return;
+      if (halfDuplex && answering) {
+        afterAnswer += chunk.length;
+        if (afterAnswer > HALF_DUPLEX_DRAIN_BYTES) {
+          // Half duplex: the rest of the body never reaches the function.
+          dropped = true;
+          req.pause();
+          up.end();
+          return;
+        }
+      }
+      if (!up.write(chunk)) req.pause();
+    });
+    up.on('drain', () => {
+      if (!dropped) req.resume();
+    });
+    req.on('end', () => {
+      if (!dropped) up.end();
+    });
+    res.on('finish', () => {
+      // Go closes a connection whose request body was not read to the end.
+      if (!req.readableEnded) req.socket.destroy();
+    });
     if (isAsync) {
       req.on('end', () => {
         res.writeHead(202, { 'x-call-id': callId });

@@ -33,6 +33,8 @@ export const transform = defineFunction({
       outputBucket: config.storage.OUTPUT_BUCKET,
       leaseSeconds: config.lease.LEASE_SECONDS,
       jsonMaxBytes: config.transform.TRANSFORM_JSON_MAX_BYTES,
+      spoolMaxBytes: config.transform.ADHOC_SPOOL_MAX_BYTES,
+      fullDuplex: config.transform.HTTP_FULL_DUPLEX,
       publishUrl: config.transform.PUBLISH_URL ?? config.gateway.functionUrl('publish'),
     };
     return {

@@ -20,12 +20,17 @@ import { idempotencyKey, ObjectState } from '../../shared/storage/object-state.j
 import { isNotFound, type Storage } from '../../shared/storage/s3.js';
 import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOptions } from '../../shared/csv/clean.js';
 import { storageProblems } from '../../shared/storage/problems.js';
+import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
 
 export interface TransformDeps {
   csv: CsvConfig;
   outputBucket: string;
   leaseSeconds: number;
   jsonMaxBytes: number;
+  /** Ad-hoc bodies larger than this are refused (413). */
+  spoolMaxBytes: number;
+  /** Behind full-duplex proxies only: answer while the body is still being read. */
+  fullDuplex: boolean;
   publishUrl: string;
   s3: Storage;
   schemas: PinnedSchema[];
@@ -139,13 +144,35 @@ export function adhocOverrides(q: URLSearchParams): Partial<TransformOptions> {
   return o;
 }
 
+/**
+ * An ad-hoc CSV: spooled to a temporary file first (half-duplex proxies drop what is unread once
+ * the answer starts), then transformed; the file is removed on every path.
+ */
 export async function transformAdhoc(event: FunctionEvent, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
+  if (deps.fullDuplex) {
+    const declared = event.headers['content-length'] ? Number(event.headers['content-length']) : undefined;
+    return answerAdhoc(event, event.body, declared, deps, ctx);
+  }
+  const spool = await spoolBody(event.body, deps.spoolMaxBytes);
+  try {
+    const result = await answerAdhoc(event, spool.stream(), spool.bytes, deps, ctx);
+    if (result.body !== undefined && typeof result.body !== 'string' && !(result.body instanceof Uint8Array)) {
+      return { ...result, body: removingAfter(result.body, spool.remove) };
+    }
+    await spool.remove();
+    return result;
+  } catch (err) {
+    await spool.remove();
+    throw err;
+  }
+}
+
+async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, length: number | undefined, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
   const name = event.query.get('name') ?? String(event.headers['x-file-name'] ?? 'adhoc.csv');
   const source: Source = { kind: 'adhoc', name };
   const schemaKey = event.query.get('schema') ?? name;
   const opts = transformOptionsFrom(deps.csv, source, { ...adhocOverrides(event.query), schema: schemaFor(schemaKey, deps.schemas) });
-  const length = event.headers['content-length'] ? Number(event.headers['content-length']) : undefined;
-  const { header, stream } = await startDataset(transformCsv(event.body as AsyncIterable<Buffer>, opts));
+  const { header, stream } = await startDataset(transformCsv(bytes, opts));
   if (event.query.get('publish') === 'true') return forwardToPublish(deps, stream, ctx, event.signal);
 
   const answer = negotiate(String(event.headers.accept ?? ''), length, deps.jsonMaxBytes);
