@@ -32,6 +32,8 @@ export interface StackOptions {
   s3Port?: number;
   emulatorPort?: number;
   bridgeRetryMs?: number;
+  /** How a function process is started (default: node on the bundle); e.g. a container. */
+  launcher?: (name: FunctionName, env: Record<string, string>) => ChildProcess;
   /** Where function log lines go (default: stdout). */
   onLog?: (fn: string, line: string) => void;
 }
@@ -60,6 +62,8 @@ export interface LocalStack {
   /** Stop a function process (tests: a downstream outage) and start it again. */
   stopFunction(name: FunctionName): Promise<void>;
   startFunction(name: FunctionName): Promise<void>;
+  /** A rolling restart: new process ready, old one drained while still routed to for a moment. */
+  restartFunction(name: FunctionName, routeLagMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -165,6 +169,8 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     ...restEnv,
     GATEWAY_URL: gateway.url,
     PORT: '0',
+    // Locally a stop need not wait long for a platform to notice: one second of draining.
+    DRAIN_SECONDS: baseEnv.DRAIN_SECONDS ?? '1',
     SECRETS_DIR: join(dataDir, 'secrets'),
   };
 
@@ -173,13 +179,12 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   const functions = new Map<FunctionName, FunctionProcess>();
   const onLog = opts.onLog ?? ((fn: string, line: string) => process.stdout.write(`[${fn}] ${line}\n`));
 
-  const startFunction = (name: FunctionName) =>
-    new Promise<void>((resolveStart, reject) => {
-      const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), bundles[name]], {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+  /** Start one process of a function and wait for its ready line (nothing is routed to it yet). */
+  const launch = (name: FunctionName) =>
+    new Promise<FunctionProcess>((resolveStart, reject) => {
+      const child = opts.launcher
+        ? opts.launcher(name, env)
+        : spawn(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), bundles[name]], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let started = false;
       const fail = (why: string) => {
         if (!started) reject(new Error(`${name} did not start: ${why}`));
@@ -194,10 +199,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
           const rec = JSON.parse(line) as { msg?: string; port?: number };
           if (rec.msg === 'ready' && rec.port) {
             started = true;
-            const fp: FunctionProcess = { name, child, port: rec.port, peakRss: () => peakRssOf(child.pid) };
-            functions.set(name, fp);
-            gateway.setRoute(name, rec.port);
-            resolveStart();
+            resolveStart({ name, child, port: rec.port, peakRss: () => peakRssOf(child.pid) });
           }
         } catch {
           /* not JSON */
@@ -205,15 +207,44 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       });
     });
 
+  const startFunction = async (name: FunctionName) => {
+    const fp = await launch(name);
+    functions.set(name, fp);
+    gateway.setRoute(name, fp.port);
+  };
+
+  const terminate = async (fp: FunctionProcess) => {
+    if (fp.child.exitCode !== null || fp.child.signalCode !== null) return;
+    const exited = new Promise((r) => fp.child.once('exit', r));
+    fp.child.kill('SIGTERM');
+    await exited;
+  };
+
   const stopFunction = async (name: FunctionName) => {
     const fp = functions.get(name);
     if (!fp) return;
     functions.delete(name);
     gateway.setRoute(name, 1); // nothing listens on port 1: calls fail fast, like a function scaled away
-    if (fp.child.exitCode === null && fp.child.signalCode === null) {
-      const exited = new Promise((r) => fp.child.once('exit', r));
-      fp.child.kill('SIGTERM');
-      await exited;
+    await terminate(fp);
+  };
+
+  /**
+   * A rolling restart as the platforms do it: the new process starts and becomes ready; the old
+   * one gets SIGTERM while the gateway still routes to it for a moment (of-watchdog keeps routing
+   * for healthcheck_interval; Kubernetes until the endpoint is gone); then traffic moves over.
+   */
+  const restartFunction = async (name: FunctionName, routeLagMs = 500) => {
+    const old = functions.get(name);
+    const next = await launch(name);
+    if (old) {
+      const stopped = terminate(old);
+      await new Promise((r) => setTimeout(r, routeLagMs));
+      functions.set(name, next);
+      gateway.setRoute(name, next.port);
+      await stopped;
+    } else {
+      functions.set(name, next);
+      gateway.setRoute(name, next.port);
     }
   };
 
@@ -255,9 +286,10 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     log,
     stopFunction,
     startFunction,
+    restartFunction,
     async stop() {
       bridge?.stop();
-      for (const n of FUNCTIONS) await stopFunction(n);
+      await Promise.all(FUNCTIONS.map(stopFunction));
       for (const c of closers.reverse()) await c();
     },
   };

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { request } from 'undici';
@@ -73,16 +76,22 @@ test('errors are problem+json without stack traces; body limits give 413', async
   }
 });
 
-test('SIGTERM: readiness goes down, in-flight requests finish, then the process exits 0', async () => {
+test('SIGTERM: readiness and the lock go, new requests are still served for drainSeconds, in-flight ones finish, exit 0', async () => {
   // The child says when a request is in flight and when it starts draining: the test waits for those events.
+  const lock = join(mkdtempSync(join(tmpdir(), 'lock-')), '.lock');
   const script = `
     import { serveFunction } from './shared/runtime/server.ts';
     const say = (msg) => console.log(JSON.stringify({ msg }));
     const log = { debug() {}, info(msg) { say(msg); }, warn() {}, error() {}, child() { return this; } };
     let release;
     process.on('SIGUSR2', () => release?.());
-    const fn = await serveFunction({ name: 'slow', handleSignals: true, drainSeconds: 10, log,
-      handler: async () => { say('in-flight'); await new Promise((r) => (release = r)); return { body: 'finished' }; } });
+    const fn = await serveFunction({ name: 'slow', handleSignals: true, drainSeconds: 1, lockFile: ${JSON.stringify(lock)}, log,
+      handler: async (event) => {
+        if (event.path !== '/slow') return { body: 'fast' };
+        say('in-flight');
+        await new Promise((r) => (release = r));
+        return { body: 'finished' };
+      } });
     console.log(JSON.stringify({ port: fn.port }));`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
@@ -98,16 +107,22 @@ test('SIGTERM: readiness goes down, in-flight requests finish, then the process 
       lines.on('line', on);
     });
   const { port } = await seen((l) => l.port !== undefined);
+  assert.ok(existsSync(lock), 'the lock file is written once the server listens');
   const url = `http://127.0.0.1:${port}`;
   const started = seen((l) => l.msg === 'in-flight');
-  const inflight = request(`${url}/`, { method: 'POST', body: 'x' });
+  const inflight = request(`${url}/slow`, { method: 'POST', body: 'x' });
   await started;
   const exited = new Promise<number | null>((r) => child.once('exit', r));
   const draining = seen((l) => l.msg === 'draining');
   child.kill('SIGTERM');
   await draining;
-  const ready = await request(`${url}/_/ready`).catch(() => undefined);
-  if (ready) assert.equal(ready.statusCode, 503);
+  assert.ok(!existsSync(lock), 'the lock file goes at SIGTERM: the watchdog stops routing');
+  const ready = await request(`${url}/_/ready`);
+  assert.equal(ready.statusCode, 503);
+  await ready.body.dump();
+  const late = await request(`${url}/fast`, { method: 'POST', body: 'y' });
+  assert.equal(late.statusCode, 200, 'a request that still arrives while draining is served');
+  assert.equal(await late.body.text(), 'fast');
   child.kill('SIGUSR2'); // let the in-flight request finish
   const res = await inflight;
   assert.equal(res.statusCode, 200);

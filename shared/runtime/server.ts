@@ -4,6 +4,7 @@
  * problem+json errors, `X-Call-Id` propagation, and SIGTERM draining.
  */
 import { randomUUID } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable, Transform } from 'node:stream';
@@ -49,8 +50,17 @@ export interface ServeOptions {
   host?: string;
   /** Largest request body accepted, in bytes (Infinity for streamed uploads). */
   maxBodyBytes?: number;
-  /** Seconds to wait for in-flight requests after SIGTERM. */
+  /**
+   * After SIGTERM: seconds the function keeps serving new requests with `/_/ready` failing (the
+   * platform still routes to it until it sees that: of-watchdog for `healthcheck_interval`,
+   * Kubernetes until the endpoint is removed). Then it stops listening and finishes what is in flight.
+   */
   drainSeconds?: number;
+  /**
+   * A file written once the server listens and removed on SIGTERM: with of-watchdog's
+   * `suppress_lock=true`, its `/_/health` and `-run-healthcheck` then pass only while Node listens.
+   */
+  lockFile?: string;
   /** Handler deadline in seconds: past it the request is aborted and answered 504 (if nothing was sent yet). */
   timeoutSeconds?: number;
   log?: Logger;
@@ -64,7 +74,7 @@ export interface RunningFunction {
   server: Server;
   port: number;
   url: string;
-  /** Stop accepting work, wait for in-flight requests (up to drainSeconds), then close. */
+  /** Stop accepting work, wait for in-flight requests (up to the handler deadline), then close. */
   close(): Promise<void>;
 }
 
@@ -99,19 +109,25 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
   const log = opts.log ?? createLogger({ fn: opts.name });
   const maxBody = opts.maxBodyBytes ?? Infinity;
   const drainMs = (opts.drainSeconds ?? 30) * 1000;
+  /** How long in-flight requests may take to finish once the listener is closed. */
+  const finishMs = (opts.timeoutSeconds ?? 30) * 1000 + 1000;
   let ready = false;
   let draining = false;
+  let closed = false;
   let inFlight = 0;
   let idle: (() => void) | null = null;
 
   const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://function.local');
     if (url.pathname === '/_/health') return plain(res, 200, 'OK');
-    if (url.pathname === '/_/ready') return ready && !draining ? plain(res, 200, 'OK') : plain(res, 503, 'not ready');
-    if (draining) {
+    if (url.pathname === '/_/ready') return ready && !draining ? plain(res, 200, 'OK') : plain(res, 503, draining ? 'draining' : 'not ready');
+    if (closed) {
       res.setHeader('connection', 'close');
       return sendProblem(res, problems.draining('retry shortly'));
     }
+    // While draining, requests are still served (the platform may route here until it sees
+    // /_/ready fail), but connections are not kept alive past the answer.
+    if (draining) res.setHeader('connection', 'close');
     inFlight++;
     void handle(req, res, url).finally(() => {
       inFlight--;
@@ -190,25 +206,42 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
   });
   ready = true;
   const port = (server.address() as AddressInfo).port;
+  if (opts.lockFile) writeFileSync(opts.lockFile, `${process.pid}\n`);
+  const removeLock = () => {
+    if (opts.lockFile) rmSync(opts.lockFile, { force: true });
+  };
 
+  /** Stop listening, then wait for in-flight requests (up to the handler deadline). */
   const close = async () => {
-    if (draining) return;
+    if (closed) return;
     draining = true;
+    closed = true;
     ready = false;
+    removeLock();
     server.close();
     if (inFlight > 0) {
       await Promise.race([
         new Promise<void>((r) => (idle = r)),
-        new Promise<void>((r) => setTimeout(r, drainMs).unref()),
+        new Promise<void>((r) => setTimeout(r, finishMs).unref()),
       ]);
     }
     server.closeAllConnections();
   };
 
+  /** SIGTERM: fail readiness, keep serving for drainSeconds, then close. */
+  const drainThenClose = async () => {
+    if (draining) return;
+    draining = true;
+    ready = false;
+    removeLock();
+    if (drainMs > 0) await new Promise<void>((r) => setTimeout(r, drainMs).unref());
+    await close();
+  };
+
   if (opts.handleSignals) {
     const onSignal = (sig: string) => {
-      log.info('draining', { signal: sig, inFlight });
-      void close()
+      log.info('draining', { signal: sig, inFlight, serveSeconds: drainMs / 1000 });
+      void drainThenClose()
         .then(() => opts.onShutdown?.())
         .catch((err) => log.warn('shutdown hook failed', { error: err }))
         .then(() => {
