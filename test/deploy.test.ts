@@ -92,6 +92,7 @@ describe('stack.yml (OpenFaaS)', () => {
       for (const s of fn.secrets ?? []) assert.ok(reads.secrets.has(s), `${name}: secret ${s} is not read by ${name}`);
       for (const k of Object.keys(fn.environment ?? {})) assert.ok(reads.vars.has(k) || WATCHDOG_ENV.has(k), `${name}: env ${k} is not read by ${name}`);
     }
+    for (const [name, fn] of Object.entries(stack.functions)) assert.equal(fn.annotations?.['prometheus.io/path'], '/metrics', `${name}: metrics are scrapeable`);
     assert.ok(stack.functions.webhook.secrets?.includes('webhook-token'));
     assert.ok(stack.functions.publish.secrets?.includes('powerbi-push-url'));
   });
@@ -199,6 +200,8 @@ describe('knative/', () => {
       const tpl = (s.spec as { template: { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> } }).template;
       const ann = tpl.metadata.annotations;
       assert.equal(ann['autoscaling.knative.dev/min-scale'], '0', `${name}: scales to zero`);
+      assert.equal(ann['prometheus.io/scrape'], 'true', `${name}: metrics are scrapeable`);
+      assert.equal(ann['prometheus.io/path'], '/metrics');
       assert.notEqual(ann['autoscaling.knative.dev/class'], 'hpa.autoscaling.knative.dev', 'HPA cannot scale to zero');
       const max = Number(ann['autoscaling.knative.dev/max-scale']);
       assert.ok(max >= Number(ann['autoscaling.knative.dev/min-scale']));

@@ -18,6 +18,8 @@ import { putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js
 import { outputNames, recordFailure, sourceId, sourceKey } from '../../shared/storage/layout.js';
 import type { DatasetEvent } from '../../shared/csv/clean.js';
 import { datasetProblems } from '../../shared/dataset/problems.js';
+import { metrics } from '../../shared/runtime/metrics.js';
+import { recordDelivery } from '../../shared/sinks/metrics.js';
 
 export interface PublishDeps {
   outputBucket: string;
@@ -89,6 +91,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   if (done?.outcome === 'published') {
     for (let n = await it.next(); !n.done; n = await it.next()); // drain
     log.info('already published: nothing to do');
+    metrics.files.inc({ outcome: 'already-published' });
     return { status: 'already-published', id, source, outputs: { bucket, cleaned: names.cleaned, manifest: names.manifest }, sinks: done.sinks as PublishResult['sinks'] };
   }
 
@@ -131,6 +134,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     await removeQuietly(deps.s3, bucket, names.cleaned);
     const failure = await recordFailure(deps.s3, bucket, source, problem, { stats: trailer.stats, rejects: trailer.rejects.slice(0, 20), rejectsObject: rejectCount ? names.rejects : undefined });
     log.warn('file failed', { problem: problem.toJSON() });
+    recordFile('failed', trailer.stats, started);
     return { status: 'failed', id, source, outputs: { bucket, failure, ...(rejectCount ? { rejects: names.rejects } : {}) }, stats: trailer.stats, sinks: {}, problem: problem.toJSON() };
   }
   const s3Ms = Math.round(performance.now() - started);
@@ -142,7 +146,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     const startAt = progress.acked[sink.name] ?? 0;
     const body = await deps.s3.getObject(bucket, names.cleaned);
     try {
-      sinks[sink.name] = await sink.deliver({
+      const delivered = await sink.deliver({
         header,
         rows: readCleaned(body as AsyncIterable<Buffer>, columns, escape),
         startAt,
@@ -155,6 +159,8 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
           await state.saveProgress(progress);
         },
       });
+      sinks[sink.name] = delivered;
+      recordDelivery(delivered);
     } catch (err) {
       body.destroy();
       const acked = progress.acked[sink.name] ?? 0;
@@ -203,8 +209,19 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
           : r,
     ]),
   );
+  recordFile('published', trailer.stats, started);
   log.info('published', { rowsIn: trailer.stats.rowsIn, rows: trailer.stats.rowsOut, rejected: trailer.stats.rowsRejected, rejectReasons: trailer.stats.rejectReasons, sinks: sinkSummary, totalMs: manifest.timings.totalMs });
   return { status: 'published', id, source, outputs, stats: trailer.stats, sinks };
+}
+
+function recordFile(outcome: string, stats: DatasetTrailer['stats'], started: number): void {
+  metrics.files.inc({ outcome });
+  metrics.rows.inc({ kind: 'in' }, stats.rowsIn);
+  metrics.rows.inc({ kind: 'out' }, stats.rowsOut);
+  metrics.rows.inc({ kind: 'rejected' }, stats.rowsRejected);
+  metrics.bytesIn.inc(stats.bytesIn);
+  metrics.fileDuration.observe({ stage: 'transform' }, stats.durationMs / 1000);
+  metrics.fileDuration.observe({ stage: 'publish' }, (performance.now() - started) / 1000);
 }
 
 function rejectLine(r: Reject): string {

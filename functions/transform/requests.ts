@@ -21,6 +21,7 @@ import { isNotFound, type Storage } from '../../shared/storage/s3.js';
 import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOptions } from '../../shared/csv/clean.js';
 import { storageProblems } from '../../shared/storage/problems.js';
 import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
+import { metrics } from '../../shared/runtime/metrics.js';
 
 export interface TransformDeps {
   csv: CsvConfig;
@@ -74,6 +75,7 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
   }
   if (ref.etag && stat.etag && stat.etag !== ref.etag) {
     log.info('superseded', { eventEtag: ref.etag, currentEtag: stat.etag });
+    metrics.files.inc({ outcome: 'superseded' });
     return { status: 200, json: { status: 'superseded', detail: 'the object was overwritten since this event; its own event will process it' } };
   }
   const full: ObjectRef = { ...ref, etag: ref.etag ?? stat.etag, size: stat.size };

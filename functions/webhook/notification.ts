@@ -13,6 +13,7 @@ import { Problem, problems } from '../../shared/runtime/problem.js';
 import { decide, S3EventNotification, type ObjectRef } from '../../shared/storage/s3-event.js';
 import { idempotencyKey } from '../../shared/storage/object-state.js';
 import { storageProblems } from '../../shared/storage/problems.js';
+import { metrics } from '../../shared/runtime/metrics.js';
 
 export interface WebhookDeps {
   /** The bearer token MinIO sends. */
@@ -111,6 +112,7 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
   let pending = false;
   for (const d of decisions) {
     if (d.action === 'ignore') {
+      metrics.files.inc({ outcome: 'ignored' });
       ctx.log.info('ignored', { eventName: d.eventName, bucket: d.bucket, key: d.key, reason: d.reason });
       results.push({ status: 'ignored', eventName: d.eventName, bucket: d.bucket, key: d.key, reason: d.reason });
       continue;

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createLogger, type Logger } from './log.js';
+import { metrics, registry } from './metrics.js';
 import { Problem, PROBLEM_CONTENT_TYPE, problems, toProblem } from './problem.js';
 
 export interface FunctionEvent {
@@ -120,6 +121,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
   const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://function.local');
     if (url.pathname === '/_/health') return plain(res, 200, 'OK');
+    if (url.pathname === '/metrics' && req.method === 'GET') return void serveMetrics(res);
     if (url.pathname === '/_/ready') return ready && !draining ? plain(res, 200, 'OK') : plain(res, 503, draining ? 'draining' : 'not ready');
     if (closed) {
       res.setHeader('connection', 'close');
@@ -129,8 +131,10 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     // /_/ready fail), but connections are not kept alive past the answer.
     if (draining) res.setHeader('connection', 'close');
     inFlight++;
+    metrics.requestsInFlight.inc({ fn: opts.name });
     void handle(req, res, url).finally(() => {
       inFlight--;
+      metrics.requestsInFlight.dec({ fn: opts.name });
       if (inFlight === 0 && idle) idle();
     });
   });
@@ -191,6 +195,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
       if (!res.writableEnded) sendProblem(res, problem, callId);
     } finally {
       clearTimeout(deadline);
+      metrics.requestDuration.observe({ fn: opts.name, status: String(status) }, (performance.now() - started) / 1000);
       reqLog.info('request', {
         method: req.method,
         path: url.pathname,
@@ -277,6 +282,12 @@ async function writeResult(res: ServerResponse, status: number, result: Function
   res.flushHeaders();
   const source = body instanceof Readable ? body : Readable.from(body);
   await pipeline(source, res);
+}
+
+async function serveMetrics(res: ServerResponse): Promise<void> {
+  const text = await registry.metrics();
+  res.writeHead(200, { 'content-type': registry.contentType });
+  res.end(text);
 }
 
 function plain(res: ServerResponse, status: number, text: string): void {

@@ -1,0 +1,24 @@
+/**
+ * Prometheus metrics (prom-client), served on `/metrics` by every function: requests in flight
+ * and their durations from the server, files, rows and bytes from the pipeline, Power BI
+ * requests, retries and throttling from the sinks, and Node's own process metrics.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'minipipeline_' });
+
+const durations = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+export const metrics = {
+  requestsInFlight: new Gauge({ name: 'minipipeline_requests_in_flight', help: 'Requests being handled.', labelNames: ['fn'], registers: [registry] }),
+  requestDuration: new Histogram({ name: 'minipipeline_request_duration_seconds', help: 'Time to answer a request, by status.', labelNames: ['fn', 'status'], buckets: durations, registers: [registry] }),
+  files: new Counter({ name: 'minipipeline_files_total', help: 'Files by outcome (published, failed, already-published, partial, ignored, superseded).', labelNames: ['outcome'], registers: [registry] }),
+  rows: new Counter({ name: 'minipipeline_rows_total', help: 'Rows read (in), written (out) and rejected.', labelNames: ['kind'], registers: [registry] }),
+  bytesIn: new Counter({ name: 'minipipeline_bytes_in_total', help: 'CSV bytes read.', registers: [registry] }),
+  fileDuration: new Histogram({ name: 'minipipeline_file_duration_seconds', help: 'Time per file, by stage (transform, publish).', labelNames: ['stage'], buckets: durations, registers: [registry] }),
+  powerbiRequests: new Counter({ name: 'minipipeline_powerbi_requests_total', help: 'Requests sent to Power BI (every attempt).', labelNames: ['sink'], registers: [registry] }),
+  powerbiRetries: new Counter({ name: 'minipipeline_powerbi_retries_total', help: 'Power BI requests retried (429, 5xx, timeouts, resets).', labelNames: ['sink'], registers: [registry] }),
+  powerbiThrottled: new Counter({ name: 'minipipeline_powerbi_throttled_seconds_total', help: 'Time spent waiting for the Power BI limits (own limiter and Retry-After).', labelNames: ['sink'], registers: [registry] }),
+  powerbiRows: new Counter({ name: 'minipipeline_powerbi_rows_total', help: 'Rows for Power BI by outcome (sent, rejected, not_sent, possible_duplicate).', labelNames: ['sink', 'outcome'], registers: [registry] }),
+};
