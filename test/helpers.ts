@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { request } from 'undici';
 import { createStorage, getJson, type Storage } from '../shared/storage/s3.js';
-import { startLocalStack, type LocalStack } from '../dev/stack.js';
+import { startLocalStack, type LocalStack, type StackOptions } from '../dev/stack.js';
 
 export interface TestStack {
   stack: LocalStack;
@@ -15,7 +15,7 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startTestStack(env: Record<string, string> = {}): Promise<TestStack> {
+export async function startTestStack(env: Record<string, string> = {}, options: Pick<StackOptions, 'launcher'> = {}): Promise<TestStack> {
   const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-test-'));
   const logs: string[] = [];
   const stack = await startLocalStack({
@@ -25,6 +25,7 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
     emulatorPort: 0,
     bridgeRetryMs: 200,
     onLog: (fn, line) => logs.push(`${fn} ${line}`),
+    ...options,
   });
   const s3 = createStorage(stack.config.storage);
   return {
@@ -88,10 +89,10 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
 }
 
 /** Inside a describe(): a local stack started before its tests and stopped after them. */
-export function useTestStack(env: Record<string, string> = {}): () => TestStack {
+export function useTestStack(env: Record<string, string> = {}, options: Pick<StackOptions, 'launcher'> = {}): () => TestStack {
   let t: TestStack | undefined;
   before(async () => {
-    t = await startTestStack(env);
+    t = await startTestStack(env, options);
   });
   after(async () => {
     await t?.stop();

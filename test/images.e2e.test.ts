@@ -1,0 +1,56 @@
+/**
+ * The images that ship, built and run by the tests: the base image made locally from Debian,
+ * each function built from template/node20-ts/Dockerfile in a context laid out as faas-cli lays
+ * it out, then run as Knative runs it (read-only root, tmpfs /tmp, uid 10001, node directly, no
+ * watchdog), with the seed file sent through the three containers from end to end.
+ * Needs a Docker engine (.ci/run installs and starts one).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { before, describe, test } from 'node:test';
+import { allComponents, variablesOf } from '../dev/config-catalogue.js';
+import { buildImage, dockerAvailable, ensureBaseImage, imageOf, runContainer } from '../dev/images.js';
+import { emulatorRows, useTestStack, waitForJson } from './helpers.js';
+import { examplePath } from './kit.js';
+
+const FUNCTIONS = ['webhook', 'transform', 'publish'] as const;
+const configVars = new Set(variablesOf(allComponents()).keys());
+
+describe('function images', () => {
+  const sizes: Record<string, number> = {};
+  before(() => {
+    assert.ok(dockerAvailable(), 'a Docker engine must be running (see .ci/run: dockerd --iptables=false --ip-masq=false --bridge=none)');
+    ensureBaseImage();
+    for (const fn of FUNCTIONS) sizes[fn] = buildImage(fn).bytes;
+  });
+
+  test('each image carries only the bundle, runs as uid 10001 and starts node directly', () => {
+    for (const fn of FUNCTIONS) {
+      const config = JSON.parse(execFileSync('docker', ['image', 'inspect', '--format', '{{json .Config}}', imageOf(fn)], { encoding: 'utf8' })) as { User: string; Cmd: string[]; WorkingDir: string; Env: string[] };
+      assert.equal(config.User, '10001:10001');
+      assert.deepEqual(config.Cmd, ['node', 'index.mjs']);
+      assert.ok(config.Env.includes('PORT=8080'), 'PORT=8080 as on Knative');
+      const files = execFileSync('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'ls', imageOf(fn), '-A', '/home/app'], { encoding: 'utf8' }).trim().split('\n').sort();
+      assert.deepEqual(files, ['index.mjs', 'setup.mjs'], `${fn}: no sources, no node_modules`);
+      assert.ok(sizes[fn] > 0);
+    }
+  });
+
+  describe('the seed file through the three containers', () => {
+    // The local stack, with each function in its container instead of a node process.
+    const stack = useTestStack({}, {
+      launcher: (name, env) => runContainer(name, Object.fromEntries(Object.entries(env).filter(([k]) => configVars.has(k)))),
+    });
+
+    test('10,000 rows reach the output bucket and the Power BI emulator', async () => {
+      const t = stack();
+      const seed = readFileSync(examplePath('mock_10000_linhas.csv'));
+      await t.s3.putObject('incoming', 'containers/seed.csv', seed, seed.length);
+      const manifest = await waitForJson<{ stats: { rowsOut: number }; sinks: Record<string, { rowsSent: number }> }>(t.s3, 'processed', 'containers/seed.manifest.json', 120_000);
+      assert.equal(manifest.stats.rowsOut, 10_000);
+      assert.equal(manifest.sinks['powerbi-push'].rowsSent, 10_000);
+      assert.equal((await emulatorRows(t)).total, 10_000);
+    });
+  });
+});
