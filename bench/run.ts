@@ -7,7 +7,7 @@
  * 3. Power BI push URL: 20,000 rows against the emulator's limits: requests, wall time vs the
  *    minimum the limits allow, server-side 429s.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
@@ -18,6 +18,40 @@ import type { DatasetHeader, Row } from '../shared/dataset/contract.js';
 import { startTestStack } from '../test/helpers.js';
 import { startEmulator } from '../dev/powerbi/server.js';
 import { generate } from './generate.js';
+import { buildImage, dockerAvailable, ensureBaseImage, imageOf, runContainer } from '../dev/images.js';
+import type { ChildProcess } from 'node:child_process';
+
+const BENCH_PORT = 18_799;
+
+/** Start a process, poll until `path` answers 2xx, stop it; best and median of 5. */
+async function startToFirst2xx(start: () => ChildProcess, path: string): Promise<{ best: number; median: number; nodeBest?: number; nodeMedian?: number }> {
+  const times: number[] = [];
+  const nodeTimes: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const child = start();
+    // The function's own ready line says how long node took from process start to listening.
+    child.stdout?.on('data', (b: Buffer) => {
+      const m = /"msg":"ready".*"startMs":(\d+)/.exec(b.toString());
+      if (m) nodeTimes.push(Number(m[1]));
+    });
+    for (;;) {
+      const ok = await request(`http://127.0.0.1:${BENCH_PORT}${path}`).then(
+        async (r) => (await r.body.dump(), r.statusCode < 300),
+        () => false,
+      );
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    times.push(performance.now() - t0);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  times.sort((a, b) => a - b);
+  nodeTimes.sort((a, b) => a - b);
+  return { best: times[0], median: times[2], nodeBest: nodeTimes[0], nodeMedian: nodeTimes[Math.floor(nodeTimes.length / 2)] };
+}
 import { bundleEntry } from '../dev/build.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { examplePath } from '../test/kit.js';
@@ -27,6 +61,9 @@ mkdirSync(OUT, { recursive: true });
 // The worker is bundled with the project's one bundler, so it runs on plain node (no loader in the measured process).
 await bundleEntry(resolve('bench/worker.ts'), resolve('bench/out/worker.mjs'));
 const sizes = (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number);
+/** BENCH_SECTIONS=csv,pipeline,powerbi,images (default: all). */
+const sections = new Set((process.env.BENCH_SECTIONS ?? 'csv,pipeline,powerbi,images').split(','));
+const want = (section: string) => sections.has(section);
 const lines: string[] = [];
 const say = (s = '') => {
   process.stdout.write(s + '\n');
@@ -45,6 +82,7 @@ function has(cmd: string, args: string[]): boolean {
 
 say(`# mini-pipeline bench — ${new Date().toISOString()} — node ${process.version}, ${(await import('node:os')).cpus().length} cores`);
 say('');
+if (want('csv')) {
 say('## 1. CSV transform (one process per measurement, file in page cache)');
 say('');
 say('| file | what | MB/s | rows/s | peak RSS MB | ratio to bare papaparse |');
@@ -81,6 +119,8 @@ if (python) {
   }
 }
 
+}
+if (want('pipeline')) {
 say('');
 say('## 2. Pipeline on one machine (embedded S3, gateway, three processes)');
 say('');
@@ -126,6 +166,8 @@ for (const mb of sizes) {
   }
 }
 
+}
+if (want('powerbi')) {
 say('');
 say('## 3. Power BI push URL against the emulator limits (15 KB, 5 requests/s)');
 say('');
@@ -166,6 +208,29 @@ say('');
     say(`- REST, 250,000 rows, sequence numbers ${sequenceNumbers ? 'on (1 in flight)' : 'off (5 in flight)'}: ${rr.requests} requests in ${((performance.now() - r0) / 1000).toFixed(2)} s (the limits impose no wait at this size), server-side 429s: ${rds.refused['429'] ?? 0}, rows stored ${rds.tables.get('T')!.rows.length}`);
   }
   await em.close();
+}
+}
+if (want('images')) {
+say('');
+say('## 4. Images and container cold start (knative target, read-only root, uid 10001; best of 5 fresh containers)');
+say('');
+if (!dockerAvailable()) {
+  say('- no Docker engine running: skipped (start one with `bash dev/docker-up.sh`)');
+} else {
+  ensureBaseImage();
+  say('| function | image size | bundle | `docker run` → first 2xx on /_/ready (best / median of 5) | node start → ready inside the container | a bare node HTTP server, spawn → first 2xx |');
+  say('|---|---|---|---|---|---|');
+  const bare = await startToFirst2xx(() => spawn(process.execPath, ['-e', "require('node:http').createServer((q, r) => r.end('ok')).listen(Number(process.env.PORT))"], { env: { ...process.env, PORT: String(BENCH_PORT) }, stdio: 'ignore' }), '/');
+  for (const fn of ['webhook', 'transform', 'publish']) {
+    const { bytes } = buildImage(fn);
+    const bundleBytes = Number(execFileSync('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'stat', imageOf(fn), '-c', '%s', '/home/app/index.mjs'], { encoding: 'utf8' }).trim());
+    const times = await startToFirst2xx(() => runContainer(fn, { PORT: String(BENCH_PORT), S3_ENDPOINT: 'http://127.0.0.1:1', WEBHOOK_TOKEN: 'bench-token-0123456789', LOG_LEVEL: 'error', DRAIN_SECONDS: '0' }), '/_/ready');
+    say(`| ${fn} | ${(bytes / 1024 / 1024).toFixed(0)} MiB | ${(bundleBytes / 1024).toFixed(0)} KiB | ${times.best.toFixed(0)} / ${times.median.toFixed(0)} ms | ${times.nodeBest} / ${times.nodeMedian} ms | ${bare.best.toFixed(0)} / ${bare.median.toFixed(0)} ms |`);
+  }
+  say('');
+  say('`docker run` → first 2xx includes Docker creating the container and its mounts; "node start → ready" is `process.uptime()` when the function listens, as the function reports it.');
+}
+
 }
 writeFileSync(join(OUT, 'results.md'), lines.join('\n') + '\n');
 say('');

@@ -71,7 +71,7 @@ export async function runFunction<C extends Components>(mod: FunctionModule<C>, 
     onShutdown: () => instance.shutdown?.(),
   });
   // Always printed, whatever LOG_LEVEL: the local stack and cold-start measurements read it.
-  createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port: running.port });
+  createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port: running.port, startMs: Math.round(process.uptime() * 1000) });
 }
 
 /** The lease must outlast the handler deadline, or a live run could be started twice. */
