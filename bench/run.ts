@@ -136,12 +136,12 @@ say('');
     for (;;) {
       const res = await request(`${stack.emulator!.url}/_emulator/datasets`);
       const ds = ((await res.body.json()) as { value: { rowCount: number }[] }).value[0];
-      if (!manifestMs && (await getJson(s3, 'processed', 'seed.manifest.json'))) manifestMs = performance.now() - t0;
+      if (!manifestMs && (await getJson(s3, 'processed', 'manifests/seed.csv.json'))) manifestMs = performance.now() - t0;
       if (ds.rowCount >= 10_000 && !lastRowMs) lastRowMs = performance.now() - t0;
       if (lastRowMs && manifestMs) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    const cleanedAt = await getJson<{ timings: { outputBucketMs: number } }>(s3, 'processed', 'seed.manifest.json');
+    const cleanedAt = await getJson<{ timings: { outputBucketMs: number } }>(s3, 'processed', 'manifests/seed.csv.json');
     say(`- 10,000-row seed file (${seed.length} bytes): upload → last row in the Power BI emulator ${(lastRowMs / 1000).toFixed(2)} s; → manifest ${(manifestMs / 1000).toFixed(2)} s; cleaned CSV in the output bucket after ${cleanedAt?.timings.outputBucketMs} ms of publish (the rest is the push URL's 5 requests/s × 15 KB).`);
     say(`- peak RSS during it: ${[...stack.functions.values()].map((f) => `${f.name} ${(f.peakRss() / 1048576).toFixed(0)} MB`).join(', ')}`);
   } finally {
@@ -158,7 +158,7 @@ for (const mb of sizes) {
     await s3.putObject('incoming', `big-${mb}.csv`, createReadStream(file), size);
     const up = performance.now() - t0;
     let manifest: { stats: { rowsOut: number; rowsRejected: number }; timings: { totalMs: number } } | undefined;
-    while (!(manifest = await getJson(s3, 'processed', `big-${mb}.manifest.json`))) await new Promise((r) => setTimeout(r, 200));
+    while (!(manifest = await getJson(s3, 'processed', `manifests/big-${mb}.csv.json`))) await new Promise((r) => setTimeout(r, 200));
     const total = performance.now() - t0;
     say(`- ${mb} MB file, Power BI off: upload ${(up / 1000).toFixed(1)} s, upload → manifest ${(total / 1000).toFixed(1)} s, ${manifest.stats.rowsOut.toLocaleString('en')} rows out, ${manifest.stats.rowsRejected} rejected; peak RSS ${[...stack.functions.values()].map((f) => `${f.name} ${(f.peakRss() / 1048576).toFixed(0)} MB`).join(', ')}`);
   } finally {
@@ -224,7 +224,7 @@ if (!dockerAvailable()) {
   for (const fn of ['webhook', 'transform', 'publish']) {
     const { bytes } = buildImage(fn);
     const bundleBytes = Number(execFileSync('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'stat', imageOf(fn), '-c', '%s', '/home/app/index.mjs'], { encoding: 'utf8' }).trim());
-    const times = await startToFirst2xx(() => runContainer(fn, { PORT: String(BENCH_PORT), S3_ENDPOINT: 'http://127.0.0.1:1', WEBHOOK_TOKEN: 'bench-token-0123456789', LOG_LEVEL: 'error', DRAIN_SECONDS: '0' }), '/_/ready');
+    const times = await startToFirst2xx(() => runContainer(fn, { PORT: String(BENCH_PORT), S3_ENDPOINT: 'http://127.0.0.1:1', WEBHOOK_TOKEN: 'bench-token-0123456789', INTERNAL_TOKEN: 'bench-internal-token-0123', LOG_LEVEL: 'error', DRAIN_SECONDS: '0' }), '/_/ready');
     say(`| ${fn} | ${(bytes / 1024 / 1024).toFixed(0)} MiB | ${(bundleBytes / 1024).toFixed(0)} KiB | ${times.best.toFixed(0)} / ${times.median.toFixed(0)} ms | ${times.nodeBest} / ${times.nodeMedian} ms | ${bare.best.toFixed(0)} / ${bare.median.toFixed(0)} ms |`);
   }
   say('');

@@ -94,6 +94,13 @@ export async function startEmbeddedS3(opts: { directory: string; port?: number; 
       res.end(xml);
       return;
     }
+    // MinIO refuses object names with "." or ".." segments (XMinioInvalidObjectName); so does this store.
+    const raw = decodeURIComponent((req.url ?? '/').split('?')[0]).split('/').filter(Boolean);
+    if (raw.length > 1 && raw.slice(1).some((p) => p === '.' || p === '..')) {
+      res.writeHead(400, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>XMinioInvalidObjectName</Code><Message>Object name contains unsupported characters.</Message></Error>');
+      return;
+    }
     handle(req, res);
   });
   const listening = await listenLocal(server, opts.port ?? 0);

@@ -4,6 +4,7 @@
  * bridge, and each function in its own process (the same entry as the image).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -100,6 +101,8 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   const dataDir = resolve(dev.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const token = baseEnv.WEBHOOK_TOKEN || 'local-webhook-token';
+  // The chain's own credential: made fresh for each local run unless one is given.
+  const internalToken = baseEnv.INTERNAL_TOKEN || randomBytes(24).toString('hex');
   const closers: (() => Promise<void>)[] = [];
 
   // Object store.
@@ -165,6 +168,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     INPUT_BUCKET: store.INPUT_BUCKET,
     OUTPUT_BUCKET: store.OUTPUT_BUCKET,
     WEBHOOK_TOKEN: token,
+    INTERNAL_TOKEN: internalToken,
     ...(route === 'rest' ? {} : { POWERBI_PUSH_URL: pushUrl! }),
     ...restEnv,
     GATEWAY_URL: gateway.url,

@@ -15,4 +15,4 @@ const s3 = createStorage(config);
 const size = statSync(file).size;
 const res = await s3.putObject(config.INPUT_BUCKET, key, createReadStream(file), size, { 'Content-Type': 'text/csv' });
 process.stdout.write(`uploaded ${file} (${size} bytes) to ${config.INPUT_BUCKET}/${key} etag ${res.etag}\n`);
-process.stdout.write(`results appear in ${config.OUTPUT_BUCKET}/${key.replace(/\.csv$/i, '')}.{csv,manifest.json}\n`);
+process.stdout.write(`results appear in ${config.OUTPUT_BUCKET}/cleaned/${key} and ${config.OUTPUT_BUCKET}/manifests/${key}.json\n`);

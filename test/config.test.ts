@@ -46,10 +46,10 @@ test('the REST route needs all its credentials (missing tenant named)', () => {
 
 test('secrets come from *_FILE or the OpenFaaS secrets directory', () => {
   const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
-  writeFileSync(join(dir, 'webhook-token'), 'from-secret-dir\n');
+  writeFileSync(join(dir, 'webhook-token'), 'from-the-secret-dir\n');
   writeFileSync(join(dir, 'pbi'), 'https://api.powerbi.com/beta/t/datasets/d/rows?key=abc\n');
   const c = loadConfig({ webhook: webhookConfig, powerbi: powerbiConfig }, { SECRETS_DIR: dir, POWERBI_PUSH_URL_FILE: join(dir, 'pbi') });
-  assert.equal(c.webhook.WEBHOOK_TOKEN, 'from-secret-dir');
+  assert.equal(c.webhook.WEBHOOK_TOKEN, 'from-the-secret-dir');
   assert.equal(c.powerbi.POWERBI_PUSH_URL, 'https://api.powerbi.com/beta/t/datasets/d/rows?key=abc');
   const missing = errorOf({ webhook: webhookConfig }, { SECRETS_DIR: dir, WEBHOOK_TOKEN_FILE: join(dir, 'nope') });
   assert.deepEqual(missing.variables, ['WEBHOOK_TOKEN_FILE']);
@@ -78,4 +78,16 @@ test('a function refuses to start with a bad configuration: exit 1, variables on
   const noToken = spawnSync(process.execPath, ['--import', 'tsx', 'functions/webhook/index.ts'], { env: { PATH: process.env.PATH, SECRETS_DIR: '/nonexistent' }, encoding: 'utf8' });
   assert.equal(noToken.status, 1);
   assert.match(noToken.stderr, /WEBHOOK_TOKEN/);
+});
+
+test('tokens shorter than 16 characters are refused at start, naming the variable; every secret is masked in logs', async () => {
+  const short = errorOf({ webhook: webhookConfig }, { WEBHOOK_TOKEN: 'x' });
+  assert.deepEqual(short.variables, ['WEBHOOK_TOKEN']);
+  assert.match(short.message, /at least 16/);
+  const { internalConfig } = await import('../shared/runtime/config.js');
+  assert.deepEqual(errorOf({ chain: internalConfig }, {}).variables, ['INTERNAL_TOKEN']);
+  const { redact } = await import('../shared/runtime/log.js');
+  loadConfig({ storage: storageConfig }, { S3_ACCESS_KEY: 'k3y', S3_SECRET_KEY: 'a-secret-of-any-length' });
+  const line = redact('key=k3y secret=a-secret-of-any-length');
+  assert.ok(!line.includes('k3y') && !line.includes('a-secret-of-any-length'), line);
 });

@@ -33,7 +33,7 @@ describe('crash and replay', () => {
     await t.stack.stopFunction('publish');
     await t.stack.startFunction('publish');
     em.rest.holdMs = 0;
-    const manifest = await waitForJson<{ sinks: Record<string, { rowsSent: number; rowsSkippedAsAlreadySent: number }> }>(t.s3, 'processed', 'crash/big.manifest.json', 60_000);
+    const manifest = await waitForJson<{ sinks: Record<string, { rowsSent: number; rowsSkippedAsAlreadySent: number }> }>(t.s3, 'processed', 'manifests/crash/big.csv.json', 60_000);
     const rest = manifest.sinks['powerbi-rest'];
     assert.ok(rest.rowsSkippedAsAlreadySent >= 10_000, `resumed after the checkpoint (${rest.rowsSkippedAsAlreadySent} skipped)`);
     const tables = [...em.rest.datasets.values()].flatMap((d) => [...d.tables.values()]);

@@ -234,6 +234,19 @@ describe('knative/', () => {
     assert.ok(Number(tEnv.find((e) => e.name === 'LEASE_SECONDS')!.value) > Number(tEnv.find((e) => e.name === 'HANDLER_TIMEOUT_SECONDS')!.value));
   });
 
+  test("NetworkPolicy: only webhook (and Knative's data path) reaches transform, only transform reaches publish", () => {
+    const policies = docs.filter((d) => d.kind === 'NetworkPolicy' && d.apiVersion === 'networking.k8s.io/v1');
+    const allowed = (target: string) => {
+      const p = policies.find((d) => (d.spec as { podSelector: { matchLabels: Record<string, string> } }).podSelector.matchLabels['serving.knative.dev/service'] === target);
+      assert.ok(p, `a policy selects ${target}`);
+      const spec = p.spec as { policyTypes: string[]; ingress: { from: { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: { matchLabels: Record<string, string> } }[] }[] };
+      assert.deepEqual(spec.policyTypes, ['Ingress']);
+      return spec.ingress.flatMap((i) => i.from).map((f) => f.podSelector?.matchLabels['serving.knative.dev/service'] ?? `ns:${f.namespaceSelector?.matchLabels['kubernetes.io/metadata.name']}`);
+    };
+    assert.deepEqual(allowed('transform').sort(), ['ns:knative-serving', 'ns:kourier-system', 'webhook']);
+    assert.deepEqual(allowed('publish').sort(), ['ns:knative-serving', 'ns:kourier-system', 'transform']);
+  });
+
   test('references resolve: config maps, secrets and their keys, images', () => {
     const configMaps = new Map(docs.filter((d) => d.kind === 'ConfigMap').map((d) => [d.metadata.name, d]));
     const example = loadDocs('knative/secret.example.yaml')[0];

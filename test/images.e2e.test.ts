@@ -47,7 +47,7 @@ describe('function images', () => {
       const t = stack();
       const seed = readFileSync(examplePath('mock_10000_linhas.csv'));
       await t.s3.putObject('incoming', 'containers/seed.csv', seed, seed.length);
-      const manifest = await waitForJson<{ stats: { rowsOut: number }; sinks: Record<string, { rowsSent: number }> }>(t.s3, 'processed', 'containers/seed.manifest.json', 120_000);
+      const manifest = await waitForJson<{ stats: { rowsOut: number }; sinks: Record<string, { rowsSent: number }> }>(t.s3, 'processed', 'manifests/containers/seed.csv.json', 120_000);
       assert.equal(manifest.stats.rowsOut, 10_000);
       assert.equal(manifest.sinks['powerbi-push'].rowsSent, 10_000);
       assert.equal((await emulatorRows(t)).total, 10_000);

@@ -24,12 +24,12 @@ describe('outages', () => {
     // The bridge keeps retrying while publish is away (each attempt answers 5xx).
     await waitFor('several failed deliveries', async () => (t.stack.bridge!.attempts >= 3 ? true : undefined), 20_000);
     assert.equal(t.stack.bridge!.pending(), 1, 'the event is still queued');
-    assert.equal(await objectExists(t.s3, 'processed', 'outage/publish-down.manifest.json'), false);
+    assert.equal(await objectExists(t.s3, 'processed', 'manifests/outage/publish-down.csv.json'), false);
     const failed = t.logs.filter((l) => l.startsWith('webhook') && l.includes('"status":502'));
     assert.ok(failed.length >= 1, 'webhook answered 502 while publish was down');
 
     await t.stack.startFunction('publish');
-    const manifest = await waitForJson<{ stats: { rowsOut: number } }>(t.s3, 'processed', 'outage/publish-down.manifest.json', 30_000);
+    const manifest = await waitForJson<{ stats: { rowsOut: number } }>(t.s3, 'processed', 'manifests/outage/publish-down.csv.json', 30_000);
     assert.equal(manifest.stats.rowsOut, 500);
     await waitFor('queue drained', async () => (t.stack.bridge!.pending() === 0 ? true : undefined));
     const pbi = await emulatorRows(t);
@@ -50,7 +50,7 @@ describe('outages', () => {
     });
     const body = table(2000, 10_000);
     await t.s3.putObject('incoming', 'outage/powerbi-flaky.csv', body, body.length);
-    const manifest = await waitForJson<{ sinks: Record<string, { rowsSent: number; retries: number }> }>(t.s3, 'processed', 'outage/powerbi-flaky.manifest.json', 60_000);
+    const manifest = await waitForJson<{ sinks: Record<string, { rowsSent: number; retries: number }> }>(t.s3, 'processed', 'manifests/outage/powerbi-flaky.csv.json', 60_000);
     assert.equal(manifest.sinks['powerbi-push'].rowsSent, 2000);
     assert.equal(manifest.sinks['powerbi-push'].retries, 4);
     const ids = (await emulatorRows(t)).rows.map((r) => r.id as number).filter((id) => id >= 10_000);

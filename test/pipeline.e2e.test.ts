@@ -29,7 +29,7 @@ describe('pipeline end to end', () => {
     const t = stack();
     const started = Date.now();
     await t.s3.putObject('incoming', 'mock_10000_linhas.csv', seed, seed.length, { 'Content-Type': 'text/csv' });
-    const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'mock_10000_linhas.manifest.json', 60_000);
+    const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'manifests/mock_10000_linhas.csv.json', 60_000);
     const elapsed = Date.now() - started;
     assert.equal(manifest.stats.rowsIn, 10_000);
     assert.equal(manifest.stats.rowsOut, 10_000);
@@ -45,7 +45,7 @@ describe('pipeline end to end', () => {
       ],
     );
     assert.equal(manifest.sinks['powerbi-push'].rowsSent, 10_000);
-    const cleaned = (await readObject(t.s3, 'processed', 'mock_10000_linhas.csv')).toString('utf8');
+    const cleaned = (await readObject(t.s3, 'processed', 'cleaned/mock_10000_linhas.csv')).toString('utf8');
     const lines = cleaned.trimEnd().split('\n');
     assert.equal(lines.length, 10_001);
     assert.equal(lines[0], 'idade,genero,renda_mensal');
@@ -77,7 +77,7 @@ describe('pipeline end to end', () => {
     event.Key = 'incoming/mock_10000_linhas.csv';
     event.Records[0].s3.object.key = 'mock_10000_linhas.csv';
     event.Records[0].s3.object.eTag = md5(seed);
-    const res = await postJson(`${t.stack.gateway.url}/function/webhook`, event, { authorization: 'Bearer test-token-123' });
+    const res = await postJson(`${t.stack.gateway.url}/function/webhook`, event, { authorization: 'Bearer test-webhook-token-123' });
     assert.equal(res.status, 200);
     assert.match(res.text, /already-published/);
     assert.equal((await emulatorRows(t)).total, before);
@@ -87,10 +87,10 @@ describe('pipeline end to end', () => {
     const t = stack();
     const key = 'relatórios/novo arquivo (1).csv';
     await t.s3.putObject('incoming', key, mock, mock.length);
-    const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'relatórios/novo arquivo (1).manifest.json');
+    const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'manifests/relatórios/novo arquivo (1).csv.json');
     assert.equal(manifest.source.key, key);
     assert.equal(manifest.stats.rowsOut, 10);
-    const cleaned = (await readObject(t.s3, 'processed', key)).toString('utf8');
+    const cleaned = (await readObject(t.s3, 'processed', `cleaned/${key}`)).toString('utf8');
     assert.match(cleaned, /^id_cliente,idade,genero,estado_civil,renda_mensal/);
     assert.match(cleaned, /1006,50,F,Viúvo,10000,48,7,250,0,9,0/);
     // The emulator's push dataset took the seed file's three columns: these rows do not fit,
@@ -108,29 +108,29 @@ describe('pipeline end to end', () => {
     const headerOnly = Buffer.from('id,name\n');
     await t.s3.putObject('incoming', 'ok/header-only.csv', headerOnly, headerOnly.length);
 
-    const zipFailure = await waitForJson<{ problem: { status: number; title: string; detail: string; line: number } }>(t.s3, 'processed', 'failed/bad/archive.csv.error.json');
+    const zipFailure = await waitForJson<{ problem: { status: number; title: string; detail: string; line: number } }>(t.s3, 'processed', 'failed/bad/archive.csv.json');
     assert.equal(zipFailure.problem.status, 415);
     assert.match(zipFailure.problem.detail, /ZIP/);
-    const emptyFailure = await waitForJson<{ problem: { status: number; title: string } }>(t.s3, 'processed', 'failed/bad/empty.csv.error.json');
+    const emptyFailure = await waitForJson<{ problem: { status: number; title: string } }>(t.s3, 'processed', 'failed/bad/empty.csv.json');
     assert.equal(emptyFailure.problem.status, 422);
     assert.match(emptyFailure.problem.title, /no header/);
-    const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'ok/header-only.manifest.json');
+    const manifest = await waitForJson<Manifest>(t.s3, 'processed', 'manifests/ok/header-only.csv.json');
     assert.equal(manifest.stats.rowsOut, 0);
     assert.deepEqual(manifest.schema.columns.map((c) => c.name), ['id', 'name']);
     // A fixed re-upload under the same key clears the failure record.
     const fixed = Buffer.from('a,b\n1,2\n');
     await t.s3.putObject('incoming', 'bad/empty.csv', fixed, fixed.length);
-    await waitForJson(t.s3, 'processed', 'bad/empty.manifest.json');
-    assert.equal(await objectExists(t.s3, 'processed', 'failed/bad/empty.csv.error.json'), false);
+    await waitForJson(t.s3, 'processed', 'manifests/bad/empty.csv.json');
+    assert.equal(await objectExists(t.s3, 'processed', 'failed/bad/empty.csv.json'), false);
     // Sources are byte-identical and no cleaned file was written for the failures.
     assert.equal(md5(await readObject(t.s3, 'incoming', 'bad/archive.csv')), md5(zip));
-    assert.equal(await objectExists(t.s3, 'processed', 'bad/archive.csv'), false);
+    assert.equal(await objectExists(t.s3, 'processed', 'cleaned/bad/archive.csv'), false);
   });
 
   test('webhook: malformed JSON, not an event, bad token, ignored events', async () => {
     const t = stack();
     const url = `${t.stack.gateway.url}/function/webhook`;
-    const auth = { authorization: 'Bearer test-token-123' };
+    const auth = { authorization: 'Bearer test-webhook-token-123' };
     const malformed = await postJson(url, '{"Records": [', auth);
     assert.equal(malformed.status, 400);
     assert.equal(malformed.headers['content-type'], 'application/problem+json');
@@ -183,15 +183,18 @@ describe('pipeline end to end', () => {
   test('ad-hoc ?publish=true goes to the output bucket and Power BI like an uploaded file', async () => {
     const t = stack();
     const before = (await emulatorRows(t)).total;
-    const res = await request(`${t.stack.gateway.url}/function/transform?publish=true&name=manual.csv&delimiter=;`, {
-      method: 'POST',
-      body: 'idade;genero;renda_mensal\n40;F;1000\n41;M;2000\n',
-    });
+    const csv = 'idade;genero;renda_mensal\n40;F;1000\n41;M;2000\n';
+    const url = `${t.stack.gateway.url}/function/transform?publish=true&name=manual.csv&delimiter=;`;
+    // Publishing writes outputs and pushes rows: only with the chain's credential.
+    const anonymous = await request(url, { method: 'POST', body: csv });
+    assert.equal(anonymous.statusCode, 401);
+    await anonymous.body.dump();
+    const res = await request(url, { method: 'POST', body: csv, headers: { authorization: `Bearer ${t.stack.env.INTERNAL_TOKEN}` } });
     assert.equal(res.statusCode, 200);
     const result = (await res.body.json()) as { status: string; outputs: { cleaned: string } };
     assert.equal(result.status, 'published');
-    assert.equal(result.outputs.cleaned, 'adhoc/manual.csv');
-    assert.equal((await readObject(t.s3, 'processed', 'adhoc/manual.csv')).toString(), 'idade,genero,renda_mensal\n40,F,1000\n41,M,2000\n');
+    assert.match(result.outputs.cleaned, /^adhoc\/[0-9a-f]{32}\/cleaned\/manual\.csv$/);
+    assert.equal((await readObject(t.s3, 'processed', result.outputs.cleaned)).toString(), 'idade,genero,renda_mensal\n40,F,1000\n41,M,2000\n');
     assert.equal((await emulatorRows(t)).total, before + 2);
   });
 
@@ -201,7 +204,7 @@ describe('pipeline end to end', () => {
     assert.ok(text.length > 1000);
     const pushUrl = t.stack.env.POWERBI_PUSH_URL;
     const key = new URL(pushUrl).searchParams.get('key')!;
-    for (const secret of [key, encodeURIComponent(key), 'test-token-123', t.stack.config.storage.S3_SECRET_KEY]) {
+    for (const secret of [key, encodeURIComponent(key), 'test-webhook-token-123', t.stack.env.INTERNAL_TOKEN, t.stack.config.storage.S3_SECRET_KEY]) {
       assert.equal(text.includes(secret), false, 'a secret was logged');
     }
   });

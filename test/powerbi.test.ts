@@ -154,7 +154,7 @@ describe('Power BI sinks against the emulator', () => {
       const table = ds.tables.get('RealTimeData')!;
       assert.equal(table.rows.length, 50_000);
       assert.equal(hashRows(table.rows), expectedHash(rows));
-      const manifest = await getJson<{ sinks: Record<string, { retries: number }> }>(storage, 'processed', key.replace('.csv', '.manifest.json'));
+      const manifest = await getJson<{ sinks: Record<string, { retries: number }> }>(storage, 'processed', key.replace('.csv', 'manifests/.csv.json'));
       assert.ok(manifest!.sinks['powerbi-rest'].retries >= 1, 'retries are reported');
       assert.equal(result.status, 'published');
       assert.equal(em.faults.length, 0, 'every injected fault was hit');
@@ -178,7 +178,7 @@ describe('Power BI sinks against the emulator', () => {
     const result = await publish('capped.csv', rowsOf(400), [sink]);
     assert.equal(ds.rows.length, 150);
     assert.equal((result.sinks['powerbi-push'] as { rowsNotSent: number }).rowsNotSent, 250);
-    const manifest = await getJson<{ stats: { rowsOut: number } }>(storage, 'processed', 'capped.manifest.json');
+    const manifest = await getJson<{ stats: { rowsOut: number } }>(storage, 'processed', 'manifests/capped.csv.json');
     assert.equal(manifest!.stats.rowsOut, 400, 'the output bucket has every row');
   });
 

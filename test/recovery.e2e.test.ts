@@ -23,7 +23,7 @@ describe('recovery sweep', () => {
     await putJson(t.s3, 'processed', `_state/${id}.lease.json`, { id, owner: 'dead-run', acquiredAt: past, expiresAt: past, bucket: 'incoming', key: 'lost/abandoned.csv' });
     await t.stack.stopFunction('webhook');
     await t.stack.startFunction('webhook');
-    const manifest = await waitForJson<{ stats: { rowsOut: number }; source: { etag: string } }>(t.s3, 'processed', 'lost/abandoned.manifest.json', 30_000);
+    const manifest = await waitForJson<{ stats: { rowsOut: number }; source: { etag: string } }>(t.s3, 'processed', 'manifests/lost/abandoned.csv.json', 30_000);
     assert.equal(manifest.stats.rowsOut, 2);
     assert.equal(manifest.source.etag, stat.etag);
     assert.ok(t.logs.some((l) => l.includes('recovering an abandoned run')));

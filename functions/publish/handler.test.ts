@@ -23,6 +23,9 @@ async function ndjson(csv: string, name: string): Promise<string> {
   return out;
 }
 
+const INTERNAL = 'unit-internal-token-0123456';
+const auth = { authorization: `Bearer ${INTERNAL}`, 'content-type': 'application/x-ndjson' };
+
 describe('publish handler', () => {
   let s3: EmbeddedS3;
   let dir: string;
@@ -30,7 +33,7 @@ describe('publish handler', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'publish-unit-'));
     s3 = await startEmbeddedS3({ directory: dir, accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['incoming', 'processed'] });
-    fn = create(publish, { S3_ENDPOINT: s3.url, POWERBI_ENABLED: 'false', LOG_LEVEL: 'error' });
+    fn = create(publish, { S3_ENDPOINT: s3.url, POWERBI_ENABLED: 'false', LOG_LEVEL: 'error', INTERNAL_TOKEN: INTERNAL });
   });
   after(async () => {
     await s3.close();
@@ -38,7 +41,7 @@ describe('publish handler', () => {
   });
 
   test('a dataset stream becomes the cleaned CSV and its manifest in the output bucket', async () => {
-    const res = await fn.handle(eventOf({ body: await ndjson('id,city\n1,São Paulo\n2,Recife\n', 'cities.csv'), headers: { 'content-type': 'application/x-ndjson' } }), contextOf('publish'));
+    const res = await fn.handle(eventOf({ body: await ndjson('id,city\n1,São Paulo\n2,Recife\n', 'cities.csv'), headers: auth }), contextOf('publish'));
     assert.equal(res.status, 200);
     const result = res.json as { status: string; outputs: { manifest: string; cleaned: string } };
     assert.equal(result.status, 'published');
@@ -49,6 +52,18 @@ describe('publish handler', () => {
   });
 
   test('a body that is not a dataset is a 400, and nothing is written', async () => {
-    await assert.rejects(fn.handle(eventOf({ body: 'not json\n', headers: { 'content-type': 'application/x-ndjson' } }), contextOf('publish')), (err) => err instanceof Problem && err.status === 400);
+    await assert.rejects(fn.handle(eventOf({ body: 'not json\n', headers: auth }), contextOf('publish')), (err) => err instanceof Problem && err.status === 400);
+  });
+
+  test('a forged dataset (no credential, a wrong one, or a raw token without Bearer) is 401 and nothing is written', async () => {
+    const storage = createStorage({ S3_ENDPOINT: s3.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 });
+    const body = await ndjson('id\n1\n', 'victim.csv');
+    for (const authorization of [undefined, 'Bearer wrong-token-0123456789', INTERNAL]) {
+      const headers = { 'content-type': 'application/x-ndjson', ...(authorization ? { authorization } : {}) };
+      await assert.rejects(fn.handle(eventOf({ body, headers }), contextOf('publish')), (err) => err instanceof Problem && err.status === 401);
+    }
+    const names: string[] = [];
+    for await (const o of storage.listObjectsV2('processed', 'adhoc/', true) as AsyncIterable<{ name: string }>) names.push(o.name);
+    assert.ok(!names.some((n) => n.endsWith('victim.csv') || n.endsWith('victim.csv.json')), `nothing written: ${names.join(', ')}`);
   });
 });

@@ -2,6 +2,8 @@
 import { csvConfig } from '../../shared/csv/config.js';
 import { decodeNdjson } from '../../shared/dataset/ndjson.js';
 import { defineFunction } from '../../shared/runtime/main.js';
+import { requireBearer } from '../../shared/runtime/auth.js';
+import { internalConfig } from '../../shared/runtime/config.js';
 import { createLogger } from '../../shared/runtime/log.js';
 import { powerbiConfig } from '../../shared/sinks/powerbi/config.js';
 import { storageConfig } from '../../shared/storage/config.js';
@@ -12,7 +14,7 @@ import { createSinks, s3DatasetMemory } from './sinks.js';
 export const publish = defineFunction({
   name: 'publish',
   maxBodyBytes: Infinity,
-  config: { storage: storageConfig, csv: csvConfig, powerbi: powerbiConfig },
+  config: { storage: storageConfig, chain: internalConfig, csv: csvConfig, powerbi: powerbiConfig },
   create: (config) => {
     const s3 = createStorage(config.storage);
     // Sinks are built once per process: the Power BI limits and token cache hold across requests.
@@ -28,6 +30,8 @@ export const publish = defineFunction({
     }
     return {
       handle: async (event, ctx) => {
+        // Only transform sends datasets: a forged one is refused before anything is read or written.
+        requireBearer(event.headers, [config.chain.INTERNAL_TOKEN], 'INTERNAL_TOKEN');
         const result = await publishDataset(decodeNdjson(event.body), {
           outputBucket: config.storage.OUTPUT_BUCKET,
           escapeFormulas: config.csv.CSV_ESCAPE_FORMULAS,

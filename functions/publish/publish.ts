@@ -4,7 +4,7 @@
  * 2. Row sinks (Power BI), once the file is known good, read back from the cleaned CSV with
  *    per-batch checkpoints, so a retry resumes instead of pushing rows twice.
  * 3. The manifest, then the completion marker: a replay of the same object version is a no-op.
- * A file that cannot be read produces `failed/<key>.error.json`; the source is never touched.
+ * A file that cannot be read produces `failed/<key>.json`; the source is never touched.
  */
 import { PassThrough } from 'node:stream';
 import type { DatasetHeader, DatasetTrailer, Reject, Source } from '../../shared/dataset/contract.js';
@@ -15,7 +15,7 @@ import { csvLine } from '../../shared/csv/writer.js';
 import type { RowSink, SinkResult } from '../../shared/sinks/sink.js';
 import { ObjectState } from '../../shared/storage/object-state.js';
 import { putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
-import { outputNames, recordFailure, sourceId, sourceKey } from '../../shared/storage/layout.js';
+import { outputsOf, recordFailure, sourceId } from '../../shared/storage/layout.js';
 import type { DatasetEvent } from '../../shared/csv/clean.js';
 import { datasetProblems } from '../../shared/dataset/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
@@ -83,9 +83,9 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   const header: DatasetHeader = first.value.header;
   const source = header.source;
   const id = sourceId(source);
-  const names = outputNames(sourceKey(source));
+  const names = outputsOf(source, id);
   const state = new ObjectState(deps.s3, bucket);
-  const log = deps.log.child({ id, key: sourceKey(source) });
+  const log = deps.log.child({ id, key: source.kind === 'object' ? source.key : source.name });
 
   const done = source.kind === 'object' ? await state.completion(id) : undefined;
   if (done?.outcome === 'published') {
@@ -132,7 +132,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     // The file could not be read to the end (or too many rows were rejected): nothing goes to Power BI.
     const problem = Problem.fromDetails(trailer.error);
     await removeQuietly(deps.s3, bucket, names.cleaned);
-    const failure = await recordFailure(deps.s3, bucket, source, problem, { stats: trailer.stats, rejects: trailer.rejects.slice(0, 20), rejectsObject: rejectCount ? names.rejects : undefined });
+    const failure = await recordFailure(deps.s3, bucket, source, id, problem, { stats: trailer.stats, rejects: trailer.rejects.slice(0, 20), rejectsObject: rejectCount ? names.rejects : undefined });
     log.warn('file failed', { problem: problem.toJSON() });
     recordFile('failed', trailer.stats, started);
     return { status: 'failed', id, source, outputs: { bucket, failure, ...(rejectCount ? { rejects: names.rejects } : {}) }, stats: trailer.stats, sinks: {}, problem: problem.toJSON() };

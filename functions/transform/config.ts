@@ -1,5 +1,5 @@
 /** What only transform reads. */
-import { bool, component, int, optionalUrl, variable } from '../../shared/runtime/config.js';
+import { bool, component, int, optionalUrl, token, variable } from '../../shared/runtime/config.js';
 
 export const transformConfig = component({
   name: 'transform',
@@ -7,6 +7,7 @@ export const transformConfig = component({
     TRANSFORM_JSON_MAX_BYTES: variable(int(10 * 1024 * 1024, 1024), 'Ad-hoc answers as one JSON document up to this size; larger ones ask for NDJSON or CSV.'),
     ADHOC_SPOOL_MAX_BYTES: variable(int(1024 * 1024 * 1024, 1024), 'Ad-hoc CSV bodies are spooled to a temporary file (in /tmp) before the answer starts; larger ones get 413.'),
     HTTP_FULL_DUPLEX: variable(bool(false), 'true only behind full-duplex proxies (Knative ≥ 1.13 with features.knative.dev/http-full-duplex): ad-hoc answers then stream while the body is read, without spooling.'),
+    ADHOC_TOKEN: variable(token, 'If set, ad-hoc CSV requests need Authorization: Bearer <ADHOC_TOKEN> (or the internal token). Publishing an ad-hoc file always needs the internal token.', { secret: 'adhoc-token' }),
     PUBLISH_URL: variable(optionalUrl, 'Where publish is called (default: `<GATEWAY_URL>/function/publish`).'),
   },
 });

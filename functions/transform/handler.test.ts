@@ -7,7 +7,8 @@ import { contextOf, create, eventOf } from '../../test/unit-helpers.js';
 import { transform } from './handler.js';
 import { adhocOverrides, negotiate } from './requests.js';
 
-const fn = create(transform, { S3_ENDPOINT: 'http://127.0.0.1:1', LOG_LEVEL: 'error' });
+const INTERNAL = 'unit-internal-token-0123456';
+const fn = create(transform, { S3_ENDPOINT: 'http://127.0.0.1:1', LOG_LEVEL: 'error', INTERNAL_TOKEN: INTERNAL });
 after(() => fn.shutdown?.());
 
 const text = async (body: unknown) => {
@@ -42,6 +43,22 @@ test('Accept: text/csv answers clean CSV; ?delimiter= overrides detection', asyn
   assert.equal(await text(res.body), 'x,y\n1,a\n');
 });
 
+const internal = { 'content-type': 'application/json', authorization: `Bearer ${INTERNAL}` };
+
 test('an object reference that is not JSON is a 400', async () => {
-  await assert.rejects(fn.handle(eventOf({ body: '{bucket', headers: { 'content-type': 'application/json' } }), contextOf('transform')), (err) => err instanceof Problem && err.status === 400);
+  await assert.rejects(fn.handle(eventOf({ body: '{bucket', headers: internal }), contextOf('transform')), (err) => err instanceof Problem && err.status === 400);
+});
+
+test('an object reference without the chain credential is 401; one for another bucket is 403; a bad key is 400', async () => {
+  const ref = (bucket: string, key: string) => JSON.stringify({ bucket, key, etag: 'x', size: 1 });
+  const rejects = (headers: Record<string, string>, body: string, status: number) =>
+    assert.rejects(fn.handle(eventOf({ body, headers }), contextOf('transform')), (err) => err instanceof Problem && err.status === status);
+  await rejects({ 'content-type': 'application/json' }, ref('incoming', 'a.csv'), 401);
+  await rejects({ 'content-type': 'application/json', authorization: INTERNAL }, ref('incoming', 'a.csv'), 401);
+  await rejects(internal, ref('processed', 'cleaned/a.csv'), 403);
+  await rejects(internal, ref('incoming', '../processed/a.csv'), 400);
+});
+
+test('publishing an ad-hoc file needs the chain credential', async () => {
+  await assert.rejects(fn.handle(eventOf({ body: 'a\n1\n', query: 'publish=true' }), contextOf('transform')), (err) => err instanceof Problem && err.status === 401);
 });

@@ -1,7 +1,8 @@
 /** transform: an object reference (from webhook) or a CSV body (ad-hoc) in, the typed dataset out. */
 import { csvConfig } from '../../shared/csv/config.js';
 import { loadSchemaFile } from '../../shared/csv/pinned-schema.js';
-import { gatewayConfig } from '../../shared/runtime/config.js';
+import { gatewayConfig, internalConfig } from '../../shared/runtime/config.js';
+import { requireBearer } from '../../shared/runtime/auth.js';
 import { readJson } from '../../shared/runtime/body.js';
 import { defineFunction, leaseOutlastsHandler } from '../../shared/runtime/main.js';
 import { leaseConfig, storageConfig } from '../../shared/storage/config.js';
@@ -15,7 +16,7 @@ const REF_MAX_BYTES = 64 * 1024;
 export const transform = defineFunction({
   name: 'transform',
   maxBodyBytes: Infinity,
-  config: { storage: storageConfig, lease: leaseConfig, gateway: gatewayConfig, csv: csvConfig, transform: transformConfig },
+  config: { storage: storageConfig, lease: leaseConfig, gateway: gatewayConfig, chain: internalConfig, csv: csvConfig, transform: transformConfig },
   validate: (config, runtime) => {
     const problems = leaseOutlastsHandler(config, runtime);
     try {
@@ -36,14 +37,24 @@ export const transform = defineFunction({
       spoolMaxBytes: config.transform.ADHOC_SPOOL_MAX_BYTES,
       fullDuplex: config.transform.HTTP_FULL_DUPLEX,
       publishUrl: config.transform.PUBLISH_URL ?? config.gateway.functionUrl('publish'),
+      inputBucket: config.storage.INPUT_BUCKET,
+      internalToken: config.chain.INTERNAL_TOKEN,
     };
+    const internal = config.chain.INTERNAL_TOKEN;
+    const adhoc = config.transform.ADHOC_TOKEN;
     return {
       handle: async (event, ctx) => {
         const type = String(event.headers['content-type'] ?? '');
         // A JSON body is an object reference (from the webhook); anything else is an ad-hoc CSV.
         if (type.startsWith('application/json') && event.method === 'POST') {
+          // Only the webhook (or the recovery sweep) hands objects over.
+          requireBearer(event.headers, [internal], 'INTERNAL_TOKEN');
           return transformObject(await readJson(event.body, REF_MAX_BYTES, 'an object reference'), deps, ctx);
         }
+        // Ad-hoc use is open unless ADHOC_TOKEN is set; publishing an ad-hoc file writes outputs
+        // and pushes rows, so it needs the chain's own credential.
+        if (event.query.get('publish') === 'true') requireBearer(event.headers, [internal], 'INTERNAL_TOKEN');
+        else if (adhoc) requireBearer(event.headers, [adhoc, internal], 'ADHOC_TOKEN');
         return transformAdhoc(event, deps, ctx);
       },
     };

@@ -21,6 +21,8 @@ import { isNotFound, type Storage } from '../../shared/storage/s3.js';
 import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOptions } from '../../shared/csv/clean.js';
 import { storageProblems } from '../../shared/storage/problems.js';
 import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
+import { bearer } from '../../shared/runtime/auth.js';
+import { keyProblem } from '../../shared/storage/layout.js';
 import { metrics } from '../../shared/runtime/metrics.js';
 
 export interface TransformDeps {
@@ -33,6 +35,10 @@ export interface TransformDeps {
   /** Behind full-duplex proxies only: answer while the body is still being read. */
   fullDuplex: boolean;
   publishUrl: string;
+  /** The only bucket objects are read from. */
+  inputBucket: string;
+  /** The credential of the calls inside the chain (sent to publish). */
+  internalToken: string;
   s3: Storage;
   schemas: PinnedSchema[];
 }
@@ -52,7 +58,7 @@ async function startDataset(events: AsyncGenerator<DatasetEvent>): Promise<{ hea
 async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<DatasetEvent>, ctx: FunctionContext, signal?: AbortSignal): Promise<FunctionResult> {
   const res = await invoke(deps.publishUrl, {
     target: 'publish',
-    headers: { 'content-type': NDJSON },
+    headers: { 'content-type': NDJSON, ...bearer(deps.internalToken) },
     body: Readable.from(encodeNdjson(stream)),
     callId: ctx.callId,
     signal,
@@ -65,6 +71,9 @@ async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<Data
 export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
   const ref = ObjectRef.parse(refInput);
   const { s3 } = deps;
+  if (ref.bucket !== deps.inputBucket) throw storageProblems.wrongBucket(`transform reads only bucket ${deps.inputBucket}`, { bucket: ref.bucket });
+  const refused = keyProblem(ref.key);
+  if (refused) throw storageProblems.invalidKey(refused, { file: ref.key });
   const log = ctx.log.child({ bucket: ref.bucket, key: ref.key });
   let stat;
   try {
@@ -74,9 +83,10 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
     throw storageProblems.storageUnavailable((err as { code?: string }).code ?? 'error');
   }
   if (ref.etag && stat.etag && stat.etag !== ref.etag) {
+    // Overwritten since the event (its own event processes the new version), or a forged reference.
     log.info('superseded', { eventEtag: ref.etag, currentEtag: stat.etag });
     metrics.files.inc({ outcome: 'superseded' });
-    return { status: 200, json: { status: 'superseded', detail: 'the object was overwritten since this event; its own event will process it' } };
+    throw storageProblems.versionMismatch('the object was overwritten since this event (the newer version has its own event), or the reference is wrong', { file: ref.key });
   }
   const full: ObjectRef = { ...ref, etag: ref.etag ?? stat.etag, size: stat.size };
   const id = idempotencyKey(full);
@@ -95,7 +105,7 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
     } catch (err) {
       body.destroy();
       if (err instanceof Problem && !err.retryable) {
-        const failure = await recordFailure(s3, deps.outputBucket, source, err);
+        const failure = await recordFailure(s3, deps.outputBucket, source, id, err);
         log.warn('file failed', { problem: err.toJSON(), failure });
         throw err.with({ failure: `${deps.outputBucket}/${failure}` });
       }

@@ -1,10 +1,10 @@
 /** What only the webhook reads. */
-import { component, num, optionalString, optionalUrl, variable } from '../../shared/runtime/config.js';
+import { component, num, optionalUrl, token, variable } from '../../shared/runtime/config.js';
 
 export const webhookConfig = component({
   name: 'webhook',
   vars: {
-    WEBHOOK_TOKEN: variable(optionalString, 'Bearer token MinIO sends (its `auth_token`). Required by the webhook.', { secret: 'webhook-token' }),
+    WEBHOOK_TOKEN: variable(token, 'Bearer token MinIO sends (its `auth_token`). Required by the webhook.', { secret: 'webhook-token' }),
     WEBHOOK_WAIT_SECONDS: variable(num(25, 0, 55), 'How long the webhook waits for a run before answering MinIO 202 and owning the retries.'),
     TRANSFORM_URL: variable(optionalUrl, 'Where transform is called (default: `<GATEWAY_URL>/function/transform`).'),
   },

@@ -16,7 +16,7 @@ describe('webhook handler', () => {
   before(async () => {
     transform = await recorder(() => ({ status: 200, json: { status: 'published' } }));
     // S3 on a closed port: the recovery sweep fails quietly; the handler does not need S3.
-    fn = create(webhook, { WEBHOOK_TOKEN: TOKEN, TRANSFORM_URL: `${transform.url}/function/transform`, S3_ENDPOINT: 'http://127.0.0.1:1', LOG_LEVEL: 'error' });
+    fn = create(webhook, { WEBHOOK_TOKEN: TOKEN, INTERNAL_TOKEN: 'unit-internal-token-0123456', TRANSFORM_URL: `${transform.url}/function/transform`, S3_ENDPOINT: 'http://127.0.0.1:1', LOG_LEVEL: 'error' });
   });
   after(async () => {
     await fn.shutdown?.();

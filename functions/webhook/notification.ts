@@ -5,9 +5,10 @@
  * or that were handled (also files recorded as failed: their retry cannot help), 202 when the
  * work is still going after the wait, 5xx only when a retry can help.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
+import { bearer, requireBearer } from '../../shared/runtime/auth.js';
 import { readJson } from '../../shared/runtime/body.js';
+import { keyProblem } from '../../shared/storage/layout.js';
 import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
 import { Problem, problems } from '../../shared/runtime/problem.js';
 import { decide, S3EventNotification, type ObjectRef } from '../../shared/storage/s3-event.js';
@@ -23,14 +24,10 @@ export interface WebhookDeps {
   /** How long to wait for a run before answering 202. */
   waitSeconds: number;
   transformUrl: string;
-}
-
-export function tokenMatches(header: string | undefined, token: string): boolean {
-  if (!header) return false;
-  const presented = header.startsWith('Bearer ') ? header.slice(7) : header;
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(token).digest();
-  return timingSafeEqual(a, b);
+  /** The credential of the calls inside the chain. */
+  internalToken: string;
+  /** Record why a key was refused at the edge (a terminal failure: never retried). */
+  recordRefusal(ref: ObjectRef, reason: string): Promise<string>;
 }
 
 /** Objects being handed off right now by this process: a duplicate delivery joins the same run. */
@@ -59,7 +56,7 @@ export function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext)
     try {
       const res = await invoke(deps.transformUrl, {
         target: 'transform',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...bearer(deps.internalToken) },
         body: JSON.stringify(ref),
         callId: ctx.callId,
         retries: 3,
@@ -95,9 +92,7 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
   const token = deps.token;
   if (event.method === 'HEAD' || event.method === 'GET') return { status: 200, body: '' };
   if (event.method !== 'POST') throw problems.methodNotAllowed('send POST with an S3 event notification');
-  if (token && !tokenMatches(event.headers.authorization, token)) {
-    throw problems.unauthorized('send Authorization: Bearer <WEBHOOK_TOKEN> (MinIO: auth_token)');
-  }
+  requireBearer(event.headers, [token], 'WEBHOOK_TOKEN'); // MinIO: auth_token
   const raw = await readJson(event.body, NOTIFICATION_MAX_BYTES, 'an S3 event notification');
   if (raw === null) return { status: 204 }; // old MinIO liveness probe: an empty POST
   const parsed = S3EventNotification.safeParse(raw);
@@ -117,6 +112,15 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
       results.push({ status: 'ignored', eventName: d.eventName, bucket: d.bucket, key: d.key, reason: d.reason });
       continue;
     }
+    // Keys are checked once, here: one that can never name outputs fails for good, with a record.
+    const refused = keyProblem(d.ref.key);
+    if (refused) {
+      const record = await deps.recordRefusal(d.ref, refused);
+      metrics.files.inc({ outcome: 'refused' });
+      ctx.log.warn('refused', { bucket: d.ref.bucket, key: d.ref.key, reason: refused, record });
+      results.push({ status: 'refused', bucket: d.ref.bucket, key: d.ref.key, reason: refused, record });
+      continue;
+    }
     const run = handOff(d.ref, deps, ctx);
     const waitMs = deps.waitSeconds * 1000;
     let timer: NodeJS.Timeout | undefined;
@@ -131,7 +135,7 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
     }
     if (outcome.status >= 500 || outcome.status === 429) retry = true;
     ctx.log.info('handled', { bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status });
-    results.push({ status: outcome.status < 300 ? 'processed' : outcome.status >= 500 ? 'retry' : 'failed', bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status, result: outcome.result });
+    results.push({ status: outcome.status < 300 ? 'processed' : outcome.status >= 500 ? 'retry' : outcome.status === 409 ? 'superseded' : 'failed', bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status, result: outcome.result });
   }
   if (retry) {
     throw problems.downstreamFailed('a downstream function or Power BI failed; MinIO will redeliver the event', { results });

@@ -60,6 +60,8 @@ export const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+/** A bearer token: at least 16 characters (a short one is refused at start, naming the variable). */
+export const token = optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional());
 export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 export const optionalUrl = optionalString.pipe(httpUrl.optional());
 export const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 chars: a-z, 0-9, dot, hyphen)');
@@ -186,6 +188,18 @@ export const gatewayConfig = component({
     GATEWAY_URL: variable(httpUrl.default('http://127.0.0.1:8080'), 'Gateway the functions call one another through (`<GATEWAY_URL>/function/<name>`).'),
   },
   finish: (c) => ({ ...c, functionUrl: (name: string) => `${c.GATEWAY_URL.replace(/\/$/, '')}/function/${name}` }),
+});
+
+/** The credential of the calls inside the chain (webhook → transform → publish). */
+export const internalConfig = component({
+  name: 'chain',
+  vars: {
+    INTERNAL_TOKEN: variable(token, 'Bearer token of the calls inside the chain: webhook → transform → publish. Required; only the functions know it.', { secret: 'internal-token' }),
+  },
+  finish: (c, problem) => {
+    if (!c.INTERNAL_TOKEN) problem('INTERNAL_TOKEN', 'required (the credential of the calls between the functions)');
+    return { INTERNAL_TOKEN: c.INTERNAL_TOKEN as string };
+  },
 });
 
 export type RuntimeConfig = Values<typeof runtimeConfig.vars>;

@@ -5,12 +5,13 @@
 const secrets = new Set<string>();
 
 export function registerSecret(value: string | undefined): void {
-  if (value && value.length >= 4) secrets.add(value);
+  if (value) secrets.add(value);
 }
 
 export function redact(text: string): string {
   let out = text;
-  for (const s of secrets) {
+  // Longest first, so that a secret containing another is masked whole.
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
     if (out.includes(s)) out = out.split(s).join('***');
     const enc = encodeURIComponent(s);
     if (enc !== s && out.includes(enc)) out = out.split(enc).join('***');

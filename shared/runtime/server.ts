@@ -233,18 +233,21 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     server.closeAllConnections();
   };
 
-  /** SIGTERM: fail readiness, keep serving for drainSeconds, then close. */
-  const drainThenClose = async () => {
-    if (draining) return;
+  /** SIGTERM: fail readiness and drop the lock at once, keep serving for drainSeconds, then close. */
+  const beginDrain = () => {
     draining = true;
     ready = false;
     removeLock();
+  };
+  const drainThenClose = async () => {
     if (drainMs > 0) await new Promise<void>((r) => setTimeout(r, drainMs).unref());
     await close();
   };
 
   if (opts.handleSignals) {
     const onSignal = (sig: string) => {
+      if (draining) return;
+      beginDrain();
       log.info('draining', { signal: sig, inFlight, serveSeconds: drainMs / 1000 });
       void drainThenClose()
         .then(() => opts.onShutdown?.())

@@ -1,37 +1,92 @@
 /**
- * The output bucket's layout: where the outputs of a source object go (cleaned CSV, manifest,
- * rejects), where a failure is recorded, and the id that names an object version's state.
+ * The output bucket's layout. Each kind of output has its own top-level prefix, and an object's
+ * key is kept exactly (case, dots, unicode) after it:
+ *
+ *   cleaned/<key>            the cleaned CSV
+ *   manifests/<key>.json     the manifest
+ *   rejects/<key>            the rejected rows (CSV)
+ *   failed/<key>.json        why a file failed
+ *   adhoc/<id>/…             the same four for an ad-hoc file published by hand
+ *   _state/<id>.…            leases, checkpoints, completion markers (ids are hashes, never keys)
+ *
+ * so the mapping from input keys to output names is one-to-one (`a.csv` and `a.CSV` stay apart,
+ * an input named `x.rejects.csv` is just another key), and no input key can reach `_state/` or
+ * another kind's prefix. A property test checks both.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Source } from '../dataset/contract.js';
 import type { Problem } from '../runtime/problem.js';
 import { idempotencyKey } from './object-state.js';
 import { putJson, type Storage } from './s3.js';
 
-/** Output object names for a source key: cleaned CSV, manifest and rejects beside it; failures under `failed/`. */
-export function outputNames(sourceKey: string) {
-  const base = sourceKey.replace(/\.csv$/i, '');
-  return {
-    cleaned: `${base}.csv`,
-    manifest: `${base}.manifest.json`,
-    rejects: `${base}.rejects.csv`,
-    failure: `failed/${sourceKey}.error.json`,
-  };
+/** S3's limit on a key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024;
+export const STATE_PREFIX = '_state/';
+const KINDS = ['cleaned/', 'manifests/', 'rejects/', 'failed/'] as const;
+
+export interface OutputNames {
+  cleaned: string;
+  manifest: string;
+  rejects: string;
+  failure: string;
 }
 
-/** The key a source's outputs are named after (ad-hoc files go under `adhoc/`). */
-export function sourceKey(source: Source): string {
-  return source.kind === 'object' ? source.key : `adhoc/${source.name.replace(/^\/+/, '')}`;
+function namesUnder(base: string, key: string): OutputNames {
+  return { cleaned: `${base}cleaned/${key}`, manifest: `${base}manifests/${key}.json`, rejects: `${base}rejects/${key}`, failure: `${base}failed/${key}.json` };
 }
+
+/** Output names of an object key. */
+export function outputNames(key: string): OutputNames {
+  return namesUnder('', key);
+}
+
+/** Output names of a source: an object's by its key; an ad-hoc file's under `adhoc/<id>/`. */
+export function outputsOf(source: Source, id: string): OutputNames {
+  return source.kind === 'object' ? outputNames(source.key) : namesUnder(`adhoc/${id}/`, source.name.replace(/^\/+/, '') || 'adhoc.csv');
+}
+
+/** The longest name an object key maps to, in UTF-8 bytes (it must fit S3's 1,024). */
+export function longestOutputBytes(key: string): number {
+  return Math.max(...Object.values(outputNames(key)).map((n) => Buffer.byteLength(n)));
+}
+
+/** Whether a name belongs to the pipeline's own bookkeeping. */
+export function isReserved(name: string): boolean {
+  return name.startsWith(STATE_PREFIX);
+}
+
+/** Every prefix an output can start with. */
+export const OUTPUT_PREFIXES = [...KINDS, 'adhoc/', STATE_PREFIX];
 
 /** The id of a source's state: the object version's idempotency key, or a fresh one for ad-hoc files. */
 export function sourceId(source: Source): string {
   return source.kind === 'object' ? idempotencyKey(source) : randomUUID().replace(/-/g, '');
 }
 
-/** Record a file that could not be processed under `failed/<key>.error.json`. */
-export async function recordFailure(s3: Storage, bucket: string, source: Source, problem: Problem, extra: Record<string, unknown> = {}): Promise<string> {
-  const key = outputNames(sourceKey(source)).failure;
+/** Where a key that cannot name outputs (refused at the edge) has its failure recorded. */
+export function refusedKeyRecord(bucket: string, key: string): string {
+  return `failed/_refused/${createHash('sha256').update(`${bucket}/${key}`).digest('hex')}.json`;
+}
+
+/** Record a file that could not be processed under `failed/<key>.json`. */
+export async function recordFailure(s3: Storage, bucket: string, source: Source, id: string, problem: Problem, extra: Record<string, unknown> = {}): Promise<string> {
+  const key = outputsOf(source, id).failure;
   await putJson(s3, bucket, key, { source, failedAt: new Date().toISOString(), problem: problem.toJSON(), ...extra });
   return key;
+}
+
+/**
+ * Why an object key cannot be processed, or undefined when it can: checked once, at the edge
+ * (the webhook), and again by transform. MinIO refuses `.`/`..` segments too; a control
+ * character or a key whose outputs would pass S3's 1,024 bytes can never succeed.
+ */
+export function keyProblem(key: string): string | undefined {
+  if (key.length === 0) return 'the key is empty';
+  if (key.startsWith('/')) return 'the key starts with "/"';
+  if (key.split('/').some((s) => s === '..' || s === '.')) return 'the key has a "." or ".." segment';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key)) return 'the key has a control character';
+  const longest = longestOutputBytes(key);
+  if (longest > MAX_KEY_BYTES) return `the key's output names would be ${longest} bytes; S3 allows ${MAX_KEY_BYTES}`;
+  return undefined;
 }
