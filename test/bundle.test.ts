@@ -76,9 +76,12 @@ describe('bundled functions', () => {
     assert.equal(await f.stop(), 0);
   });
 
-  test('publish bundle refuses a body that is not a dataset', async () => {
+  test('publish bundle refuses a body without the chain credential, and one that is not a dataset', async () => {
     const f = await startBundle(files.publish.file);
-    const res = await request(`http://127.0.0.1:${f.port}/`, { method: 'POST', body: 'not json\n', headers: { 'content-type': 'application/x-ndjson' } });
+    const anonymous = await request(`http://127.0.0.1:${f.port}/`, { method: 'POST', body: 'not json\n', headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(anonymous.statusCode, 401);
+    await anonymous.body.dump();
+    const res = await request(`http://127.0.0.1:${f.port}/`, { method: 'POST', body: 'not json\n', headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${env.INTERNAL_TOKEN}` } });
     assert.equal(res.statusCode, 400);
     assert.match(await res.body.text(), /invalid-dataset/);
     assert.equal(await f.stop(), 0);

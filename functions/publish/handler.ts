@@ -35,6 +35,7 @@ export const publish = defineFunction({
         const result = await publishDataset(decodeNdjson(event.body), {
           outputBucket: config.storage.OUTPUT_BUCKET,
           escapeFormulas: config.csv.CSV_ESCAPE_FORMULAS,
+          partSize: config.storage.S3_PART_SIZE_MB * 1024 * 1024,
           s3,
           sinks,
           log: ctx.log,

@@ -6,7 +6,6 @@
  * 3. The manifest, then the completion marker: a replay of the same object version is a no-op.
  * A file that cannot be read produces `failed/<key>.json`; the source is never touched.
  */
-import { PassThrough } from 'node:stream';
 import type { DatasetHeader, DatasetTrailer, Reject, Source } from '../../shared/dataset/contract.js';
 import type { Logger } from '../../shared/runtime/log.js';
 import { Problem } from '../../shared/runtime/problem.js';
@@ -15,6 +14,7 @@ import { csvLine } from '../../shared/csv/writer.js';
 import type { RowSink, SinkResult } from '../../shared/sinks/sink.js';
 import { ObjectState } from '../../shared/storage/object-state.js';
 import { putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
+import { ObjectWriter } from '../../shared/storage/object-writer.js';
 import { outputsOf, recordFailure, sourceId } from '../../shared/storage/layout.js';
 import type { DatasetEvent } from '../../shared/csv/clean.js';
 import { datasetProblems } from '../../shared/dataset/problems.js';
@@ -24,6 +24,8 @@ import { recordDelivery } from '../../shared/sinks/metrics.js';
 export interface PublishDeps {
   outputBucket: string;
   escapeFormulas: boolean;
+  /** Multipart part size of the outputs, in bytes. */
+  partSize?: number;
   s3: Storage;
   sinks: RowSink[];
   log: Logger;
@@ -39,39 +41,6 @@ export interface PublishResult {
   stats?: DatasetTrailer['stats'];
   sinks: Record<string, SinkResult | { skipped: string } | { sink: string; error: unknown; rowsAcknowledged: number }>;
   problem?: ReturnType<Problem['toJSON']>;
-}
-
-/** A writable text channel into an object, started on first use. */
-class ObjectWriter {
-  private stream?: PassThrough;
-  private upload?: Promise<unknown>;
-  constructor(
-    private readonly s3: Storage,
-    private readonly bucket: string,
-    readonly key: string,
-    private readonly contentType: string,
-  ) {}
-  get started() {
-    return !!this.stream;
-  }
-  async write(text: string): Promise<void> {
-    if (!this.stream) {
-      this.stream = new PassThrough({ highWaterMark: 1 << 20 });
-      this.upload = this.s3.putObject(this.bucket, this.key, this.stream, undefined, { 'Content-Type': this.contentType });
-      this.upload.catch(() => undefined);
-    }
-    if (!this.stream.write(text)) {
-      await Promise.race([new Promise((r) => this.stream!.once('drain', r)), this.upload]);
-    }
-  }
-  async end(): Promise<void> {
-    if (!this.stream) return;
-    this.stream.end();
-    await this.upload;
-  }
-  abort(err: Error): void {
-    this.stream?.destroy(err);
-  }
 }
 
 export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: PublishDeps): Promise<PublishResult> {
@@ -98,8 +67,8 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   // 1. Output bucket: cleaned CSV and rejects, streamed.
   const escape = deps.escapeFormulas;
   const columns = header.schema.columns;
-  const cleaned = new ObjectWriter(deps.s3, bucket, names.cleaned, 'text/csv; charset=utf-8');
-  const rejects = new ObjectWriter(deps.s3, bucket, names.rejects, 'text/csv; charset=utf-8');
+  const cleaned = new ObjectWriter(deps.s3, bucket, names.cleaned, 'text/csv; charset=utf-8', deps.partSize);
+  const rejects = new ObjectWriter(deps.s3, bucket, names.rejects, 'text/csv; charset=utf-8', deps.partSize);
   let trailer: DatasetTrailer | undefined;
   let rejectCount = 0;
   try {
@@ -121,8 +90,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     await rejects.end();
   } catch (err) {
     const problem = err instanceof Problem ? err : datasetProblems.interrupted((err as Error).message);
-    cleaned.abort(problem);
-    rejects.abort(problem);
+    await Promise.all([cleaned.abort(), rejects.abort()]);
     await removeQuietly(deps.s3, bucket, names.cleaned).catch(() => undefined);
     throw problem;
   }
