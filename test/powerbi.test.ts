@@ -154,7 +154,7 @@ describe('Power BI sinks against the emulator', () => {
       const table = ds.tables.get('RealTimeData')!;
       assert.equal(table.rows.length, 50_000);
       assert.equal(hashRows(table.rows), expectedHash(rows));
-      const manifest = await getJson<{ sinks: Record<string, { retries: number }> }>(storage, 'processed', key.replace('.csv', 'manifests/.csv.json'));
+      const manifest = await getJson<{ sinks: Record<string, { retries: number }> }>(storage, 'processed', `manifests/${key}.json`);
       assert.ok(manifest!.sinks['powerbi-rest'].retries >= 1, 'retries are reported');
       assert.equal(result.status, 'published');
       assert.equal(em.faults.length, 0, 'every injected fault was hit');

@@ -43,6 +43,7 @@ describe('security probes', () => {
     const body = Buffer.from('id\n1\n2\n');
     await t.s3.putObject('incoming', 'refs/real.csv', body, body.length);
     const manifest = await waitForJson<{ source: { etag: string } }>(t.s3, 'processed', outputNames('refs/real.csv').manifest);
+    await t.stack.bridge!.settled(); // the run is over (its lease released) before the probes start
     const before = await names(t.s3, 'processed');
     const url = `${t.stack.gateway.url}/function/transform`;
     const internal = { authorization: `Bearer ${t.stack.env.INTERNAL_TOKEN}` };

@@ -61,8 +61,10 @@ export class ObjectWriter {
       });
   }
 
+  /** Finish the object; one that was never written to is not created. */
   async end(): Promise<void> {
     if (this.aborted) throw new Error('the upload was aborted');
+    if (!this.wrote) return;
     if (!this.uploadId && !this.inFlight) {
       const body = Buffer.concat(this.chunks);
       this.chunks = [];
