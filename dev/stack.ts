@@ -105,6 +105,10 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   const internalToken = baseEnv.INTERNAL_TOKEN || randomBytes(24).toString('hex');
   const closers: (() => Promise<void>)[] = [];
 
+  // Gateway first (functions call each other through it), routes filled in as they start.
+  const gateway = await startGateway({ port: opts.gatewayPort ?? dev.GATEWAY_PORT, routes: [] });
+  closers.push(() => gateway.close());
+
   // Object store.
   let s3: EmbeddedS3 | undefined;
   let s3Url = store.S3_ENDPOINT;
@@ -124,6 +128,23 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     const storage = createStorage(store);
     await ensureBucket(storage, store.INPUT_BUCKET, store.S3_REGION);
     await ensureBucket(storage, store.OUTPUT_BUCKET, store.S3_REGION);
+  }
+
+  // Notifications: embedded store events → MinIO-format webhook requests, wired before the store
+  // takes its first write (like MinIO with queue_dir, events wait on disk until the webhook answers).
+  let bridge: NotifyBridge | undefined;
+  if (s3) {
+    bridge = new NotifyBridge({
+      queueDir: join(dataDir, 'events'),
+      endpoint: () => `${gateway.url}/function/webhook`,
+      token,
+      retryMs: opts.bridgeRetryMs ?? dev.BRIDGE_RETRY_MS,
+      buckets: [store.INPUT_BUCKET],
+      accessKey: store.S3_ACCESS_KEY,
+      log,
+    });
+    s3.events.on('event', (ev: S3RecordEvent) => bridge!.enqueue(ev));
+    bridge.start();
   }
 
   // Power BI.
@@ -157,9 +178,6 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     });
   }
 
-  // Gateway first (functions call each other through it), routes filled in as they start.
-  const gateway = await startGateway({ port: opts.gatewayPort ?? dev.GATEWAY_PORT, routes: [] });
-  closers.push(() => gateway.close());
   const env: Record<string, string> = {
     ...(Object.fromEntries(Object.entries(baseEnv).filter(([, v]) => v !== undefined)) as Record<string, string>),
     S3_ENDPOINT: s3Url,
@@ -260,21 +278,6 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     throw err;
   }
 
-  // Notifications: embedded store events → MinIO-format webhook requests.
-  let bridge: NotifyBridge | undefined;
-  if (s3) {
-    bridge = new NotifyBridge({
-      queueDir: join(dataDir, 'events'),
-      endpoint: () => `${gateway.url}/function/webhook`,
-      token,
-      retryMs: opts.bridgeRetryMs ?? dev.BRIDGE_RETRY_MS,
-      buckets: [store.INPUT_BUCKET],
-      accessKey: store.S3_ACCESS_KEY,
-      log,
-    });
-    s3.events.on('event', (ev: S3RecordEvent) => bridge!.enqueue(ev));
-    bridge.start();
-  }
 
   return {
     config: { storage: loadConfig({ storage: storageConfig }, env).storage, dev },

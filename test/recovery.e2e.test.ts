@@ -1,6 +1,8 @@
 /**
- * Abandoned work is recovered: an object whose run died (its lease expired, no completion
- * marker) and that nobody will redeliver is picked up by the webhook's recovery sweep.
+ * Nothing stays without a terminal state: an object whose run died (its lease expired, no
+ * completion) or whose notification was lost is handed on by the webhook's reconciliation sweep;
+ * an object that keeps failing fails for good after MAX_ATTEMPTS, with its record, and the
+ * queue moves on.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -8,7 +10,7 @@ import { idempotencyKey } from '../shared/storage/object-state.js';
 import { putJson } from '../shared/storage/s3.js';
 import { waitForJson, useTestStack } from './helpers.js';
 
-describe('recovery sweep', () => {
+describe('reconciliation', () => {
   const stack = useTestStack();
 
   test('an expired lease without completion is processed again when the webhook starts', async () => {
@@ -26,6 +28,26 @@ describe('recovery sweep', () => {
     const manifest = await waitForJson<{ stats: { rowsOut: number }; source: { etag: string } }>(t.s3, 'processed', 'manifests/lost/abandoned.csv.json', 30_000);
     assert.equal(manifest.stats.rowsOut, 2);
     assert.equal(manifest.source.etag, stat.etag);
-    assert.ok(t.logs.some((l) => l.includes('recovering an abandoned run')));
+    assert.ok(t.logs.some((l) => l.includes('reconciling: an object with no terminal state is handed on')));
+  });
+});
+
+describe('attempts have a ceiling', () => {
+  const stack = useTestStack({ MAX_ATTEMPTS: '2' });
+
+  test('publish down: after MAX_ATTEMPTS the object fails for good with its record, and MinIO is answered 200', async () => {
+    const t = stack();
+    await t.stack.stopFunction('publish');
+    const body = Buffer.from('id\n1\n2\n');
+    await t.s3.putObject('incoming', 'ceiling/x.csv', body, body.length);
+    const record = await waitForJson<{ retryable: boolean; attempts: number; problem: { status: number } }>(t.s3, 'processed', 'failed/ceiling/x.csv.json', 30_000);
+    assert.equal(record.attempts, 2);
+    assert.equal(record.retryable, true, 'the record says a retry could help (reprocess by hand)');
+    await t.stack.bridge!.settled();
+    assert.equal(t.stack.bridge!.pending(), 0, 'the queue moved on');
+    // Nothing retries it any more: the reconciliation sweep finds a terminal state.
+    const { unfinishedObjects } = await import('../functions/webhook/recovery.js');
+    assert.deepEqual(await unfinishedObjects({ s3: t.s3, inputBucket: 'incoming', outputBucket: 'processed', prefix: '', suffixes: ['.csv'] }), []);
+    await t.stack.startFunction('publish');
   });
 });

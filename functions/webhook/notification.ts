@@ -28,6 +28,8 @@ export interface WebhookDeps {
   internalToken: string;
   /** Record why a key was refused at the edge (a terminal failure: never retried). */
   recordRefusal(ref: ObjectRef, reason: string): Promise<string>;
+  /** Count a failed attempt; past MAX_ATTEMPTS the object fails for good. Returns the record when it does. */
+  recordAttempt(ref: ObjectRef, problem: unknown): Promise<{ attempts: number; failure?: string }>;
 }
 
 /** Objects being handed off right now by this process: a duplicate delivery joins the same run. */
@@ -70,7 +72,17 @@ export function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext)
   run.outcome = (async (): Promise<HandOff> => {
     for (let attempt = 0; ; attempt++) {
       const out = await once();
-      const retryable = out.status >= 500 || out.status === 429;
+      let retryable = out.status >= 500 || out.status === 429;
+      if (retryable) {
+        // Every failure a retry could help is counted for the object version; past the ceiling it
+        // fails for good (with its record), and nobody retries it again.
+        const counted = await deps.recordAttempt(ref, out.result).catch(() => ({ attempts: 0, failure: undefined }));
+        if (counted.failure) {
+          ctx.log.error('failed for good after too many attempts', { bucket: ref.bucket, key: ref.key, attempts: counted.attempts, record: counted.failure });
+          return { status: 200, result: { status: 'failed', attempts: counted.attempts, failure: counted.failure, last: out.result } };
+        }
+        retryable = true;
+      }
       // Before MinIO has its answer, a failure goes back to MinIO (its queue retries).
       // After a 202, nobody else will retry: this process does, with backoff.
       if (!retryable || !run.answered || attempt >= HANDOFF_RETRY_MS.length) {

@@ -1,54 +1,58 @@
 /**
- * Recovery of abandoned work. A lease that expired without a completion marker means a run
- * died (and, if the webhook had already answered MinIO 202, nobody else will retry it). The
- * webhook sweeps `_state/` at start and then every half lease: for each expired lease whose
- * object still has the same version, it hands the object to transform again.
+ * Reconciliation: nothing in the input bucket stays without a terminal state. At start and every
+ * RECONCILE_SECONDS the webhook lists the input bucket and hands on every object version that is
+ * neither completed nor failed for good and that no live run holds: lost notifications (MinIO
+ * without queue_dir, the webhook down past MinIO's retries, objects uploaded before the
+ * notification was wired), runs that died after MinIO was answered, outages that outlasted the
+ * retries. Expired leases need nothing special: their object simply has no terminal state.
  */
 import type { Logger } from '../../shared/runtime/log.js';
 import type { ObjectRef } from '../../shared/storage/s3-event.js';
-import { idempotencyKey, type Lease } from '../../shared/storage/object-state.js';
-import { getJson, isNotFound, type Storage } from '../../shared/storage/s3.js';
+import { idempotencyKey, ObjectState } from '../../shared/storage/object-state.js';
+import type { Storage } from '../../shared/storage/s3.js';
+import { keyProblem } from '../../shared/storage/layout.js';
 
-export interface AbandonedRun {
-  lease: Lease;
-  ref: ObjectRef;
+export interface ReconcileOptions {
+  s3: Storage;
+  inputBucket: string;
+  outputBucket: string;
+  prefix: string;
+  suffixes: string[];
+  everyMs: number;
+  log: Logger;
+  resubmit: (ref: ObjectRef) => Promise<void>;
 }
 
-export async function findAbandonedRuns(s3: Storage, outputBucket: string, now = Date.now()): Promise<AbandonedRun[]> {
-  const leaseKeys: string[] = [];
-  const listing = s3.listObjectsV2(outputBucket, '_state/', true);
-  for await (const item of listing as AsyncIterable<{ name?: string }>) {
-    if (item.name?.endsWith('.lease.json')) leaseKeys.push(item.name);
-  }
-  const out: AbandonedRun[] = [];
-  for (const key of leaseKeys) {
-    const lease = await getJson<Lease>(s3, outputBucket, key);
-    if (!lease || Date.parse(lease.expiresAt) > now) continue;
-    if (await getJson(s3, outputBucket, `_state/${lease.id}.done.json`)) continue;
-    try {
-      const stat = await s3.statObject(lease.bucket, lease.key);
-      const ref: ObjectRef = { bucket: lease.bucket, key: lease.key, etag: stat.etag, size: stat.size };
-      // Only the same object version: a newer one has its own event.
-      if (idempotencyKey(ref) === lease.id) out.push({ lease, ref });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+/** Object versions in the input bucket that have no terminal state and no live run. */
+export async function unfinishedObjects(opts: Pick<ReconcileOptions, 's3' | 'inputBucket' | 'outputBucket' | 'prefix' | 'suffixes'>, now = Date.now()): Promise<ObjectRef[]> {
+  const state = new ObjectState(opts.s3, opts.outputBucket);
+  const out: ObjectRef[] = [];
+  const listing = opts.s3.listObjectsV2(opts.inputBucket, opts.prefix, true) as AsyncIterable<{ name?: string; etag?: string; size?: number }>;
+  for await (const item of listing) {
+    if (!item.name || !opts.suffixes.some((s) => item.name!.toLowerCase().endsWith(s.toLowerCase()))) continue;
+    if (keyProblem(item.name)) continue; // refused at the edge for good, with its record
+    const ref: ObjectRef = { bucket: opts.inputBucket, key: item.name, etag: item.etag?.replace(/"/g, ''), size: item.size ?? 0 };
+    const id = idempotencyKey(ref);
+    if (await state.completion(id)) continue;
+    if (await state.leased(id, now)) continue;
+    out.push(ref);
   }
   return out;
 }
 
-export function startRecoverySweeper(opts: { s3: Storage; outputBucket: string; everyMs: number; log: Logger; resubmit: (ref: ObjectRef) => Promise<void> }): () => void {
+/** Sweep at start and every `everyMs`; returns a stop function (called on shutdown). */
+export function startReconciler(opts: ReconcileOptions): () => void {
   let running = false;
   const sweep = async () => {
     if (running) return;
     running = true;
     try {
-      for (const run of await findAbandonedRuns(opts.s3, opts.outputBucket)) {
-        opts.log.warn('recovering an abandoned run', { bucket: run.ref.bucket, key: run.ref.key, leaseExpiredAt: run.lease.expiresAt });
-        await opts.resubmit(run.ref);
+      for (const ref of await unfinishedObjects(opts)) {
+        opts.log.warn('reconciling: an object with no terminal state is handed on', { bucket: ref.bucket, key: ref.key });
+        await opts.resubmit(ref);
       }
     } catch (err) {
-      opts.log.warn('recovery sweep failed', { error: err });
+      opts.log.warn('reconciliation sweep failed', { error: err });
     } finally {
       running = false;
     }

@@ -174,6 +174,7 @@ export const runtimeConfig = component({
   vars: {
     PORT: variable(int(3000, 0, 65535), 'Port the function listens on (the watchdog proxies to it; Knative sets 8080).'),
     HANDLER_TIMEOUT_SECONDS: variable(num(840, 1), 'Handler deadline: past it the request is aborted and answered 504.'),
+    BODY_IDLE_SECONDS: variable(num(30, 0, 3600), 'A request whose body sends nothing for this long ends with 408 (0: never).'),
     DRAIN_SECONDS: variable(num(5, 0, 3600), 'After SIGTERM: how long the function keeps serving with /_/ready failing (at least of-watchdog’s healthcheck_interval), before it stops listening and finishes what is in flight.'),
     READY_LOCK_FILE: variable(optionalString, 'Written once the function listens, removed on SIGTERM (the image sets /tmp/.lock with of-watchdog’s suppress_lock=true, so /_/health waits for Node).'),
     LOG_LEVEL: variable(z.enum(['debug', 'info', 'warn', 'error']).default('info'), 'debug, info, warn or error.'),

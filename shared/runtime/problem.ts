@@ -71,6 +71,8 @@ export const problems = {
   invalidParameter: (name: string, allowed: string) => new Problem(400, 'invalid-parameter', `Invalid ${name}`, `${name} must be one of ${allowed}`, { parameter: name }),
   unauthorized: problemType(401, 'unauthorized', 'Missing or wrong bearer token'),
   methodNotAllowed: problemType(405, 'method-not-allowed', 'Method not allowed'),
+  bodyIdle: problemType(408, 'body-idle', 'The request body stopped arriving'),
+  clientClosed: problemType(499, 'client-closed', 'The client went away'),
   bodyTooLarge: (limit: number) => new Problem(413, 'body-too-large', 'Request body too large', `the limit for this function is ${limit} bytes`),
   answerTooLarge: problemType(413, 'answer-too-large', 'Too large for one JSON document'),
   internal: problemType(500, 'internal', 'Internal error'),

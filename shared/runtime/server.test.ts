@@ -129,3 +129,34 @@ test('SIGTERM: readiness and the lock go, new requests are still served for drai
   assert.equal(await res.body.text(), 'finished');
   assert.equal(await exited, 0);
 });
+
+test('a body shorter than its Content-Length ends with 408 after the idle time, and leaves the in-flight count', async () => {
+  const fn = await serveFunction({
+    name: 'idle',
+    log: quiet,
+    bodyIdleSeconds: 0.3,
+    handler: async (event) => {
+      let n = 0;
+      for await (const c of event.body) n += (c as Buffer).length;
+      return { json: { n } };
+    },
+  });
+  try {
+    const { connect } = await import('node:net');
+    const socket = connect(fn.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (b) => (text += b.toString()));
+      socket.on('close', () => resolve(text));
+    });
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly-part-of-it');
+    const text = await answer;
+    assert.match(text, /^HTTP\/1\.1 408 /);
+    assert.match(text, /body-idle/);
+    const metrics = await (await request(`${fn.url}/metrics`)).body.text();
+    assert.match(metrics, /^minipipeline_requests_in_flight\{fn="idle"\} 0$/m);
+  } finally {
+    await fn.close();
+  }
+});

@@ -62,6 +62,8 @@ export interface ServeOptions {
    * `suppress_lock=true`, its `/_/health` and `-run-healthcheck` then pass only while Node listens.
    */
   lockFile?: string;
+  /** Seconds without a request body byte before the request ends with 408 (0: never). */
+  bodyIdleSeconds?: number;
   /** Handler deadline in seconds: past it the request is aborted and answered 504 (if nothing was sent yet). */
   timeoutSeconds?: number;
   log?: Logger;
@@ -91,12 +93,37 @@ export function sendProblem(res: ServerResponse, problem: Problem, callId?: stri
   res.end(body);
 }
 
-class ByteLimit extends Transform {
+/**
+ * The request body as the handler sees it: refused past the byte limit (413), and cut off with
+ * 408 when the client sends nothing for `idleMs` (a body shorter than its Content-Length, a
+ * stalled upload) instead of holding the request until the handler deadline.
+ */
+class GuardedBody extends Transform {
   private seen = 0;
-  constructor(private readonly limit: number) {
+  private idle?: NodeJS.Timeout;
+  constructor(
+    private readonly limit: number,
+    private readonly idleMs: number,
+  ) {
     super();
+    this.arm();
+  }
+  private arm(): void {
+    if (!this.idleMs) return;
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.destroy(problems.bodyIdle(`no request body bytes for ${this.idleMs / 1000}s`)), this.idleMs);
+    this.idle.unref();
+  }
+  override _flush(cb: () => void): void {
+    clearTimeout(this.idle);
+    cb();
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    clearTimeout(this.idle);
+    cb(err);
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    this.arm();
     this.seen += chunk.length;
     if (this.seen > this.limit) {
       cb(problems.bodyTooLarge(this.limit));
@@ -118,7 +145,10 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
   let inFlight = 0;
   let idle: (() => void) | null = null;
 
-  const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => {
+  const bodyIdleMs = (opts.bodyIdleSeconds ?? 30) * 1000;
+  // Slow headers are cut off within a minute (headers timeout + the check interval); the body has
+  // its own idle timeout; a whole request may stream for as long as the handler deadline allows.
+  const server = createServer({ requestTimeout: 0, headersTimeout: 55_000, connectionsCheckingInterval: 5_000, keepAliveTimeout: 65_000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://function.local');
     if (url.pathname === '/_/health') return plain(res, 200, 'OK');
     if (url.pathname === '/metrics' && req.method === 'GET') return void serveMetrics(res);
@@ -151,6 +181,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     const deadline = opts.timeoutSeconds
       ? setTimeout(() => {
           const p = problems.timeout(`no answer within ${opts.timeoutSeconds}s`);
+          reqLog.error('handler deadline passed', { status: 504, timeoutSeconds: opts.timeoutSeconds });
           abort.abort(p);
           if (!res.headersSent) sendProblem(res, p, callId);
           else res.destroy(p);
@@ -163,8 +194,9 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
       if (Number.isFinite(declared) && declared > maxBody) {
         throw problems.bodyTooLarge(maxBody);
       }
-      const body = Number.isFinite(maxBody) ? req.pipe(new ByteLimit(maxBody)) : req;
-      if (body !== req) req.on('error', (e) => body.destroy(e));
+      const body = req.pipe(new GuardedBody(maxBody, bodyIdleMs));
+      req.on('error', (e) => body.destroy(e));
+      req.on('aborted', () => body.destroy(problems.clientClosed('the client closed the connection before the body ended')));
       const event: FunctionEvent = {
         method: req.method ?? 'GET',
         path: url.pathname,

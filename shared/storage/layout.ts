@@ -16,7 +16,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Source } from '../dataset/contract.js';
 import type { Problem } from '../runtime/problem.js';
-import { idempotencyKey } from './object-state.js';
+import { idempotencyKey, ObjectState } from './object-state.js';
 import { putJson, type Storage } from './s3.js';
 
 /** S3's limit on a key, in UTF-8 bytes. */
@@ -68,10 +68,18 @@ export function refusedKeyRecord(bucket: string, key: string): string {
   return `failed/_refused/${createHash('sha256').update(`${bucket}/${key}`).digest('hex')}.json`;
 }
 
-/** Record a file that could not be processed under `failed/<key>.json`. */
+/**
+ * A file that failed for good: its record under `failed/<key>.json` (the reason, whether a retry
+ * could help, the attempts), then, for an object, its terminal state, so that nothing retries or
+ * reconciles it again. A fixed file is a new object version, with its own state.
+ */
 export async function recordFailure(s3: Storage, bucket: string, source: Source, id: string, problem: Problem, extra: Record<string, unknown> = {}): Promise<string> {
   const key = outputsOf(source, id).failure;
-  await putJson(s3, bucket, key, { source, failedAt: new Date().toISOString(), problem: problem.toJSON(), ...extra });
+  const failedAt = new Date().toISOString();
+  await putJson(s3, bucket, key, { source, failedAt, retryable: problem.retryable, problem: problem.toJSON(), ...extra });
+  if (source.kind === 'object') {
+    await new ObjectState(s3, bucket).complete({ id, bucket: source.bucket, key: source.key, etag: source.etag, finishedAt: failedAt, outcome: 'failed', sinks: {}, failure: key });
+  }
   return key;
 }
 

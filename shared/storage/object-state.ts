@@ -31,6 +31,8 @@ export interface Completion {
   finishedAt: string;
   outcome: 'published' | 'failed';
   sinks: Record<string, unknown>;
+  /** For a failure: its record in the output bucket. */
+  failure?: string;
 }
 
 export interface Progress {
@@ -48,7 +50,7 @@ export class ObjectState {
     private readonly bucket: string,
   ) {}
 
-  private key(id: string, kind: 'lease' | 'done' | 'progress') {
+  private key(id: string, kind: 'lease' | 'done' | 'progress' | 'attempts') {
     return `_state/${id}.${kind}.json`;
   }
 
@@ -56,9 +58,11 @@ export class ObjectState {
     return getJson<Completion>(this.s3, this.bucket, this.key(id, 'done'));
   }
 
+  /** The terminal state of an object version: published, or failed for good (with its record). */
   async complete(c: Completion): Promise<void> {
     await putJson(this.s3, this.bucket, this.key(c.id, 'done'), c);
     await removeQuietly(this.s3, this.bucket, this.key(c.id, 'progress'));
+    await removeQuietly(this.s3, this.bucket, this.key(c.id, 'attempts'));
   }
 
   /** Take the lease unless another live run holds it; returns the holder when refused. */
@@ -79,6 +83,20 @@ export class ObjectState {
 
   release(id: string): Promise<void> {
     return removeQuietly(this.s3, this.bucket, this.key(id, 'lease'));
+  }
+
+  /** Count one more failed attempt at an object version (a retry could help); returns the count. */
+  async attempt(id: string, problem: unknown): Promise<number> {
+    const prev = await getJson<{ count: number }>(this.s3, this.bucket, this.key(id, 'attempts'));
+    const count = (prev?.count ?? 0) + 1;
+    await putJson(this.s3, this.bucket, this.key(id, 'attempts'), { id, count, last: problem, at: new Date().toISOString() });
+    return count;
+  }
+
+  /** Whether a live run holds the object version. */
+  async leased(id: string, now = Date.now()): Promise<boolean> {
+    const lease = await getJson<Lease>(this.s3, this.bucket, this.key(id, 'lease'));
+    return !!lease && Date.parse(lease.expiresAt) > now;
   }
 
   progress(id: string): Promise<Progress | undefined> {
