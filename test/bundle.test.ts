@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { bundle } from '../dev/build.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-bundle-'));
-const env = { PATH: process.env.PATH ?? '', WEBHOOK_TOKEN: 'bundle-webhook-token-0123', INTERNAL_TOKEN: 'bundle-internal-token-0123', PORT: '0', SECRETS_DIR: join(dir, 'none'), S3_ENDPOINT: 'http://127.0.0.1:9', LOG_LEVEL: 'warn' };
+const env = { PATH: process.env.PATH ?? '', WEBHOOK_TOKEN: 'bundle-webhook-token-0123', INTERNAL_TOKEN: 'bundle-internal-token-0123', DRAIN_SECONDS: '0', PORT: '0', SECRETS_DIR: join(dir, 'none'), S3_ENDPOINT: 'http://127.0.0.1:9', LOG_LEVEL: 'warn' };
 
 async function startBundle(file: string): Promise<{ port: number; readyMs: number; stop: () => Promise<number | null> }> {
   const t0 = performance.now();
