@@ -11,9 +11,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { bundle } from '../dev/build.js';
+import { startEmbeddedS3, type EmbeddedS3 } from '../dev/embedded-s3.js';
+import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-bundle-'));
-const env = { PATH: process.env.PATH ?? '', WEBHOOK_TOKEN: 'bundle-webhook-token-0123', INTERNAL_TOKEN: 'bundle-internal-token-0123', DRAIN_SECONDS: '0', PORT: '0', SECRETS_DIR: join(dir, 'none'), S3_ENDPOINT: 'http://127.0.0.1:9', LOG_LEVEL: 'warn' };
+const env: Record<string, string> = { PATH: process.env.PATH ?? '', WEBHOOK_TOKEN: 'bundle-webhook-token-0123', INTERNAL_TOKEN: 'bundle-internal-token-0123', DRAIN_SECONDS: '0', PORT: '0', SECRETS_DIR: join(dir, 'none'), LOG_LEVEL: 'warn' };
 
 async function startBundle(file: string): Promise<{ port: number; readyMs: number; stop: () => Promise<number | null> }> {
   const t0 = performance.now();
@@ -52,10 +54,41 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 describe('bundled functions', () => {
   const files: Record<string, { file: string; bytes: number }> = {};
+  let s3: EmbeddedS3;
   before(async () => {
     for (const n of ['webhook', 'transform', 'publish']) files[n] = await bundle(n, dir);
+    // A function is ready only once its object store answers and its buckets exist.
+    s3 = await startEmbeddedS3({ directory: join(dir, 's3'), accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['incoming', 'processed'] });
+    env.S3_ENDPOINT = s3.url;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(async () => {
+    await s3.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('not ready while the object store cannot be reached, with the reason; ready once it can', async () => {
+    const child = spawn(process.execPath, [files.publish.file], { env: { ...env, S3_ENDPOINT: 'http://127.0.0.1:9', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const { port, reason } = await new Promise<{ port: number; reason: string }>((resolve) => {
+        let buf = '';
+        let port = 0;
+        child.stdout!.on('data', (d: Buffer) => {
+          buf += d.toString();
+          port ||= Number(/"msg":"listening","port":(\d+)/.exec(buf)?.[1] ?? 0);
+          const why = /"msg":"not ready","reason":"([^"]+)"/.exec(buf)?.[1];
+          if (port && why) resolve({ port, reason: why });
+        });
+      });
+      assert.match(reason, /cannot be reached .*S3_ENDPOINT/);
+      const res = await request(`http://127.0.0.1:${port}/_/ready`);
+      assert.equal(res.statusCode, 503);
+      assert.match(await res.body.text(), /not ready: the object store cannot be reached/);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
 
   test('webhook bundle: ready, refuses a request without the token, exits 0 on SIGTERM', async (t) => {
     const f = await startBundle(files.webhook.file);

@@ -1,7 +1,7 @@
 /**
  * Lifecycle as the platforms run it. Cold start: with of-watchdog's suppress_lock, the function
- * writes the lock file the watchdog's /_/health checks only once Node listens, so the first
- * request after health goes green is served. Rolling restart: the old process keeps serving
+ * writes the lock file the watchdog's /_/health checks only once it is ready (listening, its
+ * store answering, its buckets there), so the first request after health goes green is served. Rolling restart: the old process keeps serving
  * while it is still routed to after SIGTERM, so a steady load sees no failed request.
  */
 import assert from 'node:assert/strict';
@@ -13,12 +13,15 @@ import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
 import { bundle } from '../dev/build.js';
+import { startEmbeddedS3 } from '../dev/embedded-s3.js';
+import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { useTestStack } from './helpers.js';
 
 describe('lifecycle', () => {
   test('cold start: the lock file appears only once Node listens, and the first request then succeeds', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cold-'));
+    const s3 = await startEmbeddedS3({ directory: join(dir, 's3'), accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['incoming', 'processed'] });
     try {
       const { file } = await bundle('transform', dir);
       const lock = join(dir, '.lock');
@@ -30,7 +33,7 @@ describe('lifecycle', () => {
           }
         });
       });
-      const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), file], { env: { PATH: process.env.PATH, PORT: '0', DRAIN_SECONDS: '0', INTERNAL_TOKEN: 'lifecycle-internal-token-01', READY_LOCK_FILE: lock, S3_ENDPOINT: 'http://127.0.0.1:1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), file], { env: { PATH: process.env.PATH, PORT: '0', DRAIN_SECONDS: '0', INTERNAL_TOKEN: 'lifecycle-internal-token-01', READY_LOCK_FILE: lock, S3_ENDPOINT: s3.url, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
       const port = new Promise<number>((resolve) =>
         createInterface({ input: child.stdout! }).on('line', (l) => {
           const rec = JSON.parse(l) as { msg?: string; port?: number };
@@ -47,6 +50,7 @@ describe('lifecycle', () => {
       await exited;
       assert.ok(!existsSync(lock), 'the lock is gone after SIGTERM');
     } finally {
+      await s3.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -7,7 +7,7 @@ import { internalConfig } from '../../shared/runtime/config.js';
 import { createLogger } from '../../shared/runtime/log.js';
 import { powerbiConfig } from '../../shared/sinks/powerbi/config.js';
 import { storageConfig } from '../../shared/storage/config.js';
-import { createStorage } from '../../shared/storage/s3.js';
+import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
 import { publishDataset } from './publish.js';
 import { createSinks, s3DatasetMemory } from './sinks.js';
 
@@ -29,6 +29,7 @@ export const publish = defineFunction({
       );
     }
     return {
+      ready: () => checkBuckets(s3, [config.storage.OUTPUT_BUCKET]),
       handle: async (event, ctx) => {
         // Only transform sends datasets: a forged one is refused before anything is read or written.
         requireBearer(event.headers, [config.chain.INTERNAL_TOKEN], 'INTERNAL_TOKEN');

@@ -6,7 +6,7 @@ import { requireBearer } from '../../shared/runtime/auth.js';
 import { readJson } from '../../shared/runtime/body.js';
 import { defineFunction, leaseOutlastsHandler } from '../../shared/runtime/main.js';
 import { leaseConfig, storageConfig } from '../../shared/storage/config.js';
-import { createStorage } from '../../shared/storage/s3.js';
+import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
 import { transformConfig } from './config.js';
 import { transformAdhoc, transformObject, type TransformDeps } from './requests.js';
 
@@ -43,6 +43,7 @@ export const transform = defineFunction({
     const internal = config.chain.INTERNAL_TOKEN;
     const adhoc = config.transform.ADHOC_TOKEN;
     return {
+      ready: () => checkBuckets(deps.s3, [config.storage.INPUT_BUCKET, config.storage.OUTPUT_BUCKET]),
       handle: async (event, ctx) => {
         const type = String(event.headers['content-type'] ?? '');
         // A JSON body is an object reference (from the webhook); anything else is an ad-hoc CSV.

@@ -8,7 +8,7 @@ import { recordFailure, refusedKeyRecord } from '../../shared/storage/layout.js'
 import { idempotencyKey, ObjectState } from '../../shared/storage/object-state.js';
 import { problems } from '../../shared/runtime/problem.js';
 import { storageProblems } from '../../shared/storage/problems.js';
-import { createStorage, putJson } from '../../shared/storage/s3.js';
+import { checkBuckets, createStorage, putJson } from '../../shared/storage/s3.js';
 import { webhookConfig } from './config.js';
 import { handleNotification, handOff, type WebhookDeps } from './notification.js';
 import { startReconciler } from './recovery.js';
@@ -56,6 +56,6 @@ export const webhook = defineFunction({
         await run.outcome;
       },
     });
-    return { handle: (event, ctx) => handleNotification(event, deps, ctx), shutdown: stopReconciler };
+    return { handle: (event, ctx) => handleNotification(event, deps, ctx), ready: () => checkBuckets(s3, [config.storage.INPUT_BUCKET, config.storage.OUTPUT_BUCKET]), shutdown: stopReconciler };
   },
 });

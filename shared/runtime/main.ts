@@ -10,6 +10,8 @@ import { serveFunction, type FunctionHandler } from './server.js';
 /** A function once created: its handler, and what to stop on shutdown (timers, sweepers). */
 export interface FunctionInstance {
   handle: FunctionHandler;
+  /** What must hold before the function is ready (its store and buckets); throws the reason. */
+  ready?(): Promise<void>;
   shutdown?(): Promise<void> | void;
 }
 
@@ -70,9 +72,11 @@ export async function runFunction<C extends Components>(mod: FunctionModule<C>, 
     log,
     handleSignals: true,
     onShutdown: () => instance.shutdown?.(),
+    readiness: instance.ready ? () => instance.ready!() : undefined,
+    // Always printed, whatever LOG_LEVEL: the local stack and cold-start measurements read it.
+    onReady: (port) => createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port, startMs: Math.round(process.uptime() * 1000) }),
   });
-  // Always printed, whatever LOG_LEVEL: the local stack and cold-start measurements read it.
-  createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port: running.port, startMs: Math.round(process.uptime() * 1000) });
+  createLogger({ fn: mod.name }, { level: 'info' }).info('listening', { port: running.port });
 }
 
 /** The lease must outlast the handler deadline, or a live run could be started twice. */

@@ -62,6 +62,14 @@ export interface ServeOptions {
    * `suppress_lock=true`, its `/_/health` and `-run-healthcheck` then pass only while Node listens.
    */
   lockFile?: string;
+  /**
+   * What must hold before the function reports ready (e.g. its object store answers with its
+   * credentials and its buckets exist). Tried until it passes; until then /_/ready fails with the
+   * reason, which is logged. The lock file is written once it passes.
+   */
+  readiness?: () => Promise<void>;
+  /** Called once the function is ready (the process entry prints its ready line). */
+  onReady?: (port: number) => void;
   /** Seconds without a request body byte before the request ends with 408 (0: never). */
   bodyIdleSeconds?: number;
   /** Handler deadline in seconds: past it the request is aborted and answered 504 (if nothing was sent yet). */
@@ -140,6 +148,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
   /** How long in-flight requests may take to finish once the listener is closed. */
   const finishMs = (opts.timeoutSeconds ?? 30) * 1000 + 1000;
   let ready = false;
+  let notReady = 'starting';
   let draining = false;
   let closed = false;
   let inFlight = 0;
@@ -152,7 +161,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     const url = new URL(req.url ?? '/', 'http://function.local');
     if (url.pathname === '/_/health') return plain(res, 200, 'OK');
     if (url.pathname === '/metrics' && req.method === 'GET') return void serveMetrics(res);
-    if (url.pathname === '/_/ready') return ready && !draining ? plain(res, 200, 'OK') : plain(res, 503, draining ? 'draining' : 'not ready');
+    if (url.pathname === '/_/ready') return ready && !draining ? plain(res, 200, 'OK') : plain(res, 503, draining ? 'draining' : `not ready: ${notReady}`);
     if (closed) {
       res.setHeader('connection', 'close');
       return sendProblem(res, problems.draining('retry shortly'));
@@ -241,9 +250,31 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '0.0.0.0', () => resolve());
   });
-  ready = true;
   const port = (server.address() as AddressInfo).port;
-  if (opts.lockFile) writeFileSync(opts.lockFile, `${process.pid}\n`);
+  const becomeReady = () => {
+    if (draining) return;
+    ready = true;
+    if (opts.lockFile) writeFileSync(opts.lockFile, `${process.pid}\n`);
+    opts.onReady?.(port);
+  };
+  if (!opts.readiness) becomeReady();
+  else {
+    // Checked until it passes (every second at first, then up to every 10 s), reason logged once per change.
+    void (async () => {
+      for (let attempt = 0; !draining; attempt++) {
+        try {
+          await opts.readiness!();
+          becomeReady();
+          return;
+        } catch (err) {
+          const reason = (err as Error).message || String(err);
+          if (reason !== notReady) log.warn('not ready', { reason });
+          notReady = reason;
+          await new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * 2 ** Math.min(attempt, 4))).unref());
+        }
+      }
+    })();
+  }
   const removeLock = () => {
     if (opts.lockFile) rmSync(opts.lockFile, { force: true });
   };

@@ -64,3 +64,20 @@ export async function removeQuietly(s3: Storage, bucket: string, key: string): P
     if (!isNotFound(err)) throw err;
   }
 }
+
+/**
+ * The store answers with these credentials and the buckets exist; throws the reason (never a
+ * secret) otherwise. A function reports ready only once this holds.
+ */
+export async function checkBuckets(s3: Storage, buckets: string[]): Promise<void> {
+  for (const bucket of buckets) {
+    let exists: boolean;
+    try {
+      exists = await s3.bucketExists(bucket);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      throw new Error(code === 'AccessDenied' || code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' ? `the object store refuses these credentials (${code}): check S3_ACCESS_KEY and S3_SECRET_KEY` : `the object store cannot be reached (${code}): check S3_ENDPOINT`);
+    }
+    if (!exists) throw new Error(`bucket ${bucket} does not exist (the set-up Job creates it)`);
+  }
+}
