@@ -19,6 +19,7 @@ import { outputsOf, recordFailure, sourceId } from '../../shared/storage/layout.
 import type { DatasetEvent } from '../../shared/csv/clean.js';
 import { datasetProblems } from '../../shared/dataset/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
+import { retrying, type RetryPolicy } from '../../shared/runtime/retry.js';
 import { recordDelivery } from '../../shared/sinks/metrics.js';
 
 export interface PublishDeps {
@@ -42,6 +43,9 @@ export interface PublishResult {
   sinks: Record<string, SinkResult | { skipped: string } | { sink: string; error: unknown; rowsAcknowledged: number }>;
   problem?: ReturnType<Problem['toJSON']>;
 }
+
+/** Saving a checkpoint: retried with backoff for about a minute before the run gives up. */
+const CHECKPOINT_POLICY: RetryPolicy = { maxRetries: 8, baseMs: 250, maxMs: 15_000 };
 
 export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: PublishDeps): Promise<PublishResult> {
   const started = performance.now();
@@ -124,7 +128,9 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
           progress.acked[sink.name] = acked;
           if (extra?.sequenceBase !== undefined) progress.sequenceBase = { ...progress.sequenceBase, [sink.name]: extra.sequenceBase };
           progress.updatedAt = new Date().toISOString();
-          await state.saveProgress(progress);
+          // A checkpoint that fails to save is retried by itself: the rows are already acknowledged,
+          // and pushing them again would duplicate them.
+          await retrying(() => state.saveProgress(progress), CHECKPOINT_POLICY, deps.signal);
         },
       });
       sinks[sink.name] = delivered;

@@ -73,3 +73,15 @@ export function retryDelay(policy: RetryPolicy, attempt: number, status = 0, ret
   if (status === 429) return Math.max(retryAfterMs, policy.throttleMs ?? 1000);
   return Math.max(retryAfterMs, backoff(attempt, policy));
 }
+
+/** Run `fn` until it succeeds, retrying any failure with the policy's backoff. */
+export async function retrying<T>(fn: () => Promise<T>, policy: RetryPolicy, signal?: AbortSignal): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= policy.maxRetries || signal?.aborted) throw err;
+      await sleep(backoff(attempt, policy), signal);
+    }
+  }
+}

@@ -1,4 +1,16 @@
-/** A sliding-window limiter: at most `limit` starts in any `windowMs` (plus a small safety margin). */
+/**
+ * A sliding-window limiter: at most `limit` requests in any `windowMs` (plus a small margin), as
+ * the server counts them. A slot is counted from its start until its answer arrives, then from
+ * that moment: the server saw the request no later than the answer came back, so spacing the next
+ * start from the answer keeps the server's count inside the limit whatever the network's jitter.
+ */
+export interface Slot {
+  /** Milliseconds waited for the slot. */
+  waited: number;
+  /** The answer arrived (or the attempt ended): the slot's time becomes now. */
+  done(): void;
+}
+
 export class SlidingWindowLimiter {
   private readonly starts: number[] = [];
   constructor(
@@ -11,19 +23,30 @@ export class SlidingWindowLimiter {
   /** Milliseconds to wait before the next start is allowed. */
   delay(): number {
     const t = this.now();
+    this.starts.sort((a, b) => a - b);
     while (this.starts.length && this.starts[0] <= t - this.windowMs - this.marginMs) this.starts.shift();
     if (this.starts.length < this.limit) return 0;
     return this.starts[0] + this.windowMs + this.marginMs - t;
   }
 
-  /** Wait until a start is allowed, then record it. Returns the time waited. */
-  async acquire(): Promise<number> {
+  /** Wait until a start is allowed, then record it. */
+  async acquire(): Promise<Slot> {
     let waited = 0;
     for (let d = this.delay(); d > 0; d = this.delay()) {
       await new Promise((r) => setTimeout(r, d));
       waited += d;
     }
-    this.starts.push(this.now());
-    return waited;
+    const entry = this.now();
+    this.starts.push(entry);
+    let released = false;
+    return {
+      waited,
+      done: () => {
+        if (released) return;
+        released = true;
+        const i = this.starts.indexOf(entry);
+        if (i !== -1) this.starts[i] = Math.max(entry, this.now());
+      },
+    };
   }
 }

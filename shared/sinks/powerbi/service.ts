@@ -10,6 +10,7 @@ import type { Logger } from '../../runtime/log.js';
 import { Problem } from '../../runtime/problem.js';
 import { errorCode, isConnectionError, isRetryableStatus, isTimeout, parseRetryAfter, retryDelay, sleep, type RetryPolicy } from '../../runtime/retry.js';
 import type { EntraTokenProvider } from './entra-token.js';
+import type { Slot } from '../rate-limiter.js';
 import { powerbiProblems } from './problems.js';
 
 /** What the requests of one delivery cost; it goes into the manifest. */
@@ -29,8 +30,8 @@ export interface PowerBiServiceOptions {
   policy: RetryPolicy;
   log: Logger;
   tokens?: EntraTokenProvider;
-  /** Taken before every attempt (the rate limits); returns the time waited. */
-  beforeAttempt?: () => Promise<number>;
+  /** Taken before every attempt (the rate limits); the slot is released when the attempt ends. */
+  beforeAttempt?: () => Promise<Slot>;
 }
 
 export interface PowerBiRequest {
@@ -64,8 +65,8 @@ export class PowerBiService {
   async send(req: PowerBiRequest, stats?: RequestStats, signal?: AbortSignal): Promise<{ status: number; text: string }> {
     const { policy } = this.opts;
     for (let attempt = 0; ; attempt++) {
-      if (stats && this.opts.beforeAttempt) stats.throttledMs += await this.opts.beforeAttempt();
-      else if (this.opts.beforeAttempt) await this.opts.beforeAttempt();
+      const slot = await this.opts.beforeAttempt?.();
+      if (stats && slot) stats.throttledMs += slot.waited;
       if (stats) stats.requests++;
       let status = 0;
       let text = '';
@@ -75,7 +76,7 @@ export class PowerBiService {
         const headers: Record<string, string> = { ...(req.body ? { 'content-type': 'application/json' } : {}), ...req.headers };
         if (this.opts.tokens) headers.authorization = `Bearer ${await this.opts.tokens.get()}`;
         const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-        const res = await request(req.url, { method: req.method, headers, body: req.body, dispatcher: agent, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+        const res = await request(req.url, { method: req.method, headers, body: req.body, dispatcher: agent, signal: signal ? AbortSignal.any([signal, timeout]) : timeout }).finally(() => slot?.done());
         status = res.statusCode;
         text = await res.body.text();
         if (status < 300) return { status, text };
@@ -86,6 +87,7 @@ export class PowerBiService {
           retryAfterMs = 0;
         }
       } catch (err) {
+        slot?.done();
         if (err instanceof Problem || signal?.aborted) throw err;
         if (!isTimeout(err) && !isConnectionError(err)) throw err;
         text = isTimeout(err) ? 'timed out' : (errorCode(err) ?? 'connection error');

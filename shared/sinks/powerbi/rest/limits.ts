@@ -4,7 +4,7 @@
  * ≤ 1,000,000 rows an hour per dataset. Held in the process: the sink is built once per process.
  */
 import { sleep } from '../../../runtime/retry.js';
-import { SlidingWindowLimiter } from '../../rate-limiter.js';
+import { SlidingWindowLimiter, type Slot } from '../../rate-limiter.js';
 
 export const REST_LIMITS = { rowsPerRequest: 10_000, bytesPerRequest: 16 * 1024 * 1024, inFlight: 5, perMinute: 120, perHourBigTable: 120, rowsPerHour: 1_000_000 };
 
@@ -40,8 +40,18 @@ export class HourlyRowBudget {
 }
 
 /** The request-rate limits: 120 a minute, and 120 an hour for big tables. */
-export function requestLimiters(bigTable: boolean): () => Promise<number> {
+export function requestLimiters(bigTable: boolean): () => Promise<Slot> {
   const perMinute = new SlidingWindowLimiter(REST_LIMITS.perMinute, 60_000, 50);
   const perHour = new SlidingWindowLimiter(REST_LIMITS.perHourBigTable, HOUR, 50);
-  return async () => (await perMinute.acquire()) + (bigTable ? await perHour.acquire() : 0);
+  return async () => {
+    const minute = await perMinute.acquire();
+    const hour = bigTable ? await perHour.acquire() : undefined;
+    return {
+      waited: minute.waited + (hour?.waited ?? 0),
+      done: () => {
+        minute.done();
+        hour?.done();
+      },
+    };
+  };
 }
