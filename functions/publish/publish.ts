@@ -15,7 +15,7 @@ import type { RowSink, SinkResult } from '../../shared/sinks/sink.js';
 import { ObjectState } from '../../shared/storage/object-state.js';
 import { putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
 import { ObjectWriter } from '../../shared/storage/object-writer.js';
-import { outputsOf, recordFailure, sourceId } from '../../shared/storage/layout.js';
+import { outputsOf, recordFailure, sourceId, supersededManifest } from '../../shared/storage/layout.js';
 import type { DatasetEvent } from '../../shared/csv/clean.js';
 import { datasetProblems } from '../../shared/dataset/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
@@ -35,7 +35,7 @@ export interface PublishDeps {
 }
 
 export interface PublishResult {
-  status: 'published' | 'already-published' | 'failed';
+  status: 'published' | 'already-published' | 'failed' | 'superseded';
   id: string;
   source: Source;
   outputs: { bucket: string; cleaned?: string; manifest?: string; rejects?: string; failure?: string };
@@ -59,6 +59,32 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   const names = outputsOf(source, id);
   const state = new ObjectState(deps.s3, bucket);
   const log = deps.log.child({ id, key: source.kind === 'object' ? source.key : source.name });
+
+  // Whether this object version is still the newest (checked at most once a second while pushing).
+  let checkedAt = 0;
+  let current = true;
+  const isCurrent = async (now = false): Promise<boolean> => {
+    if (source.kind !== 'object' || !current) return current;
+    if (!now && Date.now() - checkedAt < 1000) return current;
+    checkedAt = Date.now();
+    try {
+      const stat = await deps.s3.statObject(source.bucket, source.key);
+      current = !source.etag || !stat.etag || stat.etag === source.etag;
+    } catch {
+      /* deleted or unreachable: finish this version */
+    }
+    return current;
+  };
+  /** A newer upload replaced this version mid-run: its manifest goes aside, the key's outputs stay the newer one's. */
+  const finishSuperseded = async (trailer: DatasetTrailer, sinks: PublishResult['sinks']): Promise<PublishResult> => {
+    const key = source.kind === 'object' ? source.key : source.name;
+    const manifestKey = supersededManifest(key, id);
+    await putJson(deps.s3, bucket, manifestKey, { manifestVersion: 1, id, status: 'superseded', detail: 'a newer version of this object was uploaded while this one ran: it stopped before its next Power BI batch and did not overwrite the newer outputs; rows it had pushed stay in Power BI', source, finishedAt: new Date().toISOString(), stats: trailer.stats, sinks });
+    if (source.kind === 'object') await state.complete({ id, bucket: source.bucket, key: source.key, etag: source.etag, finishedAt: new Date().toISOString(), outcome: 'superseded', sinks });
+    metrics.files.inc({ outcome: 'superseded' });
+    log.warn('superseded', { manifest: manifestKey });
+    return { status: 'superseded', id, source, outputs: { bucket, manifest: manifestKey }, stats: trailer.stats, sinks };
+  };
 
   const done = source.kind === 'object' ? await state.completion(id) : undefined;
   if (done?.outcome === 'published') {
@@ -90,12 +116,16 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
       } else if (e.kind === 'trailer') trailer = e.trailer;
     }
     if (!trailer) throw datasetProblems.truncated('no trailer line');
+    // A newer version's outputs are never overwritten by an older run.
+    if (!(await isCurrent(true))) {
+      await Promise.all([cleaned.abort(), rejects.abort()]);
+      return finishSuperseded(trailer, {});
+    }
     await cleaned.end();
     await rejects.end();
   } catch (err) {
     const problem = err instanceof Problem ? err : datasetProblems.interrupted((err as Error).message);
     await Promise.all([cleaned.abort(), rejects.abort()]);
-    await removeQuietly(deps.s3, bucket, names.cleaned).catch(() => undefined);
     throw problem;
   }
 
@@ -124,6 +154,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
         startAt,
         sequenceBase: progress.sequenceBase?.[sink.name],
         signal: deps.signal,
+        stillCurrent: () => isCurrent(),
         onAck: async (acked, extra) => {
           progress.acked[sink.name] = acked;
           if (extra?.sequenceBase !== undefined) progress.sequenceBase = { ...progress.sequenceBase, [sink.name]: extra.sequenceBase };
@@ -150,6 +181,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     }
   }
   if (!deps.sinks.length) sinks['powerbi'] = { skipped: 'no Power BI destination configured (POWERBI_PUSH_URL unset or POWERBI_ENABLED=false)' };
+  if (Object.values(sinks).some((r) => 'superseded' in r && r.superseded) || !(await isCurrent(true))) return finishSuperseded(trailer, sinks);
 
   // 3. Manifest and completion marker.
   const manifest = {

@@ -94,6 +94,7 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
   const done = await state.completion(id);
   if (done?.outcome === 'published') return { status: 200, json: { status: 'already-published', id, finishedAt: done.finishedAt } };
   if (done?.outcome === 'failed') return { status: 200, json: { status: 'already-failed', id, finishedAt: done.finishedAt, failure: done.failure } };
+  if (done?.outcome === 'superseded') return { status: 200, json: { status: 'superseded', id, finishedAt: done.finishedAt } };
   const lease = await state.acquire(id, full, ctx.callId, deps.leaseSeconds);
   if (!lease.ok) return { status: 202, json: { status: 'in-progress', id, since: lease.holder.acquiredAt } };
 

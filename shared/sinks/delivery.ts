@@ -85,9 +85,17 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
     }
     if (moved) await d.onAck(ackedTo, run.checkpointExtra);
   };
+  let stopped = false;
   const launch = async (b: Batch) => {
     while (inflight.size >= run.limits.inFlight) await Promise.race(inflight);
-    if (failure) return;
+    if (failure || stopped) return;
+    // A newer version of the source stops the push before its next batch.
+    if (b.rows.length && d.stillCurrent && !(await d.stillCurrent())) {
+      stopped = true;
+      result.superseded = true;
+      result.rowsNotSent = (result.rowsNotSent ?? 0) + b.rows.length;
+      return;
+    }
     const p: Promise<void> = (async () => {
       if (b.rows.length) {
         await run.send(b, result, d.signal);
@@ -109,6 +117,10 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
       const i = index++;
       if (i < d.startAt) {
         result.rowsSkippedAsAlreadySent++;
+        continue;
+      }
+      if (stopped) {
+        result.rowsNotSent = (result.rowsNotSent ?? 0) + 1;
         continue;
       }
       batch.end = i + 1;

@@ -14,6 +14,8 @@ export interface SinkDelivery {
   /** Called after each acknowledged batch with the total rows acknowledged so far. */
   onAck: (rowsAcked: number, extra?: { sequenceBase?: number }) => Promise<void>;
   signal?: AbortSignal;
+  /** Whether the source is still the newest version; checked before each batch (a newer upload stops the push). */
+  stillCurrent?: () => Promise<boolean>;
 }
 
 export interface SinkResult {
@@ -33,6 +35,8 @@ export interface SinkResult {
   possibleDuplicates?: number;
   /** Rows beyond POWERBI_MAX_ROWS_PER_FILE: not pushed (they are in the output bucket). */
   rowsNotSent?: number;
+  /** A newer version of the source appeared: pushing stopped before the next batch. */
+  superseded?: boolean;
   /** Sink-specific figures (REST: datasetId, unmappedColumns). */
   [extra: string]: unknown;
 }

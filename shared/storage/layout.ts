@@ -6,6 +6,7 @@
  *   manifests/<key>.json     the manifest
  *   rejects/<key>            the rejected rows (CSV)
  *   failed/<key>.json        why a file failed
+ *   superseded/<key>/<id>.json   the manifest of a version a newer upload replaced mid-run
  *   adhoc/<id>/…             the same four for an ad-hoc file published by hand
  *   _state/<id>.…            leases, checkpoints, completion markers (ids are hashes, never keys)
  *
@@ -22,7 +23,7 @@ import { putJson, type Storage } from './s3.js';
 /** S3's limit on a key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
 export const STATE_PREFIX = '_state/';
-const KINDS = ['cleaned/', 'manifests/', 'rejects/', 'failed/'] as const;
+const KINDS = ['cleaned/', 'manifests/', 'rejects/', 'failed/', 'superseded/'] as const;
 
 export interface OutputNames {
   cleaned: string;
@@ -33,6 +34,11 @@ export interface OutputNames {
 
 function namesUnder(base: string, key: string): OutputNames {
   return { cleaned: `${base}cleaned/${key}`, manifest: `${base}manifests/${key}.json`, rejects: `${base}rejects/${key}`, failure: `${base}failed/${key}.json` };
+}
+
+/** Where the manifest of a superseded object version goes (its key's outputs belong to the newer one). */
+export function supersededManifest(key: string, id: string): string {
+  return `superseded/${key}/${id}.json`;
 }
 
 /** Output names of an object key. */

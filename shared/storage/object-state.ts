@@ -29,7 +29,7 @@ export interface Completion {
   key: string;
   etag?: string;
   finishedAt: string;
-  outcome: 'published' | 'failed';
+  outcome: 'published' | 'failed' | 'superseded';
   sinks: Record<string, unknown>;
   /** For a failure: its record in the output bucket. */
   failure?: string;
