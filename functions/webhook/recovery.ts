@@ -23,8 +23,8 @@ export interface ReconcileOptions {
   resubmit: (ref: ObjectRef) => Promise<void>;
 }
 
-/** Object versions in the input bucket that have no terminal state and no live run. */
-export async function unfinishedObjects(opts: Pick<ReconcileOptions, 's3' | 'inputBucket' | 'outputBucket' | 'prefix' | 'suffixes'>, now = Date.now()): Promise<ObjectRef[]> {
+/** Object versions in the input bucket that have no terminal state and (unless `includeRunning`) no live run. */
+export async function unfinishedObjects(opts: Pick<ReconcileOptions, 's3' | 'inputBucket' | 'outputBucket' | 'prefix' | 'suffixes'> & { includeRunning?: boolean }, now = Date.now()): Promise<ObjectRef[]> {
   const state = new ObjectState(opts.s3, opts.outputBucket);
   const out: ObjectRef[] = [];
   const listing = opts.s3.listObjectsV2(opts.inputBucket, opts.prefix, true) as AsyncIterable<{ name?: string; etag?: string; size?: number }>;
@@ -34,7 +34,7 @@ export async function unfinishedObjects(opts: Pick<ReconcileOptions, 's3' | 'inp
     const ref: ObjectRef = { bucket: opts.inputBucket, key: item.name, etag: item.etag?.replace(/"/g, ''), size: item.size ?? 0 };
     const id = idempotencyKey(ref);
     if (await state.completion(id)) continue;
-    if (await state.leased(id, now)) continue;
+    if (!opts.includeRunning && (await state.leased(id, now))) continue;
     out.push(ref);
   }
   return out;

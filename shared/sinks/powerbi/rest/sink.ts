@@ -105,8 +105,20 @@ export class PowerBiRestSink implements RowSink {
     return new Map((table.columns ?? []).map((c) => [c.name, TYPE_NAMES[c.dataType.toLowerCase()] ?? 'String']));
   }
 
+  /**
+   * With sequence numbers the service keeps, per table, the highest number it has seen and drops
+   * anything at or below it: numbers must only grow, so one file at a time writes the table
+   * (files queue here; publish runs as one replica), each from a base above everything sent before.
+   */
+  private tableTurn: Promise<unknown> = Promise.resolve();
+  private lastSequence = 0;
+
   deliver(d: SinkDelivery): Promise<SinkResult> {
-    return deliverInBatches({ name: this.name, maxRowsPerFile: this.opts.maxRowsPerFile, prepare: () => this.run(d) }, d);
+    const run = () => deliverInBatches({ name: this.name, maxRowsPerFile: this.opts.maxRowsPerFile, prepare: () => this.run(d) }, d);
+    if (!this.opts.sequenceNumbers) return run();
+    const turn = this.tableTurn.then(run, run);
+    this.tableTurn = turn.catch(() => undefined);
+    return turn;
   }
 
   private async run(d: SinkDelivery): Promise<SinkRun> {
@@ -118,15 +130,32 @@ export class PowerBiRestSink implements RowSink {
       throw powerbiProblems.noMatchingColumn(`table '${this.opts.table}' has ${[...target.keys()].join(', ')}; the file has ${cols.map((c) => c.name).join(', ')} (set POWERBI_COLUMN_MAP)`, { sink: this.name });
     }
     const url = `${this.datasetUrl(datasetId)}/tables/${encodeURIComponent(this.opts.table)}/rows`;
-    const sequenceBase = d.sequenceBase ?? Math.floor(Date.now() / 1000) * 1_000_000;
+    // A resumed file keeps its base, so a batch the service stored before the run died is resent
+    // with the same number and dropped. A new file starts above everything this process sent and
+    // above the clock (in µs), so numbers only grow. If other files wrote the table since the
+    // resumed file's checkpoint, its old numbers would be dropped as old: it takes a new base, and
+    // the one batch that may have been stored unacknowledged is counted as possible duplicates.
+    const fresh = () => Math.max(Date.now() * 1000, this.lastSequence + 1);
+    let sequenceBase = d.sequenceBase ?? fresh();
+    let uncertainRows = false;
+    if (this.opts.sequenceNumbers && d.sequenceBase !== undefined && d.sequenceBase + d.startAt <= this.lastSequence) {
+      sequenceBase = fresh() - d.startAt;
+      uncertainRows = true;
+    }
     // The sequence base is checkpointed before the first request: a run that dies after the
     // service stored a batch but before its checkpoint resends it with the same number.
-    if (this.opts.sequenceNumbers && d.sequenceBase === undefined) await d.onAck(d.startAt, { sequenceBase });
+    if (this.opts.sequenceNumbers && sequenceBase !== d.sequenceBase) await d.onAck(d.startAt, { sequenceBase });
     return {
       encode: (row) => encodeRow(mapped, row),
       send: async (batch, stats, signal) => {
         stats.throttledMs += await this.hourly.take(datasetId, batch.rows.length, signal);
-        const headers: Record<string, string> = this.opts.sequenceNumbers ? { 'X-PowerBI-PushData-SequenceNumber': String(sequenceBase + batch.start) } : {};
+        const sequence = sequenceBase + batch.start;
+        if (uncertainRows) {
+          stats.possibleDuplicates = (stats.possibleDuplicates ?? 0) + batch.rows.length;
+          uncertainRows = false;
+        }
+        this.lastSequence = Math.max(this.lastSequence, sequenceBase + batch.end);
+        const headers: Record<string, string> = this.opts.sequenceNumbers ? { 'X-PowerBI-PushData-SequenceNumber': String(sequence) } : {};
         await this.service.send({ method: 'POST', url, body: '{"rows":[' + batch.rows.join(',') + ']}', headers, rows: batch.rows.length }, stats, signal);
       },
       limits: { maxRows: REST_LIMITS.rowsPerRequest, maxBytes: REST_LIMITS.bytesPerRequest, wrapperBytes: 11, inFlight: this.opts.sequenceNumbers ? 1 : REST_LIMITS.inFlight },

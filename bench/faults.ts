@@ -1,0 +1,184 @@
+/**
+ * `npm run faults`: each fault of the reliability issue against the local stack, under a load of
+ * many small files and a few large ones, then a table of fault → rows expected / delivered /
+ * duplicated / reported as possible duplicates, process crashes, and object versions left without
+ * a terminal state. FAULTS_QUICK=1 runs a smaller load (what `npm test` runs, in
+ * test/faults.e2e.test.ts). Results also go to bench/out/faults.md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'undici';
+import { unfinishedObjects } from '../functions/webhook/recovery.js';
+import type { Fault } from '../dev/powerbi/server.js';
+import { getJson } from '../shared/storage/s3.js';
+import { outputNames } from '../shared/storage/layout.js';
+import { startTestStack, waitFor, type TestStack } from '../test/helpers.js';
+
+export interface FaultResult {
+  fault: string;
+  route: string;
+  files: number;
+  expected: number;
+  delivered: number;
+  duplicated: number;
+  reported: number;
+  crashes: number;
+  unfinished: number;
+  seconds: number;
+}
+
+interface Load {
+  small: number;
+  smallRows: number;
+  large: number;
+  largeRows: number;
+}
+
+export const FULL: Load = { small: 100, smallRows: 1000, large: 2, largeRows: 50_000 };
+export const QUICK: Load = { small: 12, smallRows: 200, large: 1, largeRows: 12_000 };
+
+function file(first: number, rows: number): Buffer {
+  const lines = ['id,city,amount'];
+  for (let i = 0; i < rows; i++) lines.push(`${first + i},São Paulo ${i % 13},${(i % 997) / 4}`);
+  return Buffer.from(lines.join('\n') + '\n');
+}
+
+function rowsIn(t: TestStack, route: string): number[] {
+  const em = t.stack.emulator!;
+  if (route === 'rest') return [...em.rest.datasets.values()].flatMap((d) => [...d.tables.values()]).flatMap((tb) => tb.rows.map((r) => r.id as number));
+  return em.state.datasets.get(t.stack.emulatorDatasetId!)!.rows.map((r) => r.row.id as number);
+}
+
+async function injectFaults(t: TestStack, faults: Fault[]): Promise<void> {
+  await request(`${t.stack.emulator!.url}/_emulator/faults`, { method: 'POST', body: JSON.stringify(faults) }).then((r) => r.body.dump());
+}
+
+interface Scenario {
+  name: string;
+  route: 'rest' | 'push-url';
+  /** Before the uploads. */
+  before?: (t: TestStack) => Promise<void>;
+  /** Right after the uploads. */
+  after?: (t: TestStack) => Promise<void>;
+  /** Once the first rows reached Power BI. */
+  during?: (t: TestStack) => Promise<void>;
+}
+
+const kill = async (t: TestStack, fn: 'transform' | 'publish') => {
+  const p = t.stack.functions.get(fn)!;
+  const exited = new Promise((r) => p.child.once('exit', r));
+  p.child.kill('SIGKILL');
+  await exited;
+  await t.stack.stopFunction(fn);
+  await t.stack.startFunction(fn);
+};
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'none (baseline)', route: 'rest' },
+  { name: 'Power BI 503 on 12 requests in a row', route: 'rest', before: (t) => injectFaults(t, [{ kind: 'status', status: 503, count: 12 }]) },
+  { name: 'Power BI 429 + Retry-After, slow answers, dropped connections', route: 'rest', before: (t) => injectFaults(t, [{ kind: 'status', status: 429, retryAfter: 1, count: 3 }, { kind: 'delay', ms: 1500, count: 2 }, { kind: 'drop', count: 3 }]) },
+  { name: 'Power BI stores a batch, then the answer is lost (ack-then-fail ×3), REST', route: 'rest', before: (t) => injectFaults(t, [{ kind: 'ack-then-fail', count: 3 }]) },
+  { name: 'Power BI stores a batch, then the answer is lost (ack-then-fail ×3), push URL', route: 'push-url', before: (t) => injectFaults(t, [{ kind: 'ack-then-fail', count: 3 }]) },
+  { name: 'publish killed mid-push (SIGKILL), restarted', route: 'rest', during: (t) => kill(t, 'publish') },
+  { name: 'transform killed mid-run (SIGKILL), restarted', route: 'rest', during: (t) => kill(t, 'transform') },
+  {
+    name: 'notifications lost (no queue_dir), webhook restarted: reconciliation',
+    route: 'rest',
+    before: async (t) => t.stack.bridge!.stop(),
+    after: async (t) => {
+      await t.stack.stopFunction('webhook');
+      await t.stack.startFunction('webhook');
+    },
+  },
+];
+
+export async function runScenario(s: Scenario, load: Load): Promise<FaultResult> {
+  const started = Date.now();
+  const t = await startTestStack({ POWERBI_EMULATOR_ROUTE: s.route, WEBHOOK_WAIT_SECONDS: '2', RECONCILE_SECONDS: '3600', LOG_LEVEL: 'warn' });
+  const crashes: string[] = [];
+  const watch = () => {
+    for (const [name, p] of t.stack.functions) {
+      if ((p.child as unknown as { watched?: boolean }).watched) continue;
+      (p.child as unknown as { watched?: boolean }).watched = true;
+      p.child.once('exit', (code, signal) => {
+        if (signal !== 'SIGKILL' && signal !== 'SIGTERM' && code !== 0) crashes.push(name);
+      });
+    }
+  };
+  try {
+    watch();
+    await s.before?.(t);
+    const keys: string[] = [];
+    let expected = 0;
+    let next = 0;
+    const uploads: Promise<unknown>[] = [];
+    const add = (rows: number) => {
+      const key = `load/f${String(keys.length).padStart(4, '0')}.csv`;
+      const body = file(next, rows);
+      next += rows;
+      expected += rows;
+      keys.push(key);
+      uploads.push(t.s3.putObject('incoming', key, body, body.length));
+    };
+    for (let i = 0; i < load.large; i++) add(load.largeRows);
+    for (let i = 0; i < load.small; i++) add(load.smallRows);
+    await Promise.all(uploads);
+    await s.after?.(t);
+    watch();
+    if (s.during) {
+      await waitFor('rows reaching Power BI', async () => (rowsIn(t, s.route).length > 0 ? true : undefined), 120_000, 20);
+      await s.during(t);
+      watch();
+    }
+    // Every object version ends with a terminal state (the reconciliation sweep is the safety net).
+    const opts = { s3: t.s3, inputBucket: 'incoming', outputBucket: 'processed', prefix: '', suffixes: ['.csv'], includeRunning: true };
+    await waitFor('every object version in a terminal state', async () => {
+      if ((await unfinishedObjects(opts)).length === 0) return true;
+      return undefined;
+    }, 600_000, 250);
+    const ids = rowsIn(t, s.route);
+    let reported = 0;
+    for (const key of keys) {
+      const m = await getJson<{ sinks: Record<string, { possibleDuplicates?: number }> }>(t.s3, 'processed', outputNames(key).manifest);
+      if (process.env.FAULTS_DEBUG) console.log(key, JSON.stringify(m?.sinks ?? 'no manifest'), JSON.stringify(await getJson(t.s3, 'processed', outputNames(key).failure)));
+      for (const r of Object.values(m?.sinks ?? {})) reported += r.possibleDuplicates ?? 0;
+    }
+    return {
+      fault: s.name,
+      route: s.route,
+      files: keys.length,
+      expected,
+      delivered: new Set(ids).size,
+      duplicated: ids.length - new Set(ids).size,
+      reported,
+      crashes: crashes.length,
+      unfinished: (await unfinishedObjects(opts)).length,
+      seconds: Math.round((Date.now() - started) / 1000),
+    };
+  } finally {
+    await t.stop();
+  }
+}
+
+export function table(results: FaultResult[]): string {
+  const lines = ['| fault | route | files | rows expected | delivered | duplicated | reported as possible duplicates | crashes | left unfinished | s |', '|---|---|---|---|---|---|---|---|---|---|'];
+  for (const r of results) lines.push(`| ${r.fault} | ${r.route} | ${r.files} | ${r.expected} | ${r.delivered} | ${r.duplicated} | ${r.reported} | ${r.crashes} | ${r.unfinished} | ${r.seconds} |`);
+  return lines.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const load = process.env.FAULTS_QUICK ? QUICK : FULL;
+  const results: FaultResult[] = [];
+  for (const s of SCENARIOS) {
+    process.stdout.write(`- ${s.name} …\n`);
+    results.push(await runScenario(s, load));
+  }
+  const text = `# npm run faults — ${new Date().toISOString()}\n\nLoad: ${load.small} files of ${load.smallRows} rows and ${load.large} of ${load.largeRows} rows per fault.\n\n${table(results)}\n`;
+  mkdirSync('bench/out', { recursive: true });
+  writeFileSync('bench/out/faults.md', text);
+  process.stdout.write('\n' + text);
+  const bad = results.filter((r) => r.delivered !== r.expected || r.duplicated > r.reported || r.crashes || r.unfinished);
+  if (bad.length) {
+    process.stdout.write(`\n${bad.length} fault(s) broke a guarantee\n`);
+    process.exitCode = 1;
+  }
+}
