@@ -62,3 +62,17 @@ describe('faults: a broken stream fails only its own run', () => {
     for (const name of Object.values(outputNames(key))) assert.equal(await objectExists(t.s3, 'processed', name), false, name);
   });
 });
+
+describe('faults under load (the short version of npm run faults)', () => {
+  const load = { small: 8, smallRows: 150, large: 1, largeRows: 12_000 };
+  for (const name of ['Power BI stores a batch, then the answer is lost (ack-then-fail ×3), push URL', 'Power BI 503 on 12 requests in a row', 'publish killed mid-push (SIGKILL), restarted', 'notifications lost (no queue_dir), webhook restarted: reconciliation']) {
+    test(name, { timeout: 240_000 }, async () => {
+      const { SCENARIOS, runScenario } = await import('../bench/faults.js');
+      const r = await runScenario(SCENARIOS.find((s) => s.name === name)!, load);
+      assert.equal(r.delivered, r.expected, 'every row reached Power BI');
+      assert.ok(r.duplicated <= r.reported, `duplicates (${r.duplicated}) within what the manifests report (${r.reported})`);
+      assert.equal(r.crashes, 0);
+      assert.equal(r.unfinished, 0, 'every object version ended done or failed');
+    });
+  }
+});
