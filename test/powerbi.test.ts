@@ -125,6 +125,27 @@ describe('Power BI sinks against the emulator', () => {
     assert.equal(table.rows[3].day, '2026-11-04T00:00:00.000Z');
   });
 
+  test('REST: rows carry their source version when the table has the version column', async () => {
+    const ds = em.rest.createDataset(GROUP, { name: 'versioned', tables: [{ name: 'RealTimeData', columns: [{ name: 'id', dataType: 'Int64' }, { name: 'city', dataType: 'string' }, { name: 'source_version', dataType: 'string' }] }] }, 'None');
+    const result = await publish('versioned.csv', rowsOf(30), [restSink(ds.id, { versionColumn: 'source_version' })]);
+    assert.equal(result.status, 'published');
+    const rows = ds.tables.get('RealTimeData')!.rows;
+    assert.equal(rows.length, 30);
+    const etag = createHash('md5').update('versioned.csv').digest('hex');
+    assert.ok(rows.every((r) => r.source_version === etag), 'every row names the version it came from');
+  });
+
+  test('REST: a batch of multi-byte text over 16 MB is split by bytes, never by characters', async () => {
+    const ds = em.rest.createDataset(GROUP, { name: 'wide', tables: [{ name: 'RealTimeData', columns: [{ name: 'id', dataType: 'Int64' }, { name: 'city', dataType: 'string' }] }] }, 'None');
+    // 4,000 rows of 3,900 'ã' (2 bytes each in UTF-8): ~31 MB of JSON in ~15.6 M characters.
+    const wide: Row[] = Array.from({ length: 4000 }, (_, i) => [i, 'ã'.repeat(3900), 0, null, true]);
+    const result = await publish('wide.csv', wide, [restSink(ds.id)]);
+    assert.equal(result.status, 'published');
+    assert.equal(ds.tables.get('RealTimeData')!.rows.length, 4000);
+    assert.equal(ds.refused['413'] ?? 0, 0, 'no request over 16 MB');
+    assert.ok((result.sinks['powerbi-rest'] as { requests: number }).requests >= 2, 'split into requests under 16 MB');
+  });
+
   test('push URL: 20,000 rows, every request ≤ 15 KB, no server-side 429', async () => {
     const ds = em.state.createDataset({ name: 'push', mode: 'Streaming' });
     const sink = new PowerBiPushSink({ url: em.state.pushUrl(ds, em.url), maxRequestBytes: 15360, requestsPerSecond: 5, timeoutMs: 5000, maxRetries: 5, log });

@@ -50,6 +50,7 @@ export function createSinks(config: PowerBiConfig, log: Logger, memory?: Dataset
         sequenceNumbers: config.POWERBI_SEQUENCE_NUMBERS,
         createDataset: config.POWERBI_CREATE_DATASET ? { name: config.POWERBI_DATASET_NAME, retention: config.POWERBI_RETENTION } : undefined,
         columnMap: config.POWERBI_COLUMN_MAP,
+        versionColumn: config.POWERBI_VERSION_COLUMN,
         maxRowsPerFile: config.POWERBI_MAX_ROWS_PER_FILE,
         bigTable: config.POWERBI_BIG_TABLE,
         timeoutMs: config.POWERBI_TIMEOUT_SECONDS * 1000,

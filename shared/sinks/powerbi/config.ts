@@ -22,6 +22,7 @@ export const powerbiConfig = component({
     POWERBI_DATASET_NAME: variable(z.string().default('mini-pipeline'), 'REST route: name of a created dataset.'),
     POWERBI_RETENTION: variable(z.enum(['basicFIFO', 'None']).default('basicFIFO'), 'REST route: retention policy of a created dataset.'),
     POWERBI_COLUMN_MAP: variable(jsonObjectOfStrings('dataset column → Power BI column names'), 'REST route: JSON map from dataset column to Power BI column.'),
+    POWERBI_VERSION_COLUMN: variable(optionalString, 'REST route: a table column (String) that receives each row’s source version (etag or versionId), so a report can keep only the newest version. Added to created datasets.'),
     POWERBI_MAX_ROWS_PER_FILE: variable(int(1_000_000, 1), 'Rows pushed per file at most; the rest stay in the output bucket (rowsNotSent).'),
     POWERBI_BIG_TABLE: variable(bool(false), 'REST route: the table holds ≥ 250k rows (120 requests an hour).'),
     POWERBI_MAX_REQUEST_BYTES: variable(int(15360, 256, 16 * 1024 * 1024), 'Push URL: largest request body.'),

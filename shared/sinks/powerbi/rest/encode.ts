@@ -55,8 +55,8 @@ export function mapColumns(columns: Column[], target: Map<string, TargetType>, c
 }
 
 /** One row as the table's JSON object, or why it cannot be. */
-export function encodeRow(mapped: (MappedColumn | undefined)[], row: Row): string | { reject: string } {
-  const out: Record<string, unknown> = {};
+export function encodeRow(mapped: (MappedColumn | undefined)[], row: Row, extra?: Record<string, string>): string | { reject: string } {
+  const out: Record<string, unknown> = { ...extra };
   for (let c = 0; c < mapped.length; c++) {
     const m = mapped[c];
     if (!m) continue;

@@ -27,6 +27,8 @@ export interface RestOptions {
   /** Create the dataset from the file's schema when no dataset id is configured. */
   createDataset?: { name: string; retention: 'basicFIFO' | 'None' };
   columnMap: Record<string, string>;
+  /** A table column that receives the source object's version (etag, or versionId when versioned). */
+  versionColumn?: string;
   maxRowsPerFile: number;
   bigTable: boolean;
   timeoutMs: number;
@@ -79,7 +81,7 @@ export class PowerBiRestSink implements RowSink {
     const body = JSON.stringify({
       name: create.name,
       defaultMode: 'Push',
-      tables: [{ name: this.opts.table, columns: columns.map((c) => ({ name: this.opts.columnMap[c.name] ?? c.name, dataType: pbiType(c.type) })) }],
+      tables: [{ name: this.opts.table, columns: [...columns.map((c) => ({ name: this.opts.columnMap[c.name] ?? c.name, dataType: pbiType(c.type) })), ...(this.opts.versionColumn ? [{ name: this.opts.versionColumn, dataType: 'String' }] : [])] }],
     });
     try {
       const res = await this.service.send({ method: 'POST', url: `${this.groupUrl()}/datasets?defaultRetentionPolicy=${create.retention}`, body }, undefined, signal);
@@ -130,6 +132,10 @@ export class PowerBiRestSink implements RowSink {
       throw powerbiProblems.noMatchingColumn(`table '${this.opts.table}' has ${[...target.keys()].join(', ')}; the file has ${cols.map((c) => c.name).join(', ')} (set POWERBI_COLUMN_MAP)`, { sink: this.name });
     }
     const url = `${this.datasetUrl(datasetId)}/tables/${encodeURIComponent(this.opts.table)}/rows`;
+    // Each row can carry its source version, so a report can keep only the newest version's rows.
+    const src = d.header.source;
+    const vc = this.opts.versionColumn;
+    const version = vc && target.has(vc) && src.kind === 'object' ? { [vc]: src.versionId ?? src.etag ?? '' } : undefined;
     // A resumed file keeps its base, so a batch the service stored before the run died is resent
     // with the same number and dropped. A new file starts above everything this process sent and
     // above the clock (in µs), so numbers only grow. If other files wrote the table since the
@@ -146,7 +152,7 @@ export class PowerBiRestSink implements RowSink {
     // service stored a batch but before its checkpoint resends it with the same number.
     if (this.opts.sequenceNumbers && sequenceBase !== d.sequenceBase) await d.onAck(d.startAt, { sequenceBase });
     return {
-      encode: (row) => encodeRow(mapped, row),
+      encode: (row) => encodeRow(mapped, row, version),
       send: async (batch, stats, signal) => {
         stats.throttledMs += await this.hourly.take(datasetId, batch.rows.length, signal);
         const sequence = sequenceBase + batch.start;
