@@ -80,6 +80,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'Power BI stores a batch, then the answer is lost (ack-then-fail ×3), push URL', route: 'push-url', before: (t) => injectFaults(t, [{ kind: 'ack-then-fail', count: 3 }]) },
   { name: 'publish killed mid-push (SIGKILL), restarted', route: 'rest', during: (t) => kill(t, 'publish') },
   { name: 'transform killed mid-run (SIGKILL), restarted', route: 'rest', during: (t) => kill(t, 'transform') },
+  { name: 'S3 unreachable for 5 s mid-run (reads and writes cut), then back', route: 'rest', during: (t) => t.stack.s3Outage(5000) },
   {
     name: 'notifications lost (no queue_dir), webhook restarted: reconciliation',
     route: 'rest',

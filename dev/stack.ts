@@ -65,6 +65,8 @@ export interface LocalStack {
   startFunction(name: FunctionName): Promise<void>;
   /** A rolling restart: new process ready, old one drained while still routed to for a moment. */
   restartFunction(name: FunctionName, routeLagMs?: number): Promise<void>;
+  /** The embedded store goes away for `ms`, then comes back with its data (a fault for tests). */
+  s3Outage(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -123,7 +125,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       buckets: [store.INPUT_BUCKET, store.OUTPUT_BUCKET],
     });
     s3Url = s3.url;
-    closers.push(() => s3!.close());
+    closers.push(() => s3?.close() ?? Promise.resolve());
   } else {
     const storage = createStorage(store);
     await ensureBucket(storage, store.INPUT_BUCKET, store.S3_REGION);
@@ -279,7 +281,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   }
 
 
-  return {
+  const result: LocalStack = {
     config: { storage: loadConfig({ storage: storageConfig }, env).storage, dev },
     env,
     s3Url,
@@ -294,10 +296,24 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     stopFunction,
     startFunction,
     restartFunction,
+    async s3Outage(ms: number) {
+      // The store goes away (connections refused or cut) for `ms`, then comes back on the same
+      // port with the same data: an S3 restart or network outage, as the functions see it.
+      if (!s3) throw new Error('only the embedded store can be stopped');
+      const port = s3.port;
+      await s3.close();
+      s3 = undefined;
+      await new Promise((r) => setTimeout(r, ms));
+      const back = await startEmbeddedS3({ directory: join(dataDir, 's3'), port, accessKey: store.S3_ACCESS_KEY, secretKey: store.S3_SECRET_KEY, buckets: [store.INPUT_BUCKET, store.OUTPUT_BUCKET] });
+      back.events.on('event', (ev: S3RecordEvent) => bridge?.enqueue(ev));
+      s3 = back;
+      result.s3 = back;
+    },
     async stop() {
       bridge?.stop();
       await Promise.all(FUNCTIONS.map(stopFunction));
       for (const c of closers.reverse()) await c();
     },
   };
+  return result;
 }
