@@ -3,13 +3,14 @@
  * with backoff and jitter for connection failures (only before any body was sent), and
  * `X-Call-Id` propagation. Answers come back as status + headers + streaming body.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { lazyAgent, undici } from './http-client.js';
 import type { Readable } from 'node:stream';
 import { readText } from './body.js';
 import { problems } from './problem.js';
 import { backoff, isConnectionError, sleep, errorCode } from './retry.js';
 
-const agent = new Agent({ connections: 16, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 10_000 });
+const agent = lazyAgent({ connections: 16, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 10_000 });
 
 export interface InvokeOptions {
   method?: 'POST' | 'GET';
@@ -36,11 +37,11 @@ export async function invoke(url: string, opts: InvokeOptions): Promise<InvokeRe
   if (opts.callId) headers['x-call-id'] = opts.callId;
   for (let attempt = 0; ; attempt++) {
     try {
-      const res = await request(url, {
+      const res = await (await undici()).request(url, {
         method: opts.method ?? 'POST',
         headers,
         body: opts.body as Dispatcher.RequestOptions['body'],
-        dispatcher: agent,
+        dispatcher: await agent(),
         signal: opts.signal,
       });
       return { status: res.statusCode, headers: res.headers, body: res.body };

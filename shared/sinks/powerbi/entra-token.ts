@@ -3,7 +3,7 @@
  * five minutes before expiry (or half-way through short lifetimes). Errors name the setting
  * at fault, never the secret.
  */
-import { request } from 'undici';
+import { undici } from '../../runtime/http-client.js';
 import { Problem } from '../../runtime/problem.js';
 import { powerbiProblems } from './problems.js';
 
@@ -46,7 +46,7 @@ export class EntraTokenProvider {
     const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: this.opts.clientId, client_secret: this.opts.clientSecret, scope: POWERBI_SCOPE });
     let res;
     try {
-      res = await request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), headersTimeout: 30_000, bodyTimeout: 30_000 });
+      res = await (await undici()).request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), headersTimeout: 30_000, bodyTimeout: 30_000 });
     } catch (err) {
       throw powerbiProblems.authUnreachable((err as { code?: string }).code ?? 'network error');
     }

@@ -5,7 +5,7 @@
  * error body made readable, and the rows of a request whose answer was lost counted as possible
  * duplicates. The target's URL may be a secret: only `describe` ever reaches a log or an error.
  */
-import { Agent, request } from 'undici';
+import { lazyAgent, undici } from '../../runtime/http-client.js';
 import type { Logger } from '../../runtime/log.js';
 import { Problem } from '../../runtime/problem.js';
 import { errorCode, isConnectionError, isRetryableStatus, isTimeout, parseRetryAfter, retryDelay, sleep, type RetryPolicy } from '../../runtime/retry.js';
@@ -43,7 +43,7 @@ export interface PowerBiRequest {
   rows?: number;
 }
 
-const agent = new Agent({ connections: 8, keepAliveTimeout: 10_000 });
+const agent = lazyAgent({ connections: 8, keepAliveTimeout: 10_000 });
 
 /** `{"error":{"code","message"}}` → "code: message" (Power BI's error body), trimmed. */
 export function powerBiError(text: string): string {
@@ -76,7 +76,7 @@ export class PowerBiService {
         const headers: Record<string, string> = { ...(req.body ? { 'content-type': 'application/json' } : {}), ...req.headers };
         if (this.opts.tokens) headers.authorization = `Bearer ${await this.opts.tokens.get()}`;
         const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-        const res = await request(req.url, { method: req.method, headers, body: req.body, dispatcher: agent, signal: signal ? AbortSignal.any([signal, timeout]) : timeout }).finally(() => slot?.done());
+        const res = await (await undici()).request(req.url, { method: req.method, headers, body: req.body, dispatcher: await agent(), signal: signal ? AbortSignal.any([signal, timeout]) : timeout }).finally(() => slot?.done());
         status = res.statusCode;
         text = await res.body.text();
         if (status < 300) return { status, text };
