@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createServer, type Server } from 'node:http';
@@ -30,7 +31,8 @@ const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem.js') as
  * leave a partial object no real store keeps. Write to a temporary file and rename it.
  */
 FilesystemStore.prototype.putContent = async function putContentAtomically(objectPath, content) {
-  const tmp = `${objectPath}.${randomUUID()}.partial`;
+  // Beside the object (same file system, so the rename is atomic), with a short name (NAME_MAX).
+  const tmp = join(dirname(objectPath), `.partial-${randomUUID()}`);
   const md5 = createHash('md5');
   let size = 0;
   const count = new Transform({
