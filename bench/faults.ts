@@ -149,10 +149,12 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
     }
     // Every object version ends with a terminal state (the reconciliation sweep is the safety net).
     const opts = { s3: t.s3, inputBucket: 'incoming', outputBucket: 'processed', prefix: '', suffixes: ['.csv'], includeRunning: true };
-    await waitFor('every object version in a terminal state', async () => {
-      if ((await unfinishedObjects(opts)).length === 0) return true;
-      return undefined;
-    }, 600_000, 250);
+    try {
+      await waitFor('every object version in a terminal state', async () => ((await unfinishedObjects(opts)).length === 0 ? true : undefined), Number(process.env.FAULTS_WAIT_MS ?? 600_000), 250);
+    } catch (err) {
+      const left = await unfinishedObjects(opts);
+      throw new Error(`${(err as Error).message}: ${left.length} left, e.g. ${left.slice(0, 3).map((r) => r.key).join(', ')}`);
+    }
     const ids = rowsIn(t, s.route);
     let reported = 0;
     for (const key of keys) {

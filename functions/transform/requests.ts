@@ -24,6 +24,7 @@ import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
 import { bearer } from '../../shared/runtime/auth.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 import { metrics } from '../../shared/runtime/metrics.js';
+import { retrying, type RetryPolicy } from '../../shared/runtime/retry.js';
 
 export interface TransformDeps {
   csv: CsvConfig;
@@ -67,6 +68,8 @@ async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<Data
   const contentType = String(res.headers['content-type'] ?? 'application/json');
   return { status: res.status, headers: { 'content-type': contentType.includes('problem') ? PROBLEM_CONTENT_TYPE : 'application/json' }, json: body };
 }
+
+const LEASE_RELEASE_POLICY: RetryPolicy = { maxRetries: 8, baseMs: 250, maxMs: 15_000 };
 
 export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
   const ref = ObjectRef.parse(refInput);
@@ -115,7 +118,9 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
     }
     return await forwardToPublish(deps, started.stream, ctx);
   } finally {
-    await state.release(id).catch((err) => log.warn('lease release failed', { error: err }));
+    // A lease left behind would hold the object for LEASE_SECONDS: releasing it outlasts a short
+    // store outage (retried for about a minute) before the run gives up on it.
+    await retrying(() => state.release(id), LEASE_RELEASE_POLICY).catch((err) => log.warn('lease release failed', { error: err }));
   }
 }
 
