@@ -118,7 +118,10 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
       if ((p.child as unknown as { watched?: boolean }).watched) continue;
       (p.child as unknown as { watched?: boolean }).watched = true;
       p.child.once('exit', (code, signal) => {
-        if (signal !== 'SIGKILL' && signal !== 'SIGTERM' && code !== 0) crashes.push(name);
+        if (signal !== 'SIGKILL' && signal !== 'SIGTERM' && code !== 0) {
+          crashes.push(name);
+          if (process.env.FAULTS_DEBUG) process.stderr.write(`CRASH ${name} code=${code}\n${t.logs.filter((l) => l.startsWith(name)).slice(-15).join('\n')}\n`);
+        }
       });
     }
   };
