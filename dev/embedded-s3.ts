@@ -70,6 +70,11 @@ export interface EmbeddedS3 {
   url: string;
   port: number;
   events: EventEmitter;
+  /**
+   * Fault switch: the next `count` writes (PUT) whose object path matches `path` are stored, then
+   * the connection is cut instead of answering — the answer lost on the way back, as in an outage.
+   */
+  loseAnswers(path: RegExp, count?: number): void;
   close(): Promise<void>;
 }
 
@@ -82,6 +87,7 @@ export async function startEmbeddedS3(opts: { directory: string; port?: number; 
   });
   await app.configureBuckets();
   const handle = app.callback();
+  const lost: { path: RegExp; left: number }[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://s3.local');
     const parts = url.pathname.split('/').filter(Boolean);
@@ -103,11 +109,21 @@ export async function startEmbeddedS3(opts: { directory: string; port?: number; 
       res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>XMinioInvalidObjectName</Code><Message>Object name contains unsupported characters.</Message></Error>');
       return;
     }
+    const fault = req.method === 'PUT' ? lost.find((f) => f.left > 0 && f.path.test(decodeURIComponent(url.pathname))) : undefined;
+    if (fault) {
+      fault.left--;
+      // Stored (s3rver writes before it answers), but the answer never arrives.
+      res.writeHead = (() => {
+        req.socket.destroy();
+        return res;
+      }) as typeof res.writeHead;
+    }
     handle(req, res);
   });
   const listening = await listenLocal(server, opts.port ?? 0);
   return {
     ...listening,
     events: app,
+    loseAnswers: (path, count = 1) => void lost.push({ path, left: count }),
   };
 }

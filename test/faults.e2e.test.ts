@@ -65,7 +65,7 @@ describe('faults: a broken stream fails only its own run', () => {
 
 describe('faults under load (the short version of npm run faults)', () => {
   const load = { small: 8, smallRows: 150, large: 1, largeRows: 12_000 };
-  for (const name of ['Power BI stores a batch, then the answer is lost (ack-then-fail ×3), push URL', 'Power BI 503 on 12 requests in a row', 'publish killed mid-push (SIGKILL), restarted', 'notifications lost (no queue_dir), webhook restarted: reconciliation']) {
+  for (const name of ['Power BI stores a batch, then the answer is lost (ack-then-fail ×3), push URL', 'Power BI 503 on 12 requests in a row', 'publish killed mid-push (SIGKILL), restarted', 'S3 unreachable for 5 s mid-run (reads and writes cut), then back', 'notifications lost (no queue_dir), webhook restarted: reconciliation']) {
     test(name, { timeout: 300_000 }, async () => {
       process.env.FAULTS_WAIT_MS = '240000';
       const { SCENARIOS, runScenario } = await import('../bench/faults.js');

@@ -98,7 +98,16 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
   if (done?.outcome === 'published') return { status: 200, json: { status: 'already-published', id, finishedAt: done.finishedAt } };
   if (done?.outcome === 'failed') return { status: 200, json: { status: 'already-failed', id, finishedAt: done.finishedAt, failure: done.failure } };
   if (done?.outcome === 'superseded') return { status: 200, json: { status: 'superseded', id, finishedAt: done.finishedAt } };
-  const lease = await state.acquire(id, full, ctx.callId, deps.leaseSeconds);
+  const releaseLease = () => retrying(() => state.release(id, ctx.callId), LEASE_RELEASE_POLICY).catch((err) => log.warn('lease release failed', { error: err }));
+  let lease;
+  try {
+    lease = await state.acquire(id, full, ctx.callId, deps.leaseSeconds);
+  } catch (err) {
+    // The lease may have been stored with its answer lost: left there, it would hold the object
+    // for LEASE_SECONDS while nothing runs.
+    await releaseLease();
+    throw err;
+  }
   if (!lease.ok) return { status: 202, json: { status: 'in-progress', id, since: lease.holder.acquiredAt } };
 
   const source: Source = { kind: 'object', bucket: full.bucket, key: full.key, etag: full.etag, size: full.size, ...(full.versionId ? { versionId: full.versionId } : {}) };
@@ -120,7 +129,7 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
   } finally {
     // A lease left behind would hold the object for LEASE_SECONDS: releasing it outlasts a short
     // store outage (retried for about a minute) before the run gives up on it.
-    await retrying(() => state.release(id), LEASE_RELEASE_POLICY).catch((err) => log.warn('lease release failed', { error: err }));
+    await releaseLease();
   }
 }
 

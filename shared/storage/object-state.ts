@@ -81,8 +81,13 @@ export class ObjectState {
     return { ok: true, lease };
   }
 
-  release(id: string): Promise<void> {
-    return removeQuietly(this.s3, this.bucket, this.key(id, 'lease'));
+  /** Give the lease up; with `owner`, only if that run holds it (never another run's lease). */
+  async release(id: string, owner?: string): Promise<void> {
+    if (owner !== undefined) {
+      const held = await getJson<Lease>(this.s3, this.bucket, this.key(id, 'lease'));
+      if (!held || held.owner !== owner) return;
+    }
+    await removeQuietly(this.s3, this.bucket, this.key(id, 'lease'));
   }
 
   /** Count one more failed attempt at an object version (a retry could help); returns the count. */
