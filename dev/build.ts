@@ -1,12 +1,18 @@
 /**
  * The one bundler of the project: `npm start`, the bench, the tests and the image's build stage
  * all bundle with this file (same esbuild call, same flags).
- *   npm run build                                    every function (and the set-up Job) into dist/<name>/index.mjs
- *   tsx dev/build.ts --entry <file.ts> --out <file>  one entry (the image's build stage)
+ *   npm run build                                       every function into dist/<name>/, the set-up Job into dist/setup.cjs
+ *   tsx dev/build.ts --function <index.ts> --outdir <d>  one function (the image's build stage)
+ *   tsx dev/build.ts --entry <file.ts> --out <file>      one plain entry (the set-up Job)
+ *
+ * A function is two files: `function.cjs`, the bundle, and `index.cjs`, its process entry, which
+ * runs the bundle through V8's code cache (`function.cache`, written in the image by
+ * `CODE_CACHE=write node index.cjs`; see shared/runtime/code-cache.ts). CommonJS, because a
+ * code cache applies to a script, not to an ES module.
  */
 import { build, type Metafile } from 'esbuild';
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -16,44 +22,55 @@ export const ENTRIES: Record<string, string> = {
   webhook: 'functions/webhook/index.ts',
   transform: 'functions/transform/index.ts',
   publish: 'functions/publish/index.ts',
-  setup: 'functions/setup/index.ts',
 };
+export const SETUP_ENTRY = 'functions/setup/index.ts';
+const START_ENTRY = 'shared/runtime/start.ts';
 
-export const BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
-
-/** Bundle one entry file into one ESM file. */
-export async function bundleEntry(entry: string, outfile: string): Promise<{ file: string; bytes: number; metafile: Metafile }> {
+/** Bundle one entry file into one CommonJS file (ESM only for the bench's own worker). */
+export async function bundleEntry(entry: string, outfile: string, format: 'cjs' | 'esm' = 'cjs'): Promise<{ file: string; bytes: number; metafile: Metafile }> {
   const result = await build({
     entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format,
     target: 'node20',
     minify: true,
     sourcemap: false,
     legalComments: 'none',
-    banner: { js: BANNER },
+    ...(format === 'esm' ? { banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } } : {}),
     logLevel: 'warning',
     metafile: true,
   });
   return { file: outfile, bytes: statSync(outfile).size, metafile: result.metafile };
 }
 
-/** Bundle a function by name into `<outdir>/<name>/index.mjs`. */
+/** Bundle a function's entry into `<outdir>/function.cjs`, with its process entry `<outdir>/index.cjs`. */
+export async function bundleFunction(entry: string, outdir: string): Promise<{ file: string; bundle: string; bytes: number; metafile: Metafile }> {
+  const fn = await bundleEntry(entry, join(outdir, 'function.cjs'));
+  const start = await bundleEntry(resolve(ROOT, START_ENTRY), join(outdir, 'index.cjs'));
+  return { file: start.file, bundle: fn.file, bytes: fn.bytes, metafile: fn.metafile };
+}
+
+/** Bundle a function by name into `<outdir>/<name>/` (run it with `node <outdir>/<name>/index.cjs`). */
 export function bundle(name: string, outdir = 'dist') {
-  return bundleEntry(resolve(ROOT, ENTRIES[name]), `${outdir}/${name}/index.mjs`);
+  return bundleFunction(resolve(ROOT, ENTRIES[name]), join(outdir, name));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { entry: { type: 'string' }, out: { type: 'string' } } });
-  if (values.entry) {
-    const { file, bytes } = await bundleEntry(resolve(values.entry), resolve(values.out ?? 'dist/index.mjs'));
+  const { values } = parseArgs({ options: { function: { type: 'string' }, outdir: { type: 'string' }, entry: { type: 'string' }, out: { type: 'string' } } });
+  if (values.function) {
+    const { file, bytes } = await bundleFunction(resolve(values.function), resolve(values.outdir ?? 'dist'));
+    process.stdout.write(`${file}  (bundle ${(bytes / 1024).toFixed(0)} KiB)\n`);
+  } else if (values.entry) {
+    const { file, bytes } = await bundleEntry(resolve(values.entry), resolve(values.out ?? 'dist/index.cjs'));
     process.stdout.write(`${file}  ${(bytes / 1024).toFixed(0)} KiB\n`);
   } else {
     for (const name of Object.keys(ENTRIES)) {
       const { file, bytes } = await bundle(name);
-      process.stdout.write(`${file}  ${(bytes / 1024).toFixed(0)} KiB\n`);
+      process.stdout.write(`${file}  (bundle ${(bytes / 1024).toFixed(0)} KiB)\n`);
     }
+    const { file, bytes } = await bundleEntry(resolve(ROOT, SETUP_ENTRY), resolve(ROOT, 'dist/setup.cjs'));
+    process.stdout.write(`${file}  ${(bytes / 1024).toFixed(0)} KiB\n`);
   }
 }

@@ -109,9 +109,10 @@ export function buildImage(fn: string, target: 'knative' | 'openfaas' = 'knative
 }
 
 /** Run a function's image as Knative runs it; the caller's environment is passed as -e flags. */
-export function runContainer(fn: string, env: Record<string, string>, name = `mini-pipeline-${fn}-${process.pid}-${Date.now()}`): ChildProcess {
+export function runContainer(fn: string, env: Record<string, string>, opts: { name?: string; command?: string[] } = {}): ChildProcess {
   const flags = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-  return spawn('docker', ['run', '--rm', '--name', name, '--network', 'host', '--read-only', '--tmpfs', '/tmp:rw,mode=1777', '--user', '10001:10001', ...flags, imageOf(fn)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const name = opts.name ?? `mini-pipeline-${fn}-${process.pid}-${Date.now()}`;
+  return spawn('docker', ['run', '--rm', '--name', name, '--network', 'host', '--read-only', '--tmpfs', '/tmp:rw,mode=1777', '--user', '10001:10001', ...flags, imageOf(fn), ...(opts.command ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

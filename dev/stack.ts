@@ -198,7 +198,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     SECRETS_DIR: join(dataDir, 'secrets'),
   };
 
-  // Each function runs the same bundled file as the image (dist/<name>/index.mjs), built now.
+  // Each function runs the same bundled file as the image (dist/<name>/index.cjs), built now.
   const bundles = await buildBundles();
   const functions = new Map<FunctionName, FunctionProcess>();
   const onLog = opts.onLog ?? ((fn: string, line: string) => process.stdout.write(`[${fn}] ${line}\n`));

@@ -122,8 +122,8 @@ describe('template/node20-ts', () => {
 
   test('template.yml names the language and the process the watchdog starts', () => {
     assert.equal(template.language, 'node20-ts');
-    assert.equal(template.fprocess, 'node index.mjs');
-    assert.match(dockerfile, /fprocess="node index\.mjs"/);
+    assert.equal(template.fprocess, 'node index.cjs');
+    assert.match(dockerfile, /fprocess="node index\.cjs"/);
   });
 
   test('base images are pinned by tag, the runtime is non-root and carries only the bundle', () => {
@@ -224,7 +224,7 @@ describe('knative/', () => {
       }
       assert.equal(c.readinessProbe.httpGet.path, '/_/ready');
       assert.ok(c.readinessProbe.httpGet.port === undefined, 'probe port must match the container port (omit it)');
-      assert.deepEqual(c.command, ['node', 'index.mjs'], 'the Node server serves PORT directly on Knative');
+      assert.deepEqual(c.command, ['node', 'index.cjs'], 'the Node server serves PORT directly on Knative');
       assert.ok(c.volumeMounts.some((m) => m.mountPath === '/var/openfaas/secrets'), 'secrets at the OpenFaaS path');
       const handler = Number(c.env?.find((e) => e.name === 'HANDLER_TIMEOUT_SECONDS')?.value);
       assert.ok(handler < spec.responseStartTimeoutSeconds, `${name}: handler deadline inside Knative's`);

@@ -29,10 +29,10 @@ describe('function images', () => {
     for (const fn of FUNCTIONS) {
       const config = JSON.parse(execFileSync('docker', ['image', 'inspect', '--format', '{{json .Config}}', imageOf(fn)], { encoding: 'utf8' })) as { User: string; Cmd: string[]; WorkingDir: string; Env: string[] };
       assert.equal(config.User, '10001:10001');
-      assert.deepEqual(config.Cmd, ['node', 'index.mjs']);
+      assert.deepEqual(config.Cmd, ['node', 'index.cjs']);
       assert.ok(config.Env.includes('PORT=8080'), 'PORT=8080 as on Knative');
       const files = execFileSync('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'ls', imageOf(fn), '-A', '/home/app'], { encoding: 'utf8' }).trim().split('\n').sort();
-      assert.deepEqual(files, ['index.mjs', 'setup.mjs'], `${fn}: no sources, no node_modules`);
+      assert.deepEqual(files, ['function.cache', 'function.cjs', 'index.cjs', 'setup.cjs'], `${fn}: no sources, no node_modules`);
       assert.ok(sizes[fn] > 0);
     }
   });
@@ -41,6 +41,15 @@ describe('function images', () => {
     // The local stack, with each function in its container instead of a node process.
     const stack = useTestStack({}, {
       launcher: (name, env) => runContainer(name, Object.fromEntries(Object.entries(env).filter(([k]) => configVars.has(k)))),
+    });
+
+    test('each container started from the code cache made in its image (same Node, same V8 flags)', () => {
+      const t = stack();
+      for (const fn of FUNCTIONS) {
+        const ready = t.logs.find((l) => l.startsWith(fn) && l.includes('"msg":"ready"'));
+        assert.ok(ready, `${fn} logged ready`);
+        assert.match(ready, /"codeCache":"used"/, `${fn}: ${ready}`);
+      }
     });
 
     test('10,000 rows reach the output bucket and the Power BI emulator', async () => {

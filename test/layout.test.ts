@@ -68,7 +68,7 @@ test('the import graph has no cycles', () => {
 test("transform's bundle carries no publish code and no Power BI sink", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'layout-'));
   try {
-    const { metafile } = await bundleEntry(join(repoRoot, 'functions/transform/index.ts'), join(dir, 'transform.mjs'));
+    const { metafile } = await bundleEntry(join(repoRoot, 'functions/transform/index.ts'), join(dir, 'transform.cjs'));
     const inputs = Object.keys(metafile.inputs).map((p) => relative(repoRoot, join(process.cwd(), p)));
     assert.ok(inputs.some((p) => p.startsWith('functions/transform/')), 'the bundle has transform');
     for (const p of inputs) {

@@ -4,6 +4,7 @@
  * function once, serve it on PORT, and stop it on SIGTERM after draining.
  */
 import { ConfigError, loadConfig, runtimeConfig, type Components, type ConfigProblem, type Env, type Loaded, type RuntimeConfig } from './config.js';
+import { codeCacheState } from './code-cache.js';
 import { createLogger } from './log.js';
 import { serveFunction, type FunctionHandler } from './server.js';
 
@@ -74,7 +75,7 @@ export async function runFunction<C extends Components>(mod: FunctionModule<C>, 
     onShutdown: () => instance.shutdown?.(),
     readiness: instance.ready ? () => instance.ready!() : undefined,
     // Always printed, whatever LOG_LEVEL: the local stack and cold-start measurements read it.
-    onReady: (port) => createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port, startMs: Math.round(process.uptime() * 1000) }),
+    onReady: (port) => createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port, startMs: Math.round(process.uptime() * 1000), codeCache: codeCacheState() ?? 'absent' }),
   });
   createLogger({ fn: mod.name }, { level: 'info' }).info('listening', { port: running.port });
 }
