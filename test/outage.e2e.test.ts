@@ -60,20 +60,20 @@ describe('outages', () => {
     assert.equal(refused['429'] ?? 0, 0, 'the client-side limiter never let the emulator throttle it');
   });
 
-  test('one Power BI budget per process: 20 files published at once, 0 requests throttled by Power BI', async () => {
+  test('one Power BI budget per process: 100 files published at once, 0 requests throttled by Power BI', async () => {
     const t = stack();
     const em = t.stack.emulator!;
     const refusedBefore = em.state.datasets.get(t.stack.emulatorDatasetId!)!.refused['429'] ?? 0;
     const before = (await emulatorRows(t)).total;
     const csv = (n: number) => ['id,city,amount,when', ...Array.from({ length: 150 }, (_, i) => `${100_000 + n * 1000 + i},Recife,${i}.5,2026-11-0${1 + (i % 9)}`)].join('\n') + '\n';
     const results = await Promise.all(
-      Array.from({ length: 20 }, async (_, n) => {
+      Array.from({ length: 100 }, async (_, n) => {
         const res = await request(`${t.stack.gateway.url}/function/transform?publish=true&name=budget-${n}.csv`, { method: 'POST', body: csv(n), headers: { authorization: `Bearer ${t.stack.env.INTERNAL_TOKEN}` } });
         return { status: res.statusCode, body: (await res.body.json()) as { status: string } };
       }),
     );
-    assert.deepEqual(results.map((r) => r.status), Array(20).fill(200));
-    assert.equal((await emulatorRows(t)).total, before + 20 * 150);
+    assert.deepEqual(results.map((r) => r.status), Array(100).fill(200));
+    assert.equal((await emulatorRows(t)).total, before + 100 * 150);
     assert.equal(em.state.datasets.get(t.stack.emulatorDatasetId!)!.refused['429'] ?? 0, refusedBefore, 'the shared limiter kept every request inside 5 a second');
   });
 });
