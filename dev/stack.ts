@@ -150,10 +150,13 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   }
 
   // Power BI.
+  // Your own Power BI endpoints (a push URL, or the REST route's API URL or service principal)
+  // are used as given, with no emulator: try a real tenant, or any stand-in, from the laptop.
   let emulator: EmulatorServer | undefined;
   let pushUrl = powerbi.POWERBI_PUSH_URL;
   let emulatorDatasetId: string | undefined;
-  if (!pushUrl) {
+  const externalRest = ['POWERBI_API_URL', 'POWERBI_AUTHORITY_URL', 'POWERBI_TENANT_ID', 'POWERBI_CLIENT_ID', 'POWERBI_CLIENT_SECRET', 'POWERBI_GROUP_ID'].some((k) => baseEnv[k]);
+  if (!pushUrl && !externalRest && powerbi.POWERBI_ENABLED) {
     emulator = await startEmulator({ port: opts.emulatorPort ?? dev.POWERBI_EMULATOR_PORT });
     closers.push(() => emulator!.close());
     const idFile = join(dataDir, 'powerbi-emulator.json');
@@ -189,7 +192,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     OUTPUT_BUCKET: store.OUTPUT_BUCKET,
     WEBHOOK_TOKEN: token,
     INTERNAL_TOKEN: internalToken,
-    ...(route === 'rest' ? {} : { POWERBI_PUSH_URL: pushUrl! }),
+    ...(pushUrl && (route !== 'rest' || !emulator) ? { POWERBI_PUSH_URL: pushUrl } : {}),
     ...restEnv,
     GATEWAY_URL: gateway.url,
     PORT: '0',

@@ -25,7 +25,7 @@ try {
     `  S3 endpoint   ${stack.s3Url}   access key ${c.S3_ACCESS_KEY}   secret key ${stack.s3 ? c.S3_SECRET_KEY : '(from S3_SECRET_KEY)'}`,
     `  buckets       ${c.INPUT_BUCKET} (drop CSVs here) → ${c.OUTPUT_BUCKET} (cleaned CSV, manifest, rejects)`,
     `  gateway       ${stack.gateway.url}/function/{webhook,transform,publish}`,
-    stack.dashboardUrl ? `  dashboard     ${stack.dashboardUrl}   (Power BI emulator)` : '  Power BI      POWERBI_PUSH_URL (set in the environment)',
+    stack.dashboardUrl ? `  dashboard     ${stack.dashboardUrl}   (Power BI emulator)` : '  Power BI      your endpoints from the environment (POWERBI_PUSH_URL, or POWERBI_API_URL and the service principal), no emulator',
     `  data          ${stack.config.dev.DATA_DIR}/`,
     '',
     'Try:',

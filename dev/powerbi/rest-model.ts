@@ -68,6 +68,11 @@ export class RestState {
   creationCutoff = Date.parse('2027-10-31T00:00:00Z');
   blockStreamingCreation = false;
   sequenceNumbers = true;
+  /**
+   * Get Tables answers table names only, as field reports say the service can
+   * (microsoft/powerbi-powershell#397): a client must not depend on columns being listed.
+   */
+  namesOnlyTables = false;
   /** Milliseconds the emulator holds each Post Rows (to make concurrency observable). */
   holdMs = 0;
 

@@ -110,7 +110,7 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
 
   function getTables({ res, url, params }: RouteContext, g: string): void {
     const ds = rest.dataset(g, params.dataset);
-    send(res, 200, { 'odata.context': `${url.origin}/v1.0/myorg/groups/${g}/$metadata#tables`, value: [...ds.tables.values()].map((t) => ({ name: t.name, columns: t.columns.map((c) => ({ name: c.name, dataType: c.type })) })) });
+    send(res, 200, { 'odata.context': `${url.origin}/v1.0/myorg/groups/${g}/$metadata#tables`, value: [...ds.tables.values()].map((t) => (rest.namesOnlyTables ? { name: t.name } : { name: t.name, columns: t.columns.map((c) => ({ name: c.name, dataType: c.type })) })) });
   }
 
   // Put Table: replace the columns of an existing table; the name in the body must match.

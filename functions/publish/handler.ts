@@ -9,7 +9,7 @@ import { powerbiConfig } from '../../shared/sinks/powerbi/config.js';
 import { storageConfig } from '../../shared/storage/config.js';
 import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
 import { publishDataset } from './publish.js';
-import { createSinks, s3DatasetMemory } from './sinks.js';
+import { createSinks, s3SchemaMemory } from './sinks.js';
 
 export const publish = defineFunction({
   name: 'publish',
@@ -19,7 +19,7 @@ export const publish = defineFunction({
     const s3 = createStorage(config.storage);
     // Sinks are built once per process: the Power BI limits and token cache hold across requests.
     const log = createLogger({ fn: 'publish' });
-    const sinks = createSinks(config.powerbi, log, s3DatasetMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi));
+    const sinks = createSinks(config.powerbi, log, s3SchemaMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi));
     // Say at start whether each destination answers (REST: Get Tables); a failure is logged, not fatal:
     // the output bucket still gets every file, and the manifest records what Power BI refused.
     for (const sink of sinks) {

@@ -35,12 +35,13 @@ export interface PublishDeps {
 }
 
 export interface PublishResult {
-  status: 'published' | 'already-published' | 'failed' | 'superseded';
+  /** partial: in the output bucket whole, but Power BI refused some or all of its rows (the manifest says which and why). */
+  status: 'published' | 'partial' | 'already-published' | 'failed' | 'superseded';
   id: string;
   source: Source;
   outputs: { bucket: string; cleaned?: string; manifest?: string; rejects?: string; failure?: string };
   stats?: DatasetTrailer['stats'];
-  sinks: Record<string, SinkResult | { skipped: string } | { sink: string; error: unknown; rowsAcknowledged: number }>;
+  sinks: Record<string, SinkResult | { skipped: string } | { sink: string; error: unknown; rowsAcknowledged: number; rowsNotSent: number; reason: string }>;
   problem?: ReturnType<Problem['toJSON']>;
 }
 
@@ -144,6 +145,18 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   // 2. Row sinks, resumable.
   const sinks: PublishResult['sinks'] = {};
   const progress = (await state.progress(id)) ?? { id, acked: {}, updatedAt: new Date().toISOString() };
+  // One checkpoint write at a time, each of the newest state (an older write never lands last).
+  let saving: Promise<void> = Promise.resolve();
+  const saveProgress = () => {
+    const next = saving.then(() => {
+      progress.updatedAt = new Date().toISOString();
+      // A checkpoint that fails to save is retried by itself: the rows are already acknowledged,
+      // and pushing them again would duplicate them.
+      return retrying(() => state.saveProgress(progress), CHECKPOINT_POLICY, deps.signal);
+    });
+    saving = next.catch(() => undefined);
+    return next;
+  };
   for (const sink of deps.sinks) {
     const startAt = progress.acked[sink.name] ?? 0;
     const body = await deps.s3.getObject(bucket, names.cleaned);
@@ -153,15 +166,17 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
         rows: readCleaned(body as AsyncIterable<Buffer>, columns, escape),
         startAt,
         sequenceBase: progress.sequenceBase?.[sink.name],
+        sentTo: progress.sentTo?.[sink.name],
         signal: deps.signal,
         stillCurrent: () => isCurrent(),
+        onSending: async (sentTo) => {
+          progress.sentTo = { ...progress.sentTo, [sink.name]: Math.max(sentTo, progress.sentTo?.[sink.name] ?? 0) };
+          await saveProgress();
+        },
         onAck: async (acked, extra) => {
           progress.acked[sink.name] = acked;
           if (extra?.sequenceBase !== undefined) progress.sequenceBase = { ...progress.sequenceBase, [sink.name]: extra.sequenceBase };
-          progress.updatedAt = new Date().toISOString();
-          // A checkpoint that fails to save is retried by itself: the rows are already acknowledged,
-          // and pushing them again would duplicate them.
-          await retrying(() => state.saveProgress(progress), CHECKPOINT_POLICY, deps.signal);
+          await saveProgress();
         },
       });
       sinks[sink.name] = delivered;
@@ -170,10 +185,13 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
       body.destroy();
       const acked = progress.acked[sink.name] ?? 0;
       if (err instanceof Problem && !err.retryable) {
-        // The destination refuses these rows (schema mismatch, bad key…): a retry cannot help.
-        // The output bucket has everything; the manifest says what Power BI did not take.
-        log.error('sink refused the dataset', { sink: sink.name, problem: err.toJSON(), acked });
-        sinks[sink.name] = { sink: sink.name, error: err.toJSON(), rowsAcknowledged: acked };
+        // The destination refuses these rows (schema mismatch, a 400 splitting could not isolate…):
+        // a retry cannot help. The output bucket has everything; the file ends partial, and the
+        // manifest says what Power BI did not take and why.
+        const rowsNotSent = Math.max(0, trailer.stats.rowsOut - acked);
+        const reason = `${err.title}${err.detail ? `: ${err.detail}` : ''}`;
+        log.error('partial: Power BI refused rows', { sink: sink.name, reason, rowsNotSent, acked });
+        sinks[sink.name] = { sink: sink.name, error: err.toJSON(), rowsAcknowledged: acked, rowsNotSent, reason };
         continue;
       }
       log.error('sink failed', { sink: sink.name, error: err, acked });
@@ -184,9 +202,13 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   if (Object.values(sinks).some((r) => 'superseded' in r && r.superseded) || !(await isCurrent(true))) return finishSuperseded(trailer, sinks);
 
   // 3. Manifest and completion marker.
+  const refused = Object.entries(sinks).filter(([, r]) => 'error' in r) as [string, { reason: string; rowsNotSent: number }][];
+  const status: 'published' | 'partial' = refused.length ? 'partial' : 'published';
   const manifest = {
     manifestVersion: 1,
     id,
+    status,
+    ...(refused.length ? { partial: refused.map(([name, r]) => `${name}: ${r.rowsNotSent} rows not sent to Power BI (${r.reason}); every row is in the cleaned CSV`).join('; ') } : {}),
     callId: deps.callId,
     source,
     publishedAt: new Date().toISOString(),
@@ -215,9 +237,9 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
           : r,
     ]),
   );
-  recordFile('published', trailer.stats, started);
-  log.info('published', { rowsIn: trailer.stats.rowsIn, rows: trailer.stats.rowsOut, rejected: trailer.stats.rowsRejected, rejectReasons: trailer.stats.rejectReasons, sinks: sinkSummary, totalMs: manifest.timings.totalMs });
-  return { status: 'published', id, source, outputs, stats: trailer.stats, sinks };
+  recordFile(status, trailer.stats, started);
+  log[refused.length ? 'error' : 'info'](status, { rowsIn: trailer.stats.rowsIn, rows: trailer.stats.rowsOut, rejected: trailer.stats.rowsRejected, rejectReasons: trailer.stats.rejectReasons, sinks: sinkSummary, totalMs: manifest.timings.totalMs });
+  return { status, id, source, outputs, stats: trailer.stats, sinks };
 }
 
 function recordFile(outcome: string, stats: DatasetTrailer['stats'], started: number): void {

@@ -3,26 +3,21 @@ import { restCredentials, type PowerBiConfig } from '../../shared/sinks/powerbi/
 import type { Logger } from '../../shared/runtime/log.js';
 import { PowerBiPushSink } from '../../shared/sinks/powerbi/push-url.js';
 import { EntraTokenProvider } from '../../shared/sinks/powerbi/entra-token.js';
-import { PowerBiRestSink } from '../../shared/sinks/powerbi/rest/sink.js';
+import { PowerBiRestSink, type CreatedDataset, type SchemaMemory } from '../../shared/sinks/powerbi/rest/sink.js';
 import type { RowSink } from '../../shared/sinks/sink.js';
 import { getJson, putJson, type Storage } from '../../shared/storage/s3.js';
 
-/** Where a dataset created by the REST sink is remembered: the output bucket, so every replica and restart reuses it. */
-export interface DatasetMemory {
-  load(): Promise<string | undefined>;
-  save(id: string): Promise<void>;
-}
-
-export function s3DatasetMemory(s3: Storage, bucket: string, config: PowerBiConfig): DatasetMemory {
-  const key = `_state/powerbi-dataset-${config.POWERBI_GROUP_ID}-${config.POWERBI_DATASET_NAME}.json`.replace(/[^\w./-]/g, '_');
+/** Where the REST sink remembers the dataset it created per schema: the output bucket, so every replica and restart reuses it. */
+export function s3SchemaMemory(s3: Storage, bucket: string, config: PowerBiConfig): SchemaMemory {
+  const key = (schemaId: string) => `_state/powerbi/${String(config.POWERBI_GROUP_ID).replace(/[^\w-]/g, '_')}/${schemaId}.json`;
   return {
-    load: async () => (await getJson<{ id: string }>(s3, bucket, key))?.id,
-    save: (id) => putJson(s3, bucket, key, { id, createdAt: new Date().toISOString() }),
+    load: (schemaId) => getJson<CreatedDataset>(s3, bucket, key(schemaId)),
+    save: (schemaId, ds) => putJson(s3, bucket, key(schemaId), { ...ds, createdAt: new Date().toISOString() }),
   };
 }
 
 /** Built once per process: limiters and token caches then hold across concurrent requests. */
-export function createSinks(config: PowerBiConfig, log: Logger, memory?: DatasetMemory): RowSink[] {
+export function createSinks(config: PowerBiConfig, log: Logger, memory?: SchemaMemory): RowSink[] {
   const sinks: RowSink[] = [];
   if (config.POWERBI_ENABLED && config.POWERBI_PUSH_URL) {
     sinks.push(
@@ -44,7 +39,8 @@ export function createSinks(config: PowerBiConfig, log: Logger, memory?: Dataset
         apiUrl: config.POWERBI_API_URL,
         groupId: config.POWERBI_GROUP_ID!,
         datasetId: config.POWERBI_DATASET_ID,
-        loadDataset: memory?.load,
+        routes: config.POWERBI_ROUTES,
+        memory,
         table: config.POWERBI_TABLE,
         tokens,
         sequenceNumbers: config.POWERBI_SEQUENCE_NUMBERS,
@@ -56,7 +52,6 @@ export function createSinks(config: PowerBiConfig, log: Logger, memory?: Dataset
         timeoutMs: config.POWERBI_TIMEOUT_SECONDS * 1000,
         maxRetries: config.POWERBI_MAX_RETRIES,
         log,
-        rememberDataset: memory?.save,
       }),
     );
   }

@@ -4,8 +4,15 @@
  * reject bookkeeping, batching under the sink's row and byte limits (bytes are UTF-8 bytes of
  * the exact body), requests in flight, and acknowledgements as a contiguous prefix of the
  * dataset. A sink supplies only its parts: how a row is encoded and how a batch is sent.
+ *
+ * Duplicates: before a request goes out its end is checkpointed (`onSending`), so a resumed run
+ * counts every row it resends that an earlier attempt had sent: with the lost answers the service
+ * counts, `possibleDuplicates` is exact. A request refused as too large (413) is split in halves
+ * and retried; a 400 is split the same way, within a budget, to isolate the rows Power BI refuses
+ * (each becomes a reject with Power BI's words). What still cannot be sent ends the file partial.
  */
 import type { Row } from '../dataset/contract.js';
+import { Problem } from '../runtime/problem.js';
 import type { RequestStats } from './powerbi/service.js';
 import type { SinkDelivery, SinkResult } from './sink.js';
 
@@ -13,8 +20,9 @@ export interface Batch {
   /** Dataset row index of the batch's first row, and one past its last (rejected rows included). */
   start: number;
   end: number;
-  /** Encoded rows (JSON text each). */
+  /** Encoded rows (JSON text each), and the dataset row index of each. */
   rows: string[];
+  index: number[];
   /** UTF-8 bytes of the rows joined with commas. */
   bytes: number;
 }
@@ -33,6 +41,11 @@ export interface SinkRun {
     wrapperBytes: number;
     inFlight: number;
   };
+  /**
+   * Whether a row sent again after an earlier attempt may be stored twice (push URL: always;
+   * REST: unless sequence numbers let the service drop it).
+   */
+  resendsMayDuplicate: boolean;
   /** Saved with every checkpoint (the REST route's sequence-number base). */
   checkpointExtra?: { sequenceBase?: number };
   /** Sink-specific figures for the manifest. */
@@ -46,6 +59,22 @@ export interface BatchingSinkParts {
 }
 
 const MAX_REJECTS_LISTED = 100;
+/** Extra requests a file may spend splitting batches Power BI answered 400 to. */
+const SPLIT_BUDGET_400 = 32;
+/** Single rows refused (400) in a row, with nothing accepted between: the table, not the rows, is the problem. */
+const SYSTEMIC_400_ROWS = 5;
+
+function refusal(err: unknown): { status: number; reason: string } | undefined {
+  if (!(err instanceof Problem) || err.retryable) return undefined;
+  const status = Number(err.extensions.upstreamStatus);
+  return status === 413 || status === 400 ? { status, reason: err.detail ?? err.title } : undefined;
+}
+
+function slice(b: Batch, from: number, to: number): Batch {
+  const rows = b.rows.slice(from, to);
+  const index = b.index.slice(from, to);
+  return { start: index[0], end: to < b.rows.length ? b.index[to] : b.end, rows, index, bytes: rows.reduce((n, r) => n + Buffer.byteLength(r), 0) + Math.max(0, rows.length - 1) };
+}
 
 export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery): Promise<SinkResult> {
   const started = performance.now();
@@ -86,6 +115,31 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
     if (moved) await d.onAck(ackedTo, run.checkpointExtra);
   };
   let stopped = false;
+  let splitBudget = SPLIT_BUDGET_400;
+  let refusedInARow = 0;
+  let sentTo = d.sentTo ?? 0;
+  /** Send a batch; a 413 (or, within budget, a 400) splits it, and a single refused row becomes a reject. */
+  const sendOrSplit = async (b: Batch): Promise<void> => {
+    const resent = run.resendsMayDuplicate && d.sentTo ? b.index.filter((i) => i < d.sentTo!).length : 0;
+    try {
+      await run.send(b, result, d.signal);
+      refusedInARow = 0;
+      result.rowsSent += b.rows.length;
+      if (resent) result.possibleDuplicates = (result.possibleDuplicates ?? 0) + resent;
+    } catch (err) {
+      const refused = refusal(err);
+      if (!refused) throw err;
+      if (b.rows.length === 1) {
+        if (refused.status === 400 && ++refusedInARow >= SYSTEMIC_400_ROWS) throw err;
+        reject(b.index[0] + 1, `Power BI refused the row: ${refused.reason}`);
+        return;
+      }
+      if (refused.status === 400 && (splitBudget -= 2) < 0) throw err;
+      const half = b.rows.length >> 1;
+      await sendOrSplit(slice(b, 0, half));
+      await sendOrSplit(slice(b, half, b.rows.length));
+    }
+  };
   const launch = async (b: Batch) => {
     while (inflight.size >= run.limits.inFlight) await Promise.race(inflight);
     if (failure || stopped) return;
@@ -96,11 +150,13 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
       result.rowsNotSent = (result.rowsNotSent ?? 0) + b.rows.length;
       return;
     }
+    // Checkpointed before the request goes out: a run that dies now knows these rows may be stored.
+    if (b.rows.length && b.end > sentTo) {
+      sentTo = b.end;
+      await d.onSending?.(sentTo);
+    }
     const p: Promise<void> = (async () => {
-      if (b.rows.length) {
-        await run.send(b, result, d.signal);
-        result.rowsSent += b.rows.length;
-      }
+      if (b.rows.length) await sendOrSplit(b);
       await acknowledge(b);
     })()
       .catch((err) => {
@@ -111,7 +167,7 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
   };
 
   let index = 0;
-  let batch: Batch = { start: d.startAt, end: d.startAt, rows: [], bytes: 0 };
+  let batch: Batch = { start: d.startAt, end: d.startAt, rows: [], index: [], bytes: 0 };
   for await (const rows of d.rows) {
     for (const row of rows) {
       const i = index++;
@@ -142,10 +198,11 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
       if (batch.rows.length >= run.limits.maxRows || joined > budget) {
         batch.end = i;
         await launch(batch);
-        batch = { start: i, end: i + 1, rows: [], bytes: 0 };
+        batch = { start: i, end: i + 1, rows: [], index: [], bytes: 0 };
       }
       batch.bytes += size + (batch.rows.length ? 1 : 0);
       batch.rows.push(encoded);
+      batch.index.push(i);
     }
     if (failure) break;
   }

@@ -11,6 +11,10 @@ export interface SinkDelivery {
   startAt: number;
   /** The sequence-number base of an interrupted earlier run (REST sink), from the checkpoint. */
   sequenceBase?: number;
+  /** From an earlier attempt's checkpoint: one past the last row it had sent (acknowledged or not). */
+  sentTo?: number;
+  /** Saved before a request goes out, with one past its last row: a resumed run then knows which rows may be stored already. */
+  onSending?: (sentTo: number) => Promise<void>;
   /** Called after each acknowledged batch with the total rows acknowledged so far. */
   onAck: (rowsAcked: number, extra?: { sequenceBase?: number }) => Promise<void>;
   signal?: AbortSignal;
@@ -35,6 +39,8 @@ export interface SinkResult {
   possibleDuplicates?: number;
   /** Rows beyond POWERBI_MAX_ROWS_PER_FILE: not pushed (they are in the output bucket). */
   rowsNotSent?: number;
+  /** Power BI refused part of the file for good (e.g. a 400 that splitting could not isolate): what and why. */
+  refused?: { reason: string; rowsNotSent: number };
   /** A newer version of the source appeared: pushing stopped before the next batch. */
   superseded?: boolean;
   /** Sink-specific figures (REST: datasetId, unmappedColumns). */

@@ -41,6 +41,8 @@ export interface Progress {
   acked: Record<string, number>;
   /** Per sink: the sequence-number base of the run (REST sink with sequence numbers). */
   sequenceBase?: Record<string, number>;
+  /** Per sink: one past the last row of every request sent (saved before sending; rows below it may be stored unacknowledged). */
+  sentTo?: Record<string, number>;
   updatedAt: string;
 }
 

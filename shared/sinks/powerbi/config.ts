@@ -2,6 +2,27 @@
 import { z } from 'zod';
 import { bool, component, httpUrl, int, jsonObjectOfStrings, num, optionalString, optionalUrl, variable, type Values } from '../../runtime/config.js';
 
+/** POWERBI_ROUTES: key prefix → the dataset and/or table its files go to (REST route). */
+export interface RestRoute {
+  datasetId?: string;
+  table?: string;
+}
+
+const routes = z
+  .string()
+  .default('{}')
+  .transform((s, ctx) => {
+    try {
+      const v = JSON.parse(s) as unknown;
+      const ok = (r: unknown) => !!r && typeof r === 'object' && !Array.isArray(r) && Object.entries(r).every(([k, x]) => (k === 'datasetId' || k === 'table') && typeof x === 'string' && x.length > 0);
+      if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every(ok)) return v as Record<string, RestRoute>;
+    } catch {
+      /* fall through */
+    }
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of key prefix → {"datasetId": "…", "table": "…"} (either or both)' });
+    return z.NEVER;
+  });
+
 const REST_CREDENTIALS = ['POWERBI_TENANT_ID', 'POWERBI_CLIENT_ID', 'POWERBI_CLIENT_SECRET', 'POWERBI_GROUP_ID'] as const;
 
 export const powerbiConfig = component({
@@ -17,8 +38,9 @@ export const powerbiConfig = component({
     POWERBI_TABLE: variable(z.string().default('RealTimeData'), 'REST route: the table rows are posted to (case-sensitive).'),
     POWERBI_API_URL: variable(httpUrl.default('https://api.powerbi.com'), 'REST route: the API base URL.'),
     POWERBI_AUTHORITY_URL: variable(httpUrl.default('https://login.microsoftonline.com'), 'REST route: the token authority.'),
-    POWERBI_SEQUENCE_NUMBERS: variable(bool(true), 'REST route: send X-PowerBI-PushData-SequenceNumber (one request at a time, in order).'),
-    POWERBI_CREATE_DATASET: variable(bool(false), 'REST route: create the push dataset from the first file’s schema; its id is kept in the output bucket.'),
+    POWERBI_SEQUENCE_NUMBERS: variable(bool(false), 'REST route, opt-in: also send X-PowerBI-PushData-SequenceNumber (undocumented), so that a batch stored before a lost answer is not stored twice. Without it the bound is the one request in flight, counted in the manifest.'),
+    POWERBI_CREATE_DATASET: variable(bool(false), 'REST route: one push dataset per distinct schema (column names and types), created on first use and named POWERBI_DATASET_NAME-<key folder>-<schema hash>; ids and columns kept in the output bucket (_state/powerbi/).'),
+    POWERBI_ROUTES: variable(routes, 'REST route: JSON map from key prefix to {"datasetId", "table"} (longest prefix wins; default POWERBI_DATASET_ID and POWERBI_TABLE). A file whose columns match nothing in its table ends partial.'),
     POWERBI_DATASET_NAME: variable(z.string().default('mini-pipeline'), 'REST route: name of a created dataset.'),
     POWERBI_RETENTION: variable(z.enum(['basicFIFO', 'None']).default('basicFIFO'), 'REST route: retention policy of a created dataset.'),
     POWERBI_COLUMN_MAP: variable(jsonObjectOfStrings('dataset column → Power BI column names'), 'REST route: JSON map from dataset column to Power BI column.'),

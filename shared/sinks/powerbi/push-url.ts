@@ -70,6 +70,8 @@ export class PowerBiPushSink implements RowSink {
         await this.service.send({ method: 'POST', url: this.opts.url, body: '[' + batch.rows.join(',') + ']', rows: batch.rows.length }, stats, signal);
       },
       limits: { maxRows: Infinity, maxBytes: this.opts.maxRequestBytes, wrapperBytes: 2, inFlight: 1 },
+      // The push URL has no way to drop a row it already stored.
+      resendsMayDuplicate: true,
     };
   }
 }

@@ -6,7 +6,8 @@
  * numbers on (`X-PowerBI-PushData-SequenceNumber`, undocumented), requests go one at a time in
  * order and a batch the service stored but whose answer was lost is not stored twice on retry.
  */
-import type { Column } from '../../../dataset/contract.js';
+import { createHash } from 'node:crypto';
+import type { Column, DatasetHeader } from '../../../dataset/contract.js';
 import type { Logger } from '../../../runtime/log.js';
 import { Problem } from '../../../runtime/problem.js';
 import { deliverInBatches, type SinkRun } from '../../delivery.js';
@@ -14,6 +15,7 @@ import type { RowSink, SinkDelivery, SinkResult } from '../../sink.js';
 import type { EntraTokenProvider } from '../entra-token.js';
 import { powerbiProblems } from '../problems.js';
 import { PowerBiService } from '../service.js';
+import type { RestRoute } from '../config.js';
 import { encodeRow, mapColumns, pbiType, type TargetType } from './encode.js';
 import { HourlyRowBudget, REST_LIMITS, requestLimiters } from './limits.js';
 
@@ -34,9 +36,30 @@ export interface RestOptions {
   timeoutMs: number;
   maxRetries: number;
   log: Logger;
-  /** Where the created dataset id is remembered (the output bucket's state). */
-  rememberDataset?: (id: string) => Promise<void>;
-  loadDataset?: () => Promise<string | undefined>;
+  /** Key prefix → dataset and/or table (longest prefix wins). */
+  routes?: Record<string, RestRoute>;
+  /** Where the datasets created per schema are remembered (the output bucket's state). */
+  memory?: SchemaMemory;
+}
+
+/** A push dataset the pipeline created for one schema: its id, table and columns. */
+export interface CreatedDataset {
+  datasetId: string;
+  name: string;
+  table: string;
+  columns: { name: string; dataType: TargetType }[];
+}
+
+export interface SchemaMemory {
+  load(schemaId: string): Promise<CreatedDataset | undefined>;
+  save(schemaId: string, dataset: CreatedDataset): Promise<void>;
+}
+
+/** Where one file's rows go: the dataset, the table, and the columns when the pipeline knows them. */
+interface Target {
+  datasetId: string;
+  table: string;
+  known?: CreatedDataset['columns'];
 }
 
 const TYPE_NAMES: Record<string, TargetType> = { int64: 'Int64', double: 'Double', decimal: 'Decimal', boolean: 'Boolean', bool: 'Boolean', datetime: 'DateTime', string: 'String' };
@@ -66,30 +89,60 @@ export class PowerBiRestSink implements RowSink {
     return `${this.groupUrl()}/datasets/${encodeURIComponent(datasetId)}`;
   }
 
-  /** Get Tables on the configured dataset: the credentials, the workspace and the dataset answer. */
+  /** The credentials and, with a fixed dataset, the dataset answer (Get Tables). */
   async healthcheck(signal?: AbortSignal): Promise<void> {
-    const id = this.opts.datasetId ?? (await this.opts.loadDataset?.());
-    if (id) await this.service.send({ method: 'GET', url: `${this.datasetUrl(id)}/tables` }, undefined, signal);
+    if (this.opts.datasetId) await this.service.send({ method: 'GET', url: `${this.datasetUrl(this.opts.datasetId)}/tables` }, undefined, signal);
+    else await this.opts.tokens.get();
   }
 
-  private async ensureDataset(columns: Column[], signal?: AbortSignal): Promise<string> {
-    if (this.opts.datasetId) return this.opts.datasetId;
-    const remembered = await this.opts.loadDataset?.();
-    if (remembered) return (this.opts.datasetId = remembered);
+  /** The route of a file: the longest POWERBI_ROUTES prefix of its key, else the defaults. */
+  private route(header: DatasetHeader): RestRoute {
+    const key = header.source.kind === 'object' ? header.source.key : (header.source.name ?? '');
+    const prefix = Object.keys(this.opts.routes ?? {})
+      .filter((p) => key.startsWith(p))
+      .sort((a, b) => b.length - a.length)[0];
+    return prefix === undefined ? {} : this.opts.routes![prefix];
+  }
+
+  /**
+   * Where a file's rows go. A fixed dataset (its route's, or POWERBI_DATASET_ID) takes every file
+   * of its route. Otherwise, with POWERBI_CREATE_DATASET, each distinct schema (column names and
+   * types as sent) has its own push dataset, created on first use and remembered with its columns.
+   */
+  private async target(header: DatasetHeader, signal?: AbortSignal): Promise<Target> {
+    const route = this.route(header);
+    const table = route.table ?? this.opts.table;
+    const fixed = route.datasetId ?? this.opts.datasetId;
+    if (fixed) return { datasetId: fixed, table };
     const create = this.opts.createDataset;
-    if (!create) throw powerbiProblems.noDataset('set POWERBI_DATASET_ID, or POWERBI_CREATE_DATASET=true', { setting: 'POWERBI_DATASET_ID' });
-    const body = JSON.stringify({
-      name: create.name,
-      defaultMode: 'Push',
-      tables: [{ name: this.opts.table, columns: [...columns.map((c) => ({ name: this.opts.columnMap[c.name] ?? c.name, dataType: pbiType(c.type) })), ...(this.opts.versionColumn ? [{ name: this.opts.versionColumn, dataType: 'String' }] : [])] }],
-    });
+    if (!create) throw powerbiProblems.noDataset('set POWERBI_DATASET_ID, a datasetId in POWERBI_ROUTES, or POWERBI_CREATE_DATASET=true', { setting: 'POWERBI_DATASET_ID' });
+    const columns = [...header.schema.columns.map((c) => ({ name: this.opts.columnMap[c.name] ?? c.name, dataType: pbiType(c.type) })), ...(this.opts.versionColumn ? [{ name: this.opts.versionColumn, dataType: 'String' as const }] : [])];
+    const schemaId = createHash('sha256').update(JSON.stringify([table, columns])).digest('hex').slice(0, 16);
+    let pending = this.creating.get(schemaId);
+    if (!pending) {
+      pending = this.createFor(schemaId, header, table, columns, create, signal);
+      this.creating.set(schemaId, pending);
+      pending.catch(() => this.creating.delete(schemaId));
+    }
+    const ds = await pending;
+    return { datasetId: ds.datasetId, table: ds.table, known: ds.columns };
+  }
+
+  private readonly creating = new Map<string, Promise<CreatedDataset>>();
+
+  private async createFor(schemaId: string, header: DatasetHeader, table: string, columns: CreatedDataset['columns'], create: NonNullable<RestOptions['createDataset']>, signal?: AbortSignal): Promise<CreatedDataset> {
+    const remembered = await this.opts.memory?.load(schemaId);
+    if (remembered) return remembered;
+    const key = header.source.kind === 'object' ? header.source.key : '';
+    const folder = key.includes('/') ? key.slice(0, key.indexOf('/')).replace(/[^\p{L}\p{N}_-]/gu, '_').slice(0, 40) : '';
+    const name = [create.name, folder, schemaId.slice(0, 8)].filter(Boolean).join('-');
+    const body = JSON.stringify({ name, defaultMode: 'Push', tables: [{ name: table, columns }] });
     try {
       const res = await this.service.send({ method: 'POST', url: `${this.groupUrl()}/datasets?defaultRetentionPolicy=${create.retention}`, body }, undefined, signal);
-      const id = (JSON.parse(res.text) as { id: string }).id;
-      this.opts.datasetId = id;
-      await this.opts.rememberDataset?.(id);
-      this.opts.log.info('powerbi dataset created', { sink: this.name, datasetId: id, retention: create.retention });
-      return id;
+      const ds: CreatedDataset = { datasetId: (JSON.parse(res.text) as { id: string }).id, name, table, columns };
+      await this.opts.memory?.save(schemaId, ds);
+      this.opts.log.info('powerbi dataset created', { sink: this.name, datasetId: ds.datasetId, name, retention: create.retention, columns: columns.length });
+      return ds;
     } catch (err) {
       if (err instanceof Problem && String(err.detail).includes('FeatureDeprecatedError')) {
         throw powerbiProblems.creationRefused('FeatureDeprecatedError: new real-time semantic models can no longer be created (retired 31 Oct 2027); create it in an existing workspace before then, or move to Fabric Eventstream', { sink: this.name });
@@ -98,13 +151,22 @@ export class PowerBiRestSink implements RowSink {
     }
   }
 
-  /** The target table's columns by name and type (Get Tables). */
-  private async targetColumns(datasetId: string, signal?: AbortSignal): Promise<Map<string, TargetType>> {
-    const res = await this.service.send({ method: 'GET', url: `${this.datasetUrl(datasetId)}/tables` }, undefined, signal);
+  /**
+   * The target table's columns by name and type. Get Tables may list names only (field reports:
+   * microsoft/powerbi-powershell#397): then the columns the pipeline created the table with, or,
+   * for a table made elsewhere, the file's own columns by name (Power BI refuses a column the
+   * table lacks with a 400, and the file ends partial, in words).
+   */
+  private async targetColumns(target: Target, cols: Column[], signal?: AbortSignal): Promise<{ columns: Map<string, TargetType>; from: 'get-tables' | 'created' | 'file' }> {
+    const res = await this.service.send({ method: 'GET', url: `${this.datasetUrl(target.datasetId)}/tables` }, undefined, signal);
     const tables = (JSON.parse(res.text) as { value: { name: string; columns?: { name: string; dataType: string }[] }[] }).value;
-    const table = tables.find((t) => t.name === this.opts.table);
-    if (!table) throw powerbiProblems.tableMissing(`dataset has no table '${this.opts.table}' (names are case-sensitive; set POWERBI_TABLE)`, { sink: this.name, setting: 'POWERBI_TABLE' });
-    return new Map((table.columns ?? []).map((c) => [c.name, TYPE_NAMES[c.dataType.toLowerCase()] ?? 'String']));
+    const table = tables.find((t) => t.name === target.table);
+    if (!table) throw powerbiProblems.tableMissing(`dataset ${target.datasetId} has no table '${target.table}' (names are case-sensitive; set POWERBI_TABLE or a table in POWERBI_ROUTES)`, { sink: this.name, setting: 'POWERBI_TABLE' });
+    if (table.columns?.length) return { columns: new Map(table.columns.map((c) => [c.name, TYPE_NAMES[c.dataType.toLowerCase()] ?? 'String'])), from: 'get-tables' };
+    if (target.known) return { columns: new Map(target.known.map((c) => [c.name, c.dataType])), from: 'created' };
+    const own = cols.map((c) => [this.opts.columnMap[c.name] ?? c.name, pbiType(c.type)] as [string, TargetType]);
+    if (this.opts.versionColumn) own.push([this.opts.versionColumn, 'String']);
+    return { columns: new Map(own), from: 'file' };
   }
 
   /**
@@ -125,13 +187,14 @@ export class PowerBiRestSink implements RowSink {
 
   private async run(d: SinkDelivery): Promise<SinkRun> {
     const cols = d.header.schema.columns;
-    const datasetId = await this.ensureDataset(cols, d.signal);
-    const target = await this.targetColumns(datasetId, d.signal);
+    const where = await this.target(d.header, d.signal);
+    const datasetId = where.datasetId;
+    const { columns: target, from: columnsFrom } = await this.targetColumns(where, cols, d.signal);
     const mapped = mapColumns(cols, target, this.opts.columnMap);
     if (!mapped.some(Boolean)) {
-      throw powerbiProblems.noMatchingColumn(`table '${this.opts.table}' has ${[...target.keys()].join(', ')}; the file has ${cols.map((c) => c.name).join(', ')} (set POWERBI_COLUMN_MAP)`, { sink: this.name });
+      throw powerbiProblems.noMatchingColumn(`table '${where.table}' of dataset ${datasetId} has ${[...target.keys()].join(', ')}; the file has ${cols.map((c) => c.name).join(', ')} (route it elsewhere with POWERBI_ROUTES, map columns with POWERBI_COLUMN_MAP, or let POWERBI_CREATE_DATASET give each schema its own dataset)`, { sink: this.name });
     }
-    const url = `${this.datasetUrl(datasetId)}/tables/${encodeURIComponent(this.opts.table)}/rows`;
+    const url = `${this.datasetUrl(datasetId)}/tables/${encodeURIComponent(where.table)}/rows`;
     // Each row can carry its source version, so a report can keep only the newest version's rows.
     const src = d.header.source;
     const vc = this.opts.versionColumn;
@@ -140,13 +203,13 @@ export class PowerBiRestSink implements RowSink {
     // with the same number and dropped. A new file starts above everything this process sent and
     // above the clock (in µs), so numbers only grow. If other files wrote the table since the
     // resumed file's checkpoint, its old numbers would be dropped as old: it takes a new base, and
-    // the one batch that may have been stored unacknowledged is counted as possible duplicates.
+    // the rows an earlier attempt had sent count as possible duplicates (the driver counts them).
     const fresh = () => Math.max(Date.now() * 1000, this.lastSequence + 1);
     let sequenceBase = d.sequenceBase ?? fresh();
-    let uncertainRows = false;
+    let rebased = false;
     if (this.opts.sequenceNumbers && d.sequenceBase !== undefined && d.sequenceBase + d.startAt <= this.lastSequence) {
       sequenceBase = fresh() - d.startAt;
-      uncertainRows = true;
+      rebased = true;
     }
     // The sequence base is checkpointed before the first request: a run that dies after the
     // service stored a batch but before its checkpoint resends it with the same number.
@@ -156,17 +219,16 @@ export class PowerBiRestSink implements RowSink {
       send: async (batch, stats, signal) => {
         stats.throttledMs += await this.hourly.take(datasetId, batch.rows.length, signal);
         const sequence = sequenceBase + batch.start;
-        if (uncertainRows) {
-          stats.possibleDuplicates = (stats.possibleDuplicates ?? 0) + batch.rows.length;
-          uncertainRows = false;
-        }
         this.lastSequence = Math.max(this.lastSequence, sequenceBase + batch.end);
         const headers: Record<string, string> = this.opts.sequenceNumbers ? { 'X-PowerBI-PushData-SequenceNumber': String(sequence) } : {};
         await this.service.send({ method: 'POST', url, body: '{"rows":[' + batch.rows.join(',') + ']}', headers, rows: batch.rows.length }, stats, signal);
       },
-      limits: { maxRows: REST_LIMITS.rowsPerRequest, maxBytes: REST_LIMITS.bytesPerRequest, wrapperBytes: 11, inFlight: this.opts.sequenceNumbers ? 1 : REST_LIMITS.inFlight },
+      // One request at a time: a lost answer or a crash can then duplicate at most that one
+      // request (counted). The hourly row cap, not concurrency, bounds throughput.
+      limits: { maxRows: REST_LIMITS.rowsPerRequest, maxBytes: REST_LIMITS.bytesPerRequest, wrapperBytes: 11, inFlight: 1 },
+      resendsMayDuplicate: !this.opts.sequenceNumbers || rebased,
       checkpointExtra: { sequenceBase },
-      extra: { unmappedColumns: cols.filter((_, i) => !mapped[i]).map((c) => c.name), datasetId },
+      extra: { unmappedColumns: cols.filter((_, i) => !mapped[i]).map((c) => c.name), datasetId, table: where.table, columnsFrom },
     };
   }
 }
