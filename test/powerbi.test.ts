@@ -158,6 +158,18 @@ describe('Power BI sinks against the emulator', () => {
     assert.ok((result.sinks['powerbi-push'] as { requests: number }).requests >= 20_000 / 400);
   });
 
+  test('push URL: multi-byte text near 15 KB is batched by UTF-8 bytes, never by characters', async () => {
+    const ds = em.state.createDataset({ name: 'push-wide', mode: 'Streaming' });
+    const sink = new PowerBiPushSink({ url: em.state.pushUrl(ds, em.url), maxRequestBytes: 15360, requestsPerSecond: 5, timeoutMs: 5000, maxRetries: 5, log });
+    // 3,000 'ã' = 6,000 bytes in 3,000 characters: two rows fit a request by bytes; five would by characters.
+    const rows: Row[] = Array.from({ length: 12 }, (_, i) => [i, 'ã'.repeat(3000), 0, null, true]);
+    const result = await publish('push-wide.csv', rows, [sink]);
+    const r = result.sinks['powerbi-push'] as { rowsSent: number; requests: number };
+    assert.equal(ds.rows.length, 12);
+    assert.equal(ds.refused['400'] ?? 0, 0, 'no request over 15 KB');
+    assert.equal(r.requests, 6, 'two rows a request');
+  });
+
   const faults: [string, object[]][] = [
     ['429 with Retry-After', [{ kind: 'status', status: 429, retryAfter: 1, count: 2 }]],
     ['5xx', [{ kind: 'status', status: 503, count: 2 }, { kind: 'status', status: 500, count: 1 }]],
