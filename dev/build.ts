@@ -11,7 +11,7 @@
  * code cache applies to a script, not to an ES module.
  */
 import { build, type Metafile } from 'esbuild';
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -47,6 +47,8 @@ export async function bundleEntry(entry: string, outfile: string, format: 'cjs' 
 
 /** Bundle a function's entry into `<outdir>/function.cjs`, with its process entry `<outdir>/index.cjs`. */
 export async function bundleFunction(entry: string, outdir: string): Promise<{ file: string; bundle: string; bytes: number; metafile: Metafile }> {
+  // A code cache from an earlier bundle would only be rejected: the image writes a fresh one.
+  rmSync(join(outdir, 'function.cache'), { force: true });
   const fn = await bundleEntry(entry, join(outdir, 'function.cjs'));
   const start = await bundleEntry(resolve(ROOT, START_ENTRY), join(outdir, 'index.cjs'));
   return { file: start.file, bundle: fn.file, bytes: fn.bytes, metafile: fn.metafile };

@@ -37,6 +37,14 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://gateway');
     if (url.pathname === '/healthz') return void res.end('OK');
+    if (url.pathname === '/' && req.method === 'GET') {
+      // What a newcomer sees at the gateway's root: the functions and how to call them.
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      const base = `http://${req.headers.host ?? '127.0.0.1'}`;
+      return void res.end(
+        ['mini-pipeline local gateway (a stand-in for the OpenFaaS gateway)', '', ...[...routes.keys()].map((name) => `  ${base}/function/${name}`), '', `  curl --data-binary @examples/mock.csv ${base}/function/transform   # ad-hoc: the typed dataset back`, `  ${base}/system/functions   (JSON)`, ''].join('\n'),
+      );
+    }
     if (url.pathname === '/system/functions') {
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify([...routes.keys()].map((name) => ({ name, replicas: 1, availableReplicas: 1 }))));

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,8 @@ import { startEmbeddedS3, type EmbeddedS3, type S3RecordEvent } from './embedded
 import { startGateway, type Gateway } from './gateway.js';
 import { NotifyBridge } from './notify-bridge.js';
 import { startEmulator, type EmulatorServer } from './powerbi/server.js';
+import type { EmuDataset } from './powerbi/model.js';
+import { STACK_STATE_FILE, type RunningStack } from './running.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { bundle } from './build.js';
 
@@ -159,10 +161,24 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   if (!pushUrl && !externalRest && powerbi.POWERBI_ENABLED) {
     emulator = await startEmulator({ port: opts.emulatorPort ?? dev.POWERBI_EMULATOR_PORT });
     closers.push(() => emulator!.close());
+    // The local dataset keeps its id, key, tables and rows in DATA_DIR across restarts. Each
+    // distinct schema gets its own table (a real push URL has one table and refuses other columns).
     const idFile = join(dataDir, 'powerbi-emulator.json');
-    const saved = existsSync(idFile) ? (JSON.parse(readFileSync(idFile, 'utf8')) as { id: string; key: string; tenantId: string }) : undefined;
-    const ds = emulator.state.createDataset({ name: 'mini-pipeline', mode: 'Streaming', ...(saved ?? {}) });
-    writeFileSync(idFile, JSON.stringify({ id: ds.id, key: ds.key, tenantId: ds.tenantId }));
+    const rowsFile = join(dataDir, 'powerbi-rows.ndjson');
+    const saved = existsSync(idFile) ? (JSON.parse(readFileSync(idFile, 'utf8')) as { id: string; key: string; tenantId: string; tables?: EmuDataset['tables'] }) : undefined;
+    const ds = emulator.state.createDataset({ name: 'mini-pipeline', mode: 'PushStreaming', tablePerSchema: true, ...(saved ? { id: saved.id, key: saved.key, tenantId: saved.tenantId } : {}) });
+    ds.tables = saved?.tables ?? [];
+    ds.columns = ds.tables[0]?.columns;
+    if (existsSync(rowsFile)) {
+      for (const line of readFileSync(rowsFile, 'utf8').split('\n')) if (line) ds.rows.push(JSON.parse(line) as EmuDataset['rows'][number]);
+    }
+    const saveDataset = () => writeFileSync(idFile, JSON.stringify({ id: ds.id, key: ds.key, tenantId: ds.tenantId, tables: ds.tables }));
+    saveDataset();
+    emulator.state.onStored = (d, entries) => {
+      if (d !== ds || !entries.length) return;
+      appendFileSync(rowsFile, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+      saveDataset();
+    };
     pushUrl = emulator.state.pushUrl(ds, emulator.url);
     emulatorDatasetId = ds.id;
   }
@@ -196,6 +212,8 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     ...restEnv,
     GATEWAY_URL: gateway.url,
     PORT: '0',
+    // Nothing of the local stack listens beyond this machine.
+    HOST: '127.0.0.1',
     // Locally a stop need not wait long for a platform to notice: one second of draining.
     DRAIN_SECONDS: baseEnv.DRAIN_SECONDS ?? '1',
     SECRETS_DIR: join(dataDir, 'secrets'),
@@ -313,10 +331,27 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       result.s3 = back;
     },
     async stop() {
+      rmSync(stateFile, { force: true });
       bridge?.stop();
       await Promise.all(FUNCTIONS.map(stopFunction));
       for (const c of closers.reverse()) await c();
     },
   };
+  // How `npm run upload` and `npm run reprocess` find this stack (no port flags), readable only by its user.
+  const stateFile = join(dataDir, STACK_STATE_FILE);
+  const running: RunningStack = {
+    pid: process.pid,
+    s3Url,
+    accessKey: store.S3_ACCESS_KEY,
+    secretKey: store.S3_SECRET_KEY,
+    inputBucket: store.INPUT_BUCKET,
+    outputBucket: store.OUTPUT_BUCKET,
+    inputPrefix: store.INPUT_PREFIX,
+    inputSuffixes: store.INPUT_SUFFIXES,
+    gatewayUrl: gateway.url,
+    consoleUrl: result.dashboardUrl,
+    internalToken,
+  };
+  writeFileSync(stateFile, JSON.stringify(running, null, 2), { mode: 0o600 });
   return result;
 }

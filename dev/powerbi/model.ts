@@ -21,7 +21,13 @@ export interface EmuDataset {
   key: string;
   /** Undefined until the first accepted request defines them (auto-schema datasets). */
   columns?: EmuColumn[];
-  rows: { at: number; row: Record<string, unknown> }[];
+  /**
+   * Local stack only: each distinct set of columns gets its own table (as Azure Stream Analytics
+   * creates one per output) instead of a refusal. A real push URL has one table, and refuses.
+   */
+  tablePerSchema?: boolean;
+  tables: { name: string; columns: EmuColumn[] }[];
+  rows: { at: number; row: Record<string, unknown>; table?: string }[];
   requestTimes: number[];
   requests: number;
   refused: Record<string, number>;
@@ -96,13 +102,15 @@ export function checkValue(col: EmuColumn, v: unknown): { ok: true; value: unkno
 
 export class EmulatorState {
   readonly datasets = new Map<string, EmuDataset>();
+  /** Called with the rows each accepted push stored (the local stack keeps them in DATA_DIR). */
+  onStored?: (ds: EmuDataset, rows: EmuDataset['rows']) => void;
   constructor(
     public now: () => number = () => Date.now(),
     public strict = true,
     public blockResourceKeyAuth = false,
   ) {}
 
-  createDataset(opts: { name: string; mode?: EmuMode; columns?: EmuColumn[]; tenantId?: string; id?: string; key?: string }): EmuDataset {
+  createDataset(opts: { name: string; mode?: EmuMode; columns?: EmuColumn[]; tenantId?: string; id?: string; key?: string; tablePerSchema?: boolean }): EmuDataset {
     const ds: EmuDataset = {
       id: opts.id ?? randomUUID(),
       tenantId: opts.tenantId ?? randomUUID(),
@@ -110,6 +118,8 @@ export class EmulatorState {
       mode: opts.mode ?? 'Streaming',
       key: opts.key ?? randomBytes(64).toString('base64'),
       columns: opts.columns,
+      tablePerSchema: opts.tablePerSchema,
+      tables: opts.columns ? [{ name: 'RealTimeData', columns: opts.columns }] : [],
       rows: [],
       requestTimes: [],
       requests: 0,
@@ -163,8 +173,19 @@ export class EmulatorState {
       this.refuse(ds, new EmuError(400, 'InvalidRequest', 'Did not encounter start array token or start object token for rowset'));
     }
     let columns = ds.columns;
-    if (!columns) {
-      const first = (rows[0] ?? {}) as Record<string, unknown>;
+    let table = ds.tables[0]?.name;
+    const first = (rows[0] ?? {}) as Record<string, unknown>;
+    if (ds.tablePerSchema && rows.length) {
+      // The table whose columns are exactly this request's, or a new one.
+      const names = Object.keys(first).sort().join('\u0000');
+      const found = ds.tables.find((tb) => tb.columns.map((c) => c.name).sort().join('\u0000') === names);
+      if (found) ({ columns, name: table } = found);
+      else {
+        columns = Object.entries(first).map(([name, v]) => ({ name, type: inferType(v) }));
+        table = `table ${ds.tables.length + 1} (${columns.map((c) => c.name).slice(0, 3).join(', ')}${columns.length > 3 ? ', …' : ''})`;
+        ds.tables.push({ name: table, columns });
+      }
+    } else if (!columns) {
       columns = Object.entries(first).map(([name, v]) => ({ name, type: inferType(v) }));
     }
     const byName = new Map(columns.map((c) => [c.name, c]));
@@ -185,8 +206,14 @@ export class EmulatorState {
       for (const c of columns) if (!(c.name in out)) out[c.name] = null;
       stored.push(out);
     }
-    ds.columns = columns;
-    for (const row of stored) ds.rows.push({ at: t, row });
+    if (!ds.tablePerSchema) {
+      ds.columns = columns;
+      if (!ds.tables.length) ds.tables.push({ name: 'RealTimeData', columns });
+      table = ds.tables[0].name;
+    } else ds.columns ??= columns;
+    const entries = stored.map((row) => ({ at: t, row, table }));
+    for (const e of entries) ds.rows.push(e);
+    this.onStored?.(ds, entries);
     return stored;
   }
 }

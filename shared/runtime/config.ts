@@ -173,6 +173,7 @@ export const runtimeConfig = component({
   name: 'runtime',
   vars: {
     PORT: variable(int(3000, 0, 65535), 'Port the function listens on (the watchdog proxies to it; Knative sets 8080).'),
+    HOST: variable(z.string().default('0.0.0.0'), 'Address the function listens on: every interface in a container; the local stack sets 127.0.0.1.'),
     HANDLER_TIMEOUT_SECONDS: variable(num(840, 1), 'Handler deadline: past it the request is aborted and answered 504.'),
     BODY_IDLE_SECONDS: variable(num(30, 0, 3600), 'A request whose body sends nothing for this long ends with 408 (0: never).'),
     DRAIN_SECONDS: variable(num(5, 0, 3600), 'After SIGTERM: how long the function keeps serving with /_/ready failing (at least of-watchdog’s healthcheck_interval), before it stops listening and finishes what is in flight.'),
