@@ -21,6 +21,7 @@ import { NotifyBridge } from './notify-bridge.js';
 import { startEmulator, type EmulatorServer } from './powerbi/server.js';
 import type { EmuDataset } from './powerbi/model.js';
 import { STACK_STATE_FILE, type RunningStack } from './running.js';
+import { PipelineConsole } from './console.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { bundle } from './build.js';
 
@@ -150,6 +151,10 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     s3.events.on('event', (ev: S3RecordEvent) => bridge!.enqueue(ev));
     bridge.start();
   }
+  // The console follows each file through the store's own writes (the page on the emulator's port).
+  const reader = createStorage({ ...store, S3_ENDPOINT: s3Url });
+  const pipelineConsole = s3 ? new PipelineConsole({ s3: () => reader, inputBucket: store.INPUT_BUCKET, outputBucket: store.OUTPUT_BUCKET, prefix: store.INPUT_PREFIX, suffixes: store.INPUT_SUFFIXES }) : undefined;
+  if (s3 && pipelineConsole) s3.events.on('event', (ev: S3RecordEvent) => pipelineConsole.onStoreEvent(ev));
 
   // Power BI.
   // Your own Power BI endpoints (a push URL, or the REST route's API URL or service principal)
@@ -180,6 +185,11 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       saveDataset();
     };
     pushUrl = emulator.state.pushUrl(ds, emulator.url);
+    if (pipelineConsole) {
+      pipelineConsole.attach(emulator);
+      closers.push(async () => pipelineConsole.close());
+      await pipelineConsole.rebuild();
+    }
     emulatorDatasetId = ds.id;
   }
   // POWERBI_EMULATOR_ROUTE=rest|both: the REST route (service principal) against the emulator;
@@ -327,6 +337,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       await new Promise((r) => setTimeout(r, ms));
       const back = await startEmbeddedS3({ directory: join(dataDir, 's3'), port, accessKey: store.S3_ACCESS_KEY, secretKey: store.S3_SECRET_KEY, buckets: [store.INPUT_BUCKET, store.OUTPUT_BUCKET] });
       back.events.on('event', (ev: S3RecordEvent) => bridge?.enqueue(ev));
+      if (pipelineConsole) back.events.on('event', (ev: S3RecordEvent) => pipelineConsole.onStoreEvent(ev));
       s3 = back;
       result.s3 = back;
     },

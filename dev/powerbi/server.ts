@@ -25,6 +25,12 @@ export interface EmulatorServer {
   url: string;
   port: number;
   faults: Fault[];
+  /** More routes on the emulator's port (the local stack's console). */
+  router: Router;
+  /** Serve another page at `/` (the local stack's console) instead of the dashboard. */
+  setPage(handler: RouteHandler): void;
+  /** Also send the emulator's live `rows` events to this event stream. */
+  onRows(res: ServerResponse): void;
   close(): Promise<void>;
 }
 
@@ -233,9 +239,11 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
     send(res, 200, { faults });
   }
 
-  function dashboard({ res }: RouteContext): void {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(readFileSync(DASHBOARD));
+  let page: RouteHandler | undefined;
+  function dashboard(ctx: RouteContext): void | Promise<void> {
+    if (page) return page(ctx);
+    ctx.res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    ctx.res.end(readFileSync(DASHBOARD));
   }
 
   const router = new Router()
@@ -309,6 +317,14 @@ export async function startEmulator(opts: { port?: number; host?: string; state?
     url: `http://127.0.0.1:${port}`,
     port,
     faults,
+    router,
+    setPage: (h) => {
+      page = h;
+    },
+    onRows: (res) => {
+      listeners.add(res);
+      res.on('close', () => listeners.delete(res));
+    },
     close: () =>
       new Promise<void>((r) => {
         for (const l of listeners) l.end();

@@ -1,0 +1,274 @@
+/**
+ * The pipeline console (local stack, the page on the emulator's port): one row per file with its
+ * journey — received → transforming → writing outputs → Power BI → published, partial or failed —
+ * and the time of each step, its rows and rejects, what Power BI did, and links to its outputs;
+ * then each Power BI table with a chart that fits its data.
+ *
+ * The journey is read from the store itself: the embedded store reports every write, and each
+ * step leaves one (the input object; the run's lease; the cleaned CSV; the Power BI checkpoint;
+ * the terminal state). After a restart the files are rebuilt from the manifests and failure
+ * records in the output bucket, and the tables from the emulator's rows kept in DATA_DIR.
+ */
+import type { ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { decide, type S3EventNotification } from '../shared/storage/s3-event.js';
+import { idempotencyKey, type Completion } from '../shared/storage/object-state.js';
+import { outputNames } from '../shared/storage/layout.js';
+import { getJson, type Storage } from '../shared/storage/s3.js';
+import type { S3RecordEvent } from './embedded-s3.js';
+import type { EmulatorServer } from './powerbi/server.js';
+
+const PAGE = new URL('./console.html', import.meta.url);
+
+export type Stage = 'received' | 'transforming' | 'writing' | 'powerbi' | 'published' | 'partial' | 'failed' | 'superseded' | 'ignored';
+const TERMINAL = new Set<Stage>(['published', 'partial', 'failed', 'superseded', 'ignored']);
+
+export interface FileJourney {
+  id: string;
+  key: string;
+  stage: Stage;
+  /** Each step reached, with its time (ms since the epoch). */
+  steps: { stage: Stage; at: number }[];
+  rowsIn?: number;
+  rowsOut?: number;
+  rejected?: number;
+  rejectReasons?: string[];
+  warnings?: string[];
+  powerbi?: string;
+  /** Power BI refused rows (partial) or the file failed: the reason in words. */
+  problem?: string;
+  links: Record<string, string>;
+  totalMs?: number;
+}
+
+interface Manifest {
+  status?: string;
+  partial?: string;
+  publishedAt: string;
+  source: { key?: string; etag?: string; bucket?: string };
+  stats: { rowsIn: number; rowsOut: number; rowsRejected: number; warnings?: string[] };
+  rejects: { count: number; object?: string; first: { line: number; reason: string }[] };
+  sinks: Record<string, { rowsSent?: number; requests?: number; table?: string; skipped?: string; reason?: string; rowsNotSent?: number }>;
+  timings?: { totalMs?: number };
+}
+
+export interface ConsoleOptions {
+  s3: () => Storage;
+  inputBucket: string;
+  outputBucket: string;
+  prefix: string;
+  suffixes: string[];
+}
+
+export class PipelineConsole {
+  readonly files = new Map<string, FileJourney>();
+  private readonly byKey = new Map<string, string>();
+  private listeners = new Set<ServerResponse>();
+
+  constructor(private readonly opts: ConsoleOptions) {}
+
+  /** Rebuild the finished files from the output bucket (after a restart). */
+  async rebuild(): Promise<void> {
+    const s3 = this.opts.s3();
+    const listing = s3.listObjectsV2(this.opts.outputBucket, '_state/', true) as AsyncIterable<{ name?: string }>;
+    const done: string[] = [];
+    for await (const o of listing) if (o.name?.endsWith('.done.json')) done.push(o.name);
+    for (const name of done) {
+      const c = await getJson<Completion>(s3, this.opts.outputBucket, name);
+      if (!c || this.files.has(c.id)) continue;
+      const f: FileJourney = { id: c.id, key: c.key, stage: 'received', steps: [], links: {} };
+      this.files.set(c.id, f);
+      this.byKey.set(c.key, c.id);
+      await this.finish(f, c, Date.parse(c.finishedAt));
+    }
+  }
+
+  /** Every write the embedded store reports. */
+  onStoreEvent(ev: S3RecordEvent): void {
+    void this.handle(ev).catch(() => undefined);
+  }
+
+  private async handle(ev: S3RecordEvent): Promise<void> {
+    const at = Date.now();
+    for (const [i, r] of ev.Records.entries()) {
+      const bucket = r.s3.bucket.name;
+      if (bucket === this.opts.inputBucket) {
+        const [d] = decide({ Records: [ev.Records[i]] } as unknown as S3EventNotification, { buckets: [this.opts.inputBucket], prefix: this.opts.prefix, suffixes: this.opts.suffixes });
+        if (!d) continue;
+        if (d.action === 'ignore') {
+          const id = `ignored:${d.key}`;
+          this.update({ id, key: d.key ?? '', stage: 'ignored', steps: [{ stage: 'received', at }], problem: d.reason, links: {} });
+          continue;
+        }
+        const id = idempotencyKey(d.ref);
+        if (this.files.has(id)) continue;
+        this.byKey.set(d.ref.key, id);
+        this.update({ id, key: d.ref.key, stage: 'received', steps: [{ stage: 'received', at }], links: {} });
+        continue;
+      }
+      if (bucket !== this.opts.outputBucket) continue;
+      const key = decodeURIComponent(r.s3.object.key.replace(/\+/g, ' '));
+      const state = /^_state\/([0-9a-f]+)\.(lease|progress|done)\.json$/.exec(key);
+      if (state) {
+        const f = this.files.get(state[1]);
+        if (!f || TERMINAL.has(f.stage)) continue;
+        if (state[2] === 'lease') this.step(f, 'transforming', at);
+        else if (state[2] === 'progress') this.step(f, 'powerbi', at);
+        else {
+          const c = await getJson<Completion>(this.opts.s3(), this.opts.outputBucket, key);
+          if (c) await this.finish(f, c, at);
+        }
+        continue;
+      }
+      if (key.startsWith('cleaned/')) {
+        const f = this.files.get(this.byKey.get(key.slice('cleaned/'.length)) ?? '');
+        if (f && !TERMINAL.has(f.stage)) this.step(f, 'writing', at);
+      }
+    }
+  }
+
+  private step(f: FileJourney, stage: Stage, at: number): void {
+    if (f.steps.some((s) => s.stage === stage)) return;
+    f.steps.push({ stage, at });
+    f.stage = stage;
+    this.update(f);
+  }
+
+  private async finish(f: FileJourney, c: Completion, at: number): Promise<void> {
+    const s3 = this.opts.s3();
+    const names = outputNames(c.key);
+    if (c.outcome === 'failed') {
+      const rec = await getJson<{ problem: { title: string; detail?: string }; stats?: Manifest['stats']; rejectsObject?: string }>(s3, this.opts.outputBucket, c.failure ?? names.failure);
+      f.problem = rec ? `${rec.problem.title}${rec.problem.detail ? `: ${rec.problem.detail}` : ''}` : 'failed';
+      if (rec?.stats) Object.assign(f, { rowsIn: rec.stats.rowsIn, rowsOut: rec.stats.rowsOut, rejected: rec.stats.rowsRejected });
+      f.links = { failure: c.failure ?? names.failure, ...(rec?.rejectsObject ? { rejects: rec.rejectsObject } : {}) };
+      this.step(f, 'failed', at);
+      return;
+    }
+    if (c.outcome === 'superseded') return this.step(f, 'superseded', at);
+    const m = await getJson<Manifest>(s3, this.opts.outputBucket, names.manifest);
+    if (m) {
+      f.rowsIn = m.stats.rowsIn;
+      f.rowsOut = m.stats.rowsOut;
+      f.rejected = m.stats.rowsRejected;
+      f.rejectReasons = m.rejects.first.slice(0, 3).map((r) => `line ${r.line}: ${r.reason}`);
+      f.warnings = m.stats.warnings;
+      f.totalMs = m.timings?.totalMs;
+      f.powerbi = Object.entries(m.sinks)
+        .map(([name, r]) => (r.skipped ? `skipped: ${r.skipped}` : r.reason ? `${name}: refused, ${r.rowsNotSent ?? 0} rows not sent` : `${name}: ${r.rowsSent ?? 0} rows${r.table ? ` → ${r.table}` : ''}`))
+        .join('; ');
+      if (m.partial) f.problem = m.partial;
+      f.links = { cleaned: names.cleaned, manifest: names.manifest, ...(m.rejects.count ? { rejects: names.rejects } : {}) };
+    }
+    this.step(f, m?.status === 'partial' ? 'partial' : 'published', at);
+  }
+
+  private update(f: FileJourney): void {
+    this.files.set(f.id, f);
+    const msg = `event: file\ndata: ${JSON.stringify(f)}\n\n`;
+    for (const l of this.listeners) l.write(msg);
+  }
+
+  /** Serve the page, the files, the tables, live events and downloads on the emulator's port. */
+  attach(em: EmulatorServer): void {
+    em.setPage(({ res }) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(readFileSync(PAGE));
+    });
+    em.router
+      .on('GET', '/_console/files', ({ res }) => json(res, [...this.files.values()].sort((a, b) => (b.steps[0]?.at ?? 0) - (a.steps[0]?.at ?? 0))))
+      .on('GET', '/_console/tables', ({ res }) => json(res, tablesOf(em)))
+      .on('GET', '/_console/events', ({ req, res }) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+        res.write(': console\n\n');
+        this.listeners.add(res);
+        em.onRows(res);
+        req.on('close', () => this.listeners.delete(res));
+      })
+      .on('GET', '/_console/object', async ({ res, url }) => {
+        const key = url.searchParams.get('key') ?? '';
+        if (!/^(cleaned|manifests|rejects|failed)\//.test(key)) return json(res, { error: 'only outputs can be downloaded' }, 400);
+        try {
+          const body = await this.opts.s3().getObject(this.opts.outputBucket, key);
+          res.writeHead(200, { 'content-type': key.endsWith('.json') ? 'application/json' : 'text/csv; charset=utf-8', 'content-disposition': `inline; filename="${key.split('/').pop()!.replace(/"/g, '')}"` });
+          body.pipe(res);
+        } catch {
+          json(res, { error: 'not found' }, 404);
+        }
+      });
+  }
+
+  close(): void {
+    for (const l of this.listeners) l.end();
+  }
+}
+
+function json(res: ServerResponse, body: unknown, status = 200): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify(body));
+}
+
+export interface Chart {
+  kind: 'line' | 'bars' | 'histogram' | 'none';
+  title: string;
+  points: { label: string; y: number }[];
+}
+
+/** Every Power BI table the emulator holds, with a chart that fits its data. */
+export function tablesOf(em: EmulatorServer): { name: string; rowCount: number; columns: string[]; chart: Chart }[] {
+  const out: { name: string; rowCount: number; columns: string[]; chart: Chart }[] = [];
+  for (const ds of em.state.datasets.values()) {
+    const tables = ds.tables.length ? ds.tables : ds.columns ? [{ name: 'RealTimeData', columns: ds.columns }] : [];
+    for (const t of tables) {
+      const rows = ds.rows.filter((r) => (r.table ?? 'RealTimeData') === t.name || ds.tables.length <= 1).map((r) => r.row);
+      out.push({ name: `${ds.name} / ${t.name}`, rowCount: rows.length, columns: t.columns.map((c) => c.name), chart: chartFor(rows, t.columns.map((c) => c.name)) });
+    }
+  }
+  for (const ds of em.rest.datasets.values()) {
+    for (const t of ds.tables.values()) out.push({ name: `${ds.name} / ${t.name}`, rowCount: t.rows.length, columns: t.columns.map((c) => c.name), chart: chartFor(t.rows, t.columns.map((c) => c.name)) });
+  }
+  return out;
+}
+
+const ISO_DAY = /^(\d{4}-\d{2}-\d{2})/;
+
+/**
+ * A line over time when a date column exists (rows per day, or the sum of the first numeric
+ * column per day); bars for a text column of few values; otherwise a histogram of the first
+ * numeric column.
+ */
+export function chartFor(rows: Record<string, unknown>[], columns: string[]): Chart {
+  if (!rows.length) return { kind: 'none', title: 'no rows yet', points: [] };
+  const sample = rows.slice(0, 200);
+  const isNum = (c: string) => sample.every((r) => r[c] === null || typeof r[c] === 'number') && sample.some((r) => typeof r[c] === 'number');
+  const isDate = (c: string) => sample.every((r) => r[c] === null || (typeof r[c] === 'string' && ISO_DAY.test(r[c] as string))) && sample.some((r) => typeof r[c] === 'string');
+  const dateCol = columns.find(isDate);
+  const numCols = columns.filter(isNum).filter((c) => !/^(id|c[oó]digo|code)$/i.test(c));
+  if (dateCol) {
+    const byDay = new Map<string, number>();
+    const measure = numCols[0];
+    for (const r of rows) {
+      const day = typeof r[dateCol] === 'string' ? (r[dateCol] as string).slice(0, 10) : undefined;
+      if (!day) continue;
+      byDay.set(day, (byDay.get(day) ?? 0) + (measure ? Number(r[measure] ?? 0) : 1));
+    }
+    const points = [...byDay.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([label, y]) => ({ label, y: Math.round(y * 100) / 100 }));
+    return { kind: 'line', title: measure ? `${measure} per day (${dateCol})` : `rows per day (${dateCol})`, points };
+  }
+  const textCol = columns.find((c) => !isNum(c) && new Set(rows.slice(0, 5000).map((r) => r[c])).size <= 12);
+  if (textCol) {
+    const counts = new Map<string, number>();
+    for (const r of rows) counts.set(String(r[textCol] ?? '(empty)'), (counts.get(String(r[textCol] ?? '(empty)')) ?? 0) + 1);
+    return { kind: 'bars', title: `rows by ${textCol}`, points: [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([label, y]) => ({ label, y })) };
+  }
+  const measure = numCols[0] ?? columns.find(isNum);
+  if (!measure) return { kind: 'none', title: 'no numeric, date or low-cardinality column', points: [] };
+  const values = rows.map((r) => r[measure]).filter((v): v is number => typeof v === 'number');
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const bins = 12;
+  const width = (max - min) / bins || 1;
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of values) counts[Math.min(bins - 1, Math.floor((v - min) / width))]++;
+  return { kind: 'histogram', title: `distribution of ${measure}`, points: counts.map((y, i) => ({ label: `${+(min + i * width).toFixed(2)}`, y })) };
+}
