@@ -62,3 +62,23 @@ test('an object reference without the chain credential is 401; one for another b
 test('publishing an ad-hoc file needs the chain credential', async () => {
   await assert.rejects(fn.handle(eventOf({ body: 'a\n1\n', query: 'publish=true' }), contextOf('transform')), (err) => err instanceof Problem && err.status === 401);
 });
+
+test('typing warnings travel with the answer: a column kept text by one value, and a file with no data rows', async () => {
+  const res = await fn.handle(eventOf({ body: 'produto,preco\na,1.5\nb,2.5\nc,abc\nd,4.0\ne,5.5\n', headers: { accept: 'application/json' } }), contextOf('transform'));
+  const warnings = (res.json as { stats: { warnings?: string[] } }).stats.warnings ?? [];
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /column preco is text: 1 of 5 sampled values are not a decimal \(e\.g\. "abc"\)/);
+  const empty = await fn.handle(eventOf({ body: 'a,b\n', headers: { accept: 'application/json' } }), contextOf('transform'));
+  assert.match(((empty.json as { stats: { warnings?: string[] } }).stats.warnings ?? []).join(), /no data rows/);
+});
+
+test('an ad-hoc text/csv answer carries its counts and first reject reasons in headers', async () => {
+  const good = Array.from({ length: 30 }, (_, i) => `${i + 3},Recife,2.5`).join('\n');
+  const res = await fn.handle(eventOf({ body: `id,cidade,valor\n1,Belém,1.5\n2,Maceió\n${good}\n`, headers: { accept: 'text/csv' } }), contextOf('transform'));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers?.['x-rows'], '31');
+  assert.equal(res.headers?.['x-rejected-rows'], '1');
+  assert.deepEqual(JSON.parse(res.headers!['x-reject-reasons']), ['line 3: expected 3 fields, found 2']);
+  assert.match(res.headers!['x-reject-reasons'], /^[\x20-\x7e]*$/, 'header values stay ASCII');
+  assert.ok((await text(res.body)).startsWith('id,cidade,valor\n1,Belém,1.5\n3,Recife,2.5\n'));
+});

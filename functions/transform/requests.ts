@@ -7,7 +7,7 @@
  */
 import { Readable } from 'node:stream';
 import type { CsvConfig } from '../../shared/csv/config.js';
-import { NDJSON, type Cell, type DatasetHeader, type Source } from '../../shared/dataset/contract.js';
+import { NDJSON, type Cell, type DatasetHeader, type DatasetTrailer, type Source } from '../../shared/dataset/contract.js';
 import { encodeNdjson } from '../../shared/dataset/ndjson.js';
 import { csvLine } from '../../shared/csv/writer.js';
 import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
@@ -208,6 +208,7 @@ async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, l
   if (answer === 'csv') {
     const names = header.schema.columns.map((c) => c.name);
     const escape = deps.csv.CSV_ESCAPE_FORMULAS;
+    let trailer: DatasetTrailer | undefined;
     async function* csv(): AsyncGenerator<string> {
       yield csvLine(names, false);
       for await (const e of stream) {
@@ -215,10 +216,27 @@ async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, l
           let t = '';
           for (const r of e.rows) t += csvLine(r, escape);
           yield t;
-        }
+        } else if (e.kind === 'trailer') trailer = e.trailer;
       }
     }
-    return { status: 200, headers: { 'content-type': 'text/csv; charset=utf-8' }, body: Readable.from(csv()) };
+    if (deps.fullDuplex) return { status: 200, headers: { 'content-type': 'text/csv; charset=utf-8' }, body: Readable.from(csv()) };
+    // The answer is spooled too, so that it can start with what the rows cannot say: the counts,
+    // the first reject reasons and the typing warnings (or the problem, if the file failed).
+    const out = await spoolBody(csv(), 4 * deps.spoolMaxBytes);
+    if (trailer?.error) {
+      await out.remove();
+      return { status: trailer.error.status, headers: { 'content-type': PROBLEM_CONTENT_TYPE }, json: { ...trailer.error, stats: trailer.stats } };
+    }
+    const stats = trailer?.stats;
+    const ascii = (v: unknown) => JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const headers: Record<string, string> = {
+      'content-type': 'text/csv; charset=utf-8',
+      'x-rows': String(stats?.rowsOut ?? 0),
+      'x-rejected-rows': String(stats?.rowsRejected ?? 0),
+      ...(trailer?.rejects.length ? { 'x-reject-reasons': ascii(trailer.rejects.slice(0, 3).map((r) => `line ${r.line}: ${r.reason}`)) } : {}),
+      ...(stats?.warnings?.length ? { 'x-typing-warnings': ascii(stats.warnings) } : {}),
+    };
+    return { status: 200, headers, body: removingAfter(out.stream(), out.remove) };
   }
   // One JSON document, bounded.
   const names = header.schema.columns.map((c) => c.name);

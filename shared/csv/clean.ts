@@ -231,6 +231,17 @@ class RowTyper {
     this.required = columns.map((_, c) => !!pinned.get(c)?.required);
   }
 
+  /** What in the typing may surprise a reader, in words. */
+  warnings(): string[] {
+    const out: string[] = [];
+    if (this.rowsIn === 0) out.push('the file has a header but no data rows: nothing was published');
+    this.typings.forEach((t, c) => {
+      const f = t.fellBackFrom;
+      if (f) out.push(`column ${this.columns[c].name} is text: ${f.odd} of ${f.of} sampled values are not ${f.type === 'integer' ? 'an integer' : `a ${f.type}`} (e.g. ${f.examples.map((e) => JSON.stringify(e)).join(', ')}); pin its type with CSV_SCHEMA_FILE to reject those rows instead`);
+    });
+    return out;
+  }
+
   private reject(r: Omit<Reject, 'type'>, kind: string): void {
     this.rejected++;
     this.reasons[kind] = (this.reasons[kind] ?? 0) + 1;
@@ -315,6 +326,7 @@ class RowTyper {
         durationMs,
         columns: Object.fromEntries(this.columns.map((c, i) => [c.name, this.stats[i]])),
         rejectReasons: this.reasons,
+        ...(this.warnings().length ? { warnings: this.warnings() } : {}),
       },
       rejects: this.trailerRejects,
       rejectsTruncated: this.rejected > this.trailerRejects.length,

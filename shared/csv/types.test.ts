@@ -50,3 +50,10 @@ test('mostly-typed columns keep their type; the odd value is left for the reject
   assert.equal(inferColumn(values).type, 'integer');
   assert.equal(inferColumn(['a', 'b', '1']).type, 'text');
 });
+
+test('a column that a few values kept as text says which type it fell back from, and why', () => {
+  const t = inferColumn(['1.5', '2.5', 'abc', '4.0', '5.5']);
+  assert.equal(t.type, 'text');
+  assert.deepEqual(t.fellBackFrom, { type: 'decimal', odd: 1, of: 5, examples: ['abc'] });
+  assert.equal(inferColumn(['São Paulo', 'Recife', 'Belém']).fellBackFrom, undefined, 'a text column is just text');
+});

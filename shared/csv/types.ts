@@ -14,6 +14,11 @@ export interface ColumnTyping {
   /** Date order for slash/dot dates: `dmy` or `mdy`; `assumed` when the sample could not tell. */
   dateOrder?: 'dmy' | 'mdy';
   format?: string;
+  /**
+   * A text column that most values would have typed otherwise: the type it fell back from, and
+   * the values that kept it text (how many, and the first few).
+   */
+  fellBackFrom?: { type: ColumnType; odd: number; of: number; examples: string[] };
 }
 
 const INT = /^[+-]?(0|[1-9]\d*)$/;
@@ -201,6 +206,17 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
       dateOrder: order,
       format: slash ? fmt(order === 'dmy' ? 'dd/mm/yyyy hh:mm[:ss]' : 'mm/dd/yyyy hh:mm[:ss]') : 'ISO 8601',
     };
+  }
+  // Text after all: say so when most values were of one type and a few kept it text.
+  const candidates: [ColumnType, CellParser][] = [
+    ['integer', parseInteger],
+    ['decimal', (s) => parseDecimal(s, sep)],
+    ['date', (s) => parseDate(s, order)],
+    ['datetime', (s) => parseDateTime(s, order)],
+  ];
+  for (const [type, p] of candidates) {
+    const odd = values.filter((v) => p(v) === INVALID);
+    if (odd.length && odd.length <= values.length / 2) return { type: 'text', fellBackFrom: { type, odd: odd.length, of: values.length, examples: [...new Set(odd)].slice(0, 3) } };
   }
   return { type: 'text' };
 }

@@ -91,6 +91,8 @@ export const DatasetTrailer = z.object({
     columns: z.record(z.string(), ColumnStats),
     /** Rejected rows by kind of reason (`ragged row`, `amount: not a valid decimal`, …). */
     rejectReasons: z.record(z.string(), z.number().int()).default({}),
+    /** Typing that may surprise, in words: a column that fell back to text because of a few values; a file with no data rows. */
+    warnings: z.array(z.string()).optional(),
   }),
   /** The first rejects (the full list travels as reject lines). */
   rejects: z.array(Reject.omit({ type: true })),
