@@ -71,7 +71,7 @@ async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<Data
 
 const LEASE_RELEASE_POLICY: RetryPolicy = { maxRetries: 8, baseMs: 250, maxMs: 15_000 };
 
-export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
+export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext, opts: { force?: boolean } = {}): Promise<FunctionResult> {
   const ref = ObjectRef.parse(refInput);
   const { s3 } = deps;
   if (ref.bucket !== deps.inputBucket) throw storageProblems.wrongBucket(`transform reads only bucket ${deps.inputBucket}`, { bucket: ref.bucket });
@@ -94,6 +94,13 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
   const full: ObjectRef = { ...ref, etag: ref.etag ?? stat.etag, size: stat.size };
   const id = idempotencyKey(full);
   const state = new ObjectState(s3, deps.outputBucket);
+  if (opts.force) {
+    // Reprocess on purpose (the chain's credential was checked): unless a run holds it now, the
+    // version runs again from its first row, and its outputs are replaced.
+    if (await state.leased(id)) return { status: 202, json: { status: 'in-progress', id } };
+    await state.forget(id);
+    log.info('reprocess requested', { id });
+  }
   const done = await state.completion(id);
   if (done?.outcome === 'published') return { status: 200, json: { status: 'already-published', id, finishedAt: done.finishedAt } };
   if (done?.outcome === 'failed') return { status: 200, json: { status: 'already-failed', id, finishedAt: done.finishedAt, failure: done.failure } };

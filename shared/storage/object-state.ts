@@ -67,6 +67,14 @@ export class ObjectState {
     await removeQuietly(this.s3, this.bucket, this.key(c.id, 'attempts'));
   }
 
+  /**
+   * Forget an object version's outcome and progress, so that it runs again from its first row
+   * (a reprocess on purpose). Its outputs are replaced by the new run.
+   */
+  async forget(id: string): Promise<void> {
+    for (const kind of ['done', 'progress', 'attempts'] as const) await removeQuietly(this.s3, this.bucket, this.key(id, kind));
+  }
+
   /** Take the lease unless another live run holds it; returns the holder when refused. */
   async acquire(id: string, ref: ObjectRef, owner: string, seconds: number, now = Date.now()): Promise<{ ok: true; lease: Lease } | { ok: false; holder: Lease }> {
     const existing = await getJson<Lease>(this.s3, this.bucket, this.key(id, 'lease'));

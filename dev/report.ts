@@ -1,0 +1,66 @@
+/** How `npm run upload` and `npm run reprocess` report a file: followed to its terminal state, then told in words. */
+import { idempotencyKey, type Completion } from '../shared/storage/object-state.js';
+import { outputNames } from '../shared/storage/layout.js';
+import { getJson, type Storage } from '../shared/storage/s3.js';
+import type { RunningStack } from './running.js';
+
+const tty = process.stderr.isTTY;
+const num = (n: number) => n.toLocaleString('en-US');
+
+export interface Manifest {
+  status?: string;
+  partial?: string;
+  stats: { rowsIn: number; rowsOut: number; rowsRejected: number; warnings?: string[] };
+  rejects: { count: number; object?: string; first: { line: number; reason: string }[] };
+  outputs: Record<string, string | undefined>;
+  sinks: Record<string, { rowsSent?: number; requests?: number; possibleDuplicates?: number; rowsNotSent?: number; reason?: string; skipped?: string; rowsRejected?: number; table?: string }>;
+}
+
+export async function followFile(stack: RunningStack, s3: Storage, key: string, etag: string, started: number, timeoutMs: number): Promise<'published' | 'partial' | 'failed' | 'superseded' | 'timeout'> {
+  const id = idempotencyKey({ bucket: stack.inputBucket, key, etag });
+  const names = outputNames(key);
+  const deadline = Date.now() + timeoutMs;
+  let done: Completion | undefined;
+  for (let tick = 0; !done; tick++) {
+    done = await getJson<Completion>(s3, stack.outputBucket, `_state/${id}.done.json`);
+    if (done) break;
+    if (Date.now() > deadline) return 'timeout';
+    if (tty) process.stderr.write(`\r  ${key}: processing… ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (tty) process.stderr.write('\r\x1b[K');
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  const out = (s: string) => process.stdout.write(s + '\n');
+  if (Date.parse(done.finishedAt) < started - 1000) {
+    out(`= ${key}: already processed at ${done.finishedAt} (identical bytes); nothing to do. Run it again with: npm run reprocess -- ${key}`);
+  }
+  if (done.outcome === 'failed') {
+    const rec = await getJson<{ problem: { title: string; detail?: string; line?: number }; retryable?: boolean }>(s3, stack.outputBucket, done.failure ?? names.failure);
+    out(`✗ ${key}  failed in ${secs} s: ${rec?.problem.title ?? 'failed'}${rec?.problem.detail ? ` — ${rec.problem.detail}` : ''}`);
+    out(`    record   ${stack.outputBucket}/${done.failure ?? names.failure}`);
+    return 'failed';
+  }
+  if (done.outcome === 'superseded') {
+    out(`~ ${key}  superseded: a newer upload of this key replaced it while it ran`);
+    return 'superseded';
+  }
+  const m = await getJson<Manifest>(s3, stack.outputBucket, names.manifest);
+  if (!m) {
+    out(`✓ ${key}  published in ${secs} s`);
+    return 'published';
+  }
+  const status = m.status === 'partial' ? 'partial' : 'published';
+  out(`${status === 'partial' ? '!' : '✓'} ${key}  ${status} in ${secs} s`);
+  out(`    rows     ${num(m.stats.rowsIn)} in → ${num(m.stats.rowsOut)} out, ${num(m.stats.rowsRejected)} rejected`);
+  for (const r of m.rejects.first.slice(0, 3)) out(`    reject   line ${r.line}: ${r.reason}`);
+  for (const w of m.stats.warnings ?? []) out(`    warning  ${w}`);
+  out(`    outputs  ${Object.entries(m.outputs).filter(([k, v]) => k !== 'bucket' && v).map(([, v]) => `${stack.outputBucket}/${v}`).join('  ')}`);
+  for (const [name, r] of Object.entries(m.sinks)) {
+    if (r.skipped) out(`    Power BI skipped: ${r.skipped}`);
+    else if (r.reason) out(`    Power BI ${name}: REFUSED — ${num(r.rowsNotSent ?? 0)} rows not sent: ${r.reason}`);
+    else out(`    Power BI ${name}: ${num(r.rowsSent ?? 0)} rows sent in ${r.requests ?? 0} requests${r.table ? ` to table '${r.table}'` : ''}${r.rowsRejected ? `, ${num(r.rowsRejected)} refused as rows` : ''}${r.possibleDuplicates ? `, ${num(r.possibleDuplicates)} possibly twice (a lost answer)` : ''}`);
+  }
+  if (m.partial) out(`    partial  ${m.partial}`);
+  return status;
+}
+
