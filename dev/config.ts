@@ -7,7 +7,7 @@ export const devConfig = component({
   vars: {
     GATEWAY_PORT: variable(int(8080, 0, 65535), 'Local stack: the gateway’s port (`/function/<name>`).'),
     S3_PORT: variable(int(9000, 0, 65535), 'Local stack: the embedded S3 store’s port (unless S3_ENDPOINT points elsewhere).'),
-    POWERBI_EMULATOR_PORT: variable(int(8090, 0, 65535), 'Local stack: the Power BI emulator and dashboard port.'),
+    POWERBI_EMULATOR_PORT: variable(int(8090, 0, 65535), 'Local stack: the port of the console and the Power BI emulator.'),
     POWERBI_EMULATOR_ROUTE: variable(z.enum(['push-url', 'rest', 'both']).default('push-url'), 'Local stack: which Power BI route publish uses against the emulator.'),
     BRIDGE_RETRY_MS: variable(int(3000, 10), 'Local stack: how often the notification bridge retries an undelivered event (MinIO: queue_dir).'),
     DATA_DIR: variable(z.string().default('.data'), 'Local stack: where the store, the event queue and the emulator keep their data.'),

@@ -40,6 +40,8 @@ export interface StackOptions {
   launcher?: (name: FunctionName, env: Record<string, string>) => ChildProcess;
   /** Where function log lines go (default: stdout). */
   onLog?: (fn: string, line: string) => void;
+  /** Each start-up step as it begins (npm start prints them). */
+  onProgress?: (step: string) => void;
 }
 
 export interface FunctionProcess {
@@ -230,7 +232,9 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   };
 
   // Each function runs the same bundled file as the image (dist/<name>/index.cjs), built now.
+  opts.onProgress?.('bundling the functions with esbuild (dist/)…');
   const bundles = await buildBundles();
+  opts.onProgress?.('starting webhook, transform and publish…');
   const functions = new Map<FunctionName, FunctionProcess>();
   const onLog = opts.onLog ?? ((fn: string, line: string) => process.stdout.write(`[${fn}] ${line}\n`));
 

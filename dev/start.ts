@@ -17,7 +17,11 @@ const compact = (fn: string, line: string) => {
 };
 
 try {
-  const stack = await startLocalStack({ onLog: process.env.LOG_FORMAT === 'json' ? undefined : compact });
+  const t0 = Date.now();
+  const stack = await startLocalStack({
+    onLog: process.env.LOG_FORMAT === 'json' ? undefined : compact,
+    onProgress: (step) => process.stdout.write(`… ${step} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`),
+  });
   const c = stack.config.storage;
   const lines = [
     '',
@@ -25,11 +29,12 @@ try {
     `  S3 endpoint   ${stack.s3Url}   access key ${c.S3_ACCESS_KEY}   secret key ${stack.s3 ? c.S3_SECRET_KEY : '(from S3_SECRET_KEY)'}`,
     `  buckets       ${c.INPUT_BUCKET} (drop CSVs here) → ${c.OUTPUT_BUCKET} (cleaned CSV, manifest, rejects)`,
     `  gateway       ${stack.gateway.url}/function/{webhook,transform,publish}`,
-    stack.dashboardUrl ? `  dashboard     ${stack.dashboardUrl}   (Power BI emulator)` : '  Power BI      your endpoints from the environment (POWERBI_PUSH_URL, or POWERBI_API_URL and the service principal), no emulator',
+    stack.dashboardUrl ? `  console       ${stack.dashboardUrl}   (each file's journey; the Power BI emulator's tables)` : '  Power BI      your endpoints from the environment (POWERBI_PUSH_URL, or POWERBI_API_URL and the service principal), no emulator',
     `  data          ${stack.config.dev.DATA_DIR}/`,
     '',
     'Try:',
-    '  npm run upload -- examples/mock_10000_linhas.csv',
+    '  npm run upload -- examples/*.csv            (follows each file to its outcome)',
+    '  npm run reprocess -- mock_10000_linhas.csv  (runs a file again on purpose)',
     `  curl --data-binary @examples/mock.csv ${stack.gateway.url}/function/transform`,
     '',
   ];
