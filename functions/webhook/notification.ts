@@ -148,7 +148,7 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
     if (outcome.status >= 500 || outcome.status === 429) retry = true;
     // The outcome in words: published, partial, already-published (identical bytes), failed…
     const said = (outcome.result as { status?: string } | undefined)?.status;
-    ctx.log[said === 'partial' || outcome.status >= 400 ? 'warn' : 'info']('handled', { bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status, ...(said ? { outcome: said } : {}), ...(said === 'already-published' ? { detail: 'identical bytes were processed before: nothing to do (npm run reprocess runs it again)' } : {}) });
+    ctx.log[said === 'partial' || outcome.status >= 400 ? 'warn' : 'info']('handled', { bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status, ...(said ? { outcome: said } : {}), ...(said === 'already-published' ? { detail: 'identical bytes were processed before: nothing to do (a forced rerun: transform ?force=true with the chain credential; locally npm run reprocess)' } : {}) });
     results.push({ status: outcome.status < 300 ? 'processed' : outcome.status >= 500 ? 'retry' : outcome.status === 409 ? 'superseded' : 'failed', bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status, result: outcome.result });
   }
   if (retry) {
