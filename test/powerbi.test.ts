@@ -170,6 +170,21 @@ describe('Power BI sinks against the emulator', () => {
     assert.equal(r.requests, 6, 'two rows a request');
   });
 
+  test('push URL refusing the file (a real one keeps one table): the file ends partial, with the rows not sent and why', async () => {
+    const ds = em.state.createDataset({ name: 'fixed-columns', mode: 'Streaming', columns: [{ name: 'produto', type: 'Text' }] });
+    const sink = new PowerBiPushSink({ url: em.state.pushUrl(ds, em.url), maxRequestBytes: 15360, requestsPerSecond: 5, timeoutMs: 5000, maxRetries: 5, log });
+    const result = await publish('refused.csv', rowsOf(300), [sink]);
+    assert.equal(result.status, 'partial');
+    const r = result.sinks['powerbi-push'] as { rowsNotSent: number; reason: string };
+    assert.equal(r.rowsNotSent, 300);
+    assert.match(r.reason, /Column 'id' not found/);
+    assert.equal(ds.rows.length, 0);
+    assert.ok((ds.refused['400'] ?? 0) <= 34, `a systemic refusal stops within the split budget (${ds.refused['400']} requests refused)`);
+    const manifest = await getJson<{ status: string; partial: string }>(storage, 'processed', 'manifests/refused.csv.json');
+    assert.equal(manifest?.status, 'partial');
+    assert.match(manifest!.partial, /300 rows not sent to Power BI/);
+  });
+
   const faults: [string, object[]][] = [
     ['429 with Retry-After', [{ kind: 'status', status: 429, retryAfter: 1, count: 2 }]],
     ['5xx', [{ kind: 'status', status: 503, count: 2 }, { kind: 'status', status: 500, count: 1 }]],
