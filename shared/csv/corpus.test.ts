@@ -27,7 +27,7 @@ interface Expected {
 
 const root = fixturePath('csv-corpus');
 const cases: string[] = [];
-for (const suite of ['spectrum/csvs', 'frictionless', 'csvkit']) {
+for (const suite of ['spectrum/csvs', 'frictionless', 'csvkit', 'mini-pipeline']) {
   for (const f of readdirSync(join(root, suite))) if (f.endsWith('.expected.json')) cases.push(join(suite, f));
 }
 const limits = { maxFieldBytes: 1 << 20, maxRecordBytes: 1 << 24, maxColumns: 2000 };
@@ -73,6 +73,14 @@ async function dataset(path: string, overrides = {}) {
 }
 
 describe('CSV corpus: cleaning policy', () => {
+  test('CRLF, LF and bare CR terminators mixed anywhere, with a quoted CRLF inside a field: every record, no reject', async () => {
+    const d = await dataset('mini-pipeline/mixed_terminators.csv');
+    assert.equal(d.rows.length, 6);
+    assert.deepEqual(d.rejects, []);
+    assert.equal(d.rows[1][2], 'two\r\nlines', 'the quoted CRLF is field content');
+    assert.deepEqual(d.rows.map((r) => r[0]), [1, 2, 3, 4, 5, 6]);
+  });
+
   test('ragged rows go to the rejects with their line; nothing shifts into wrong columns', async () => {
     const d = await dataset('frictionless/invalid.csv');
     assert.deepEqual(d.header.schema.columns.map((c) => c.name), ['id', 'name', 'column_3', 'name_2']);

@@ -3,6 +3,11 @@
  * Detects binary input, encoding, delimiter and line endings from the first 64 KiB, decodes
  * with a streaming decoder (never raw Buffers: characters split across chunks would garble),
  * and parses incrementally with papaparse's parser. Memory stays bounded by the limits.
+ *
+ * Chunk-size independent: whatever the source hands over is cut to ≤ 64 KiB before decoding,
+ * and the text waiting for the parser never grows past a slice and a piece. Record terminators
+ * are CRLF, LF or a bare CR, anywhere in the file (not only as detected at its start): outside
+ * quotes each becomes LF before parsing; inside quotes they are field content and stay as they are.
  */
 import Papa from 'papaparse';
 import type { Dialect } from '../dataset/contract.js';
@@ -36,6 +41,55 @@ export interface ReadStats {
 
 const SNIFF_BYTES = 64 * 1024;
 const PARSE_BATCH_CHARS = 16 * 1024;
+/** Largest piece of input decoded at once. */
+const PIECE_BYTES = 64 * 1024;
+
+/**
+ * Record terminators outside quotes — CRLF, LF or a bare CR — become LF, wherever they occur.
+ * A CR inside a quoted field is content and stays. A CR at the end of a piece waits for the next
+ * one (it may be the first half of a CRLF).
+ */
+export class Terminators {
+  private inQuotes = false;
+  private heldCr = false;
+
+  push(text: string, last = false): string {
+    let out = '';
+    let i = 0;
+    if (this.heldCr) {
+      this.heldCr = false;
+      out = '\n';
+      if (text.charCodeAt(0) === 10) i = 1;
+    }
+    if (i === 0 && out === '' && text.indexOf('\r') === -1) {
+      this.track(text, 0, text.length);
+      return text;
+    }
+    for (;;) {
+      const cr = text.indexOf('\r', i);
+      const end = cr === -1 ? text.length : cr;
+      this.track(text, i, end);
+      if (cr === -1) return out + text.slice(i);
+      out += text.slice(i, cr);
+      i = cr + 1;
+      if (this.inQuotes) out += '\r';
+      else if (i < text.length) {
+        out += '\n';
+        if (text.charCodeAt(i) === 10) i++;
+      } else if (last) out += '\n';
+      else this.heldCr = true;
+    }
+  }
+
+  /** Flip the quote state at each `"` between from and to (an escaped `""` flips twice). */
+  private track(text: string, from: number, to: number): void {
+    let q = text.indexOf('"', from);
+    while (q !== -1 && q < to) {
+      this.inQuotes = !this.inQuotes;
+      q = text.indexOf('"', q + 1);
+    }
+  }
+}
 
 export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: ReadOptions, stats: ReadStats = { bytesIn: 0, blankLines: 0 }): AsyncGenerator<CsvRecord[], ReadStats> {
   const it = source[Symbol.asyncIterator]();
@@ -76,12 +130,13 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   if (first.charCodeAt(0) === 0xfeff) first = first.slice(1);
 
   const delimiter = !opts.delimiter || opts.delimiter === 'auto' ? sniffDelimiter(first) : opts.delimiter === 'tab' ? '\t' : opts.delimiter;
-  const { newline, mixed } = detectLineEndings(first);
+  const { newline } = detectLineEndings(first);
   opts.onDialect?.({ encoding, bom, delimiter, newline });
 
-  const parser = new Papa.Parser({ delimiter, newline, quoteChar: '"', escapeChar: '"' });
-  const nlChar = newline === '\r' ? '\r' : '\n';
-  const stripCr = mixed;
+  // Every terminator reaches the parser as LF (see Terminators).
+  const terminators = new Terminators();
+  const parser = new Papa.Parser({ delimiter, newline: '\n', quoteChar: '"', escapeChar: '"' });
+  const nlChar = '\n';
   let base = 0;
 
   const parse = (text: string, last: boolean): CsvRecord[] => {
@@ -123,10 +178,6 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
       if (fields.length > opts.maxColumns) {
         throw csvProblems.tooManyColumns(`line ${start} has ${fields.length} fields; the limit is ${opts.maxColumns}`, { file: opts.file, line: start });
       }
-      if (stripCr) {
-        const lastField = fields[fields.length - 1];
-        if (lastField.charCodeAt(lastField.length - 1) === 13) fields[fields.length - 1] = lastField.slice(0, -1);
-      }
       let extra = 0;
       if (careful) {
         for (let c = 0; c < fields.length; c++) {
@@ -144,7 +195,7 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     return out;
   };
 
-  pending = first;
+  pending = terminators.push(first, done);
   const flush = (last: boolean) => {
     const text = pending;
     pending = '';
@@ -156,17 +207,20 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
       if (n.done) break;
       const b = typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
       stats.bytesIn += b.length;
-      pending += decoder.write(b);
-      // Parse in slices of PARSE_BATCH_CHARS whatever the source's chunk size: small batches
-      // die young (cheap scavenges) instead of being promoted to the old generation.
-      while (pending.length >= PARSE_BATCH_CHARS) {
-        const text = pending.slice(0, PARSE_BATCH_CHARS);
-        pending = pending.slice(PARSE_BATCH_CHARS);
-        const batch = parse(text, false);
-        if (batch.length) yield batch;
+      // Pieces of ≤ 64 KiB whatever the source's chunk size, parsed in slices of PARSE_BATCH_CHARS:
+      // small batches die young (cheap scavenges) instead of being promoted to the old generation.
+      for (let at = 0; at < b.length; at += PIECE_BYTES) {
+        pending += terminators.push(decoder.write(b.subarray(at, Math.min(b.length, at + PIECE_BYTES))));
+        let from = 0;
+        while (pending.length - from >= PARSE_BATCH_CHARS) {
+          const batch = parse(pending.slice(from, from + PARSE_BATCH_CHARS), false);
+          from += PARSE_BATCH_CHARS;
+          if (batch.length) yield batch;
+        }
+        pending = pending.slice(from);
       }
     }
-    pending += decoder.end();
+    pending += terminators.push(decoder.end(), true);
   }
   const batch = flush(true);
   if (batch.length) yield batch;

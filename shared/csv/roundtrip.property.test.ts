@@ -13,9 +13,8 @@ import { csvField } from './writer.js';
 const delimiters = [',', ';', '\t', '|'] as const;
 const newlines = ['\n', '\r\n', '\r'] as const;
 
-function write(table: string[][], delimiter: string, newline: string): string {
-  return table
-    .map((row) =>
+function write(table: string[][], delimiter: string, newline: string, mixed: readonly string[] = []): string {
+  const rows = table.map((row) =>
       row
         .map((cell) => {
           const f = csvField(cell, delimiter);
@@ -23,8 +22,9 @@ function write(table: string[][], delimiter: string, newline: string): string {
           return f === cell && /[\r\n]/.test(cell) ? `"${cell}"` : f;
         })
         .join(delimiter),
-    )
-    .join(newline) + newline;
+    );
+  // Mixed: each record ends with its own terminator (CRLF, LF or CR), anywhere in the file.
+  return rows.map((r, i) => r + (mixed.length ? mixed[i % mixed.length] : newline)).join('');
 }
 
 async function readBack(text: string, bom: boolean, cuts: number[], delimiter: string): Promise<string[][]> {
@@ -56,9 +56,10 @@ test('round trip: write in any dialect, read back the same table', async () => {
       fc.constantFrom(...newlines),
       fc.boolean(),
       fc.array(fc.nat(), { maxLength: 8 }),
-      async (table, delimiter, newline, bom, cuts) => {
+      fc.array(fc.constantFrom(...newlines), { maxLength: 6 }),
+      async (table, delimiter, newline, bom, cuts, mixed) => {
         // In a CR- or CRLF-ended file, a record cannot end in a bare CR of its own last cell without quotes; csvField quotes it.
-        const text = write(table, delimiter, newline);
+        const text = write(table, delimiter, newline, mixed);
         const back = await readBack(text, bom, cuts, delimiter);
         assert.deepEqual(back, table);
       },
