@@ -203,6 +203,11 @@ function describeColumns(names: ReturnType<typeof normaliseHeaders>, typings: Co
   }));
 }
 
+/** Whether String.prototype.trim could remove this character (a gate: true also for other controls). */
+function mayTrim(c: number): boolean {
+  return c <= 32 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
 /** Step 6: every record typed against the columns; rejects and per-column stats kept as it goes. */
 class RowTyper {
   rowsIn = 0;
@@ -216,6 +221,9 @@ class RowTyper {
   private readonly isText: boolean[];
   private readonly ordered: boolean[];
   private readonly required: boolean[];
+  /** First characters and longest length of the null values: a gate before the Set lookup. */
+  private readonly nullFirst: Set<number>;
+  private readonly maxNull: number;
 
   constructor(
     private readonly columns: Column[],
@@ -225,6 +233,8 @@ class RowTyper {
     private readonly width: number,
   ) {
     this.stats = columns.map((): ColumnStats => ({ nulls: 0, min: null, max: null }));
+    this.nullFirst = new Set([...nulls].filter((n) => n.length).map((n) => n.charCodeAt(0)));
+    this.maxNull = Math.max(0, ...[...nulls].map((n) => n.length));
     this.parsers = typings.map(parserFor);
     this.isText = typings.map((t) => t.type === 'text');
     this.ordered = typings.map((t) => t.type !== 'text' && t.type !== 'boolean');
@@ -254,7 +264,7 @@ class RowTyper {
   }
 
   typeBatch(records: CsvRecord[]): Row[] {
-    const { width, isText, nulls, required, parsers } = this;
+    const { width, isText, nulls, required, parsers, nullFirst, maxNull } = this;
     const out: Row[] = [];
     for (const rec of records) {
       this.rowsIn++;
@@ -272,8 +282,12 @@ class RowTyper {
       let missing = false;
       for (let c = 0; c < width; c++) {
         const rawCell = f[c];
-        const v = isText[c] ? rawCell : rawCell.trim();
-        if (nulls.has(isText[c] ? v.trim() : v)) {
+        // Cheap gates before any trim or hashing: most cells neither are padded nor could be a null value.
+        const len = rawCell.length;
+        const c0 = rawCell.charCodeAt(0);
+        const padded = len > 0 && (mayTrim(c0) || mayTrim(rawCell.charCodeAt(len - 1)));
+        const v = isText[c] || !padded ? rawCell : rawCell.trim();
+        if ((len === 0 || padded || (len <= maxNull && nullFirst.has(c0))) && nulls.has(padded ? rawCell.trim() : rawCell)) {
           if (required[c]) {
             bad = c;
             missing = true;

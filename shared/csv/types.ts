@@ -22,7 +22,6 @@ export interface ColumnTyping {
 }
 
 const INT = /^[+-]?(0|[1-9]\d*)$/;
-const SIMPLE_DOT = /^-?\d{1,15}(\.\d{1,15})?$/;
 const DEC_DOT = /^[+-]?(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?([eE][+-]?\d+)?$/;
 const DEC_COMMA = /^[+-]?(\d{1,3}(\.\d{3})+|\d+)?(,\d+)?$/;
 // Unambiguous forms (decide the separator of a column).
@@ -70,10 +69,34 @@ export function parseInteger(s: string): Parsed {
   return neg ? -n : n;
 }
 
+/** `-?\d{1,15}(\.\d{1,15})?` by hand: the common decimal, without a regex per cell. */
+function simpleDot(s: string): boolean {
+  const len = s.length;
+  let i = s.charCodeAt(0) === 45 ? 1 : 0;
+  const intStart = i;
+  while (i < len) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  const intDigits = i - intStart;
+  if (intDigits < 1 || intDigits > 15) return false;
+  if (i === len) return true;
+  if (s.charCodeAt(i) !== 46) return false;
+  const fracStart = ++i;
+  while (i < len) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+    i++;
+  }
+  const fracDigits = i - fracStart;
+  return fracDigits >= 1 && fracDigits <= 15;
+}
+
 export function parseDecimal(s: string, sep: '.' | ','): Parsed {
   if (s.length > 15 && /^[+-]?\d+$/.test(s)) return INVALID; // long digit strings are identifiers
   if (sep === '.') {
-    if (SIMPLE_DOT.test(s)) return Number(s);
+    if (simpleDot(s)) return Number(s);
     if (!DEC_DOT.test(s) || !/\d/.test(s)) return INVALID;
     const n = Number(s.replace(/,/g, ''));
     return Number.isFinite(n) ? n : INVALID;
