@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { request } from 'undici';
 import { examplePath } from './kit.js';
-import { waitForJson, useTestStack } from './helpers.js';
+import { startEmulator, type EmulatorServer } from '../dev/powerbi/server.js';
+import { startTestStack, waitForJson, useTestStack, type TestStack } from './helpers.js';
 
 const CITIES = ['São Paulo', 'Belém', 'Maceió', 'Florianópolis', 'Ribeirão Preto', 'Goiânia', 'Vitória da Conquista'];
 
@@ -89,5 +90,27 @@ describe('Power BI REST route: one dataset per schema, names-only Get Tables, re
     assert.match(m.partial!, /500 rows not sent to Power BI/);
     assert.ok(t.logs.some((l) => l.startsWith('publish') && l.includes('"level":"error"') && l.includes('partial')), 'the log line is an error');
     assert.equal(other.tables.get('RealTimeData')!.rows.length, 0);
+  });
+});
+
+describe('the local stack with your own Power BI endpoints', () => {
+  let own: EmulatorServer;
+  let t: TestStack | undefined;
+  after(async () => {
+    await t?.stop();
+    await own?.close();
+  });
+
+  test('given POWERBI_API_URL and a service principal, npm start uses them, with no emulator of its own', async () => {
+    // "Your own endpoint": a stand-in the stack did not start (a real tenant works the same way).
+    own = await startEmulator({ port: 0 });
+    const client = own.rest.registerClient({ tenantId: 'my-tenant', groups: ['my-workspace'] });
+    t = await startTestStack({ POWERBI_API_URL: own.url, POWERBI_AUTHORITY_URL: own.url, POWERBI_TENANT_ID: 'my-tenant', POWERBI_CLIENT_ID: client.clientId, POWERBI_CLIENT_SECRET: client.secret, POWERBI_GROUP_ID: 'my-workspace', POWERBI_CREATE_DATASET: 'true' });
+    assert.equal(t.stack.emulator, undefined, 'no emulator started');
+    const body = generated(200);
+    await t.s3.putObject('incoming', 'own/endpoint.csv', body, body.length);
+    const m = await waitForJson<Manifest>(t.s3, 'processed', 'manifests/own/endpoint.csv.json', 60_000);
+    assert.equal(m.sinks['powerbi-rest'].rowsSent, 200);
+    assert.equal([...own.rest.datasets.values()].flatMap((d) => [...d.tables.values()]).reduce((n, tb) => n + tb.rows.length, 0), 200);
   });
 });

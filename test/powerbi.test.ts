@@ -16,7 +16,7 @@ import type { DatasetHeader, Row } from '../shared/dataset/contract.js';
 import { createLogger } from '../shared/runtime/log.js';
 import { publishDataset } from '../functions/publish/publish.js';
 import { EntraTokenProvider } from '../shared/sinks/powerbi/entra-token.js';
-import { PowerBiPushSink } from '../shared/sinks/powerbi/push-url.js';
+import { PowerBiPushSink, RoutedPushSink } from '../shared/sinks/powerbi/push-url.js';
 import { PowerBiRestSink } from '../shared/sinks/powerbi/rest/sink.js';
 import type { RowSink } from '../shared/sinks/sink.js';
 import { createStorage, getJson } from '../shared/storage/s3.js';
@@ -183,6 +183,17 @@ describe('Power BI sinks against the emulator', () => {
     const manifest = await getJson<{ status: string; partial: string }>(storage, 'processed', 'manifests/refused.csv.json');
     assert.equal(manifest?.status, 'partial');
     assert.match(manifest!.partial, /300 rows not sent to Power BI/);
+  });
+
+  test('POWERBI_ROUTES sends each key prefix to its own push URL; other files to the default', async () => {
+    const main = em.state.createDataset({ name: 'main', mode: 'Streaming' });
+    const sales = em.state.createDataset({ name: 'sales', mode: 'Streaming' });
+    const make = (url: string) => new PowerBiPushSink({ url, maxRequestBytes: 15360, requestsPerSecond: 5, timeoutMs: 5000, maxRetries: 5, log });
+    const routed = new RoutedPushSink({ 'vendas/': em.state.pushUrl(sales, em.url) }, make(em.state.pushUrl(main, em.url)), make);
+    await publish('vendas/jan.csv', rowsOf(30), [routed]);
+    await publish('outros/jan.csv', rowsOf(20), [routed]);
+    assert.equal(sales.rows.length, 30);
+    assert.equal(main.rows.length, 20);
   });
 
   const faults: [string, object[]][] = [

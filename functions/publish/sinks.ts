@@ -1,7 +1,7 @@
 /** The row sinks chosen by configuration. */
 import { restCredentials, type PowerBiConfig } from '../../shared/sinks/powerbi/config.js';
 import type { Logger } from '../../shared/runtime/log.js';
-import { PowerBiPushSink } from '../../shared/sinks/powerbi/push-url.js';
+import { PowerBiPushSink, RoutedPushSink } from '../../shared/sinks/powerbi/push-url.js';
 import { EntraTokenProvider } from '../../shared/sinks/powerbi/entra-token.js';
 import { PowerBiRestSink, type CreatedDataset, type SchemaMemory } from '../../shared/sinks/powerbi/rest/sink.js';
 import type { RowSink } from '../../shared/sinks/sink.js';
@@ -19,18 +19,20 @@ export function s3SchemaMemory(s3: Storage, bucket: string, config: PowerBiConfi
 /** Built once per process: limiters and token caches then hold across concurrent requests. */
 export function createSinks(config: PowerBiConfig, log: Logger, memory?: SchemaMemory): RowSink[] {
   const sinks: RowSink[] = [];
-  if (config.POWERBI_ENABLED && config.POWERBI_PUSH_URL) {
-    sinks.push(
+  const pushRoutes = Object.fromEntries(Object.entries(config.POWERBI_ROUTES).flatMap(([prefix, r]) => (r.pushUrl ? [[prefix, r.pushUrl]] : [])));
+  if (config.POWERBI_ENABLED && (config.POWERBI_PUSH_URL || Object.keys(pushRoutes).length)) {
+    const push = (url: string) =>
       new PowerBiPushSink({
-        url: config.POWERBI_PUSH_URL,
+        url,
         maxRequestBytes: config.POWERBI_MAX_REQUEST_BYTES,
         requestsPerSecond: config.POWERBI_MAX_REQUESTS_PER_SECOND,
         timeoutMs: config.POWERBI_TIMEOUT_SECONDS * 1000,
         maxRetries: config.POWERBI_MAX_RETRIES,
         maxRowsPerFile: config.POWERBI_MAX_ROWS_PER_FILE,
         log,
-      }),
-    );
+      });
+    const fallback = config.POWERBI_PUSH_URL ? push(config.POWERBI_PUSH_URL) : undefined;
+    sinks.push(Object.keys(pushRoutes).length ? new RoutedPushSink(pushRoutes, fallback, push) : fallback!);
   }
   const tokens = config.POWERBI_ENABLED ? restTokens(config) : undefined;
   if (tokens) {

@@ -6,6 +6,8 @@ import { bool, component, httpUrl, int, jsonObjectOfStrings, num, optionalString
 export interface RestRoute {
   datasetId?: string;
   table?: string;
+  /** Push URL route: the streaming dataset this prefix's files go to. */
+  pushUrl?: string;
 }
 
 const routes = z
@@ -14,12 +16,12 @@ const routes = z
   .transform((s, ctx) => {
     try {
       const v = JSON.parse(s) as unknown;
-      const ok = (r: unknown) => !!r && typeof r === 'object' && !Array.isArray(r) && Object.entries(r).every(([k, x]) => (k === 'datasetId' || k === 'table') && typeof x === 'string' && x.length > 0);
+      const ok = (r: unknown) => !!r && typeof r === 'object' && !Array.isArray(r) && Object.entries(r).every(([k, x]) => (k === 'datasetId' || k === 'table' || (k === 'pushUrl' && /^https?:\/\//.test(String(x)))) && typeof x === 'string' && x.length > 0);
       if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every(ok)) return v as Record<string, RestRoute>;
     } catch {
       /* fall through */
     }
-    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of key prefix → {"datasetId": "…", "table": "…"} (either or both)' });
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of key prefix → {"pushUrl": "https://…"} or {"datasetId": "…", "table": "…"}' });
     return z.NEVER;
   });
 
@@ -40,7 +42,7 @@ export const powerbiConfig = component({
     POWERBI_AUTHORITY_URL: variable(httpUrl.default('https://login.microsoftonline.com'), 'REST route: the token authority.'),
     POWERBI_SEQUENCE_NUMBERS: variable(bool(false), 'REST route, opt-in: also send X-PowerBI-PushData-SequenceNumber (undocumented), so that a batch stored before a lost answer is not stored twice. Without it the bound is the one request in flight, counted in the manifest.'),
     POWERBI_CREATE_DATASET: variable(bool(false), 'REST route: one push dataset per distinct schema (column names and types), created on first use and named POWERBI_DATASET_NAME-<key folder>-<schema hash>; ids and columns kept in the output bucket (_state/powerbi/).'),
-    POWERBI_ROUTES: variable(routes, 'REST route: JSON map from key prefix to {"datasetId", "table"} (longest prefix wins; default POWERBI_DATASET_ID and POWERBI_TABLE). A file whose columns match nothing in its table ends partial.'),
+    POWERBI_ROUTES: variable(routes, 'JSON map from key prefix to where its files go (longest prefix wins): {"pushUrl"} for the push URL route (default POWERBI_PUSH_URL), {"datasetId", "table"} for the REST route (default POWERBI_DATASET_ID, POWERBI_TABLE). A file Power BI refuses ends partial.', { secret: 'powerbi-routes' }),
     POWERBI_DATASET_NAME: variable(z.string().default('mini-pipeline'), 'REST route: name of a created dataset.'),
     POWERBI_RETENTION: variable(z.enum(['basicFIFO', 'None']).default('basicFIFO'), 'REST route: retention policy of a created dataset.'),
     POWERBI_COLUMN_MAP: variable(jsonObjectOfStrings('dataset column → Power BI column names'), 'REST route: JSON map from dataset column to Power BI column.'),

@@ -75,3 +75,36 @@ export class PowerBiPushSink implements RowSink {
     };
   }
 }
+
+/**
+ * The push URL route with POWERBI_ROUTES: each file goes to the push URL of the longest key
+ * prefix that names one, else to the default (POWERBI_PUSH_URL). One sink per URL, built once,
+ * each with its own 5-a-second budget (Power BI counts per dataset).
+ */
+export class RoutedPushSink implements RowSink {
+  readonly name = 'powerbi-push';
+  private readonly byPrefix: [string, PowerBiPushSink][];
+
+  constructor(
+    routes: Record<string, string>,
+    private readonly fallback: PowerBiPushSink | undefined,
+    make: (url: string) => PowerBiPushSink,
+  ) {
+    const made = new Map<string, PowerBiPushSink>();
+    this.byPrefix = Object.entries(routes)
+      .sort(([a], [b]) => b.length - a.length)
+      .map(([prefix, url]) => [prefix, made.get(url) ?? made.set(url, make(url)).get(url)!]);
+  }
+
+  private sinkFor(d: SinkDelivery): PowerBiPushSink | undefined {
+    const src = d.header.source;
+    const key = src.kind === 'object' ? src.key : (src.name ?? '');
+    return this.byPrefix.find(([p]) => key.startsWith(p))?.[1] ?? this.fallback;
+  }
+
+  async deliver(d: SinkDelivery): Promise<SinkResult> {
+    const sink = this.sinkFor(d);
+    if (sink) return sink.deliver(d);
+    return { sink: this.name, rowsSent: 0, rowsSkippedAsAlreadySent: 0, rowsRejected: 0, requests: 0, retries: 0, throttledMs: 0, durationMs: 0, rejects: [], note: 'no push URL for this key (no POWERBI_ROUTES prefix matches, and POWERBI_PUSH_URL is unset)' };
+  }
+}

@@ -98,8 +98,9 @@ export class PowerBiRestSink implements RowSink {
   /** The route of a file: the longest POWERBI_ROUTES prefix of its key, else the defaults. */
   private route(header: DatasetHeader): RestRoute {
     const key = header.source.kind === 'object' ? header.source.key : (header.source.name ?? '');
-    const prefix = Object.keys(this.opts.routes ?? {})
-      .filter((p) => key.startsWith(p))
+    const routes = this.opts.routes ?? {};
+    const prefix = Object.keys(routes)
+      .filter((p) => key.startsWith(p) && (routes[p].datasetId || routes[p].table))
       .sort((a, b) => b.length - a.length)[0];
     return prefix === undefined ? {} : this.opts.routes![prefix];
   }
