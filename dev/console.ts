@@ -11,7 +11,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { decide, type S3EventNotification } from '../shared/storage/s3-event.js';
+import { decide, decodeEventKey, type S3EventNotification } from '../shared/storage/s3-event.js';
 import { idempotencyKey, type Completion } from '../shared/storage/object-state.js';
 import { outputNames } from '../shared/storage/layout.js';
 import { getJson, type Storage } from '../shared/storage/s3.js';
@@ -107,7 +107,7 @@ export class PipelineConsole {
         continue;
       }
       if (bucket !== this.opts.outputBucket) continue;
-      const key = decodeURIComponent(r.s3.object.key.replace(/\+/g, ' '));
+      const key = decodeEventKey(r.s3.object.key);
       const state = /^_state\/([0-9a-f]+)\.(lease|progress|done)\.json$/.exec(key);
       if (state) {
         const f = this.files.get(state[1]);
