@@ -11,7 +11,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { decide, decodeEventKey, type S3EventNotification } from '../shared/storage/s3-event.js';
+import { decide, goQueryEscape, type S3EventNotification } from '../shared/storage/s3-event.js';
 import { idempotencyKey, type Completion } from '../shared/storage/object-state.js';
 import { outputNames } from '../shared/storage/layout.js';
 import { getJson, type Storage } from '../shared/storage/s3.js';
@@ -90,10 +90,12 @@ export class PipelineConsole {
 
   private async handle(ev: S3RecordEvent): Promise<void> {
     const at = Date.now();
-    for (const [i, r] of ev.Records.entries()) {
+    for (const r of ev.Records) {
       const bucket = r.s3.bucket.name;
       if (bucket === this.opts.inputBucket) {
-        const [d] = decide({ Records: [ev.Records[i]] } as unknown as S3EventNotification, { buckets: [this.opts.inputBucket], prefix: this.opts.prefix, suffixes: this.opts.suffixes });
+        // The embedded store reports keys as they are; the webhook's rules read MinIO's escaped form.
+        const record = { ...r, s3: { ...r.s3, object: { ...r.s3.object, key: goQueryEscape(r.s3.object.key) } } };
+        const [d] = decide({ Records: [record] } as unknown as S3EventNotification, { buckets: [this.opts.inputBucket], prefix: this.opts.prefix, suffixes: this.opts.suffixes });
         if (!d) continue;
         if (d.action === 'ignore') {
           const id = `ignored:${d.key}`;
@@ -107,7 +109,7 @@ export class PipelineConsole {
         continue;
       }
       if (bucket !== this.opts.outputBucket) continue;
-      const key = decodeEventKey(r.s3.object.key);
+      const key = r.s3.object.key;
       const state = /^_state\/([0-9a-f]+)\.(lease|progress|done)\.json$/.exec(key);
       if (state) {
         const f = this.files.get(state[1]);

@@ -16,6 +16,7 @@ import { startTestStack, waitForJson, type TestStack } from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const EXAMPLES = ['mock_10000_linhas.csv', 'vendas_ptbr.csv', 'com_erros.csv', 'mock.csv'];
+const ODD_KEY = 'relatórios/mês 1+2.csv';
 
 describe('pipeline console in headless Chromium', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mini-pipeline-console-'));
@@ -41,8 +42,13 @@ describe('pipeline console in headless Chromium', () => {
       await t.s3.putObject('incoming', name, body, body.length);
       await waitForJson(t.s3, 'processed', `manifests/${name}.json`, 120_000);
     }
+    // A key as people name files: a folder, accents, spaces and a plus sign.
+    const mock = readFileSync(examplePath('mock.csv'));
+    await t.s3.putObject('incoming', ODD_KEY, mock, mock.length);
+    await waitForJson(t.s3, 'processed', `manifests/${ODD_KEY}.json`, 120_000);
     // Live: no reload. Every file reaches published, with each step of its journey.
-    await page.waitForFunction((n) => document.querySelectorAll('#files tbody tr.published').length === n, EXAMPLES.length, { timeout: 60_000 });
+    await page.waitForFunction((n) => document.querySelectorAll('#files tbody tr.published').length === n, EXAMPLES.length + 1, { timeout: 60_000 });
+    assert.match((await page.locator(`#files tbody tr[data-key="${ODD_KEY}"] .journey`).textContent()) ?? '', /received.*transforming.*published/);
     const seed = page.locator('#files tbody tr[data-key="mock_10000_linhas.csv"]');
     const journey = (await seed.locator('.journey').textContent()) ?? '';
     for (const step of ['received', 'transforming', 'writing outputs', 'Power BI', 'published']) assert.ok(journey.includes(step), `journey has "${step}": ${journey}`);
@@ -71,10 +77,10 @@ describe('pipeline console in headless Chromium', () => {
     const page = await browser.newPage();
     await page.goto(t.stack.dashboardUrl!);
     await page.waitForSelector('body[data-ready="true"]');
-    assert.equal(await page.locator('#files tbody tr.published').count(), EXAMPLES.length);
+    assert.equal(await page.locator('#files tbody tr.published').count(), EXAMPLES.length + 1);
     assert.match((await page.locator('#files tbody tr[data-key="vendas_ptbr.csv"] .rows').textContent()) ?? '', /240 in → 240 out/);
     const counts = await page.$$eval('#tables .card .count', (els) => els.map((e) => e.textContent).sort());
-    assert.deepEqual(counts, ['10', '10,000', '116', '240'], 'the emulator rows survived the restart');
+    assert.deepEqual(counts, ['10,000', '116', '20', '240'], 'the emulator rows survived the restart');
     await page.close();
   });
 });
