@@ -82,3 +82,11 @@ test('an ad-hoc text/csv answer carries its counts and first reject reasons in h
   assert.match(res.headers!['x-reject-reasons'], /^[\x20-\x7e]*$/, 'header values stay ASCII');
   assert.ok((await text(res.body)).startsWith('id,cidade,valor\n1,Belém,1.5\n3,Recife,2.5\n'));
 });
+
+test('reject lines count the physical lines of quoted fields that span lines', async () => {
+  const good = Array.from({ length: 40 }, (_, i) => `${i + 10},ok`).join('\n');
+  const body = `a,b\n1,"two\nlines"\n2\n3,"three\r\nmore\nlines"\n4\n${good}\n`;
+  const res = await fn.handle(eventOf({ body, headers: { accept: 'application/json' } }), contextOf('transform'));
+  const rejects = (res.json as { rejects: { line: number }[] }).rejects;
+  assert.deepEqual(rejects.map((r) => r.line), [4, 8]);
+});
