@@ -6,9 +6,9 @@
  */
 import { request } from 'undici';
 import { outputNames } from '../shared/storage/layout.js';
-import { createStorage, getJson } from '../shared/storage/s3.js';
+import { getJson } from '../shared/storage/s3.js';
 import { followFile, type Manifest } from './report.js';
-import { findStack } from './running.js';
+import { findStack, storageOf } from './running.js';
 
 const keys = process.argv.slice(2);
 if (!keys.length) {
@@ -16,7 +16,7 @@ if (!keys.length) {
   process.exit(2);
 }
 const stack = findStack();
-const s3 = createStorage({ S3_ENDPOINT: stack.s3Url, S3_ACCESS_KEY: stack.accessKey, S3_SECRET_KEY: stack.secretKey, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 });
+const s3 = storageOf(stack);
 let failures = 0;
 for (const key of keys) {
   let stat;

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../shared/runtime/config.js';
+import { createStorage, type Storage } from '../shared/storage/s3.js';
 import { devConfig } from './config.js';
 
 export function findStack(env: NodeJS.ProcessEnv = process.env): RunningStack {
@@ -19,6 +20,11 @@ export function findStack(env: NodeJS.ProcessEnv = process.env): RunningStack {
     fail(`The mini-pipeline recorded in ${file} (pid ${stack.pid}) is no longer running.`);
   }
   return stack;
+}
+
+/** A client of the running stack's store. */
+export function storageOf(stack: RunningStack): Storage {
+  return createStorage({ S3_ENDPOINT: stack.s3Url, S3_ACCESS_KEY: stack.accessKey, S3_SECRET_KEY: stack.secretKey, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 });
 }
 
 export const STACK_STATE_FILE = 'stack.json';

@@ -14,9 +14,8 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { createStorage } from '../shared/storage/s3.js';
 import { followFile } from './report.js';
-import { findStack } from './running.js';
+import { findStack, storageOf } from './running.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { 'no-wait': { type: 'boolean', default: false }, prefix: { type: 'string', default: '' }, timeout: { type: 'string', default: '600' } } });
 if (!positionals.length) {
@@ -24,7 +23,7 @@ if (!positionals.length) {
   process.exit(2);
 }
 const stack = findStack();
-const s3 = createStorage({ S3_ENDPOINT: stack.s3Url, S3_ACCESS_KEY: stack.accessKey, S3_SECRET_KEY: stack.secretKey, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 });
+const s3 = storageOf(stack);
 const tty = process.stderr.isTTY;
 const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
 
