@@ -74,7 +74,7 @@ const say = (s = '') => {
 
 function worker(mode: string, file: string): { seconds: number; rows: number; maxRssMB: number } {
   // Same V8 flags as the image; a bundled worker so no loader runs in the measured process.
-  const out = execFileSync(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), 'bench/out/worker.mjs', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, [...NODE_RUNTIME_FLAGS, 'bench/out/worker.mjs', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 

@@ -10,7 +10,7 @@
  * `CODE_CACHE=write node index.cjs`; see shared/runtime/code-cache.ts). CommonJS, because a
  * code cache applies to a script, not to an ES module.
  */
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,22 @@ export const ENTRIES: Record<string, string> = {
 };
 export const SETUP_ENTRY = 'functions/setup/index.ts';
 const START_ENTRY = 'shared/runtime/start.ts';
+
+/**
+ * What minio imports that a function's cold start need not pay for (dev/bundle-shims/): lodash
+ * cherry-picked, mime-types loaded on first use. Only imports made by minio's own files are
+ * redirected; test/bundle-shims.test.ts checks that the shims cover what minio uses.
+ */
+export const MINIO_SHIMS: Record<string, string> = {
+  lodash: 'dev/bundle-shims/lodash-for-minio.mjs',
+  'mime-types': 'dev/bundle-shims/mime-types-for-minio.cjs',
+};
+const minioShims: Plugin = {
+  name: 'minio-shims',
+  setup(b) {
+    b.onResolve({ filter: /^(lodash|mime-types)$/ }, (args) => (/[\\/]node_modules[\\/]minio[\\/]/.test(args.importer) ? { path: resolve(ROOT, MINIO_SHIMS[args.path]) } : undefined));
+  },
+};
 
 /** Bundle one entry file into one CommonJS file (ESM only for the bench's own worker). */
 export async function bundleEntry(entry: string, outfile: string, format: 'cjs' | 'esm' = 'cjs'): Promise<{ file: string; bytes: number; metafile: Metafile }> {
@@ -41,6 +57,7 @@ export async function bundleEntry(entry: string, outfile: string, format: 'cjs' 
     ...(format === 'esm' ? { banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } } : {}),
     logLevel: 'warning',
     metafile: true,
+    plugins: [minioShims],
   });
   return { file: outfile, bytes: statSync(outfile).size, metafile: result.metafile };
 }

@@ -1,5 +1,5 @@
 /** What only the local stack reads (never a function). */
-import { z } from 'zod';
+import * as z from 'zod';
 import { component, int, variable } from '../shared/runtime/config.js';
 
 export const devConfig = component({

@@ -243,7 +243,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     new Promise<FunctionProcess>((resolveStart, reject) => {
       const child = opts.launcher
         ? opts.launcher(name, env)
-        : spawn(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), bundles[name]], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        : spawn(process.execPath, [...NODE_RUNTIME_FLAGS, bundles[name]], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let started = false;
       const fail = (why: string) => {
         if (!started) reject(new Error(`${name} did not start: ${why}`));

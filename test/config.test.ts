@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { z } from 'zod';
+import * as z from 'zod';
 import { webhookConfig } from '../functions/webhook/config.js';
 import { devConfig } from '../dev/config.js';
 import { powerbiConfig } from '../shared/sinks/powerbi/config.js';

@@ -33,7 +33,7 @@ describe('lifecycle', () => {
           }
         });
       });
-      const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS.split(' '), file], { env: { PATH: process.env.PATH, PORT: '0', DRAIN_SECONDS: '0', INTERNAL_TOKEN: 'lifecycle-internal-token-01', READY_LOCK_FILE: lock, S3_ENDPOINT: s3.url, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS, file], { env: { PATH: process.env.PATH, PORT: '0', DRAIN_SECONDS: '0', INTERNAL_TOKEN: 'lifecycle-internal-token-01', READY_LOCK_FILE: lock, S3_ENDPOINT: s3.url, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
       const port = new Promise<number>((resolve) =>
         createInterface({ input: child.stdout! }).on('line', (l) => {
           const rec = JSON.parse(l) as { msg?: string; port?: number };

@@ -1,5 +1,5 @@
 /** What only the bucket set-up Job reads. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { component, variable } from '../../shared/runtime/config.js';
 
 export const setupConfig = component({

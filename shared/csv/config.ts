@@ -1,5 +1,5 @@
 /** How CSV is read, typed and written. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { bool, component, loadConfig, int, list, num, optionalString, variable, type Values } from '../runtime/config.js';
 
 export const csvConfig = component({

@@ -8,7 +8,7 @@
  *       { "name": "valor", "type": "decimal" } ] } ] }
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ColumnType } from '../dataset/contract.js';
 
 export const PinnedColumn = z.strictObject({

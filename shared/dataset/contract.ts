@@ -3,7 +3,7 @@
  * On the wire it is NDJSON: one header object, then row lines (JSON arrays in the
  * header's column order) and reject objects, then one trailer object.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const DATASET_VERSION = 1;
 export const NDJSON = 'application/x-ndjson';

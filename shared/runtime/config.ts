@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { registerSecret } from './log.js';
 
 export interface Variable<S extends z.ZodType = z.ZodType> {

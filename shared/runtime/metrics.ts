@@ -3,7 +3,14 @@
  * and their durations from the server, files, rows and bytes from the pipeline, Power BI
  * requests, retries and throttling from the sinks, and Node's own process metrics.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+// prom-client's index also loads its Pushgateway (http, https, url), Summary and cluster
+// aggregation, which no function uses: its modules are imported one by one (types from the
+// index; prom-client-parts.d.ts), a few milliseconds less of every cold start.
+import Counter from 'prom-client/lib/counter.js';
+import collectDefaultMetrics from 'prom-client/lib/defaultMetrics.js';
+import Gauge from 'prom-client/lib/gauge.js';
+import Histogram from 'prom-client/lib/histogram.js';
+import Registry from 'prom-client/lib/registry.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'minipipeline_' });

@@ -1,5 +1,5 @@
 /** The object store and the buckets: what every function (and the set-up Job) reads. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { bucketName, component, int, list, variable, type Values } from '../runtime/config.js';
 
 export const LOCAL_S3_ACCESS_KEY = 'minipipeline';

@@ -2,7 +2,7 @@
  * S3 event notifications as MinIO sends them (`{EventName, Key, Records}`) and as other
  * S3-compatible stores send them (plain `{Records}`), validated with zod.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const S3Object = z.object({
   key: z.string().min(1),

@@ -1,5 +1,5 @@
 /** Power BI: the push URL route and the REST route (service principal), and their limits. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { bool, component, httpUrl, int, jsonObjectOfStrings, num, optionalString, optionalUrl, variable, type Values } from '../../runtime/config.js';
 
 /** POWERBI_ROUTES: key prefix → the dataset and/or table its files go to (REST route). */

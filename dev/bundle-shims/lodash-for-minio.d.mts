@@ -1,0 +1,2 @@
+declare const lodashForMinio: Record<string, (...args: any[]) => any>;
+export default lodashForMinio;

@@ -1,0 +1,1 @@
+export declare function lookup(path: string): string | false;
