@@ -9,6 +9,7 @@ import { csvDefaults } from '../shared/csv/config.js';
 import { encodeNdjson } from '../shared/dataset/ndjson.js';
 import { transformCsv, transformOptionsFrom } from '../shared/csv/clean.js';
 import { csvLine } from '../shared/csv/writer.js';
+import { readCsv } from '../shared/csv/reader.js';
 
 const [mode, file] = process.argv.slice(2);
 const t0 = performance.now();
@@ -64,6 +65,11 @@ if (mode === 'floor') {
       error: (e: Error) => reject(e),
     });
   });
+} else if (mode === 'reader') {
+  // The transform's reader alone (decode, terminators, records): where the parsing time goes.
+  const config = csvDefaults();
+  const batches = readCsv(createReadStream(file, { highWaterMark: READ }), { maxFieldBytes: config.CSV_MAX_FIELD_BYTES, maxRecordBytes: config.CSV_MAX_RECORD_BYTES, maxColumns: config.CSV_MAX_COLUMNS });
+  for await (const batch of batches) rows += batch.length;
 } else if (mode === 'transform' || mode === 'transform-csv') {
   const config = csvDefaults();
   const events = transformCsv(createReadStream(file, { highWaterMark: Number(process.env.BENCH_READ_BYTES ?? READ) }), transformOptionsFrom(config, { kind: 'adhoc', name: file }, { maxRejectRatio: 1 }));

@@ -2,7 +2,8 @@
  * Streaming CSV reader: bytes in, batches of records (fields + physical line number) out.
  * Detects binary input, encoding, delimiter and line endings from the first 64 KiB, decodes
  * with a streaming decoder (never raw Buffers: characters split across chunks would garble),
- * and parses incrementally with papaparse's parser. Memory stays bounded by the limits.
+ * and parses incrementally: lines without quotes are split here, lines with quotes go to
+ * papaparse's parser (see `parse`, the fused scanner). Memory stays bounded by the limits.
  *
  * Chunk-size independent: whatever the source hands over is cut to ≤ 64 KiB before decoding,
  * and the text waiting for the parser never grows past a slice and a piece. Record terminators
@@ -24,6 +25,8 @@ export interface ReadOptions {
   maxRecordBytes: number;
   maxColumns: number;
   onDialect?: (d: Dialect) => void;
+  /** Characters parsed at a time (default 16 Ki); small values let tests cross every boundary. */
+  batchChars?: number;
 }
 
 export interface CsvRecord {
@@ -137,10 +140,63 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   const terminators = new Terminators();
   const parser = new Papa.Parser({ delimiter, newline: '\n', quoteChar: '"', escapeChar: '"' });
   const nlChar = '\n';
-  let base = 0;
+  const batchChars = opts.batchChars ?? PARSE_BATCH_CHARS;
 
+  /** One record: limits checked, blank lines counted, its physical lines counted. */
+  const take = (out: CsvRecord[], fields: string[], careful: boolean, error: string | undefined) => {
+    const start = line;
+    if (fields.length === 1 && fields[0] === '') {
+      stats.blankLines++;
+      line++;
+      return;
+    }
+    if (fields.length > opts.maxColumns) {
+      throw csvProblems.tooManyColumns(`line ${start} has ${fields.length} fields; the limit is ${opts.maxColumns}`, { file: opts.file, line: start });
+    }
+    let extra = 0;
+    if (careful) {
+      for (let c = 0; c < fields.length; c++) {
+        const f = fields[c];
+        if (f.length > opts.maxFieldBytes) {
+          throw csvProblems.fieldTooLarge(`field ${c + 1} on line ${start} is ${f.length} characters; the limit is ${opts.maxFieldBytes}`, { file: opts.file, line: start, column: c + 1 });
+        }
+        if (f.indexOf(nlChar) !== -1) extra += f.split(nlChar).length - 1;
+      }
+    }
+    line += 1 + extra;
+    out.push(error ? { line: start, fields, error } : { line: start, fields });
+  };
+
+  /**
+   * Papaparse on a region of whole lines (it starts with a quote): the records it completes, and
+   * how much of the region they took. `final`: the input ends with this region.
+   */
+  const slow = (out: CsvRecord[], region: string, final: boolean): number => {
+    const r = parser.parse(region, 0, !final);
+    const rowErrors = new Map<number, string>();
+    for (const e of r.errors) {
+      if (e.code === 'MissingQuotes' && final) {
+        const at = line + countLines(r.data, e.row ?? 0, nlChar);
+        throw csvProblems.unterminatedQuote(`a quoted field opened at line ${at} is never closed (the input ends inside quotes)`, { file: opts.file, line: at });
+      }
+      if (e.row !== undefined) rowErrors.set(e.row, e.message);
+    }
+    const rows = r.data as string[][];
+    // A final line break does not add a record: papaparse reports it as one empty row.
+    if (final && rows.length && rows[rows.length - 1].length === 1 && rows[rows.length - 1][0] === '' && (region.length === 0 || region.charCodeAt(region.length - 1) === 10)) rows.pop();
+    for (let i = 0; i < rows.length; i++) take(out, rows[i], true, rowErrors.get(i));
+    return final ? region.length : r.meta.cursor;
+  };
+
+  /**
+   * The fused scanner. A line without a quote is split on the delimiter here (for such a line
+   * that is exactly what papaparse does, in its own fast mode); from a line with a quote, the
+   * lines up to where the quotes balance go to papaparse, which decides quoting, escapes, fields
+   * across lines and malformed quotes. So papaparse's slow, character-by-character mode runs only
+   * where there are quotes, not on every chunk that has one quote somewhere.
+   */
   const parse = (text: string, last: boolean): CsvRecord[] => {
-    // The parser starts again from the beginning of an unfinished record each time. A long
+    // The scan starts again from the beginning of an unfinished record each time. A long
     // record (a huge field, an unterminated quote) would make that quadratic, so new text waits
     // until it is at least as long as the unfinished record: the work stays linear, and no
     // record ends later than it would otherwise (the final parse sees everything).
@@ -148,49 +204,58 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     if (!last && waiting.length < partial.length && partial.length + waiting.length <= opts.maxRecordBytes) return [];
     const agg = partial + waiting;
     waiting = '';
-    const r = parser.parse(agg, base, !last);
-    partial = agg.substring(r.meta.cursor - base);
-    base = r.meta.cursor;
-    if (partial.length > opts.maxRecordBytes) {
-      throw csvProblems.recordTooLarge(`a record starting at line ${line} is longer than ${opts.maxRecordBytes} characters (unbalanced quotes or a missing line break?)`, { file: opts.file, line });
-    }
-    const rowErrors = new Map<number, string>();
-    for (const e of r.errors) {
-      if (e.code === 'MissingQuotes' && last) {
-        const at = line + countLines(r.data, e.row ?? 0, nlChar);
-        throw csvProblems.unterminatedQuote(`a quoted field opened at line ${at} is never closed (the input ends inside quotes)`, { file: opts.file, line: at });
-      }
-      if (e.row !== undefined) rowErrors.set(e.row, e.message);
-    }
-    const careful = agg.indexOf('"') !== -1 || agg.length > opts.maxFieldBytes;
-    const rows = r.data as string[][];
-    // A final line break does not add a record: papaparse reports it as one empty row.
-    if (last && rows.length && rows[rows.length - 1].length === 1 && rows[rows.length - 1][0] === '' && (agg.length === 0 || /[\r\n]$/.test(agg))) rows.pop();
     const out: CsvRecord[] = [];
-    for (let i = 0; i < rows.length; i++) {
-      const fields = rows[i];
-      const start = line;
-      if (fields.length === 1 && fields[0] === '') {
-        stats.blankLines++;
-        line++;
+    const n = agg.length;
+    const longLines = n > opts.maxFieldBytes;
+    let pos = 0;
+    let quote = agg.indexOf('"');
+    // The next delimiter at or after the line being split (-1: none left): kept across lines, so a
+    // file with few delimiters is not searched to its end on every line.
+    let delim = -2;
+    /** The fields of agg[from, to), a line without quotes: `split` without slicing the line first. */
+    const splitLine = (from: number, to: number): string[] => {
+      const fields: string[] = [];
+      let at = from;
+      for (;;) {
+        if (delim !== -1 && delim < at) delim = agg.indexOf(delimiter, at);
+        if (delim === -1 || delim >= to) {
+          fields.push(agg.slice(at, to));
+          return fields;
+        }
+        fields.push(agg.slice(at, delim));
+        at = delim + 1;
+      }
+    };
+    while (pos < n) {
+      const nl = agg.indexOf(nlChar, pos);
+      if (quote === -1 || (nl !== -1 && quote > nl)) {
+        if (nl === -1) {
+          // The last line, unfinished: it waits for more text unless the input ends here.
+          if (last) {
+            take(out, splitLine(pos, n), longLines, undefined);
+            pos = n;
+          }
+          break;
+        }
+        take(out, splitLine(pos, nl), longLines && nl - pos > opts.maxFieldBytes, undefined);
+        pos = nl + 1;
         continue;
       }
-      if (fields.length > opts.maxColumns) {
-        throw csvProblems.tooManyColumns(`line ${start} has ${fields.length} fields; the limit is ${opts.maxColumns}`, { file: opts.file, line: start });
+      let end = balancedEnd(agg, pos);
+      let used = slow(out, agg.slice(pos, end), last && end === n);
+      // Quotes that balance where papaparse still reads a quoted field (a quote opening a field
+      // after another that was literal): give it the rest.
+      if (used === 0 && end < n) {
+        end = n;
+        used = slow(out, agg.slice(pos), last);
       }
-      let extra = 0;
-      if (careful) {
-        for (let c = 0; c < fields.length; c++) {
-          const f = fields[c];
-          if (f.length > opts.maxFieldBytes) {
-            throw csvProblems.fieldTooLarge(`field ${c + 1} on line ${start} is ${f.length} characters; the limit is ${opts.maxFieldBytes}`, { file: opts.file, line: start, column: c + 1 });
-          }
-          if (f.indexOf(nlChar) !== -1) extra += f.split(nlChar).length - 1;
-        }
-      }
-      line += 1 + extra;
-      const err = rowErrors.get(i);
-      out.push(err ? { line: start, fields, error: err } : { line: start, fields });
+      if (used === 0) break;
+      pos += used;
+      if (quote < pos) quote = agg.indexOf('"', pos);
+    }
+    partial = agg.slice(pos);
+    if (partial.length > opts.maxRecordBytes) {
+      throw csvProblems.recordTooLarge(`a record starting at line ${line} is longer than ${opts.maxRecordBytes} characters (unbalanced quotes or a missing line break?)`, { file: opts.file, line });
     }
     return out;
   };
@@ -212,9 +277,9 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
       for (let at = 0; at < b.length; at += PIECE_BYTES) {
         pending += terminators.push(decoder.write(b.subarray(at, Math.min(b.length, at + PIECE_BYTES))));
         let from = 0;
-        while (pending.length - from >= PARSE_BATCH_CHARS) {
-          const batch = parse(pending.slice(from, from + PARSE_BATCH_CHARS), false);
-          from += PARSE_BATCH_CHARS;
+        while (pending.length - from >= batchChars) {
+          const batch = parse(pending.slice(from, from + batchChars), false);
+          from += batchChars;
           if (batch.length) yield batch;
         }
         pending = pending.slice(from);
@@ -225,6 +290,23 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   const batch = flush(true);
   if (batch.length) yield batch;
   return stats;
+}
+
+/** From a line that has a quote: the end of the first line after which its quotes balance (or the end). */
+function balancedEnd(text: string, from: number): number {
+  let inQuotes = false;
+  let q = text.indexOf('"', from);
+  let at = from;
+  for (;;) {
+    const nl = text.indexOf('\n', at);
+    if (nl === -1) return text.length;
+    while (q !== -1 && q < nl) {
+      inQuotes = !inQuotes;
+      q = text.indexOf('"', q + 1);
+    }
+    if (!inQuotes) return nl + 1;
+    at = nl + 1;
+  }
 }
 
 function countLines(rows: unknown[], upto: number, nl: string): number {
