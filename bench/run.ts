@@ -94,7 +94,28 @@ const pandas = !!python && has(python, ['-c', 'import pandas']);
 const duckdb = has(process.execPath, ['-e', "require.resolve('@duckdb/node-api')"]);
 const PY_CSV = "import csv, sys, json, time, resource\nt=time.perf_counter(); n=0\nw=csv.writer(open('/dev/null','w',newline=''))\nfor row in csv.reader(open(sys.argv[1], newline='', encoding='utf-8')):\n  w.writerow(row); n+=1\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': n, 'maxRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))";
 const PY_PANDAS = "import pandas as pd, sys, json, time, resource\nt=time.perf_counter(); d=pd.read_csv(sys.argv[1]); d.to_csv('/dev/null', index=False)\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': len(d), 'maxRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))";
-type Peer = { mode: string; label: string; run: (file: string) => { seconds: number; rows: number; maxRssMB: number }; maxMb?: number };
+type Result = { seconds: number; rows: number; maxRssMB: number };
+type Peer = { mode: string; label: string; run: (file: string) => Result | Promise<Result>; maxMb?: number };
+// What a user gets: the ad-hoc POST of the file through the local gateway (Go-like, half duplex:
+// the body is spooled before the answer starts), NDJSON back, to the last byte. One stack for the
+// whole section (its processes are not fresh for each run); peak RSS is transform's.
+const GATEWAY_MAX_MB = 100;
+let gatewayStack: Awaited<ReturnType<typeof startTestStack>> | undefined;
+async function viaGateway(file: string): Promise<Result> {
+  gatewayStack ??= await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1' });
+  const { createReadStream } = await import('node:fs');
+  const t0 = performance.now();
+  const res = await request(`${gatewayStack.stack.gateway.url}/function/transform`, {
+    method: 'POST',
+    body: createReadStream(file, { highWaterMark: 64 * 1024 }),
+    headers: { accept: 'application/x-ndjson', 'content-type': 'text/csv', 'content-length': String(statSync(file).size) },
+  });
+  let rows = -2; // NDJSON lines but the header and the trailer
+  for await (const chunk of res.body as AsyncIterable<Buffer>) for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) rows++;
+  if (res.statusCode !== 200) throw new Error(`ad-hoc through the gateway: HTTP ${res.statusCode}`);
+  const seconds = (performance.now() - t0) / 1000;
+  return { seconds, rows, maxRssMB: gatewayStack.stack.functions.get('transform')!.peakRss() / 1048576 };
+}
 const lastJson = (out: string) => JSON.parse(out.trim().split('\n').pop()!);
 const peers: Peer[] = [
   { mode: 'floor', label: 'floor: Node read + UTF-8 decode', run: (f) => worker('floor', f) },
@@ -103,6 +124,7 @@ const peers: Peer[] = [
   { mode: 'transform', label: 'transform → NDJSON dataset', run: (f) => worker('transform', f) },
   { mode: 'transform-csv', label: 'transform → clean CSV', run: (f) => worker('transform-csv', f) },
   { mode: 'naive', label: 'naive papaparse header:true → unparse', run: (f) => worker('naive', f), maxMb: 100 },
+  { mode: 'gateway', label: 'transform → NDJSON through the local gateway (ad-hoc POST; one stack, not fresh)', run: viaGateway, maxMb: GATEWAY_MAX_MB },
   ...(python ? [{ mode: 'python-csv', label: 'Python csv reader → writer (no typing)', run: (f: string) => lastJson(execFileSync(python, ['-c', PY_CSV, f], { encoding: 'utf8' })) }] : []),
   ...(pandas ? [{ mode: 'pandas', label: 'pandas read_csv + to_csv (typed, whole file in memory)', run: (f: string) => lastJson(execFileSync(python!, ['-c', PY_PANDAS, f], { encoding: 'utf8' })), maxMb: 1000 }] : []),
   ...(duckdb ? [{ mode: 'duckdb', label: 'DuckDB read_csv (typed) → NDJSON, 1 thread', run: (f: string) => lastJson(execFileSync(process.execPath, ['bench/duckdb.mjs', f], { encoding: 'utf8', maxBuffer: 1 << 20 })) }] : []),
@@ -119,7 +141,7 @@ for (const mb of sizes) {
   const best = new Map<string, { seconds: number; maxRssMB: number }>();
   for (let i = 0; i < runs; i++) {
     for (const p of here) {
-      const r = p.run(file);
+      const r = await p.run(file);
       const b = best.get(p.mode);
       if (!b || r.seconds < b.seconds) best.set(p.mode, { seconds: r.seconds, maxRssMB: Math.max(r.maxRssMB, b?.maxRssMB ?? 0) });
     }
@@ -128,6 +150,7 @@ for (const mb of sizes) {
   const bare = Math.max(mbps('papaparse-stream'), mbps('papaparse-parser'));
   for (const p of here) say(`| ${mb} MB | ${p.label} | ${mbps(p.mode).toFixed(1)} | ${(mbps(p.mode) / bare).toFixed(2)}× | ${best.get(p.mode)!.maxRssMB.toFixed(0)} |`);
 }
+await gatewayStack?.stop();
 
 }
 if (want('pipeline')) {

@@ -203,6 +203,19 @@ function describeColumns(names: ReturnType<typeof normaliseHeaders>, typings: Co
   }));
 }
 
+/** The first characters of the null values: a table for ASCII (most cells), a Set beyond. */
+class NullFirst {
+  private readonly ascii = new Uint8Array(128);
+  private readonly other: Set<number>;
+  constructor(codes: number[]) {
+    for (const c of codes) if (c < 128) this.ascii[c] = 1;
+    this.other = new Set(codes.filter((c) => c >= 128));
+  }
+  may(c: number): boolean {
+    return c < 128 ? this.ascii[c] === 1 : this.other.has(c);
+  }
+}
+
 /** Whether String.prototype.trim could remove this character (a gate: true also for other controls). */
 function mayTrim(c: number): boolean {
   return c <= 32 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
@@ -222,7 +235,7 @@ class RowTyper {
   private readonly ordered: boolean[];
   private readonly required: boolean[];
   /** First characters and longest length of the null values: a gate before the Set lookup. */
-  private readonly nullFirst: Set<number>;
+  private readonly nullFirst: NullFirst;
   private readonly maxNull: number;
 
   constructor(
@@ -233,7 +246,7 @@ class RowTyper {
     private readonly width: number,
   ) {
     this.stats = columns.map((): ColumnStats => ({ nulls: 0, min: null, max: null }));
-    this.nullFirst = new Set([...nulls].filter((n) => n.length).map((n) => n.charCodeAt(0)));
+    this.nullFirst = new NullFirst([...nulls].filter((n) => n.length).map((n) => n.charCodeAt(0)));
     this.maxNull = Math.max(0, ...[...nulls].map((n) => n.length));
     this.parsers = typings.map(parserFor);
     this.isText = typings.map((t) => t.type === 'text');
@@ -287,7 +300,7 @@ class RowTyper {
         const c0 = rawCell.charCodeAt(0);
         const padded = len > 0 && (mayTrim(c0) || mayTrim(rawCell.charCodeAt(len - 1)));
         const v = isText[c] || !padded ? rawCell : rawCell.trim();
-        if ((len === 0 || padded || (len <= maxNull && nullFirst.has(c0))) && nulls.has(padded ? rawCell.trim() : rawCell)) {
+        if ((len === 0 || padded || (len <= maxNull && nullFirst.may(c0))) && nulls.has(padded ? rawCell.trim() : rawCell)) {
           if (required[c]) {
             bad = c;
             missing = true;

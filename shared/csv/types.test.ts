@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { inferColumn, INVALID, parseDate, parseDateTime, parseDecimal, parserFor } from './types.js';
+import fc from 'fast-check';
+import { inferColumn, INVALID, parseDate, parseDateTime, parseDecimal, parserFor, simpleDecimal } from './types.js';
 
 test('integers, and leading-zero codes stay text', () => {
   assert.equal(inferColumn(['1', '-2', '300']).type, 'integer');
@@ -56,4 +57,18 @@ test('a column that a few values kept as text says which type it fell back from,
   assert.equal(t.type, 'text');
   assert.deepEqual(t.fellBackFrom, { type: 'decimal', odd: 1, of: 5, examples: ['abc'] });
   assert.equal(inferColumn(['São Paulo', 'Recife', 'Belém']).fellBackFrom, undefined, 'a text column is just text');
+});
+
+test('simpleDecimal: the same double as Number() for every decimal it takes, NaN for the rest', () => {
+  fc.assert(
+    fc.property(fc.boolean(), fc.stringMatching(/^\d{0,16}$/), fc.option(fc.stringMatching(/^\d{0,16}$/)), (neg, int, frac) => {
+      const s = `${neg ? '-' : ''}${int}${frac === null ? '' : `.${frac}`}`;
+      const v = simpleDecimal(s);
+      const digits = int.length + (frac ?? '').length;
+      if (int.length >= 1 && (frac === null || frac.length >= 1) && digits <= 15) assert.ok(Object.is(v, Number(s)), s);
+      else assert.ok(Number.isNaN(v), s);
+    }),
+    { numRuns: 5000 },
+  );
+  for (const s of ['+5', '5.', '.5', '1e5', '1,5', ' 1', '']) assert.ok(Number.isNaN(simpleDecimal(s)), s);
 });

@@ -8,13 +8,9 @@ import { datasetProblems } from './problems.js';
 export async function* encodeNdjson(events: AsyncIterable<DatasetEvent>): AsyncGenerator<string> {
   for await (const e of events) {
     switch (e.kind) {
-      case 'rows': {
-        // One flat string per batch (join), not a rope of many small concatenations: far less GC.
-        const lines = new Array<string>(e.rows.length);
-        for (let i = 0; i < e.rows.length; i++) lines[i] = JSON.stringify(e.rows[i]);
-        yield lines.join('\n') + '\n';
+      case 'rows':
+        if (e.rows.length) yield ndjsonRows(e.rows);
         break;
-      }
       case 'header':
         yield JSON.stringify(e.header) + '\n';
         break;
@@ -26,6 +22,25 @@ export async function* encodeNdjson(events: AsyncIterable<DatasetEvent>): AsyncG
         break;
     }
   }
+}
+
+/**
+ * A batch of rows as NDJSON, one JSON array a line. One `JSON.stringify` for the whole batch
+ * (`[[…],[…]]`), whose row separators `],[` become `]\n[`: ~20% less than one call a row. A text
+ * value may hold `],[` itself; then there are more than rows − 1 of them, and the batch is
+ * encoded row by row instead. Same bytes either way (ndjson.test.ts).
+ */
+export function ndjsonRows(rows: Row[]): string {
+  const all = JSON.stringify(rows);
+  let separators = 0;
+  const lines = all.slice(1, -1).replace(/\],\[/g, () => {
+    separators++;
+    return ']\n[';
+  });
+  if (separators === rows.length - 1) return lines + '\n';
+  const each = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) each[i] = JSON.stringify(rows[i]);
+  return each.join('\n') + '\n';
 }
 
 /** Decode an NDJSON dataset stream; fails with 400 on a malformed stream or one that ends without its trailer. */
