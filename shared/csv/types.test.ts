@@ -72,3 +72,28 @@ test('simpleDecimal: the same double as Number() for every decimal it takes, NaN
   );
   for (const s of ['+5', '5.', '.5', '1e5', '1,5', ' 1', '']) assert.ok(Number.isNaN(simpleDecimal(s)), s);
 });
+
+test('parseDate by hand reads every string as the regex version did', () => {
+  // The regex version it replaced, as the oracle.
+  const ISO = /^(\d{4})-(\d{2})-(\d{2})$/;
+  const SLASH = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$/;
+  const leap = (y: number, m: number, d: number) => m >= 1 && m <= 12 && d >= 1 && d <= [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
+  const iso = (y: number, m: number, d: number) => (leap(y, m, d) ? `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}` : INVALID);
+  const oracle = (s: string, order: 'dmy' | 'mdy') => {
+    let m = ISO.exec(s);
+    if (m) return iso(+m[1], +m[2], +m[3]);
+    m = SLASH.exec(s);
+    if (!m) return INVALID;
+    return order === 'dmy' ? iso(+m[3], +m[2], +m[1]) : iso(+m[3], +m[1], +m[2]);
+  };
+  const piece = fc.constantFrom('0', '1', '2', '3', '9', '12', '29', '31', '2024', '1900', '2000', '/', '.', '-', ' ', 'a', '٣');
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 7 }), fc.constantFrom('dmy' as const, 'mdy' as const), (parts, order) => {
+      const s = parts.join('');
+      assert.equal(parseDate(s, order), oracle(s, order), s);
+    }),
+    { numRuns: 20000 },
+  );
+  for (const s of ['2024-02-29', '2023-02-29', '31/12/2026', '1.2.2026', '1/2-2026', '12/31/2026', '0000-01-01', '2026-13-01'])
+    for (const order of ['dmy', 'mdy'] as const) assert.equal(parseDate(s, order), oracle(s, order), s);
+});

@@ -27,7 +27,6 @@ const DEC_COMMA = /^[+-]?(\d{1,3}(\.\d{3})+|\d+)?(,\d+)?$/;
 // Unambiguous forms (decide the separator of a column).
 const ONLY_DOT = /^[+-]?(\d{1,3}(,\d{3})+\.\d+|\d*\.\d+|\d+\.\d{1,2}|\d+\.\d{4,}|\d+[eE][+-]?\d+|\d*\.\d+[eE][+-]?\d+)$/;
 const ONLY_COMMA = /^[+-]?(\d{1,3}(\.\d{3})+,\d+|\d*,\d{1,2}|\d*,\d{4,}|\d{4,},\d+|0,\d+)$/;
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const ISO_DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
 const SLASH_DATE = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$/;
 const SLASH_DATETIME = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$/;
@@ -154,12 +153,46 @@ export function parseBoolean(s: string): Parsed {
   return INVALID;
 }
 
+/** The value of s[from, to) when it is all ASCII digits, else -1. */
+function digits(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+const isDateSeparator = (c: number) => c === 47 || c === 46 || c === 45; // / . -
+const two = (n: number) => (n < 10 ? '0' + n : '' + n);
+
+/**
+ * `yyyy-mm-dd`, or `d/m/yyyy` in the column's order (1–2 digit day and month, separators / . -),
+ * as ISO `yyyy-mm-dd`; INVALID for anything else or a day the calendar lacks. By hand, without a
+ * regex, `+m[i]` or `padStart` per cell; the regex version is its oracle in types.test.ts.
+ */
 export function parseDate(s: string, order: 'dmy' | 'mdy'): Parsed {
-  let m = ISO_DATE.exec(s);
-  if (m) return isoDate(+m[1], +m[2], +m[3]);
-  m = SLASH_DATE.exec(s);
-  if (!m) return INVALID;
-  return order === 'dmy' ? isoDate(+m[3], +m[2], +m[1]) : isoDate(+m[3], +m[1], +m[2]);
+  const len = s.length;
+  if (len === 10 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45) {
+    const y = digits(s, 0, 4);
+    const m = digits(s, 5, 7);
+    const d = digits(s, 8, 10);
+    // A valid ISO date is its own ISO form.
+    if (y >= 0 && m >= 0 && d >= 0) return isLeapDate(y, m, d) ? s : INVALID;
+  }
+  if (len < 8 || len > 10) return INVALID;
+  // a sep b sep yyyy, a and b of 1 or 2 digits.
+  const s1 = isDateSeparator(s.charCodeAt(1)) ? 1 : isDateSeparator(s.charCodeAt(2)) ? 2 : -1;
+  if (s1 === -1) return INVALID;
+  const s2 = isDateSeparator(s.charCodeAt(s1 + 2)) ? s1 + 2 : isDateSeparator(s.charCodeAt(s1 + 3)) ? s1 + 3 : -1;
+  if (s2 === -1 || len - s2 - 1 !== 4) return INVALID;
+  const a = digits(s, 0, s1);
+  const b = digits(s, s1 + 1, s2);
+  const y = digits(s, s2 + 1, len);
+  if (a < 0 || b < 0 || y < 0) return INVALID;
+  const [d, m] = order === 'dmy' ? [a, b] : [b, a];
+  return isLeapDate(y, m, d) ? `${s.slice(s2 + 1)}-${two(m)}-${two(d)}` : INVALID;
 }
 
 /** Datetimes become ISO 8601 in UTC (`Z`); a time without an offset is taken as UTC. */
