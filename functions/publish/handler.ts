@@ -1,5 +1,6 @@
 /** publish: the dataset stream in; output bucket and Power BI out; manifest and completion marker. */
 import { csvConfig } from '../../shared/csv/config.js';
+import { datasetSchemas } from '../../shared/dataset/contract.js';
 import { decodeNdjson } from '../../shared/dataset/ndjson.js';
 import { defineFunction } from '../../shared/runtime/main.js';
 import { requireBearer } from '../../shared/runtime/auth.js';
@@ -17,6 +18,8 @@ export const publish = defineFunction({
   config: { storage: storageConfig, chain: internalConfig, csv: csvConfig, powerbi: powerbiConfig },
   create: (config) => {
     const s3 = createStorage(config.storage);
+    // publish validates every dataset's header and trailer: their schemas are built now, not on the first file.
+    datasetSchemas();
     // Sinks are built once per process: the Power BI limits and token cache hold across requests.
     const log = createLogger({ fn: 'publish' });
     const sinks = createSinks(config.powerbi, log, s3SchemaMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi));

@@ -11,96 +11,108 @@ export const NDJSON = 'application/x-ndjson';
 export const ColumnType = z.enum(['integer', 'decimal', 'boolean', 'date', 'datetime', 'text']);
 export type ColumnType = z.infer<typeof ColumnType>;
 
-export const Column = z.object({
-  name: z.string().min(1),
-  sourceName: z.string(),
-  type: ColumnType,
-  nullable: z.boolean(),
-  origin: z.enum(['inferred', 'pinned']).default('inferred'),
-  /** For decimal columns written with a decimal comma (`1.234,56`). */
-  decimalSeparator: z.enum(['.', ',']).optional(),
-  /** For date/datetime columns: the source pattern that matched. */
-  format: z.string().optional(),
-});
-export type Column = z.infer<typeof Column>;
+/**
+ * The schemas of the header, rejects and trailer, built on first use: transform writes datasets
+ * and never validates one, so its cold start does not build them (publish builds them as it
+ * starts: `datasetSchemas()` in its create).
+ */
+function buildSchemas() {
+  const Column = z.object({
+    name: z.string().min(1),
+    sourceName: z.string(),
+    type: ColumnType,
+    nullable: z.boolean(),
+    origin: z.enum(['inferred', 'pinned']).default('inferred'),
+    /** For decimal columns written with a decimal comma (`1.234,56`). */
+    decimalSeparator: z.enum(['.', ',']).optional(),
+    /** For date/datetime columns: the source pattern that matched. */
+    format: z.string().optional(),
+  });
 
-export const Source = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('object'),
-    bucket: z.string(),
-    key: z.string(),
-    etag: z.string().optional(),
-    versionId: z.string().optional(),
-    size: z.number().optional(),
-  }),
-  z.object({ kind: z.literal('adhoc'), name: z.string() }),
-]);
-export type Source = z.infer<typeof Source>;
+  const Source = z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('object'),
+      bucket: z.string(),
+      key: z.string(),
+      etag: z.string().optional(),
+      versionId: z.string().optional(),
+      size: z.number().optional(),
+    }),
+    z.object({ kind: z.literal('adhoc'), name: z.string() }),
+  ]);
 
-export const Dialect = z.object({
-  encoding: z.string(),
-  bom: z.boolean(),
-  delimiter: z.string(),
-  newline: z.string(),
-});
-export type Dialect = z.infer<typeof Dialect>;
+  const Dialect = z.object({
+    encoding: z.string(),
+    bom: z.boolean(),
+    delimiter: z.string(),
+    newline: z.string(),
+  });
 
-export const DatasetHeader = z.object({
-  type: z.literal('header'),
-  version: z.literal(DATASET_VERSION),
-  source: Source,
-  dialect: Dialect,
-  schema: z.object({ columns: z.array(Column) }),
-  startedAt: z.string(),
-});
-export type DatasetHeader = z.infer<typeof DatasetHeader>;
+  const DatasetHeader = z.object({
+    type: z.literal('header'),
+    version: z.literal(DATASET_VERSION),
+    source: Source,
+    dialect: Dialect,
+    schema: z.object({ columns: z.array(Column) }),
+    startedAt: z.string(),
+  });
 
-export const Reject = z.object({
-  type: z.literal('reject'),
-  line: z.number().int(),
-  column: z.string().optional(),
-  reason: z.string(),
-  /** The raw fields of the record as read (before typing). */
-  raw: z.array(z.string()),
-});
-export type Reject = z.infer<typeof Reject>;
+  const Reject = z.object({
+    type: z.literal('reject'),
+    line: z.number().int(),
+    column: z.string().optional(),
+    reason: z.string(),
+    /** The raw fields of the record as read (before typing). */
+    raw: z.array(z.string()),
+  });
 
-export const ColumnStats = z.object({
-  nulls: z.number().int(),
-  min: z.union([z.number(), z.string(), z.null()]),
-  max: z.union([z.number(), z.string(), z.null()]),
-});
-export type ColumnStats = z.infer<typeof ColumnStats>;
+  const ColumnStats = z.object({
+    nulls: z.number().int(),
+    min: z.union([z.number(), z.string(), z.null()]),
+    max: z.union([z.number(), z.string(), z.null()]),
+  });
 
-export const ProblemBody = z.looseObject({
-  type: z.string(),
-  title: z.string(),
-  status: z.number(),
-  detail: z.string().optional(),
-});
+  const ProblemBody = z.looseObject({
+    type: z.string(),
+    title: z.string(),
+    status: z.number(),
+    detail: z.string().optional(),
+  });
 
-export const DatasetTrailer = z.object({
-  type: z.literal('trailer'),
-  stats: z.object({
-    rowsIn: z.number().int(),
-    rowsOut: z.number().int(),
-    rowsRejected: z.number().int(),
-    blankLines: z.number().int(),
-    bytesIn: z.number().int(),
-    durationMs: z.number(),
-    columns: z.record(z.string(), ColumnStats),
-    /** Rejected rows by kind of reason (`ragged row`, `amount: not a valid decimal`, …). */
-    rejectReasons: z.record(z.string(), z.number().int()).default({}),
-    /** Typing that may surprise, in words: a column that fell back to text because of a few values; a file with no data rows. */
-    warnings: z.array(z.string()).optional(),
-  }),
-  /** The first rejects (the full list travels as reject lines). */
-  rejects: z.array(Reject.omit({ type: true })),
-  rejectsTruncated: z.boolean(),
-  /** Set when the file could not be read to the end: what and where. */
-  error: ProblemBody.optional(),
-});
-export type DatasetTrailer = z.infer<typeof DatasetTrailer>;
+  const DatasetTrailer = z.object({
+    type: z.literal('trailer'),
+    stats: z.object({
+      rowsIn: z.number().int(),
+      rowsOut: z.number().int(),
+      rowsRejected: z.number().int(),
+      blankLines: z.number().int(),
+      bytesIn: z.number().int(),
+      durationMs: z.number(),
+      columns: z.record(z.string(), ColumnStats),
+      /** Rejected rows by kind of reason (`ragged row`, `amount: not a valid decimal`, …). */
+      rejectReasons: z.record(z.string(), z.number().int()).default({}),
+      /** Typing that may surprise, in words: a column that fell back to text because of a few values; a file with no data rows. */
+      warnings: z.array(z.string()).optional(),
+    }),
+    /** The first rejects (the full list travels as reject lines). */
+    rejects: z.array(Reject.omit({ type: true })),
+    rejectsTruncated: z.boolean(),
+    /** Set when the file could not be read to the end: what and where. */
+    error: ProblemBody.optional(),
+  });
+  return { Column, Source, Dialect, DatasetHeader, Reject, ColumnStats, ProblemBody, DatasetTrailer };
+}
+
+let schemas: ReturnType<typeof buildSchemas> | undefined;
+export const datasetSchemas = () => (schemas ??= buildSchemas());
+type Schemas = ReturnType<typeof buildSchemas>;
+export type Column = z.infer<Schemas['Column']>;
+export type Source = z.infer<Schemas['Source']>;
+export type Dialect = z.infer<Schemas['Dialect']>;
+export type DatasetHeader = z.infer<Schemas['DatasetHeader']>;
+export type Reject = z.infer<Schemas['Reject']>;
+export type ColumnStats = z.infer<Schemas['ColumnStats']>;
+export type DatasetTrailer = z.infer<Schemas['DatasetTrailer']>;
 
 /** A typed cell: numbers, booleans, ISO 8601 strings for dates, text, or null. */
 export type Cell = string | number | boolean | null;
@@ -118,11 +130,11 @@ export function parseDatasetLine(line: string): DatasetLine {
   const obj = JSON.parse(line) as { type?: string };
   switch (obj.type) {
     case 'header':
-      return { kind: 'header', header: DatasetHeader.parse(obj) };
+      return { kind: 'header', header: datasetSchemas().DatasetHeader.parse(obj) };
     case 'reject':
-      return { kind: 'reject', reject: Reject.parse(obj) };
+      return { kind: 'reject', reject: datasetSchemas().Reject.parse(obj) };
     case 'trailer':
-      return { kind: 'trailer', trailer: DatasetTrailer.parse(obj) };
+      return { kind: 'trailer', trailer: datasetSchemas().DatasetTrailer.parse(obj) };
     default:
       throw new Error(`unknown dataset line type ${JSON.stringify(obj.type)}`);
   }
@@ -142,9 +154,9 @@ export function datasetJsonSchema(): Record<string, unknown> {
     description:
       'Line 1 is a header, then row lines (JSON arrays in schema.columns order) and reject lines, then one trailer line.',
     $defs: {
-      header: part(DatasetHeader),
-      reject: part(Reject),
-      trailer: part(DatasetTrailer),
+      header: part(datasetSchemas().DatasetHeader),
+      reject: part(datasetSchemas().Reject),
+      trailer: part(datasetSchemas().DatasetTrailer),
     },
   };
 }

@@ -246,6 +246,12 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     }
   }
 
+  // The first readiness check starts before the listener, so that its round trips to the store
+  // overlap the listen instead of following it; a check that fails is retried below.
+  const firstCheck = opts.readiness?.().then(
+    () => undefined,
+    (err: unknown) => err as Error,
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '0.0.0.0', () => resolve());
@@ -263,7 +269,10 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     void (async () => {
       for (let attempt = 0; !draining; attempt++) {
         try {
-          await opts.readiness!();
+          if (attempt === 0) {
+            const failed = await firstCheck;
+            if (failed) throw failed;
+          } else await opts.readiness!();
           becomeReady();
           return;
         } catch (err) {

@@ -70,14 +70,18 @@ export async function removeQuietly(s3: Storage, bucket: string, key: string): P
  * secret) otherwise. A function reports ready only once this holds.
  */
 export async function checkBuckets(s3: Storage, buckets: string[]): Promise<void> {
-  for (const bucket of buckets) {
-    let exists: boolean;
-    try {
-      exists = await s3.bucketExists(bucket);
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new Error(code === 'AccessDenied' || code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' ? `the object store refuses these credentials (${code}): check S3_ACCESS_KEY and S3_SECRET_KEY` : `the object store cannot be reached (${code}): check S3_ENDPOINT`);
-    }
-    if (!exists) throw new Error(`bucket ${bucket} does not exist (the set-up Job creates it)`);
+  // All at once (one round trip of waiting, not one a bucket); the first bucket's reason wins.
+  const checks = buckets.map((bucket) => checkBucket(s3, bucket).then(() => undefined, (err: unknown) => err as Error));
+  for (const failed of await Promise.all(checks)) if (failed) throw failed;
+}
+
+async function checkBucket(s3: Storage, bucket: string): Promise<void> {
+  let exists: boolean;
+  try {
+    exists = await s3.bucketExists(bucket);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    throw new Error(code === 'AccessDenied' || code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' ? `the object store refuses these credentials (${code}): check S3_ACCESS_KEY and S3_SECRET_KEY` : `the object store cannot be reached (${code}): check S3_ENDPOINT`);
   }
+  if (!exists) throw new Error(`bucket ${bucket} does not exist (the set-up Job creates it)`);
 }
