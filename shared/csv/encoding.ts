@@ -142,9 +142,8 @@ export class Windows1252 implements StreamDecoder {
   static readonly HIGH = '€\x81‚ƒ„…†‡ˆ‰Š‹Œ\x8dŽ\x8f\x90‘’“”•–—˜™š›œ\x9džŸ';
 
   write(chunk: Buffer): string {
-    const text = chunk.toString('latin1');
-    // Most text has no byte in 0x80–0x9F: one scan, then nothing to map.
-    return /[\x80-\x9f]/.test(text) ? text.replace(/[\x80-\x9f]/g, (c) => Windows1252.HIGH[c.charCodeAt(0) - 0x80]) : text;
+    // One scan; most text has no byte in 0x80–0x9F and comes back as it is.
+    return chunk.toString('latin1').replace(/[\x80-\x9f]/g, (c) => Windows1252.HIGH[c.charCodeAt(0) - 0x80]);
   }
 
   end(): string {

@@ -107,36 +107,11 @@ export function simpleDecimal(s: string): number {
   return neg ? -v : v;
 }
 
-/** `-?\d{1,15}(\.\d{1,15})?` by hand: the common decimal, without a regex per cell. */
-function simpleDot(s: string): boolean {
-  const len = s.length;
-  let i = s.charCodeAt(0) === 45 ? 1 : 0;
-  const intStart = i;
-  while (i < len) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) break;
-    i++;
-  }
-  const intDigits = i - intStart;
-  if (intDigits < 1 || intDigits > 15) return false;
-  if (i === len) return true;
-  if (s.charCodeAt(i) !== 46) return false;
-  const fracStart = ++i;
-  while (i < len) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-    i++;
-  }
-  const fracDigits = i - fracStart;
-  return fracDigits >= 1 && fracDigits <= 15;
-}
-
 export function parseDecimal(s: string, sep: '.' | ','): Parsed {
   if (s.length > 15 && /^[+-]?\d+$/.test(s)) return INVALID; // long digit strings are identifiers
   if (sep === '.') {
     const quick = simpleDecimal(s);
-    if (quick === quick) return quick; // not NaN
-    if (simpleDot(s)) return Number(s);
+    if (quick === quick) return quick; // not NaN; the rest (grouping, exponents, long digits) by regex
     if (!DEC_DOT.test(s) || !/\d/.test(s)) return INVALID;
     const n = Number(s.replace(/,/g, ''));
     return Number.isFinite(n) ? n : INVALID;
