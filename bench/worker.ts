@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import Papa from 'papaparse';
 import { csvDefaults } from '../shared/csv/config.js';
 import { encodeNdjson } from '../shared/dataset/ndjson.js';
-import { transformCsv, transformOptionsFrom } from '../shared/csv/clean.js';
+import { transformCsv, transformCsvEncoded, transformOptionsFrom } from '../shared/csv/clean.js';
 import { csvLine } from '../shared/csv/writer.js';
 import { readCsv } from '../shared/csv/reader.js';
 
@@ -70,19 +70,24 @@ if (mode === 'floor') {
   const config = csvDefaults();
   const batches = readCsv(createReadStream(file, { highWaterMark: READ }), { maxFieldBytes: config.CSV_MAX_FIELD_BYTES, maxRecordBytes: config.CSV_MAX_RECORD_BYTES, maxColumns: config.CSV_MAX_COLUMNS });
   for await (const batch of batches) rows += batch.length;
-} else if (mode === 'transform' || mode === 'transform-csv') {
+} else if (mode === 'transform') {
+  // What transform puts on the wire: the dataset as NDJSON bytes.
   const config = csvDefaults();
-  const events = transformCsv(createReadStream(file, { highWaterMark: Number(process.env.BENCH_READ_BYTES ?? READ) }), transformOptionsFrom(config, { kind: 'adhoc', name: file }, { maxRejectRatio: 1 }));
+  const events = transformCsvEncoded(createReadStream(file, { highWaterMark: Number(process.env.BENCH_READ_BYTES ?? READ) }), transformOptionsFrom(config, { kind: 'adhoc', name: file }, { maxRejectRatio: 1 }));
   async function* counted() {
     for await (const e of events) {
-      if (e.kind === 'rows') rows += e.rows.length;
+      if (e.kind === 'encoded') rows += e.rows;
       yield e;
     }
   }
-  if (mode === 'transform') {
-    for await (const s of encodeNdjson(counted())) outBytes += s.length;
-  } else {
-    for await (const e of counted()) if (e.kind === 'rows') for (const r of e.rows) outBytes += csvLine(r, true).length;
+  for await (const s of encodeNdjson(counted())) outBytes += typeof s === 'string' ? Buffer.byteLength(s) : s.length;
+} else if (mode === 'transform-csv') {
+  const config = csvDefaults();
+  const events = transformCsv(createReadStream(file, { highWaterMark: Number(process.env.BENCH_READ_BYTES ?? READ) }), transformOptionsFrom(config, { kind: 'adhoc', name: file }, { maxRejectRatio: 1 }));
+  for await (const e of events) {
+    if (e.kind !== 'rows') continue;
+    rows += e.rows.length;
+    for (const r of e.rows) outBytes += csvLine(r, true).length;
   }
 } else {
   throw new Error(`unknown mode ${mode}`);

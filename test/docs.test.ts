@@ -25,7 +25,7 @@ test('the published JSON Schema is up to date (npm run schema) and validates rea
   const schema = JSON.parse(schemaText());
   const ajv = new Ajv2020({ strict: false });
   const lines: string[] = [];
-  for await (const s of encodeNdjson(transformCsv(csv('a;b\n1;x\n2;y\n'), transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'a.csv' })))) lines.push(...s.trimEnd().split('\n'));
+  for await (const s of encodeNdjson(transformCsv(csv('a;b\n1;x\n2;y\n'), transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'a.csv' })))) lines.push(...String(s).trimEnd().split('\n'));
   assert.ok(ajv.validate(schema.$defs.header, JSON.parse(lines[0])), ajv.errorsText());
   assert.ok(ajv.validate(schema.$defs.trailer, JSON.parse(lines.at(-1)!)), ajv.errorsText());
 });

@@ -18,7 +18,7 @@ import { ObjectRef } from '../../shared/storage/s3-event.js';
 import { schemaFor, type PinnedSchema } from '../../shared/csv/pinned-schema.js';
 import { idempotencyKey, ObjectState } from '../../shared/storage/object-state.js';
 import { isNotFound, type Storage } from '../../shared/storage/s3.js';
-import { transformCsv, transformOptionsFrom, type DatasetEvent, type TransformOptions } from '../../shared/csv/clean.js';
+import { transformCsv, transformCsvEncoded, transformOptionsFrom, type DatasetEvent, type EncodedRows, type TransformOptions } from '../../shared/csv/clean.js';
 import { storageProblems } from '../../shared/storage/problems.js';
 import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
 import { bearer } from '../../shared/runtime/auth.js';
@@ -45,18 +45,18 @@ export interface TransformDeps {
 }
 
 /** Pull the header (so that problems before it surface as errors), then hand on the whole stream. */
-async function startDataset(events: AsyncGenerator<DatasetEvent>): Promise<{ header: DatasetHeader; stream: AsyncGenerator<DatasetEvent> }> {
+async function startDataset<E extends DatasetEvent | EncodedRows>(events: AsyncGenerator<E>): Promise<{ header: DatasetHeader; stream: AsyncGenerator<E> }> {
   const first = await events.next();
   if (first.done || first.value.kind !== 'header') throw problems.internal('transform produced no header');
-  const header = first.value.header;
-  async function* all(): AsyncGenerator<DatasetEvent> {
-    yield first.value as DatasetEvent;
+  const header = (first.value as DatasetEvent & { kind: 'header' }).header;
+  async function* all(): AsyncGenerator<E> {
+    yield first.value as E;
     yield* events;
   }
   return { header, stream: all() };
 }
 
-async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<DatasetEvent>, ctx: FunctionContext, signal?: AbortSignal): Promise<FunctionResult> {
+async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<DatasetEvent | EncodedRows>, ctx: FunctionContext, signal?: AbortSignal): Promise<FunctionResult> {
   const res = await invoke(deps.publishUrl, {
     target: 'publish',
     headers: { 'content-type': NDJSON, ...bearer(deps.internalToken) },
@@ -122,7 +122,7 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
     const body = await s3.getObject(full.bucket, full.key, full.versionId ? { versionId: full.versionId } : {});
     let started;
     try {
-      started = await startDataset(transformCsv(body as AsyncIterable<Buffer>, transformOptionsFrom(deps.csv, source, { schema: schemaFor(full.key, deps.schemas) })));
+      started = await startDataset(transformCsvEncoded(body as AsyncIterable<Buffer>, transformOptionsFrom(deps.csv, source, { schema: schemaFor(full.key, deps.schemas) })));
     } catch (err) {
       body.destroy();
       if (err instanceof Problem && !err.retryable) {
@@ -207,11 +207,14 @@ async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, l
   const source: Source = { kind: 'adhoc', name };
   const schemaKey = event.query.get('schema') ?? name;
   const opts = transformOptionsFrom(deps.csv, source, { ...adhocOverrides(event.query), schema: schemaFor(schemaKey, deps.schemas) });
-  const { header, stream } = await startDataset(transformCsv(bytes, opts));
-  if (event.query.get('publish') === 'true') return forwardToPublish(deps, stream, ctx, event.signal);
-
   const answer = negotiate(String(event.headers.accept ?? ''), length, deps.jsonMaxBytes);
-  if (answer === 'ndjson') return { status: 200, headers: { 'content-type': NDJSON }, body: Readable.from(encodeNdjson(stream)) };
+  if (event.query.get('publish') === 'true' || answer === 'ndjson') {
+    // NDJSON on the wire: the rows are typed from their bytes straight into it.
+    const { stream } = await startDataset(transformCsvEncoded(bytes, opts));
+    if (answer !== 'ndjson' || event.query.get('publish') === 'true') return forwardToPublish(deps, stream, ctx, event.signal);
+    return { status: 200, headers: { 'content-type': NDJSON }, body: Readable.from(encodeNdjson(stream)) };
+  }
+  const { header, stream } = await startDataset(transformCsv(bytes, opts));
   if (answer === 'csv') {
     const names = header.schema.columns.map((c) => c.name);
     const escape = deps.csv.CSV_ESCAPE_FORMULAS;

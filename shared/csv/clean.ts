@@ -11,8 +11,9 @@ import { DATASET_VERSION } from '../dataset/contract.js';
 import { Problem } from '../runtime/problem.js';
 import { normaliseHeaders, normaliseName } from './headers.js';
 import type { PinnedSchema } from './pinned-schema.js';
-import { readCsv, type CsvRecord, type ReadStats } from './reader.js';
-import { inferColumn, INVALID, parserFor, type CellParser, type ColumnTyping } from './types.js';
+import { readCsv, type CsvRecord, type ReadRoute, type ReadStats } from './reader.js';
+import { MISSING, RowEncoder, type EncoderHost } from './row-encoder.js';
+import { inferColumn, INVALID, parserFor, type CellParser, type ColumnTyping, type Parsed } from './types.js';
 import { csvProblems } from './problems.js';
 
 export interface TransformOptions {
@@ -32,6 +33,8 @@ export interface TransformOptions {
   maxRejectRatio: number;
   /** A pinned schema for this file (names, types, required columns). */
   schema?: PinnedSchema;
+  /** Bytes the reader parses at a time (tests cross every boundary with small values). */
+  batchBytes?: number;
 }
 
 export function transformOptionsFrom(config: CsvConfig, source: Source, overrides: Partial<TransformOptions> = {}): TransformOptions {
@@ -57,21 +60,43 @@ export function transformOptionsFrom(config: CsvConfig, source: Source, override
 const MAX_TRAILER_REJECTS = 100;
 const fileName = (s: Source) => (s.kind === 'object' ? s.key : s.name);
 
+/** Rows already encoded as NDJSON lines (the typed path's output), and how many. */
+export interface EncodedRows {
+  kind: 'encoded';
+  ndjson: Buffer;
+  rows: number;
+}
+
 /**
  * Transform a CSV byte stream into dataset events. A problem before the header (not text,
  * empty) is thrown; a problem after it ends the stream with a trailer carrying `error`.
  * The steps: read the header and a sample, name the columns (and apply a pinned schema),
  * infer the types, emit the header, type every record, emit the trailer.
  */
-export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions): AsyncGenerator<DatasetEvent> {
+export function transformCsv(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions): AsyncGenerator<DatasetEvent> {
+  return transform(bytes, opts, false) as AsyncGenerator<DatasetEvent>;
+}
+
+/**
+ * The same dataset with its rows as NDJSON bytes (`encoded` events): what goes on the wire. After
+ * the sample, lines are typed from their bytes straight into NDJSON (see RowEncoder); the bytes
+ * are those `encodeNdjson` writes for `transformCsv`'s rows.
+ */
+export function transformCsvEncoded(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions): AsyncGenerator<DatasetEvent | EncodedRows> {
+  return transform(bytes, opts, true);
+}
+
+async function* transform(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, encode: boolean): AsyncGenerator<DatasetEvent | EncodedRows> {
   const started = performance.now();
   const file = fileName(opts.source);
   let dialect: Dialect | undefined;
   const readStats: ReadStats = { bytesIn: 0, blankLines: 0 };
+  const route: ReadRoute = {};
   const batches = readCsv(
     bytes,
-    { file, encoding: opts.encoding, delimiter: opts.delimiter, maxFieldBytes: opts.maxFieldBytes, maxRecordBytes: opts.maxRecordBytes, maxColumns: opts.maxColumns, onDialect: (d) => (dialect = d) },
+    { file, encoding: opts.encoding, delimiter: opts.delimiter, maxFieldBytes: opts.maxFieldBytes, maxRecordBytes: opts.maxRecordBytes, maxColumns: opts.maxColumns, onDialect: (d) => (dialect = d), batchBytes: opts.batchBytes },
     readStats,
+    route,
   );
   const nulls = new Set(opts.nullValues);
 
@@ -80,6 +105,7 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
   const pinned = applyPinnedSchema(names, opts, file);
   const typings = inferTypings(names, head.sample.slice(0, opts.sampleRows), head.width, pinned, nulls, opts);
   const columns = describeColumns(names, typings, pinned);
+  const delimiter = dialect?.delimiter ?? ',';
   yield {
     kind: 'header',
     header: {
@@ -93,16 +119,30 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
   };
 
   const typer = new RowTyper(columns, typings, pinned, nulls, head.width);
+  const encoder = encode ? new RowEncoder(typings, { delimiter, nullValues: nulls, maxFieldBytes: opts.maxFieldBytes, required: columns.map((_, c) => !!pinned.get(c)?.required) }, typer) : undefined;
+  typer.encoder = encoder;
   let error: Problem | undefined;
   try {
     // Type the sample, then let go of it: this frame lives as long as the file is read.
     let first: Row[] | undefined = typer.typeBatch(head.sample.splice(0, head.sample.length));
     yield* typer.drainRejects();
-    if (first.length) yield { kind: 'rows', rows: first };
+    if (encoder) {
+      for (const row of first) encoder.writeRow(row);
+      const e = encoder.flush();
+      if (e) yield { kind: 'encoded', ...e };
+      // From here on the reader hands its lines to the encoder; its batches are empty.
+      route.sink = encoder;
+    } else if (first.length) yield { kind: 'rows', rows: first };
     first = undefined;
     while (!head.exhausted) {
       const n = await batches.next();
       if (n.done) break;
+      if (encoder) {
+        yield* typer.drainRejects();
+        const e = encoder.flush();
+        if (e) yield { kind: 'encoded', ...e };
+        continue;
+      }
       const rows = typer.typeBatch(n.value);
       yield* typer.drainRejects();
       if (rows.length) yield { kind: 'rows', rows };
@@ -110,6 +150,12 @@ export async function* transformCsv(bytes: AsyncIterable<Buffer | string>, opts:
   } catch (err) {
     if (!(err instanceof Problem)) throw err;
     error = err;
+  }
+  if (encoder) {
+    // What the encoder wrote before a problem ended the read.
+    yield* typer.drainRejects();
+    const e = encoder.flush();
+    if (e) yield { kind: 'encoded', ...e };
   }
   error ??= rejectCeiling(typer, opts, file);
   yield { kind: 'trailer', trailer: typer.trailer(readStats, Math.round(performance.now() - started), error && { ...error.toJSON(), file }) };
@@ -222,8 +268,10 @@ function mayTrim(c: number): boolean {
 }
 
 /** Step 6: every record typed against the columns; rejects and per-column stats kept as it goes. */
-class RowTyper {
+class RowTyper implements EncoderHost {
   rowsIn = 0;
+  /** The typed path's encoder, when there is one: its statistics join the trailer's. */
+  encoder?: RowEncoder;
   rowsOut = 0;
   rejected = 0;
   readonly trailerRejects: Omit<Reject, 'type'>[] = [];
@@ -276,8 +324,24 @@ class RowTyper {
     while (this.pendingRejects.length) yield { kind: 'reject', reject: this.pendingRejects.shift()! };
   }
 
+  /** One cell: null (a null value, padded or not), its parsed value, INVALID, or MISSING (a null in a required column). */
+  typeCell(rawCell: string, c: number): Parsed | typeof MISSING {
+    // Cheap gates before any trim or hashing: most cells neither are padded nor could be a null value.
+    const len = rawCell.length;
+    const c0 = rawCell.charCodeAt(0);
+    const padded = len > 0 && (mayTrim(c0) || mayTrim(rawCell.charCodeAt(len - 1)));
+    if ((len === 0 || padded || (len <= this.maxNull && this.nullFirst.may(c0))) && this.nulls.has(padded ? rawCell.trim() : rawCell)) {
+      return this.required[c] ? MISSING : null;
+    }
+    return this.parsers[c](this.isText[c] || !padded ? rawCell : rawCell.trim());
+  }
+
+  typeRecord(rec: CsvRecord): Row | undefined {
+    return this.typeBatch([rec])[0];
+  }
+
   typeBatch(records: CsvRecord[]): Row[] {
-    const { width, isText, nulls, required, parsers, nullFirst, maxNull } = this;
+    const { width } = this;
     const out: Row[] = [];
     for (const rec of records) {
       this.rowsIn++;
@@ -294,24 +358,10 @@ class RowTyper {
       let bad = -1;
       let missing = false;
       for (let c = 0; c < width; c++) {
-        const rawCell = f[c];
-        // Cheap gates before any trim or hashing: most cells neither are padded nor could be a null value.
-        const len = rawCell.length;
-        const c0 = rawCell.charCodeAt(0);
-        const padded = len > 0 && (mayTrim(c0) || mayTrim(rawCell.charCodeAt(len - 1)));
-        const v = isText[c] || !padded ? rawCell : rawCell.trim();
-        if ((len === 0 || padded || (len <= maxNull && nullFirst.may(c0))) && nulls.has(padded ? rawCell.trim() : rawCell)) {
-          if (required[c]) {
-            bad = c;
-            missing = true;
-            break;
-          }
-          row[c] = null;
-          continue;
-        }
-        const p = parsers[c](v);
-        if (p === INVALID) {
+        const p = this.typeCell(f[c], c);
+        if (p === INVALID || p === MISSING) {
           bad = c;
+          missing = p === MISSING;
           break;
         }
         row[c] = p;
@@ -342,6 +392,8 @@ class RowTyper {
   }
 
   trailer(read: ReadStats, durationMs: number, error?: DatasetTrailer['error']): DatasetTrailer {
+    this.encoder?.mergeStats(this.stats);
+    this.encoder = undefined;
     return {
       type: 'trailer',
       stats: {

@@ -14,7 +14,7 @@ import { readCsv, Terminators } from './reader.js';
 
 const FILLER = 'id,name\n'.repeat(8200); // 65,600 characters, no quotes
 
-async function read(text: string, cuts: number[], batchChars: number): Promise<{ rows: string[][]; errors: boolean[] } | 'unterminated'> {
+async function read(text: string, cuts: number[], batchBytes: number): Promise<{ rows: string[][]; errors: boolean[] } | 'unterminated'> {
   const bytes = Buffer.from(text, 'utf8');
   const points = [...new Set(cuts.map((c) => FILLER.length + (c % (bytes.length - FILLER.length + 1))))].sort((a, b) => a - b);
   async function* chunks() {
@@ -28,7 +28,7 @@ async function read(text: string, cuts: number[], batchChars: number): Promise<{
   const rows: string[][] = [];
   const errors: boolean[] = [];
   try {
-    for await (const batch of readCsv(chunks(), { delimiter: ',', encoding: 'utf-8', maxColumns: 1000, maxFieldBytes: 1 << 20, maxRecordBytes: 1 << 22, batchChars })) {
+    for await (const batch of readCsv(chunks(), { delimiter: ',', encoding: 'utf-8', maxColumns: 1000, maxFieldBytes: 1 << 20, maxRecordBytes: 1 << 22, batchBytes })) {
       for (const r of batch) {
         rows.push(r.fields);
         errors.push(!!r.error);
@@ -42,7 +42,7 @@ async function read(text: string, cuts: number[], batchChars: number): Promise<{
 }
 
 function papaparse(text: string): { rows: string[][]; errors: boolean[] } | 'unterminated' {
-  const r = Papa.parse<string[]>(new Terminators().push(text, true), { delimiter: ',', newline: '\n', quoteChar: '"', escapeChar: '"' });
+  const r = Papa.parse<string[]>(new Terminators().push(Buffer.from(text), true).toString(), { delimiter: ',', newline: '\n', quoteChar: '"', escapeChar: '"' });
   if (r.errors.some((e) => e.code === 'MissingQuotes')) return 'unterminated';
   const withErrors = new Set(r.errors.map((e) => e.row));
   const rows: string[][] = [];
@@ -59,9 +59,9 @@ const piece = fc.constantFrom('"', '""', ',', '\n', '\r', '\r\n', 'a', 'é', ' '
 
 test('fused scanner: any text reads as papaparse reads it whole, at any chunks and slices', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(piece, { maxLength: 120 }), fc.array(fc.nat(), { maxLength: 6 }), fc.integer({ min: 1, max: 64 }), async (pieces, cuts, batchChars) => {
+    fc.asyncProperty(fc.array(piece, { maxLength: 120 }), fc.array(fc.nat(), { maxLength: 6 }), fc.integer({ min: 1, max: 64 }), async (pieces, cuts, batchBytes) => {
       const text = FILLER + pieces.join('');
-      const got = await read(text, cuts, batchChars);
+      const got = await read(text, cuts, batchBytes);
       const want = papaparse(text);
       if (want === 'unterminated' || got === 'unterminated') return assert.equal(got, want);
       assert.deepEqual(got.rows, want.rows);

@@ -1,20 +1,27 @@
 /**
- * Streaming CSV reader: bytes in, batches of records (fields + physical line number) out.
- * Detects binary input, encoding, delimiter and line endings from the first 64 KiB, decodes
- * with a streaming decoder (never raw Buffers: characters split across chunks would garble),
- * and parses incrementally: lines without quotes are split here, lines with quotes go to
- * papaparse's parser (see `parse`, the fused scanner). Memory stays bounded by the limits.
+ * Streaming CSV reader: bytes in, records (fields + physical line number) out. It works on bytes:
+ * it detects binary input, encoding, delimiter and line endings from the first 64 KiB, checks that
+ * UTF-8 is valid (windows-1252 is turned into UTF-8 first), and parses incrementally. Lines without
+ * quotes are split here; lines with quotes go to papaparse's parser (see `scan`, the fused scanner).
+ * Memory stays bounded by the limits.
  *
- * Chunk-size independent: whatever the source hands over is cut to ≤ 64 KiB before decoding,
- * and the text waiting for the parser never grows past a slice and a piece. Record terminators
- * are CRLF, LF or a bare CR, anywhere in the file (not only as detected at its start): outside
- * quotes each becomes LF before parsing; inside quotes they are field content and stay as they are.
+ * Two ways out, in file order:
+ * - records: each batch of records is yielded (fields decoded as strings);
+ * - a `LineSink` (the transform's typed path, set on `route` once the column types are known):
+ *   runs of quote-free lines are handed over as bytes, and the sink takes the lines it can
+ *   handle; every other record (quoted, declined by the sink) goes to `sink.record` in its place.
+ *   Each parse slice then yields an empty batch, so that the caller can flush what the sink wrote.
+ *
+ * Chunk-size independent: whatever the source hands over is cut to ≤ 64 KiB, and bytes are parsed
+ * in slices of `batchBytes`. Record terminators are CRLF, LF or a bare CR, anywhere in the file
+ * (not only as detected at its start): outside quotes each becomes LF before parsing; inside quotes
+ * they are field content and stay as they are.
  */
+import { isUtf8 } from 'node:buffer';
 import Papa from 'papaparse';
 import type { Dialect } from '../dataset/contract.js';
-import { Problem } from '../runtime/problem.js';
 import { sniffDelimiter, detectLineEndings } from './dialect.js';
-import { assertText, createDecoder, detectEncoding, hasUtf8Bom, type Encoding } from './encoding.js';
+import { assertText, countByte, firstInvalidUtf8, detectEncoding, hasUtf8Bom, Windows1252, type Encoding } from './encoding.js';
 import { csvProblems } from './problems.js';
 
 export interface ReadOptions {
@@ -25,8 +32,8 @@ export interface ReadOptions {
   maxRecordBytes: number;
   maxColumns: number;
   onDialect?: (d: Dialect) => void;
-  /** Characters parsed at a time (default 16 Ki); small values let tests cross every boundary. */
-  batchChars?: number;
+  /** Bytes parsed at a time (default 16 KiB); small values let tests cross every boundary. */
+  batchBytes?: number;
 }
 
 export interface CsvRecord {
@@ -42,59 +49,95 @@ export interface ReadStats {
   blankLines: number;
 }
 
+/**
+ * Takes quote-free lines as bytes. `lines` is given `buf[from, to)`, where `to` is the end of the
+ * parse slice or a quote; it takes whole lines (each ends with LF before `to`) and returns where
+ * it stopped, with `taken` the number of lines it took and `declined` true when it stopped at a
+ * whole line it will not take (that line becomes a record, handed to `record`).
+ */
+export interface LineSink {
+  lines(buf: Buffer, from: number, to: number): number;
+  taken: number;
+  declined: boolean;
+  record(rec: CsvRecord): void;
+}
+
+/** Set `sink` to switch the reader from records to the sink, between two batches. */
+export interface ReadRoute {
+  sink?: LineSink;
+}
+
 const SNIFF_BYTES = 64 * 1024;
-const PARSE_BATCH_CHARS = 16 * 1024;
-/** Largest piece of input decoded at once. */
+const PARSE_BATCH_BYTES = 16 * 1024;
+/** Largest piece of input handled at once. */
 const PIECE_BYTES = 64 * 1024;
+const LF = 10;
+const CR = 13;
+const QUOTE = 34;
 
 /**
  * Record terminators outside quotes — CRLF, LF or a bare CR — become LF, wherever they occur.
  * A CR inside a quoted field is content and stays. A CR at the end of a piece waits for the next
- * one (it may be the first half of a CRLF).
+ * one (it may be the first half of a CRLF). Bytes in, bytes out: CR, LF and `"` are never part of
+ * a UTF-8 multi-byte sequence.
  */
 export class Terminators {
   private inQuotes = false;
   private heldCr = false;
 
-  push(text: string, last = false): string {
-    let out = '';
-    let i = 0;
-    if (this.heldCr) {
-      this.heldCr = false;
-      out = '\n';
-      if (text.charCodeAt(0) === 10) i = 1;
+  push(b: Buffer, last = false): Buffer {
+    const held = this.heldCr;
+    if (!held && b.indexOf(CR) === -1) {
+      this.track(b, 0, b.length);
+      return b;
     }
-    if (i === 0 && out === '' && text.indexOf('\r') === -1) {
-      this.track(text, 0, text.length);
-      return text;
+    const out = Buffer.allocUnsafe(b.length + 1);
+    let o = 0;
+    let i = 0;
+    if (held) {
+      this.heldCr = false;
+      out[o++] = LF;
+      if (b.length && b[0] === LF) i = 1;
     }
     for (;;) {
-      const cr = text.indexOf('\r', i);
-      const end = cr === -1 ? text.length : cr;
-      this.track(text, i, end);
-      if (cr === -1) return out + text.slice(i);
-      out += text.slice(i, cr);
+      const cr = b.indexOf(CR, i);
+      const end = cr === -1 ? b.length : cr;
+      this.track(b, i, end);
+      o += b.copy(out, o, i, end);
+      if (cr === -1) return out.subarray(0, o);
       i = cr + 1;
-      if (this.inQuotes) out += '\r';
-      else if (i < text.length) {
-        out += '\n';
-        if (text.charCodeAt(i) === 10) i++;
-      } else if (last) out += '\n';
+      if (this.inQuotes) out[o++] = CR;
+      else if (i < b.length) {
+        out[o++] = LF;
+        if (b[i] === LF) i++;
+      } else if (last) out[o++] = LF;
       else this.heldCr = true;
     }
   }
 
   /** Flip the quote state at each `"` between from and to (an escaped `""` flips twice). */
-  private track(text: string, from: number, to: number): void {
-    let q = text.indexOf('"', from);
+  private track(b: Buffer, from: number, to: number): void {
+    let q = b.indexOf(QUOTE, from);
     while (q !== -1 && q < to) {
       this.inQuotes = !this.inQuotes;
-      q = text.indexOf('"', q + 1);
+      q = b.indexOf(QUOTE, q + 1);
     }
   }
 }
 
-export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: ReadOptions, stats: ReadStats = { bytesIn: 0, blankLines: 0 }): AsyncGenerator<CsvRecord[], ReadStats> {
+/** Bytes of an unfinished UTF-8 sequence at the end of b (0–3): they wait for the next piece. */
+function unfinishedUtf8(b: Buffer): number {
+  const n = b.length;
+  for (let k = 1; k <= 3 && k <= n; k++) {
+    const c = b[n - k];
+    if ((c & 0xc0) === 0x80) continue; // a continuation byte: look further back
+    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return need > k ? k : 0;
+  }
+  return 0;
+}
+
+export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: ReadOptions, stats: ReadStats = { bytesIn: 0, blankLines: 0 }, route: ReadRoute = {}): AsyncGenerator<CsvRecord[], ReadStats> {
   const it = source[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let headBytes = 0;
@@ -119,28 +162,62 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
       : opts.encoding === 'utf-8'
         ? 'utf-8'
         : 'windows-1252';
+  const body = bom && encoding === 'utf-8' ? sample.subarray(3) : sample;
+  const win = encoding === 'windows-1252' ? new Windows1252() : undefined;
 
-  let line = 1;
-  let partial = ''; // the start of a record the parser has not finished
-  let waiting = ''; // text not given to the parser yet (see parse)
-  let pending = '';
-  const countIn = (text: string, ch: string) => (text.length ? text.split(ch).length - 1 : 0);
-  // Only on a decoding error: lines parsed so far plus those decoded but not parsed yet.
-  const nl = () => (pending.includes('\n') || partial.includes('\n') || waiting.includes('\n') ? '\n' : '\r');
-  const decoder = createDecoder(encoding, { file: opts.file, lineAt: () => line + countIn(partial, nl()) + countIn(waiting, nl()) + countIn(pending, nl()) });
-  let first = decoder.write(bom && encoding === 'utf-8' ? sample.subarray(3) : sample);
-  if (done) first += decoder.end();
+  // The dialect, from the start of the text (a cut character at the end does not matter here).
+  let first = win ? win.write(body.subarray(0, SNIFF_BYTES)) : body.toString('utf8', 0, Math.min(body.length, SNIFF_BYTES));
   if (first.charCodeAt(0) === 0xfeff) first = first.slice(1);
-
   const delimiter = !opts.delimiter || opts.delimiter === 'auto' ? sniffDelimiter(first) : opts.delimiter === 'tab' ? '\t' : opts.delimiter;
   const { newline } = detectLineEndings(first);
   opts.onDialect?.({ encoding, bom, delimiter, newline });
 
-  // Every terminator reaches the parser as LF (see Terminators).
+  let line = 1;
+  // The parse buffer: bytes with LF terminators. [ws, we) is not parsed yet; the parser has been
+  // given up to `lim`, and had seen up to `seen` when it last ran.
+  let work = Buffer.allocUnsafe(256 * 1024);
+  let ws = 0;
+  let we = 0;
+  let lim = 0;
+  let seen = 0;
   const terminators = new Terminators();
   const parser = new Papa.Parser({ delimiter, newline: '\n', quoteChar: '"', escapeChar: '"' });
-  const nlChar = '\n';
-  const batchChars = opts.batchChars ?? PARSE_BATCH_CHARS;
+  const batchBytes = opts.batchBytes ?? PARSE_BATCH_BYTES;
+
+  // UTF-8 is checked piece by piece (an unfinished character waits for the next piece).
+  let checked = 0;
+  let carry: Buffer | undefined;
+  const invalidUtf8 = (b: Buffer, at: number): never => {
+    const lineAt = line + countByte(work, LF, ws, we) + countByte(b, LF, 0, at);
+    throw csvProblems.invalidEncoding(`byte ${checked + at} is not valid UTF-8 (set encoding=windows-1252 if the file is not UTF-8)`, { file: opts.file, line: lineAt, byteOffset: checked + at });
+  };
+  const utf8 = (piece: Buffer, last: boolean): Buffer => {
+    let b = carry ? Buffer.concat([carry, piece]) : piece;
+    carry = undefined;
+    const keep = last ? 0 : unfinishedUtf8(b);
+    if (keep) {
+      carry = Buffer.from(b.subarray(b.length - keep));
+      b = b.subarray(0, b.length - keep);
+    }
+    if (!isUtf8(b)) invalidUtf8(b, Math.max(0, firstInvalidUtf8(b, true)));
+    checked += b.length;
+    return b;
+  };
+
+  const append = (b: Buffer) => {
+    if (we + b.length > work.length) {
+      // Move the unparsed bytes to the front; grow if they still do not fit.
+      const keep = we - ws;
+      const target = keep + b.length > work.length ? Buffer.allocUnsafe(Math.max(2 * work.length, keep + b.length)) : work;
+      work.copy(target, 0, ws, we);
+      work = target;
+      lim -= ws;
+      seen -= ws;
+      we = keep;
+      ws = 0;
+    }
+    we += b.copy(work, we);
+  };
 
   /** One record: limits checked, blank lines counted, its physical lines counted. */
   const take = (out: CsvRecord[], fields: string[], careful: boolean, error: string | undefined) => {
@@ -160,23 +237,53 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
         if (f.length > opts.maxFieldBytes) {
           throw csvProblems.fieldTooLarge(`field ${c + 1} on line ${start} is ${f.length} characters; the limit is ${opts.maxFieldBytes}`, { file: opts.file, line: start, column: c + 1 });
         }
-        if (f.indexOf(nlChar) !== -1) extra += f.split(nlChar).length - 1;
+        if (f.indexOf('\n') !== -1) extra += f.split('\n').length - 1;
       }
     }
     line += 1 + extra;
-    out.push(error ? { line: start, fields, error } : { line: start, fields });
+    const rec: CsvRecord = error ? { line: start, fields, error } : { line: start, fields };
+    if (route.sink) route.sink.record(rec);
+    else out.push(rec);
+  };
+
+  /** The fields of a line without quotes. */
+  const split = (text: string): string[] => {
+    const fields: string[] = [];
+    let at = 0;
+    for (;;) {
+      const d = text.indexOf(delimiter, at);
+      if (d === -1) {
+        fields.push(text.slice(at));
+        return fields;
+      }
+      fields.push(text.slice(at, d));
+      at = d + 1;
+    }
+  };
+
+  /** Quote-free whole lines of buf[from, to) as records: decoded at once, then split. */
+  const plainLines = (out: CsvRecord[], buf: Buffer, from: number, to: number) => {
+    const text = buf.toString('utf8', from, to);
+    let at = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', at);
+      if (nl === -1) return;
+      take(out, split(text.slice(at, nl)), nl - at > opts.maxFieldBytes, undefined);
+      at = nl + 1;
+    }
   };
 
   /**
-   * Papaparse on a region of whole lines (it starts with a quote): the records it completes, and
-   * how much of the region they took. `final`: the input ends with this region.
+   * Papaparse on buf[from, to), a region of whole lines that starts with a quote: the records it
+   * completes, and how many bytes they took. `final`: the input ends with this region.
    */
-  const slow = (out: CsvRecord[], region: string, final: boolean): number => {
+  const slow = (out: CsvRecord[], buf: Buffer, from: number, to: number, final: boolean): number => {
+    const region = buf.toString('utf8', from, to);
     const r = parser.parse(region, 0, !final);
     const rowErrors = new Map<number, string>();
     for (const e of r.errors) {
       if (e.code === 'MissingQuotes' && final) {
-        const at = line + countLines(r.data, e.row ?? 0, nlChar);
+        const at = line + countLines(r.data, e.row ?? 0);
         throw csvProblems.unterminatedQuote(`a quoted field opened at line ${at} is never closed (the input ends inside quotes)`, { file: opts.file, line: at });
       }
       if (e.row !== undefined) rowErrors.set(e.row, e.message);
@@ -185,136 +292,130 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     // A final line break does not add a record: papaparse reports it as one empty row.
     if (final && rows.length && rows[rows.length - 1].length === 1 && rows[rows.length - 1][0] === '' && (region.length === 0 || region.charCodeAt(region.length - 1) === 10)) rows.pop();
     for (let i = 0; i < rows.length; i++) take(out, rows[i], true, rowErrors.get(i));
-    return final ? region.length : r.meta.cursor;
+    const used = final ? region.length : r.meta.cursor;
+    return used === region.length ? to - from : Buffer.byteLength(region.slice(0, used));
   };
 
   /**
-   * The fused scanner. A line without a quote is split on the delimiter here (for such a line
-   * that is exactly what papaparse does, in its own fast mode); from a line with a quote, the
-   * lines up to where the quotes balance go to papaparse, which decides quoting, escapes, fields
-   * across lines and malformed quotes. So papaparse's slow, character-by-character mode runs only
-   * where there are quotes, not on every chunk that has one quote somewhere.
+   * The fused scanner, over the bytes given to the parser so far (`lim`). A line without a quote
+   * is split on the delimiter here (for such a line that is exactly what papaparse does, in its
+   * own fast mode), or taken by the sink; from a line with a quote, the lines up to where the
+   * quotes balance go to papaparse, which decides quoting, escapes, fields across lines and
+   * malformed quotes. So papaparse's character-by-character mode runs only where there are quotes.
    */
-  const parse = (text: string, last: boolean): CsvRecord[] => {
+  const scan = (last: boolean): CsvRecord[] => {
     // The scan starts again from the beginning of an unfinished record each time. A long
-    // record (a huge field, an unterminated quote) would make that quadratic, so new text waits
-    // until it is at least as long as the unfinished record: the work stays linear, and no
-    // record ends later than it would otherwise (the final parse sees everything).
-    waiting += text;
-    if (!last && waiting.length < partial.length && partial.length + waiting.length <= opts.maxRecordBytes) return [];
-    const agg = partial + waiting;
-    waiting = '';
+    // record (a huge field, an unterminated quote) would make that quadratic, so new bytes wait
+    // until they are at least as many as the unfinished record's: the work stays linear, and no
+    // record ends later than it would otherwise (the final scan sees everything).
+    const unfinished = seen - ws;
+    if (!last && lim - seen < unfinished && lim - ws <= opts.maxRecordBytes) return [];
+    seen = lim;
     const out: CsvRecord[] = [];
-    const n = agg.length;
-    const longLines = n > opts.maxFieldBytes;
-    let pos = 0;
-    let quote = agg.indexOf('"');
-    // The next delimiter at or after the line being split (-1: none left): kept across lines, so a
-    // file with few delimiters is not searched to its end on every line.
-    let delim = -2;
-    /** The fields of agg[from, to), a line without quotes: `split` without slicing the line first. */
-    const splitLine = (from: number, to: number): string[] => {
-      const fields: string[] = [];
-      let at = from;
-      for (;;) {
-        if (delim !== -1 && delim < at) delim = agg.indexOf(delimiter, at);
-        if (delim === -1 || delim >= to) {
-          fields.push(agg.slice(at, to));
-          return fields;
-        }
-        fields.push(agg.slice(at, delim));
-        at = delim + 1;
-      }
-    };
+    const buf = work.subarray(0, lim);
+    const n = lim;
+    let pos = ws;
+    let quote = buf.indexOf(QUOTE, pos);
     while (pos < n) {
-      const nl = agg.indexOf(nlChar, pos);
+      const sink = route.sink;
+      if (sink) {
+        pos = sink.lines(buf, pos, quote === -1 ? n : quote);
+        line += sink.taken;
+        if (pos >= n) break;
+        if (sink.declined) {
+          const nl = buf.indexOf(LF, pos);
+          plainLines(out, buf, pos, nl + 1);
+          pos = nl + 1;
+          continue;
+        }
+      }
+      const nl = buf.indexOf(LF, pos);
       if (quote === -1 || (nl !== -1 && quote > nl)) {
         if (nl === -1) {
-          // The last line, unfinished: it waits for more text unless the input ends here.
+          // The last line, unfinished: it waits for more bytes unless the input ends here.
           if (last) {
-            take(out, splitLine(pos, n), longLines, undefined);
+            const text = buf.toString('utf8', pos, n);
+            take(out, split(text), n - pos > opts.maxFieldBytes, undefined);
             pos = n;
           }
           break;
         }
-        take(out, splitLine(pos, nl), longLines && nl - pos > opts.maxFieldBytes, undefined);
-        pos = nl + 1;
+        const stop = quote === -1 ? n : quote;
+        const end = sink ? nl + 1 : buf.lastIndexOf(LF, stop - 1) + 1;
+        plainLines(out, buf, pos, end);
+        pos = end;
         continue;
       }
-      let end = balancedEnd(agg, pos);
-      let used = slow(out, agg.slice(pos, end), last && end === n);
+      let end = balancedEnd(buf, pos);
+      let used = slow(out, buf, pos, end, last && end === n);
       // Quotes that balance where papaparse still reads a quoted field (a quote opening a field
       // after another that was literal): give it the rest.
       if (used === 0 && end < n) {
         end = n;
-        used = slow(out, agg.slice(pos), last);
+        used = slow(out, buf, pos, n, last);
       }
       if (used === 0) break;
       pos += used;
-      if (quote < pos) quote = agg.indexOf('"', pos);
+      if (quote < pos) quote = buf.indexOf(QUOTE, pos);
     }
-    partial = agg.slice(pos);
-    if (partial.length > opts.maxRecordBytes) {
-      throw csvProblems.recordTooLarge(`a record starting at line ${line} is longer than ${opts.maxRecordBytes} characters (unbalanced quotes or a missing line break?)`, { file: opts.file, line });
+    ws = pos;
+    if (lim - ws > opts.maxRecordBytes) {
+      throw csvProblems.recordTooLarge(`a record starting at line ${line} is longer than ${opts.maxRecordBytes} bytes (unbalanced quotes or a missing line break?)`, { file: opts.file, line });
     }
     return out;
   };
 
-  pending = terminators.push(first, done);
-  const flush = (last: boolean) => {
-    const text = pending;
-    pending = '';
-    return parse(text, last);
-  };
+  /** One piece of input (≤ 64 KiB): checked or converted to UTF-8, terminators made LF, parsed in slices. */
+  async function* piece(b: Buffer, last: boolean): AsyncGenerator<CsvRecord[]> {
+    const text = win ? Buffer.from(win.write(b), 'utf8') : utf8(b, last);
+    append(terminators.push(text, last));
+    while (we - lim >= batchBytes) {
+      lim += batchBytes;
+      const batch = scan(false);
+      if (batch.length || route.sink) yield batch;
+    }
+  }
+
+  for (let at = 0; at < body.length; at += PIECE_BYTES) yield* piece(body.subarray(at, Math.min(body.length, at + PIECE_BYTES)), false);
   if (!done) {
-    while (true) {
+    for (;;) {
       const n = await it.next();
       if (n.done) break;
       const b = typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
       stats.bytesIn += b.length;
-      // Pieces of ≤ 64 KiB whatever the source's chunk size, parsed in slices of PARSE_BATCH_CHARS:
-      // small batches die young (cheap scavenges) instead of being promoted to the old generation.
-      for (let at = 0; at < b.length; at += PIECE_BYTES) {
-        pending += terminators.push(decoder.write(b.subarray(at, Math.min(b.length, at + PIECE_BYTES))));
-        let from = 0;
-        while (pending.length - from >= batchChars) {
-          const batch = parse(pending.slice(from, from + batchChars), false);
-          from += batchChars;
-          if (batch.length) yield batch;
-        }
-        pending = pending.slice(from);
-      }
+      for (let at = 0; at < b.length; at += PIECE_BYTES) yield* piece(b.subarray(at, Math.min(b.length, at + PIECE_BYTES)), false);
     }
-    pending += terminators.push(decoder.end(), true);
   }
-  const batch = flush(true);
-  if (batch.length) yield batch;
+  yield* piece(Buffer.alloc(0), true);
+  lim = we;
+  const batch = scan(true);
+  if (batch.length || route.sink) yield batch;
   return stats;
 }
 
 /** From a line that has a quote: the end of the first line after which its quotes balance (or the end). */
-function balancedEnd(text: string, from: number): number {
+function balancedEnd(b: Buffer, from: number): number {
   let inQuotes = false;
-  let q = text.indexOf('"', from);
+  let q = b.indexOf(QUOTE, from);
   let at = from;
   for (;;) {
-    const nl = text.indexOf('\n', at);
-    if (nl === -1) return text.length;
+    const nl = b.indexOf(LF, at);
+    if (nl === -1) return b.length;
     while (q !== -1 && q < nl) {
       inQuotes = !inQuotes;
-      q = text.indexOf('"', q + 1);
+      q = b.indexOf(QUOTE, q + 1);
     }
     if (!inQuotes) return nl + 1;
     at = nl + 1;
   }
 }
 
-function countLines(rows: unknown[], upto: number, nl: string): number {
+function countLines(rows: unknown[], upto: number): number {
   let n = 0;
   for (let i = 0; i < upto && i < rows.length; i++) {
     const r = rows[i] as string[];
     n += 1;
-    for (const f of r) if (f.indexOf(nl) !== -1) n += f.split(nl).length - 1;
+    for (const f of r) if (f.indexOf('\n') !== -1) n += f.split('\n').length - 1;
   }
   return n;
 }

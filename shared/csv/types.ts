@@ -33,7 +33,7 @@ const SLASH_DATETIME = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})[ T](\d{1,2}):(\d{2}
 const TRUE = new Set(['true', 'sim', 'yes', 'verdadeiro', 'vrai', 'y', 's']);
 const FALSE = new Set(['false', 'não', 'nao', 'no', 'falso', 'faux', 'n']);
 
-function isLeapDate(y: number, m: number, d: number): boolean {
+export function isCalendarDate(y: number, m: number, d: number): boolean {
   if (m < 1 || m > 12 || d < 1) return false;
   const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
   return d <= days[m - 1];
@@ -42,7 +42,7 @@ function isLeapDate(y: number, m: number, d: number): boolean {
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
 function isoDate(y: number, m: number, d: number): string | typeof INVALID {
-  return isLeapDate(y, m, d) ? `${pad(y, 4)}-${pad(m)}-${pad(d)}` : INVALID;
+  return isCalendarDate(y, m, d) ? `${pad(y, 4)}-${pad(m)}-${pad(d)}` : INVALID;
 }
 
 export function parseInteger(s: string): Parsed {
@@ -154,7 +154,7 @@ export function parseDate(s: string, order: 'dmy' | 'mdy'): Parsed {
     const m = digits(s, 5, 7);
     const d = digits(s, 8, 10);
     // A valid ISO date is its own ISO form.
-    if (y >= 0 && m >= 0 && d >= 0) return isLeapDate(y, m, d) ? s : INVALID;
+    if (y >= 0 && m >= 0 && d >= 0) return isCalendarDate(y, m, d) ? s : INVALID;
   }
   if (len < 8 || len > 10) return INVALID;
   // a sep b sep yyyy, a and b of 1 or 2 digits.
@@ -167,7 +167,7 @@ export function parseDate(s: string, order: 'dmy' | 'mdy'): Parsed {
   const y = digits(s, s2 + 1, len);
   if (a < 0 || b < 0 || y < 0) return INVALID;
   const [d, m] = order === 'dmy' ? [a, b] : [b, a];
-  return isLeapDate(y, m, d) ? `${s.slice(s2 + 1)}-${two(m)}-${two(d)}` : INVALID;
+  return isCalendarDate(y, m, d) ? `${s.slice(s2 + 1)}-${two(m)}-${two(d)}` : INVALID;
 }
 
 /** Datetimes become ISO 8601 in UTC (`Z`); a time without an offset is taken as UTC. */

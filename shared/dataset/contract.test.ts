@@ -13,7 +13,7 @@ test('NDJSON round trip: encode then decode gives the same events; a stream cut 
   const events: DatasetEvent[] = [];
   for await (const e of transformCsv(csv('id,v\n1,a\n2\n3,"c\nd"\n'), opts)) events.push(e);
   const text: string[] = [];
-  for await (const s of encodeNdjson((async function* () { yield* events; })())) text.push(s);
+  for await (const s of encodeNdjson((async function* () { yield* events; })())) text.push(String(s));
   const back: DatasetEvent[] = [];
   for await (const e of decodeNdjson((async function* () { for (const t of text) yield Buffer.from(t); })())) back.push(e);
   const rows = (es: DatasetEvent[]) => es.flatMap((e) => (e.kind === 'rows' ? e.rows : []));

@@ -5,9 +5,13 @@ import { Problem } from '../runtime/problem.js';
 import type { DatasetEvent } from './contract.js';
 import { datasetProblems } from './problems.js';
 
-export async function* encodeNdjson(events: AsyncIterable<DatasetEvent>): AsyncGenerator<string> {
+/** The dataset as NDJSON text; rows that come encoded already (`ndjson`, see transformCsvEncoded) pass as they are. */
+export async function* encodeNdjson(events: AsyncIterable<DatasetEvent | { kind: 'encoded'; ndjson: Buffer }>): AsyncGenerator<string | Buffer> {
   for await (const e of events) {
     switch (e.kind) {
+      case 'encoded':
+        yield e.ndjson;
+        break;
       case 'rows':
         if (e.rows.length) yield ndjsonRows(e.rows);
         break;

@@ -1,0 +1,109 @@
+/**
+ * Property: the typed path (rows typed from their bytes straight into NDJSON, RowEncoder) writes
+ * exactly the bytes the string path writes (records → typed rows → JSON.stringify), rejects,
+ * trailer statistics and problems included. The files mix every column type with the cells that
+ * take the encoder off its fast path: padding, null values, escapes, non-ASCII spaces, signs,
+ * leading zeros, long digits, tiny decimals, impossible dates, quoted cells, ragged and blank
+ * lines, CRLF; sometimes with a pinned schema that requires a column. The sample is small, so most
+ * lines go through the encoder, in parse slices of any size.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { csvDefaults } from './config.js';
+import { transformCsv, transformCsvEncoded, transformOptionsFrom } from './clean.js';
+import { encodeNdjson } from '../dataset/ndjson.js';
+import { Problem } from '../runtime/problem.js';
+
+const valid: Record<string, fc.Arbitrary<string>> = {
+  integer: fc.integer({ min: -1e6, max: 1e12 }).map(String),
+  decimalDot: fc.tuple(fc.integer({ min: -99999, max: 99999 }), fc.nat({ max: 9999 }), fc.nat({ max: 4 })).map(([i, f, z]) => `${i}.${String(f).padStart(z, '0')}`),
+  decimalComma: fc.tuple(fc.integer({ min: -99999, max: 99999 }), fc.nat({ max: 999 })).map(([i, f]) => `${i},${f}`),
+  dateIso: fc.date({ min: new Date('1900-01-01'), max: new Date('2099-12-31'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)),
+  dateDmy: fc.tuple(fc.integer({ min: 1, max: 31 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1950, max: 2040 }), fc.constantFrom('/', '.', '-'), fc.boolean()).map(([d, m, y, s, pad]) => `${pad ? String(d).padStart(2, '0') : d}${s}${pad ? String(m).padStart(2, '0') : m}${s}${y}`),
+  text: fc.constantFrom('Solteiro', 'Viúvo', 'São Paulo', 'x', 'M', 'Ωmega', 'naïve café', '日本', 'a b', 'emoji 🎉'),
+  boolean: fc.constantFrom('true', 'false', 'sim', 'não', 'yes', 'no'),
+  datetime: fc.constantFrom('2024-01-02T03:04:05Z', '2024-01-02 03:04', '31/12/2024 23:59', '2023-06-30T12:00:00.123+02:00'),
+};
+const wild = fc.constantFrom(
+  '', ' ', ' 12 ', '\t7', '12 ', 'NA', 'null', 'N/A', '#N/A', ' NA ', 'n/a', '\u00a0', '\u00a012', '12\u3000', '\u2028', 'x\u00a0',
+  '+3', '-0', '-0.0', '0.0', '007', '00.5', '0.5', '.5', '5.', '0.000001', '0.0000001', '-0.00000012', '1e5', '1E-3',
+  '1,234.5', '1.234,5', '1.234.567,89', '123456789012345', '1234567890123456', '-123456789012345', '9007199254740993', '12345678901.2345', '1234567890.12345',
+  '2024-02-30', '2024-02-29', '2023-02-29', '31/12/2024', '12/31/2024', '1/1/2024', '2024-1-1', '31.12.2024', '29/02/2023',
+  'abc', 'é', 'a\\b', 'x\ty', 'ctl\u0001', '—', 'true', 'não', '"q,x"', '"a ""b"""', '"multi\nline"', '"1,5"',
+);
+
+const kinds = Object.keys(valid);
+
+const file = fc
+  .tuple(fc.array(fc.constantFrom(...kinds), { minLength: 1, maxLength: 5 }), fc.integer({ min: 0, max: 40 }))
+  .chain(([cols, n]) =>
+    fc.tuple(
+      fc.constant(cols),
+      fc.array(
+        fc.tuple(
+          fc.tuple(...cols.map((k) => fc.oneof({ weight: 6, arbitrary: valid[k] }, { weight: 1, arbitrary: wild }))),
+          fc.constantFrom('ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'short', 'long', 'blank', 'crlf'),
+        ),
+        { minLength: n, maxLength: n },
+      ),
+    ),
+  )
+  .map(([cols, rows]) => {
+    let text = cols.map((k, i) => `${k}_${i}`).join(',') + '\n';
+    for (const [cells, shape] of rows) {
+      const c = [...cells];
+      if (shape === 'short') c.pop();
+      if (shape === 'long') c.push('extra');
+      if (shape === 'blank') text += '\n';
+      text += c.join(',') + (shape === 'crlf' ? '\r\n' : '\n');
+    }
+    return { cols, text };
+  });
+
+async function ndjson(encoded: boolean, text: string, opts: ReturnType<typeof transformOptionsFrom>): Promise<string> {
+  const bytes = Buffer.from(text);
+  async function* source() {
+    // Uneven pieces, so that characters and lines straddle them.
+    for (let at = 0; at < bytes.length; at += 37) yield bytes.subarray(at, at + 37);
+  }
+  const out: string[] = [];
+  try {
+    const events = encoded ? transformCsvEncoded(source(), opts) : transformCsv(source(), opts);
+    for await (const s of encodeNdjson(events)) out.push(String(s));
+  } catch (err) {
+    if (err instanceof Problem) return `problem ${err.status} ${err.detail}`;
+    throw err;
+  }
+  return out.join('').replace(/"startedAt":"[^"]*"/, '').replace(/"durationMs":\d+/, '');
+}
+
+test('typed path: the same NDJSON bytes as the string path, for any mix of cells, slices and schemas', async () => {
+  await fc.assert(
+    fc.asyncProperty(file, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 300 }), fc.option(fc.nat({ max: 4 })), async ({ cols, text }, sampleRows, batchBytes, requiredCol) => {
+      const schema =
+        requiredCol === null || requiredCol >= cols.length
+          ? undefined
+          : { prefix: '', columns: [{ name: `${cols[requiredCol]}_${requiredCol}`, required: true }] };
+      const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'p.csv' }, { maxRejectRatio: 1, sampleRows, batchBytes, schema });
+      const want = await ndjson(false, text, opts);
+      const got = await ndjson(true, text, opts);
+      assert.equal(got, want);
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('typed path: a bench-shaped file (seed columns, ~2% messy rows) gives the string path’s bytes', async () => {
+  const lines = ['id_cliente,idade,genero,estado_civil,renda_mensal,valor_medio_compra,churn'];
+  for (let i = 0; i < 3000; i++) {
+    const civil = i % 97 === 0 ? '"Casado, com filhos"' : i % 89 === 0 ? ` \tViúvo ` : ['Solteiro', 'Casado', 'Viúvo'][i % 3];
+    const valor = i % 83 === 0 ? `"${i},3"` : ((i * 37) % 800 + 0.1 * (i % 10)).toFixed(1);
+    lines.push(`${1001 + i},${18 + (i % 60)},${i % 2 ? 'M' : 'F'},${civil},${i % 79 === 0 ? '' : 1500 + ((i * 7919) % 20000)},${valor},${i % 5 === 0 ? 1 : 0}${i % 71 === 0 ? '\r' : ''}`);
+  }
+  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'b.csv' }, { maxRejectRatio: 1, sampleRows: 100 });
+  const text = lines.join('\n') + '\n';
+  const got = await ndjson(true, text, opts);
+  assert.equal(got, await ndjson(false, text, opts));
+  assert.ok(got.split('\n').filter((l) => l.startsWith('[')).length > 2900);
+});
