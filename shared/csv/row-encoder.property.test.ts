@@ -49,16 +49,17 @@ const file = fc
       ),
     ),
   )
-  .map(([cols, rows]) => {
-    let text = cols.map((k, i) => `${k}_${i}`).join(',') + '\n';
+  .chain(([cols, rows]) => fc.tuple(fc.constant(cols), fc.constant(rows), fc.constantFrom(',', ';', '\t', '|')))
+  .map(([cols, rows, delimiter]) => {
+    let text = cols.map((k, i) => `${k}_${i}`).join(delimiter) + '\n';
     for (const [cells, shape] of rows) {
       const c = [...cells];
       if (shape === 'short') c.pop();
       if (shape === 'long') c.push('extra');
       if (shape === 'blank') text += '\n';
-      text += c.join(',') + (shape === 'crlf' ? '\r\n' : '\n');
+      text += c.join(delimiter) + (shape === 'crlf' ? '\r\n' : '\n');
     }
-    return { cols, text };
+    return { cols, text, delimiter: delimiter as ',' | ';' | '\t' | '|' };
   });
 
 async function ndjson(encoded: boolean, text: string, opts: ReturnType<typeof transformOptionsFrom>): Promise<string> {
@@ -80,12 +81,14 @@ async function ndjson(encoded: boolean, text: string, opts: ReturnType<typeof tr
 
 test('typed path: the same NDJSON bytes as the string path, for any mix of cells, slices and schemas', async () => {
   await fc.assert(
-    fc.asyncProperty(file, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 300 }), fc.option(fc.nat({ max: 4 })), async ({ cols, text }, sampleRows, batchBytes, requiredCol) => {
+    fc.asyncProperty(file, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 300 }), fc.option(fc.nat({ max: 4 })), fc.boolean(), async ({ cols, text, delimiter }, sampleRows, batchBytes, requiredCol, oddNulls) => {
       const schema =
         requiredCol === null || requiredCol >= cols.length
           ? undefined
           : { prefix: '', columns: [{ name: `${cols[requiredCol]}_${requiredCol}`, required: true }] };
-      const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'p.csv' }, { maxRejectRatio: 1, sampleRows, batchBytes, schema });
+      const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'p.csv' }, { maxRejectRatio: 1, sampleRows, batchBytes, schema, delimiter });
+      // Null values that look like numbers or start with a non-ASCII character.
+      if (oddNulls) opts.nullValues = ['', '-', '0', '-1', 'não', '\u00a0', 'NA'];
       const want = await ndjson(false, text, opts);
       const got = await ndjson(true, text, opts);
       assert.equal(got, want);

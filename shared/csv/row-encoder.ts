@@ -69,6 +69,10 @@ export class RowEncoder implements LineSink {
   private pending = 0;
   private out = Buffer.allocUnsafe(128 * 1024);
   private o = 0;
+  /** Bytes kept free for the rest of the slice being encoded (see lines). */
+  private reserve = 0;
+  /** Whether integers may skip the null-value check: no null value starts with a digit or `-`. */
+  private readonly intFast: boolean;
   private readonly width: number;
   private readonly delim: number;
   private readonly kinds: Uint8Array;
@@ -109,6 +113,7 @@ export class RowEncoder implements LineSink {
     this.nulls = values.filter((v) => v.length).map((v) => Buffer.from(v, 'utf8'));
     for (const n of this.nulls) this.nullLead[n[0]] = 1;
     this.maxNull = Math.max(0, ...this.nulls.map((n) => n.length));
+    this.intFast = !this.nulls.some((n) => n[0] === 45 || (n[0] >= 48 && n[0] <= 57));
     this.isNull = new Uint8Array(w);
     this.value = new Float64Array(w);
     this.text = new Array(w).fill(undefined);
@@ -172,7 +177,14 @@ export class RowEncoder implements LineSink {
   lines(b: Buffer, from: number, to: number): number {
     this.taken = 0;
     this.declined = false;
-    const { width, delim } = this;
+    // Room for every line of the slice at once: a cell's JSON is at most 5 bytes per byte it
+    // takes with its delimiter (an empty cell is `null,`), a line adds `[`, `]` and LF. Only
+    // the string path (escapes) can write more, and it makes its own room.
+    this.reserve = 8 * (to - from) + 64;
+    this.room(this.reserve);
+    let out = this.out;
+    const { width, delim, kinds, isNull, value, nullLead, maxNull } = this;
+    const intFast = this.intFast;
     let pos = from;
     let taken = 0;
     while (pos < to) {
@@ -180,40 +192,94 @@ export class RowEncoder implements LineSink {
       let o = o0;
       let i = pos;
       let c = 0;
-      let ok = b[pos] !== LF; // a blank line is the string path's to count
-      if (ok) {
-        this.room(1);
-        this.out[o++] = 0x5b; // [
-      }
       let end = -1;
-      while (ok) {
+      let fail = b[pos] === LF; // a blank line is the string path's to count
+      let unfinished = false;
+      if (!fail) out[o++] = 0x5b; // [
+      while (!fail) {
+        const kind = kinds[c];
         let j = i;
-        let ch = 0;
-        while (j < to && (ch = b[j]) !== delim && ch !== LF) j++;
-        if (j >= to) break; // the line does not end before `to`: not ours to finish
-        if (c === width) {
-          ok = false; // too many fields
-          break;
+        let x = 0;
+        let done = false;
+        if (kind === Kind.Integer && intFast) {
+          // Scanned, parsed and copied in one pass: `-?[1-9]\d{0,14}` or `0`, ended by the delimiter or LF.
+          const neg = b[j] === 45;
+          if (neg) j++;
+          const s = j;
+          let n = 0;
+          while (j < to) {
+            x = b[j];
+            const d = x - 48;
+            if (d < 0 || d > 9) break;
+            n = n * 10 + d;
+            j++;
+          }
+          const len = j - s;
+          if (j < to && (x === delim || x === LF) && len > 0 && len <= 15 && (b[s] !== 48 || len === 1) && !(neg && n === 0)) {
+            if (neg) out[o++] = 45;
+            for (let k = s; k < j; k++) out[o++] = b[k];
+            value[c] = neg ? -n : n;
+            isNull[c] = 0;
+            done = true;
+          }
+        } else if (kind === Kind.Text) {
+          // Copied as it is, unless it needs an escape, is padded, or may be a null value.
+          const o1 = o;
+          let plain = true;
+          out[o++] = 0x22;
+          while (j < to) {
+            x = b[j];
+            if (x === delim || x === LF) break;
+            if (x < 32 || x === 0x5c) plain = false;
+            out[o++] = x;
+            j++;
+          }
+          const len = j - i;
+          if (j < to && plain && len > 0) {
+            const c0 = b[i];
+            const cl = b[j - 1];
+            if (c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i, j)) && !(len <= maxNull && nullLead[c0] === 1)) {
+              out[o++] = 0x22;
+              isNull[c] = 0;
+              done = true;
+            }
+          }
+          if (!done) o = o1;
         }
-        if (c > 0) this.out[o++] = 0x2c; // ,
-        o = this.cell(b, i, j, c, o);
-        if (o < 0) {
-          ok = false;
+        if (!done) {
+          while (j < to && (x = b[j]) !== delim && x !== LF) j++;
+          if (j >= to) {
+            unfinished = true;
+            break;
+          }
+          o = this.cell(b, i, j, c, o);
+          out = this.out;
+          if (o < 0) {
+            fail = true;
+            break;
+          }
+        } else if (j >= to) {
+          unfinished = true;
           break;
         }
         c++;
-        if (ch === LF) {
+        if (x === LF) {
           end = j;
           break;
         }
+        if (c === width) {
+          fail = true; // too many fields
+          break;
+        }
+        out[o++] = 0x2c; // ,
         i = j + 1;
       }
-      if (ok && end === -1) {
-        // Unfinished before `to`: stop at its start.
+      if (unfinished) {
+        // The line does not end before `to`: not ours to finish.
         this.o = o0;
         break;
       }
-      if (!ok || c !== width || end - pos > this.maxFieldBytes) {
+      if (fail || c !== width || end - pos > this.maxFieldBytes) {
         this.o = o0;
         // Declined, if the line ends before `to`; otherwise it is not ours to finish yet.
         if (end === -1) {
@@ -223,8 +289,8 @@ export class RowEncoder implements LineSink {
         this.declined = true;
         break;
       }
-      this.out[o++] = 0x5d; // ]
-      this.out[o++] = LF;
+      out[o++] = 0x5d; // ]
+      out[o++] = LF;
       this.o = o;
       this.commit();
       taken++;
@@ -256,10 +322,6 @@ export class RowEncoder implements LineSink {
   /** Cell c, bytes b[a, z), written at o: the new end, or -1 when the line must be declined. */
   private cell(b: Buffer, a: number, z: number, c: number, o: number): number {
     const len = z - a;
-    if (o + 2 * len + 16 > this.out.length) {
-      this.o = o;
-      this.room(2 * len + 16);
-    }
     const out = this.out;
     if (len === 0) {
       if (!this.emptyIsNull) return this.byString(b, a, z, c, o);
@@ -436,9 +498,9 @@ export class RowEncoder implements LineSink {
     }
     this.isNull[c] = 0;
     const json = JSON.stringify(v);
-    if (o + 3 * json.length > this.out.length) {
+    if (o + 3 * json.length + this.reserve > this.out.length) {
       this.o = o;
-      this.room(3 * json.length);
+      this.room(3 * json.length + this.reserve);
     }
     o += this.out.write(json, o);
     if (typeof v === 'number') this.value[c] = v;
