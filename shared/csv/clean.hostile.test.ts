@@ -6,13 +6,23 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { csvDefaults } from './config.js';
 import { Problem } from '../runtime/problem.js';
-import { transformCsv, transformOptionsFrom, type DatasetEvent } from './clean.js';
+import { transformCsv, transformCsvEncoded, transformOptionsFrom, type DatasetEvent } from './clean.js';
+import type { Row } from '../dataset/contract.js';
 
 const config = csvDefaults();
 
+for (const path of ['string path', 'typed path'] as const) {
+/** The events of a run; the typed path's NDJSON rows read back as rows events. */
 async function run(source: AsyncIterable<Buffer>, overrides = {}) {
   const events: DatasetEvent[] = [];
-  for await (const e of transformCsv(source, transformOptionsFrom(config, { kind: 'adhoc', name: 'hostile.csv' }, overrides))) events.push(e);
+  const opts = transformOptionsFrom(config, { kind: 'adhoc', name: 'hostile.csv' }, overrides);
+  if (path === 'string path') for await (const e of transformCsv(source, opts)) events.push(e);
+  else {
+    for await (const e of transformCsvEncoded(source, opts)) {
+      if (e.kind !== 'encoded') events.push(e);
+      else events.push({ kind: 'rows', rows: e.ndjson.toString().trimEnd().split('\n').map((l) => JSON.parse(l) as Row) });
+    }
+  }
   return events;
 }
 
@@ -35,7 +45,7 @@ async function problemOf(source: AsyncIterable<Buffer>, overrides = {}): Promise
   }
 }
 
-describe('hostile input', () => {
+describe(`hostile input (${path})`, () => {
   test('a 1 GB single line stops at the record limit without reading the whole thing', async () => {
     let produced = 0;
     async function* oneLine(): AsyncGenerator<Buffer> {
@@ -108,3 +118,4 @@ describe('hostile input', () => {
     assert.equal(trailer.kind === 'trailer' && trailer.trailer.error, undefined);
   });
 });
+}

@@ -1,9 +1,8 @@
 /**
- * Encoding detection and streaming decoding. UTF-8 (with or without BOM) is validated
- * strictly; windows-1252/latin1 go through `Windows1252`, below. Binary input is recognised before
+ * Encoding detection. UTF-8 (with or without BOM) is validated strictly (by the reader, piece by
+ * piece); windows-1252/latin1 go through `Windows1252`, below. Binary input is recognised before
  * any parsing.
  */
-import { Problem } from '../runtime/problem.js';
 import { csvProblems } from './problems.js';
 
 export type Encoding = 'utf-8' | 'windows-1252';
@@ -87,48 +86,6 @@ export function countByte(buf: Buffer, byte: number, from = 0, to = buf.length):
   return count;
 }
 
-export interface StreamDecoder {
-  write(chunk: Buffer): string;
-  end(): string;
-}
-
-/**
- * A streaming decoder. UTF-8 is strict: an invalid byte raises a 422 problem naming the
- * byte offset and line (lines are counted only when the error happens, from `lineAt`).
- */
-export function createDecoder(encoding: Encoding, opts: { file?: string; lineAt?: () => number } = {}): StreamDecoder {
-  if (encoding === 'windows-1252') return new Windows1252();
-  const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-  let offset = 0;
-  const fail = (chunk: Buffer | null): never => {
-    const inChunk = chunk ? Math.max(0, firstInvalidUtf8(chunk, false)) : 0;
-    const line = (opts.lineAt?.() ?? 0) + (chunk ? countByte(chunk, 10, 0, inChunk) : 0) || undefined;
-    throw csvProblems.invalidEncoding(`byte ${offset + inChunk} is not valid UTF-8 (set encoding=windows-1252 if the file is not UTF-8)`, {
-      file: opts.file,
-      line,
-      byteOffset: offset + inChunk,
-    });
-  };
-  return {
-    write(chunk) {
-      try {
-        const s = dec.decode(chunk, { stream: true });
-        offset += chunk.length;
-        return s;
-      } catch {
-        return fail(chunk);
-      }
-    },
-    end() {
-      try {
-        return dec.decode();
-      } catch {
-        return fail(null);
-      }
-    },
-  };
-}
-
 /**
  * windows-1252 as the WHATWG Encoding Standard defines it (the corpus's rule), one byte a
  * character: latin1 but for 0x80–0x9F, where it has € ‚ ƒ …; its five unassigned bytes stay the
@@ -138,15 +95,13 @@ export function createDecoder(encoding: Encoding, opts: { file?: string; lineAt?
  * iconv-lite loads every encoding table it has (480 KiB of the bundle, read at each cold start)
  * for this one. encoding.test.ts checks all 256 bytes against iconv-lite and the WHATWG table.
  */
-export class Windows1252 implements StreamDecoder {
+export class Windows1252 {
   static readonly HIGH = '€\x81‚ƒ„…†‡ˆ‰Š‹Œ\x8dŽ\x8f\x90‘’“”•–—˜™š›œ\x9džŸ';
 
+  /** One byte a character: pieces decode alike at any cut. */
   write(chunk: Buffer): string {
     // One scan; most text has no byte in 0x80–0x9F and comes back as it is.
     return chunk.toString('latin1').replace(/[\x80-\x9f]/g, (c) => Windows1252.HIGH[c.charCodeAt(0) - 0x80]);
   }
 
-  end(): string {
-    return '';
-  }
 }
