@@ -53,7 +53,8 @@ export interface ReadStats {
  * Takes quote-free lines as bytes. `lines` is given `buf[from, to)`, where `to` is the end of the
  * parse slice or a quote; it takes whole lines (each ends with LF before `to`) and returns where
  * it stopped, with `taken` the number of lines it took and `declined` true when it stopped at a
- * whole line it will not take (that line becomes a record, handed to `record`).
+ * whole line it will not take (that line becomes a record, handed to `record`). It may stop
+ * earlier, at the start of any line: a whole line there becomes a record too.
  */
 export interface LineSink {
   lines(buf: Buffer, from: number, to: number): number;

@@ -110,3 +110,14 @@ test('typed path: a bench-shaped file (seed columns, ~2% messy rows) gives the s
   assert.equal(got, await ndjson(false, text, opts));
   assert.ok(got.split('\n').filter((l) => l.startsWith('[')).length > 2900);
 });
+
+test('typed path: lines longer than what the encoder takes at once (256 KiB) still give the string path’s bytes', async () => {
+  const long = 'x'.repeat(300 * 1024);
+  const lines = ['id,name,n'];
+  for (let i = 0; i < 2000; i++) lines.push(i === 700 ? `${i},${long},1` : i === 1400 ? `${i},${long}é${long},2` : `${i},name ${i},${i % 7}`);
+  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'l.csv' }, { maxRejectRatio: 1, sampleRows: 10 });
+  const text = lines.join('\n') + '\n';
+  const got = await ndjson(true, text, opts);
+  assert.equal(got, await ndjson(false, text, opts));
+  assert.ok(got.includes(`[1400,"${long}é${long}",2]`));
+});

@@ -52,6 +52,9 @@ const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
 const SPACE_LEAD = new Uint8Array(256);
 for (const b of [0xc2, 0xe1, 0xe2, 0xe3, 0xef]) SPACE_LEAD[b] = 1;
 const NULL_BYTES = Buffer.from('null');
+/** Input bytes taken per call of `lines`, at most. */
+const MAX_INPUT = 256 * 1024;
+const OUT_BYTES = 128 * 1024;
 
 export interface RowEncoderOptions {
   delimiter: string;
@@ -67,7 +70,7 @@ export class RowEncoder implements LineSink {
   declined = false;
   /** Rows written since the last `flush`. */
   private pending = 0;
-  private out = Buffer.allocUnsafe(128 * 1024);
+  private out = Buffer.allocUnsafe(OUT_BYTES);
   private o = 0;
   /** Bytes kept free for the rest of the slice being encoded (see lines). */
   private reserve = 0;
@@ -146,6 +149,7 @@ export class RowEncoder implements LineSink {
     const rows = this.pending;
     this.o = 0;
     this.pending = 0;
+    if (this.out.length > 8 * OUT_BYTES) this.out = Buffer.allocUnsafe(OUT_BYTES); // after a huge row: let it go
     return { ndjson, rows };
   }
 
@@ -174,12 +178,15 @@ export class RowEncoder implements LineSink {
     this.out = bigger;
   }
 
-  lines(b: Buffer, from: number, to: number): number {
+  lines(b: Buffer, from: number, end: number): number {
     this.taken = 0;
     this.declined = false;
-    // Room for every line of the slice at once: a cell's JSON is at most 5 bytes per byte it
-    // takes with its delimiter (an empty cell is `null,`), a line adds `[`, `]` and LF. Only
-    // the string path (escapes) can write more, and it makes its own room.
+    // At most MAX_INPUT bytes a call, so that the room below stays small whatever the reader
+    // holds (a line cut by this limit is the reader's to hand over as a record).
+    const to = Math.min(end, from + MAX_INPUT);
+    // Room for every line at once: a cell's JSON is at most 5 bytes per byte it takes with its
+    // delimiter (an empty cell is `null,`), a line adds `[`, `]` and LF. Only the string path
+    // (escapes) can write more, and it makes its own room.
     this.reserve = 8 * (to - from) + 64;
     this.room(this.reserve);
     let out = this.out;

@@ -9,8 +9,12 @@ import { createHash } from 'node:crypto';
 import type { Storage } from './s3.js';
 
 export class ObjectWriter {
-  private chunks: Buffer[] = [];
+  /** The part being filled (it grows up to `partSize`), and the bytes in it. */
+  private fill?: Buffer;
   private size = 0;
+  /** The buffer of the part in flight, and one whose upload has ended (the next to fill). */
+  private inFlightBuffer?: Buffer;
+  private spare?: Buffer;
   private uploadId?: string;
   private readonly parts: { part: number; etag: string }[] = [];
   private inFlight?: Promise<void>;
@@ -30,23 +34,58 @@ export class ObjectWriter {
     return this.wrote;
   }
 
+  /**
+   * Text is encoded straight into the part's buffer: two part buffers in all, reused, instead of
+   * a Buffer a write and a concatenation a part. (That churn of native memory made publish's
+   * resident size creep with the file, in malloc's heap, while V8's heap stayed at ~20 MB.)
+   */
   async write(text: string): Promise<void> {
     if (this.aborted) throw new Error('the upload was aborted');
     if (this.failed) throw this.failed;
     this.wrote = true;
+    const n = Buffer.byteLength(text);
+    if (this.size + n <= this.partSize) {
+      this.room(this.size + n);
+      this.size += this.fill!.write(text, this.size);
+      if (this.size === this.partSize) await this.sendPart();
+      return;
+    }
+    // Across a part boundary (once a part): in pieces.
     const b = Buffer.from(text);
-    this.chunks.push(b);
-    this.size += b.length;
-    if (this.size >= this.partSize) await this.sendPart();
+    for (let at = 0; at < b.length; ) {
+      const take = Math.min(b.length - at, this.partSize - this.size);
+      this.room(this.size + take);
+      b.copy(this.fill!, this.size, at, at + take);
+      this.size += take;
+      at += take;
+      if (this.size === this.partSize) await this.sendPart();
+    }
   }
 
-  /** Start uploading the buffered bytes as the next part (after the previous one finished). */
+  /** A fill buffer of at least `bytes`: the spare one, or one that grows by doubling up to a part. */
+  private room(bytes: number): void {
+    if (!this.fill) {
+      // Small objects stay small; once a part has gone, the next is a whole part anyway.
+      this.fill = this.spare ?? Buffer.allocUnsafe(this.inFlightBuffer ? this.partSize : Math.min(this.partSize, Math.max(64 * 1024, bytes)));
+      this.spare = undefined;
+    }
+    if (this.fill.length >= bytes) return;
+    const bigger = Buffer.allocUnsafe(Math.min(this.partSize, Math.max(2 * this.fill.length, bytes)));
+    this.fill.copy(bigger, 0, 0, this.size);
+    this.fill = bigger;
+  }
+
+  /** Start uploading the filled part (after the previous one finished). */
   private async sendPart(): Promise<void> {
-    const payload = Buffer.concat(this.chunks);
-    this.chunks = [];
+    const buffer = this.fill!;
+    const payload = buffer.subarray(0, this.size);
+    this.fill = undefined;
     this.size = 0;
     await this.inFlight;
     if (this.failed) throw this.failed;
+    // The previous part is uploaded: its buffer is the next to fill.
+    this.spare = this.inFlightBuffer;
+    this.inFlightBuffer = buffer;
     this.uploadId ??= await this.s3.initiateNewMultipartUpload(this.bucket, this.key, { 'Content-Type': this.contentType });
     const partNumber = this.parts.length + 1;
     this.parts.push({ part: partNumber, etag: '' });
@@ -66,8 +105,9 @@ export class ObjectWriter {
     if (this.aborted) throw new Error('the upload was aborted');
     if (!this.wrote) return;
     if (!this.uploadId && !this.inFlight) {
-      const body = Buffer.concat(this.chunks);
-      this.chunks = [];
+      const body = this.fill ? this.fill.subarray(0, this.size) : Buffer.alloc(0);
+      this.fill = undefined;
+      this.size = 0;
       await this.s3.putObject(this.bucket, this.key, body, body.length, { 'Content-Type': this.contentType });
       return;
     }
@@ -84,7 +124,7 @@ export class ObjectWriter {
   async abort(): Promise<void> {
     if (this.aborted) return;
     this.aborted = true;
-    this.chunks = [];
+    this.fill = this.spare = undefined;
     await this.inFlight;
     if (this.uploadId) await this.s3.abortMultipartUpload(this.bucket, this.key, this.uploadId).catch(() => undefined);
   }
