@@ -207,11 +207,12 @@ async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, l
   const source: Source = { kind: 'adhoc', name };
   const schemaKey = event.query.get('schema') ?? name;
   const opts = transformOptionsFrom(deps.csv, source, { ...adhocOverrides(event.query), schema: schemaFor(schemaKey, deps.schemas) });
+  const publish = event.query.get('publish') === 'true';
   const answer = negotiate(String(event.headers.accept ?? ''), length, deps.jsonMaxBytes);
-  if (event.query.get('publish') === 'true' || answer === 'ndjson') {
+  if (publish || answer === 'ndjson') {
     // NDJSON on the wire: the rows are typed from their bytes straight into it.
     const { stream } = await startDataset(transformCsvEncoded(bytes, opts));
-    if (answer !== 'ndjson' || event.query.get('publish') === 'true') return forwardToPublish(deps, stream, ctx, event.signal);
+    if (publish) return forwardToPublish(deps, stream, ctx, event.signal);
     return { status: 200, headers: { 'content-type': NDJSON }, body: Readable.from(encodeNdjson(stream)) };
   }
   const { header, stream } = await startDataset(transformCsv(bytes, opts));

@@ -74,8 +74,6 @@ export class RowEncoder implements LineSink {
   private o = 0;
   /** Bytes kept free for the rest of the slice being encoded (see lines). */
   private reserve = 0;
-  /** Whether integers may skip the null-value check: no null value starts with a digit or `-`. */
-  private readonly intFast: boolean;
   private readonly width: number;
   private readonly delim: number;
   private readonly kinds: Uint8Array;
@@ -116,7 +114,6 @@ export class RowEncoder implements LineSink {
     this.nulls = values.filter((v) => v.length).map((v) => Buffer.from(v, 'utf8'));
     for (const n of this.nulls) this.nullLead[n[0]] = 1;
     this.maxNull = Math.max(0, ...this.nulls.map((n) => n.length));
-    this.intFast = !this.nulls.some((n) => n[0] === 45 || (n[0] >= 48 && n[0] <= 57));
     this.isNull = new Uint8Array(w);
     this.value = new Float64Array(w);
     this.text = new Array(w).fill(undefined);
@@ -191,7 +188,6 @@ export class RowEncoder implements LineSink {
     this.room(this.reserve);
     let out = this.out;
     const { width, delim, kinds, isNull, value, nullLead, maxNull } = this;
-    const intFast = this.intFast;
     let pos = from;
     let taken = 0;
     while (pos < to) {
@@ -208,8 +204,10 @@ export class RowEncoder implements LineSink {
         let j = i;
         let x = 0;
         let done = false;
-        if (kind === Kind.Integer && intFast) {
-          // Scanned, parsed and copied in one pass: `-?[1-9]\d{0,14}` or `0`, ended by the delimiter or LF.
+        // Integers and text, the common cells, are scanned, checked and copied in one pass here; any
+        // other cell, and any of these that may be null, padded or need an escape, goes to `cell`.
+        if (kind === Kind.Integer) {
+          // `-?[1-9]\d{0,14}` or `0`, ended by the delimiter or LF.
           const neg = b[j] === 45;
           if (neg) j++;
           const s = j;
@@ -222,7 +220,7 @@ export class RowEncoder implements LineSink {
             j++;
           }
           const len = j - s;
-          if (j < to && (x === delim || x === LF) && len > 0 && len <= 15 && (b[s] !== 48 || len === 1) && !(neg && n === 0)) {
+          if (j < to && (x === delim || x === LF) && len > 0 && len <= 15 && (b[s] !== 48 || len === 1) && !(neg && n === 0) && !(j - i <= maxNull && nullLead[b[i]] === 1)) {
             if (neg) out[o++] = 45;
             for (let k = s; k < j; k++) out[o++] = b[k];
             value[c] = neg ? -n : n;
@@ -326,10 +324,13 @@ export class RowEncoder implements LineSink {
     }
   }
 
-  /** Cell c, bytes b[a, z), written at o: the new end, or -1 when the line must be declined. */
+  /**
+   * Cell c, bytes b[a, z), written at o: the new end, or -1 when the line must be declined. Null
+   * values and padding are decided here; decimals and dates are typed from their bytes; the rest
+   * (text and integers that `lines` did not take, booleans, datetimes) by the string path.
+   */
   private cell(b: Buffer, a: number, z: number, c: number, o: number): number {
     const len = z - a;
-    const out = this.out;
     if (len === 0) {
       if (!this.emptyIsNull) return this.byString(b, a, z, c, o);
       return this.writeNull(c, o);
@@ -341,32 +342,6 @@ export class RowEncoder implements LineSink {
     if (len <= this.maxNull && this.nullLead[c0] === 1 && this.isNullValue(b, a, len)) return this.writeNull(c, o);
     this.isNull[c] = 0;
     switch (this.kinds[c]) {
-      case Kind.Text: {
-        out[o++] = 0x22; // "
-        for (let k = a; k < z; k++) {
-          const x = b[k];
-          if (x < 32 || x === 0x5c) return this.byString(b, a, z, c, o - 1 - (k - a)); // an escape: JSON.stringify's
-          out[o++] = x;
-        }
-        out[o++] = 0x22;
-        return o;
-      }
-      case Kind.Integer: {
-        let i = a;
-        const neg = c0 === 45;
-        if (neg) i++;
-        if (i === z || z - i > 15 || (b[i] === 48 && z - i > 1)) return this.byString(b, a, z, c, o);
-        let n = 0;
-        for (; i < z; i++) {
-          const d = b[i] - 48;
-          if (d < 0 || d > 9) return this.byString(b, a, z, c, o);
-          n = n * 10 + d;
-        }
-        if (neg && n === 0) return this.byString(b, a, z, c, o); // -0 is written 0
-        for (let k = a; k < z; k++) out[o++] = b[k];
-        this.value[c] = neg ? -n : n;
-        return o;
-      }
       case Kind.DecimalDot:
       case Kind.DecimalComma:
         return this.decimal(b, a, z, c, o, this.kinds[c] === Kind.DecimalDot ? 46 : 44);
