@@ -57,13 +57,20 @@ describe('pipeline end to end', () => {
     assert.equal(pbi.rows.reduce((s, r) => s + (r.renda_mensal as number), 0), renda, 'every value arrived once');
     t.stack.log.info('e2e seed timing', { uploadToManifestMs: elapsed });
     // Every function serves Prometheus metrics; publish counted this file and its Power BI requests.
+    // A function records a request once its answer is sent, and the manifest is written before
+    // publish answers: wait for the bridge's delivery to be answered (the whole chain has
+    // answered by then), then for each function's own record of it.
+    await t.stack.bridge!.settled();
     const scrape = async (fn: string) => (await (await request(`${t.stack.gateway.url}/function/${fn}/metrics`)).body.text());
-    const pub = await scrape('publish');
-    assert.match(pub, /^minipipeline_files_total\{outcome="published"\} 1$/m);
+    const scraped = (fn: string, until: RegExp) => waitFor(`${fn} metrics matching ${until}`, async () => {
+      const text = await scrape(fn);
+      return until.test(text) ? text : undefined;
+    });
+    const pub = await scraped('publish', /^minipipeline_files_total\{outcome="published"\} 1$/m);
     assert.match(pub, /^minipipeline_rows_total\{kind="out"\} 10000$/m);
     assert.match(pub, /^minipipeline_powerbi_rows_total\{sink="powerbi-push",outcome="sent"\} 10000$/m);
     assert.match(pub, /^minipipeline_powerbi_requests_total\{sink="powerbi-push"\} [1-9]\d*$/m);
-    for (const fn of ['webhook', 'transform']) assert.match(await scrape(fn), /^minipipeline_request_duration_seconds_count\{fn="[a-z]+",status="200"\} [1-9]/m);
+    for (const fn of ['webhook', 'transform']) await scraped(fn, /^minipipeline_request_duration_seconds_count\{fn="[a-z]+",status="200"\} [1-9]/m);
     // The source object is untouched.
     assert.equal(md5(await readObject(t.s3, 'incoming', 'mock_10000_linhas.csv')), md5(seed));
   });

@@ -220,9 +220,11 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     sinks,
     timings: { transformMs: trailer.stats.durationMs, outputBucketMs: s3Ms, totalMs: Math.round(performance.now() - started) },
   };
-  await putJson(deps.s3, bucket, names.manifest, manifest);
   // A fixed re-upload of a file that failed before: its old failure record no longer applies.
+  // It goes first, so that the manifest is the last output a file gets: whoever sees it sees
+  // the file's final outputs (a crash in between leaves the event unanswered, and it is replayed).
   await removeQuietly(deps.s3, bucket, names.failure);
+  await putJson(deps.s3, bucket, names.manifest, manifest);
   if (source.kind === 'object') {
     await state.complete({ id, bucket: source.bucket, key: source.key, etag: source.etag, finishedAt: manifest.publishedAt, outcome: 'published', sinks });
   }
