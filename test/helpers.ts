@@ -51,6 +51,14 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
   }
 }
 
+/**
+ * Waits for a log line: a function writes its lines to a pipe that the stack reads on its own
+ * time, so a line logged before an output appears may still be on its way when the test sees it.
+ */
+export function waitForLog(t: TestStack, what: string, match: (line: string) => boolean, timeoutMs = 30_000): Promise<string> {
+  return waitFor(`a log line: ${what}`, async () => t.logs.find(match), timeoutMs, 20);
+}
+
 export async function readObject(s3: Storage, bucket: string, key: string): Promise<Buffer> {
   const stream = await s3.getObject(bucket, key);
   const chunks: Buffer[] = [];

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import { allComponents, variablesOf } from '../dev/config-catalogue.js';
 import { buildImage, dockerAvailable, ensureBaseImage, imageOf, runContainer } from '../dev/images.js';
-import { emulatorRows, useTestStack, waitForJson } from './helpers.js';
+import { emulatorRows, useTestStack, waitForJson, waitForLog } from './helpers.js';
 import { examplePath } from './kit.js';
 
 const FUNCTIONS = ['webhook', 'transform', 'publish'] as const;
@@ -43,11 +43,10 @@ describe('function images', () => {
       launcher: (name, env) => runContainer(name, Object.fromEntries(Object.entries(env).filter(([k]) => configVars.has(k)))),
     });
 
-    test('each container started from the code cache made in its image (same Node, same V8 flags)', () => {
+    test('each container started from the code cache made in its image (same Node, same V8 flags)', async () => {
       const t = stack();
       for (const fn of FUNCTIONS) {
-        const ready = t.logs.find((l) => l.startsWith(fn) && l.includes('"msg":"ready"'));
-        assert.ok(ready, `${fn} logged ready`);
+        const ready = await waitForLog(t, `${fn} logged ready`, (l) => l.startsWith(fn) && l.includes('"msg":"ready"'));
         assert.match(ready, /"codeCache":"used"/, `${fn}: ${ready}`);
       }
     });

@@ -10,7 +10,7 @@ import { after, describe, test } from 'node:test';
 import { request } from 'undici';
 import { examplePath } from './kit.js';
 import { startEmulator, type EmulatorServer } from '../dev/powerbi/server.js';
-import { startTestStack, waitForJson, useTestStack, type TestStack } from './helpers.js';
+import { startTestStack, waitForJson, waitForLog, useTestStack, type TestStack } from './helpers.js';
 
 const CITIES = ['São Paulo', 'Belém', 'Maceió', 'Florianópolis', 'Ribeirão Preto', 'Goiânia', 'Vitória da Conquista'];
 
@@ -88,7 +88,7 @@ describe('Power BI REST route: one dataset per schema, names-only Get Tables, re
     assert.equal(r.rowsNotSent, 500 - 0);
     assert.match(r.reason!, /400/);
     assert.match(m.partial!, /500 rows not sent to Power BI/);
-    assert.ok(t.logs.some((l) => l.startsWith('publish') && l.includes('"level":"error"') && l.includes('partial')), 'the log line is an error');
+    await waitForLog(t, 'publish logs the partial file as an error', (l) => l.startsWith('publish') && l.includes('"level":"error"') && l.includes('partial'));
     assert.equal(other.tables.get('RealTimeData')!.rows.length, 0);
   });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { idempotencyKey } from '../shared/storage/object-state.js';
 import { putJson } from '../shared/storage/s3.js';
-import { waitForJson, useTestStack } from './helpers.js';
+import { waitForJson, waitForLog, useTestStack } from './helpers.js';
 
 describe('reconciliation', () => {
   const stack = useTestStack();
@@ -28,7 +28,7 @@ describe('reconciliation', () => {
     const manifest = await waitForJson<{ stats: { rowsOut: number }; source: { etag: string } }>(t.s3, 'processed', 'manifests/lost/abandoned.csv.json', 30_000);
     assert.equal(manifest.stats.rowsOut, 2);
     assert.equal(manifest.source.etag, stat.etag);
-    assert.ok(t.logs.some((l) => l.includes('reconciling: an object with no terminal state is handed on')));
+    await waitForLog(t, 'the webhook reconciled the abandoned object', (l) => l.includes('reconciling: an object with no terminal state is handed on'));
   });
 });
 

@@ -17,10 +17,12 @@ describe('versions', () => {
   test('a newer upload stops the older push; the older manifest says superseded; outputs are the newer', async () => {
     const t = stack();
     const key = 'versions/sales.csv';
-    const v1 = table(0, 3000);
+    // Big enough that its push lasts many seconds at Power BI's rate: the newer upload lands well
+    // before the older push could end on its own, however slow the machine.
+    const v1 = table(0, 30_000);
     const put1 = await t.s3.putObject('incoming', key, v1, v1.length);
     // Once the first version's rows reach Power BI, the second version is uploaded.
-    await waitFor('v1 pushing', async () => ((await emulatorRows(t)).rows.some((r) => (r.id as number) < 3000) ? true : undefined), 60_000, 20);
+    await waitFor('v1 pushing', async () => ((await emulatorRows(t)).rows.some((r) => (r.id as number) < 30_000) ? true : undefined), 60_000, 20);
     const v2 = table(900_000, 200);
     const put2 = await t.s3.putObject('incoming', key, v2, v2.length);
     const id1 = idempotencyKey({ bucket: 'incoming', key, etag: put1.etag });
@@ -36,6 +38,6 @@ describe('versions', () => {
     assert.equal((await readObject(t.s3, 'processed', outputNames(key).cleaned)).toString(), v2.toString(), 'the key’s cleaned CSV is the newer version');
     const ids = (await emulatorRows(t)).rows.map((r) => r.id as number);
     assert.equal(ids.filter((id) => id >= 900_000).length, 200, 'the newer version arrived whole, once');
-    assert.ok(ids.filter((id) => id < 3000).length < 3000, 'the older version stopped pushing');
+    assert.ok(ids.filter((id) => id < 30_000).length < 30_000, 'the older version stopped pushing');
   });
 });
