@@ -17,7 +17,8 @@ function run(script: string, args: string[], env: Record<string, string>): Promi
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    child.once('exit', (code) => resolve({ code, out }));
+    // 'close', not 'exit': the child's last output may still be in its pipes when it exits.
+    child.once('close', (code) => resolve({ code, out }));
   });
 }
 
