@@ -10,6 +10,7 @@ export const devConfig = component({
     POWERBI_EMULATOR_PORT: variable(int(8090, 0, 65535), 'Local stack: the port of the console and the Power BI emulator.'),
     POWERBI_EMULATOR_ROUTE: variable(z.enum(['push-url', 'rest', 'both']).default('push-url'), 'Local stack: which Power BI route publish uses against the emulator.'),
     BRIDGE_RETRY_MS: variable(int(3000, 10), 'Local stack: how often the notification bridge retries an undelivered event (MinIO: queue_dir).'),
+    REPLICAS: variable(int(1, 1, 16), 'Local stack: processes of every function behind the gateway, round robin (as a Service with N pods): race them on purpose.'),
     DATA_DIR: variable(z.string().default('.data'), 'Local stack: where the store, the event queue and the emulator keep their data.'),
   },
 });

@@ -5,14 +5,16 @@
  * then each Power BI table with a chart that fits its data.
  *
  * The journey is read from the store itself: the embedded store reports every write, and each
- * step leaves one (the input object; the run's lease; the cleaned CSV; the Power BI checkpoint;
- * the terminal state). After a restart the files are rebuilt from the manifests and failure
- * records in the output bucket, and the tables from the emulator's rows kept in DATA_DIR.
+ * step leaves one (the input object; the run's claim; the cleaned CSV; the Power BI checkpoint;
+ * the outcome). Every status shown comes from the lifecycle's records (shared/lifecycle): a new
+ * run of a finished file (a reprocess) starts its journey again, a file finished by a sweep after
+ * a restart appears when its outcome is recorded, and after a restart the files are rebuilt from
+ * the outcomes in the output bucket; the tables from the emulator's rows kept in DATA_DIR.
  */
 import type { ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { decide, goQueryEscape, type S3EventNotification } from '../shared/storage/s3-event.js';
-import { idempotencyKey, type Completion } from '../shared/storage/object-state.js';
+import { Lifecycle, recordOfKey, versionId, type Manifest, type OutcomeRecord } from '../shared/lifecycle/index.js';
 import { outputNames } from '../shared/storage/layout.js';
 import { getJson, type Storage } from '../shared/storage/s3.js';
 import type { S3RecordEvent } from './embedded-s3.js';
@@ -37,19 +39,10 @@ export interface FileJourney {
   powerbi?: string;
   /** Power BI refused rows (partial) or the file failed: the reason in words. */
   problem?: string;
+  /** Rows a sink refused one by one, with its words. */
+  sinkRejects?: string[];
   links: Record<string, string>;
   totalMs?: number;
-}
-
-interface Manifest {
-  status?: string;
-  partial?: string;
-  publishedAt: string;
-  source: { key?: string; etag?: string; bucket?: string };
-  stats: { rowsIn: number; rowsOut: number; rowsRejected: number; warnings?: string[] };
-  rejects: { count: number; object?: string; first: { line: number; reason: string }[] };
-  sinks: Record<string, { rowsSent?: number; requests?: number; table?: string; skipped?: string; reason?: string; rowsNotSent?: number }>;
-  timings?: { totalMs?: number };
 }
 
 export interface ConsoleOptions {
@@ -67,19 +60,17 @@ export class PipelineConsole {
 
   constructor(private readonly opts: ConsoleOptions) {}
 
-  /** Rebuild the finished files from the output bucket (after a restart). */
+  private lifecycle(): Lifecycle {
+    return new Lifecycle(this.opts.s3(), this.opts.outputBucket, { claimMs: 30_000, maxAttempts: 20 });
+  }
+
+  /** Rebuild the finished files from the outcomes in the output bucket (after a restart). */
   async rebuild(): Promise<void> {
-    const s3 = this.opts.s3();
-    const listing = s3.listObjectsV2(this.opts.outputBucket, '_state/', true) as AsyncIterable<{ name?: string }>;
-    const done: string[] = [];
-    for await (const o of listing) if (o.name?.endsWith('.done.json')) done.push(o.name);
-    for (const name of done) {
-      const c = await getJson<Completion>(s3, this.opts.outputBucket, name);
-      if (!c || this.files.has(c.id)) continue;
-      const f: FileJourney = { id: c.id, key: c.key, stage: 'received', steps: [], links: {} };
-      this.files.set(c.id, f);
-      this.byKey.set(c.key, c.id);
-      await this.finish(f, c, Date.parse(c.finishedAt));
+    const lifecycle = this.lifecycle();
+    for await (const id of lifecycle.outcomes.ids()) {
+      if (this.files.has(id)) continue;
+      const c = await lifecycle.outcomes.read(id);
+      if (c) await this.finish(this.journey(id, c.key), c, Date.parse(c.finishedAt));
     }
   }
 
@@ -88,9 +79,17 @@ export class PipelineConsole {
     void this.handle(ev).catch(() => undefined);
   }
 
+  private journey(id: string, key: string): FileJourney {
+    const f: FileJourney = { id, key, stage: 'received', steps: [], links: {} };
+    this.files.set(id, f);
+    this.byKey.set(key, id);
+    return f;
+  }
+
   private async handle(ev: S3RecordEvent): Promise<void> {
     const at = Date.now();
     for (const r of ev.Records) {
+      if (!r.eventName.includes('ObjectCreated')) continue;
       const bucket = r.s3.bucket.name;
       if (bucket === this.opts.inputBucket) {
         // The embedded store reports keys as they are; the webhook's rules read MinIO's escaped form.
@@ -102,7 +101,7 @@ export class PipelineConsole {
           this.update({ id, key: d.key ?? '', stage: 'ignored', steps: [{ stage: 'received', at }], problem: d.reason, links: {} });
           continue;
         }
-        const id = idempotencyKey(d.ref);
+        const id = versionId(d.ref);
         if (this.files.has(id)) continue;
         this.byKey.set(d.ref.key, id);
         this.update({ id, key: d.ref.key, stage: 'received', steps: [{ stage: 'received', at }], links: {} });
@@ -110,23 +109,36 @@ export class PipelineConsole {
       }
       if (bucket !== this.opts.outputBucket) continue;
       const key = r.s3.object.key;
-      const state = /^_state\/([0-9a-f]+)\.(lease|progress|done)\.json$/.exec(key);
-      if (state) {
-        const f = this.files.get(state[1]);
-        if (!f || TERMINAL.has(f.stage)) continue;
-        if (state[2] === 'lease') this.step(f, 'transforming', at);
-        else if (state[2] === 'progress') this.step(f, 'powerbi', at);
-        else {
-          const c = await getJson<Completion>(this.opts.s3(), this.opts.outputBucket, key);
-          if (c) await this.finish(f, c, at);
-        }
-        continue;
-      }
-      if (key.startsWith('cleaned/')) {
+      const rec = recordOfKey(key);
+      if (rec) await this.follow(rec.id, rec.kind, at);
+      else if (key.startsWith('cleaned/')) {
         const f = this.files.get(this.byKey.get(key.slice('cleaned/'.length)) ?? '');
         if (f && !TERMINAL.has(f.stage)) this.step(f, 'writing', at);
       }
     }
+  }
+
+  /** A lifecycle record was written: the file's journey follows it. */
+  private async follow(id: string, kind: 'claim' | 'checkpoint' | 'outcome', at: number): Promise<void> {
+    const lifecycle = this.lifecycle();
+    let f = this.files.get(id);
+    if (kind === 'outcome') {
+      const c = await lifecycle.outcomes.read(id);
+      if (c) await this.finish(f ?? this.journey(id, c.key), c, at);
+      return;
+    }
+    if (kind === 'checkpoint') {
+      if (f && f.stage === 'writing') this.step(f, 'powerbi', at);
+      return;
+    }
+    const now = await lifecycle.status(id);
+    if (now.phase !== 'running' || !now.claim) return;
+    if (!f) f = this.journey(id, now.claim.key);
+    if (TERMINAL.has(f.stage)) {
+      // A new run of a finished version (a reprocess): its journey starts again.
+      Object.assign(f, { steps: f.steps.filter((s) => s.stage === 'received'), problem: undefined, sinkRejects: undefined });
+    }
+    this.step(f, 'transforming', at);
   }
 
   private step(f: FileJourney, stage: Stage, at: number): void {
@@ -136,33 +148,34 @@ export class PipelineConsole {
     this.update(f);
   }
 
-  private async finish(f: FileJourney, c: Completion, at: number): Promise<void> {
+  private async finish(f: FileJourney, c: OutcomeRecord, at: number): Promise<void> {
     const s3 = this.opts.s3();
     const names = outputNames(c.key);
     if (c.outcome === 'failed') {
       const rec = await getJson<{ problem: { title: string; detail?: string }; stats?: Manifest['stats']; rejectsObject?: string }>(s3, this.opts.outputBucket, c.failure ?? names.failure);
-      f.problem = rec ? `${rec.problem.title}${rec.problem.detail ? `: ${rec.problem.detail}` : ''}` : 'failed';
+      f.problem = rec ? `${rec.problem.title}${rec.problem.detail ? `: ${rec.problem.detail}` : ''}` : (c.reason ?? 'failed');
       if (rec?.stats) Object.assign(f, { rowsIn: rec.stats.rowsIn, rowsOut: rec.stats.rowsOut, rejected: rec.stats.rowsRejected });
       f.links = { failure: c.failure ?? names.failure, ...(rec?.rejectsObject ? { rejects: rec.rejectsObject } : {}) };
-      this.step(f, 'failed', at);
-      return;
+      return this.step(f, 'failed', at);
     }
     if (c.outcome === 'superseded') return this.step(f, 'superseded', at);
-    const m = await getJson<Manifest>(s3, this.opts.outputBucket, names.manifest);
+    const m = await getJson<Manifest>(s3, this.opts.outputBucket, c.manifest ?? names.manifest);
     if (m) {
       f.rowsIn = m.stats.rowsIn;
       f.rowsOut = m.stats.rowsOut;
       f.rejected = m.stats.rowsRejected;
-      f.rejectReasons = m.rejects.first.slice(0, 3).map((r) => `line ${r.line}: ${r.reason}`);
+      f.rejectReasons = (m.rejects?.first ?? []).slice(0, 3).map((r) => `line ${r.line}: ${r.reason}`);
       f.warnings = m.stats.warnings;
       f.totalMs = m.timings?.totalMs;
       f.powerbi = Object.entries(m.sinks)
-        .map(([name, r]) => (r.skipped ? `skipped: ${r.skipped}` : r.reason ? `${name}: refused, ${r.rowsNotSent ?? 0} rows not sent` : `${name}: ${r.rowsSent ?? 0} rows${r.table ? ` → ${r.table}` : ''}`))
+        .map(([name, r]) => (r.skipped ? `skipped: ${r.skipped}` : r.reason ? `${name}: refused, ${r.rowsNotSent ?? 0} rows not sent` : `${name}: ${r.rowsSent ?? 0} rows${r.table ? ` → ${r.table}` : ''}${r.rowsRejected ? `, ${r.rowsRejected} refused` : ''}`))
         .join('; ');
-      if (m.partial) f.problem = m.partial;
-      f.links = { cleaned: names.cleaned, manifest: names.manifest, ...(m.rejects.count ? { rejects: names.rejects } : {}) };
+      // Rows a sink refused one by one (e.g. a cell too long for Power BI), with its words.
+      f.sinkRejects = Object.entries(m.sinks).flatMap(([name, r]) => (r.rejects ?? []).slice(0, 3).map((x) => `${name} refused row ${x.row}: ${x.reason}`));
+      f.problem = m.partial;
+      f.links = { cleaned: names.cleaned, manifest: c.manifest ?? names.manifest, ...(m.rejects?.count ? { rejects: names.rejects } : {}) };
     }
-    this.step(f, m?.status === 'partial' ? 'partial' : 'published', at);
+    this.step(f, c.outcome, at);
   }
 
   private update(f: FileJourney): void {

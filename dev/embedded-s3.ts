@@ -3,10 +3,15 @@
  * under DATA_DIR, the configured key pair registered, and the one API it lacks and the minio
  * SDK needs before multipart uploads (ListMultipartUploads) answered here, in the harness,
  * with an empty listing — the product's S3 client stays stock. Writes are atomic, as in S3.
+ *
+ * Conditional writes as S3 and MinIO answer them (s3rver ignores them): see `conditions.ts`.
+ * Every request on one key is ordered by a lock held only for the short part that must be
+ * atomic (a read's metadata and open; a write's check and commit), so a read never sees one
+ * write's bytes with another's ETag.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -14,6 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { createServer, type Server } from 'node:http';
 import { EventEmitter } from 'node:events';
 import { listenLocal } from './listen.js';
+import { conditionOf, ConditionalRequests, evaluate, s3Error, type RequestScope } from './conditions.js';
 
 const require = createRequire(import.meta.url);
 // CommonJS package without types.
@@ -23,7 +29,13 @@ const S3rver = require('@20minutes/s3rver') as new (opts: Record<string, unknown
 const account = require('@20minutes/s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(a: string, s: string): void } };
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem.js') as { prototype: { putContent(path: string, content: Buffer | Readable): Promise<[number, string]> } };
+const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem.js') as {
+  prototype: {
+    putContent(path: string, content: Buffer | Readable): Promise<[number, string]>;
+    existsObject(bucket: string, key: string): Promise<boolean>;
+  };
+};
+const existsObject = FilesystemStore.prototype.existsObject;
 
 /**
  * S3 replaces an object atomically: a PUT whose body breaks off leaves the old object (or
@@ -44,12 +56,46 @@ FilesystemStore.prototype.putContent = async function putContentAtomically(objec
   });
   try {
     await pipeline(Buffer.isBuffer(content) ? Readable.from([content]) : content, count, createWriteStream(tmp));
+    // A write of an object (not a part) commits under its key's lock, after its conditions hold.
+    const scope = ConditionalRequests.current();
+    if (scope?.commits && !scope.part) {
+      await scope.enter();
+      await checkConditions(scope, objectPath);
+    }
     await rename(tmp, objectPath);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
   return [size, md5.digest('hex')];
+};
+
+/** The current ETag of the object at `objectPath` (s3rver keeps its MD5 beside it), or undefined. */
+async function currentEtag(objectPath: string): Promise<string | undefined> {
+  try {
+    return (await readFile(`${objectPath}.md5`, 'utf8')).trim();
+  } catch {
+    try {
+      return createHash('md5').update(await readFile(objectPath)).digest('hex');
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+async function checkConditions(scope: RequestScope, objectPath: string): Promise<void> {
+  const failed = evaluate(scope.condition, await currentEtag(objectPath));
+  if (failed) throw s3Error(failed);
+}
+
+/** DELETE: s3rver asks whether the object exists before removing it; the conditions are checked there. */
+FilesystemStore.prototype.existsObject = async function existsConditionally(this: { getResourcePath(b: string, k: string, r: string): string }, bucket: string, key: string) {
+  const scope = ConditionalRequests.current();
+  if (scope?.method === 'DELETE') {
+    await scope.enter();
+    if (scope.condition.ifMatch !== undefined) await checkConditions(scope, this.getResourcePath(bucket, key, 'object'));
+  }
+  return existsObject.call(this, bucket, key);
 };
 
 interface S3rverApp extends EventEmitter {
@@ -87,6 +133,7 @@ export async function startEmbeddedS3(opts: { directory: string; port?: number; 
   });
   await app.configureBuckets();
   const handle = app.callback();
+  const conditional = new ConditionalRequests();
   const lost: { path: RegExp; left: number }[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://s3.local');
@@ -118,7 +165,15 @@ export async function startEmbeddedS3(opts: { directory: string; port?: number; 
         return res;
       }) as typeof res.writeHead;
     }
-    handle(req, res);
+    const scope = conditional.scope(req, res, parts, conditionOf(req.headers));
+    if (!scope) return void handle(req, res);
+    void scope.start().then(
+      () => conditional.run(scope, () => handle(req, res)),
+      (err: Error & { code?: string; status?: number }) => {
+        res.writeHead(err.status ?? 500, { 'content-type': 'application/xml' });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${err.code}</Code><Message>${err.message}</Message></Error>`);
+      },
+    );
   });
   const listening = await listenLocal(server, opts.port ?? 0);
   return {

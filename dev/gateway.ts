@@ -22,7 +22,8 @@ export interface GatewayRoute {
 export interface Gateway {
   url: string;
   port: number;
-  setRoute(name: string, port: number): void;
+  /** Route a function to one process, or round robin over several (its replicas, as a Service with N pods). */
+  setRoute(name: string, port: number | number[]): void;
   close(): Promise<void>;
 }
 
@@ -33,7 +34,16 @@ const problem = (status: number, title: string, detail: string) =>
 export const HALF_DUPLEX_DRAIN_BYTES = 256 * 1024;
 
 export async function startGateway(opts: { port?: number; routes: GatewayRoute[]; fullDuplex?: boolean }): Promise<Gateway> {
-  const routes = new Map(opts.routes.map((r) => [r.name, r.port]));
+  const routes = new Map(opts.routes.map((r) => [r.name, [r.port]]));
+  const turn = new Map<string, number>();
+  /** The next replica of a function, round robin (as a Kubernetes Service spreads connections). */
+  const pick = (name: string): number | undefined => {
+    const ports = routes.get(name);
+    if (!ports?.length) return undefined;
+    const i = (turn.get(name) ?? 0) % ports.length;
+    turn.set(name, i + 1);
+    return ports[i];
+  };
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://gateway');
     if (url.pathname === '/healthz') return void res.end('OK');
@@ -47,10 +57,10 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
     }
     if (url.pathname === '/system/functions') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      return void res.end(JSON.stringify([...routes.keys()].map((name) => ({ name, replicas: 1, availableReplicas: 1 }))));
+      return void res.end(JSON.stringify([...routes.entries()].map(([name, ports]) => ({ name, replicas: ports.length, availableReplicas: ports.length }))));
     }
     const m = /^\/(function|async-function)\/([a-z0-9-]+)(\/.*)?$/.exec(url.pathname);
-    const port = m ? routes.get(m[2]) : undefined;
+    const port = m ? pick(m[2]) : undefined;
     if (!m || port === undefined) {
       res.writeHead(404, { 'content-type': 'application/problem+json' });
       return void res.end(problem(404, 'No such function', `no function at ${url.pathname}`));
@@ -117,6 +127,6 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
   const listening = await listenLocal(server, opts.port ?? 0);
   return {
     ...listening,
-    setRoute: (name, p) => routes.set(name, p),
+    setRoute: (name, p) => void routes.set(name, Array.isArray(p) ? p : [p]),
   };
 }

@@ -1,5 +1,5 @@
 /** How `npm run upload` and `npm run reprocess` report a file: followed to its terminal state, then told in words. */
-import { idempotencyKey, type Completion } from '../shared/storage/object-state.js';
+import { Lifecycle, versionId, type Outcome, type OutcomeRecord } from '../shared/lifecycle/index.js';
 import { outputNames } from '../shared/storage/layout.js';
 import { getJson, type Storage } from '../shared/storage/s3.js';
 import type { RunningStack } from './running.js';
@@ -16,13 +16,17 @@ export interface Manifest {
   sinks: Record<string, { rowsSent?: number; requests?: number; possibleDuplicates?: number; rowsNotSent?: number; reason?: string; skipped?: string; rowsRejected?: number; table?: string }>;
 }
 
-export async function followFile(stack: RunningStack, s3: Storage, key: string, etag: string, started: number, timeoutMs: number): Promise<'published' | 'partial' | 'failed' | 'superseded' | 'timeout'> {
-  const id = idempotencyKey({ bucket: stack.inputBucket, key, etag });
+/** The lifecycle as the local tools read it (reads only: the settings do not matter). */
+export const lifecycleOf = (s3: Storage, stack: RunningStack) => new Lifecycle(s3, stack.outputBucket, { claimMs: 30_000, maxAttempts: 20 });
+
+export async function followFile(stack: RunningStack, s3: Storage, key: string, etag: string, started: number, timeoutMs: number): Promise<Outcome | 'timeout'> {
+  const id = versionId({ bucket: stack.inputBucket, key, etag });
   const names = outputNames(key);
+  const lifecycle = lifecycleOf(s3, stack);
   const deadline = Date.now() + timeoutMs;
-  let done: Completion | undefined;
+  let done: OutcomeRecord | undefined;
   for (let tick = 0; !done; tick++) {
-    done = await getJson<Completion>(s3, stack.outputBucket, `_state/${id}.done.json`);
+    done = (await lifecycle.status(id)).outcome;
     if (done) break;
     if (Date.now() > deadline) return 'timeout';
     if (tty) process.stderr.write(`\r  ${key}: processing… ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -7,7 +7,8 @@
 import { request } from 'undici';
 import { outputNames } from '../shared/storage/layout.js';
 import { getJson } from '../shared/storage/s3.js';
-import { followFile, type Manifest } from './report.js';
+import { followFile, lifecycleOf, type Manifest } from './report.js';
+import { versionId } from '../shared/lifecycle/index.js';
 import { findStack, storageOf } from './running.js';
 
 const keys = process.argv.slice(2);
@@ -34,6 +35,16 @@ for (const key of keys) {
       ? `↻ ${key}: reprocessing. Power BI keeps the ${pushed.toLocaleString('en-US')} rows the earlier run pushed (a push dataset cannot delete rows), and this run pushes them again.\n`
       : `↻ ${key}: reprocessing; its outputs are replaced.\n`,
   );
+  // A run that holds the file: wait for it to finish, or for its claim to expire (a run that died
+  // stops renewing it), then take it over.
+  const lifecycle = lifecycleOf(s3, stack);
+  const id = versionId({ bucket: stack.inputBucket, key, etag: stat.etag });
+  for (let said = false; ; said = true) {
+    const now = await lifecycle.status(id);
+    if (now.phase !== 'running') break;
+    if (!said) process.stdout.write(`  ${key} is held by a run (last heartbeat ${now.claim?.renewedAt}); waiting for it to finish, or for its claim to expire at ${now.claim?.expiresAt}…\n`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
   const started = Date.now();
   const res = await request(`${stack.gatewayUrl}/function/transform?force=true`, {
     method: 'POST',
@@ -43,8 +54,8 @@ for (const key of keys) {
     bodyTimeout: 0,
   });
   const answer = (await res.body.json().catch(() => ({}))) as { status?: string; title?: string; detail?: string };
-  if (res.statusCode === 202) {
-    process.stdout.write(`  ${key} is running right now; try again once it has finished\n`);
+  if (res.statusCode === 202 && answer.status === 'running') {
+    process.stdout.write(`  ${key} was taken by another run just now; try again once it has finished\n`);
     failures++;
     continue;
   }

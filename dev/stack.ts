@@ -63,7 +63,10 @@ export interface LocalStack {
   dashboardUrl?: string;
   bridge?: NotifyBridge;
   s3?: EmbeddedS3;
+  /** The first process of each function (with REPLICAS=1, its only one). */
   functions: Map<FunctionName, FunctionProcess>;
+  /** Every process of each function (REPLICAS of them), in the gateway's round-robin order. */
+  replicas: Map<FunctionName, FunctionProcess[]>;
   log: Logger;
   /** Stop a function process (tests: a downstream outage) and start it again. */
   stopFunction(name: FunctionName): Promise<void>;
@@ -236,6 +239,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   const bundles = await buildBundles();
   opts.onProgress?.('starting webhook, transform and publish…');
   const functions = new Map<FunctionName, FunctionProcess>();
+  const replicas = new Map<FunctionName, FunctionProcess[]>();
   const onLog = opts.onLog ?? ((fn: string, line: string) => process.stdout.write(`[${fn}] ${line}\n`));
 
   /** Start one process of a function and wait for its ready line (nothing is routed to it yet). */
@@ -266,10 +270,13 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       });
     });
 
+  const routeTo = (name: FunctionName, procs: FunctionProcess[]) => {
+    replicas.set(name, procs);
+    functions.set(name, procs[0]);
+    gateway.setRoute(name, procs.map((p) => p.port));
+  };
   const startFunction = async (name: FunctionName) => {
-    const fp = await launch(name);
-    functions.set(name, fp);
-    gateway.setRoute(name, fp.port);
+    routeTo(name, await Promise.all(Array.from({ length: dev.REPLICAS }, () => launch(name))));
   };
 
   const terminate = async (fp: FunctionProcess) => {
@@ -280,30 +287,30 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   };
 
   const stopFunction = async (name: FunctionName) => {
-    const fp = functions.get(name);
-    if (!fp) return;
+    const procs = replicas.get(name);
+    if (!procs) return;
     functions.delete(name);
+    replicas.delete(name);
     gateway.setRoute(name, 1); // nothing listens on port 1: calls fail fast, like a function scaled away
-    await terminate(fp);
+    await Promise.all(procs.map(terminate));
   };
 
   /**
-   * A rolling restart as the platforms do it: the new process starts and becomes ready; the old
-   * one gets SIGTERM while the gateway still routes to it for a moment (of-watchdog keeps routing
-   * for healthcheck_interval; Kubernetes until the endpoint is gone); then traffic moves over.
+   * A rolling restart as the platforms do it, one replica at a time: the new process starts and
+   * becomes ready; the old one gets SIGTERM while the gateway still routes to it for a moment
+   * (of-watchdog keeps routing for healthcheck_interval; Kubernetes until the endpoint is gone);
+   * then traffic moves over.
    */
   const restartFunction = async (name: FunctionName, routeLagMs = 500) => {
-    const old = functions.get(name);
-    const next = await launch(name);
-    if (old) {
-      const stopped = terminate(old);
+    const procs = [...(replicas.get(name) ?? [])];
+    if (!procs.length) return startFunction(name);
+    for (let i = 0; i < procs.length; i++) {
+      const next = await launch(name);
+      const stopped = terminate(procs[i]);
       await new Promise((r) => setTimeout(r, routeLagMs));
-      functions.set(name, next);
-      gateway.setRoute(name, next.port);
+      procs[i] = next;
+      routeTo(name, [...procs]);
       await stopped;
-    } else {
-      functions.set(name, next);
-      gateway.setRoute(name, next.port);
     }
   };
 
@@ -327,6 +334,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     bridge,
     s3,
     functions,
+    replicas,
     log,
     stopFunction,
     startFunction,

@@ -10,14 +10,18 @@ import { powerbiConfig } from '../../shared/sinks/powerbi/config.js';
 import { storageConfig } from '../../shared/storage/config.js';
 import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
 import { publishDataset } from './publish.js';
+import { claimSettings, lifecycleConfig } from '../../shared/lifecycle/config.js';
+import { Lifecycle } from '../../shared/lifecycle/index.js';
+import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
 import { createSinks, s3SchemaMemory } from './sinks.js';
 
 export const publish = defineFunction({
   name: 'publish',
   maxBodyBytes: Infinity,
-  config: { storage: storageConfig, chain: internalConfig, csv: csvConfig, powerbi: powerbiConfig },
+  config: { storage: storageConfig, lifecycle: lifecycleConfig, chain: internalConfig, csv: csvConfig, powerbi: powerbiConfig },
   create: (config) => {
     const s3 = createStorage(config.storage);
+    const lifecycle = new Lifecycle(s3, config.storage.OUTPUT_BUCKET, claimSettings(config.lifecycle));
     // publish validates every dataset's header and trailer: their schemas are built now, not on the first file.
     datasetSchemas();
     // Sinks are built once per process: the Power BI limits and token cache hold across requests.
@@ -44,6 +48,8 @@ export const publish = defineFunction({
           sinks,
           log: ctx.log,
           callId: ctx.callId,
+          runId: event.headers[RUN_ID_HEADER] ? String(event.headers[RUN_ID_HEADER]) : undefined,
+          lifecycle,
           signal: event.signal,
         });
         return { status: result.status === 'failed' ? (result.problem?.status ?? 422) : 200, json: result };

@@ -3,8 +3,12 @@
  * 1. The output bucket (always): cleaned CSV and rejects CSV, streamed as they arrive.
  * 2. Row sinks (Power BI), once the file is known good, read back from the cleaned CSV with
  *    per-batch checkpoints, so a retry resumes instead of pushing rows twice.
- * 3. The manifest, then the completion marker: a replay of the same object version is a no-op.
+ * 3. The manifest, then the version's outcome: a replay of the same object version is a no-op.
  * A file that cannot be read produces `failed/<key>.json`; the source is never touched.
+ * Every write of an object version's run is fenced by its claim: the run adopts the version's
+ * checkpoint with the run id transform claimed it with, and saves it (a conditional write)
+ * before the outputs are completed, before every request to a sink and before the manifest; a
+ * run that lost its claim is refused there and stops.
  */
 import type { DatasetHeader, DatasetTrailer, Reject, Source } from '../../shared/dataset/contract.js';
 import type { Logger } from '../../shared/runtime/log.js';
@@ -12,14 +16,13 @@ import { Problem } from '../../shared/runtime/problem.js';
 import { cleanedHeaderLine, readCleaned } from '../../shared/csv/cleaned-csv.js';
 import { csvLine } from '../../shared/csv/writer.js';
 import type { RowSink, SinkResult } from '../../shared/sinks/sink.js';
-import { ObjectState } from '../../shared/storage/object-state.js';
 import { putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
 import { ObjectWriter } from '../../shared/storage/object-writer.js';
-import { outputsOf, recordFailure, sourceId, supersededManifest } from '../../shared/storage/layout.js';
+import { outputsOf, sourceId, supersededManifest } from '../../shared/storage/layout.js';
+import { lifecycleProblems, memoryCheckpoint, type Lifecycle, type Manifest, type Outcome, type RunCheckpoint } from '../../shared/lifecycle/index.js';
 import type { DatasetEvent } from '../../shared/csv/clean.js';
 import { datasetProblems } from '../../shared/dataset/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
-import { retrying, type RetryPolicy } from '../../shared/runtime/retry.js';
 import { recordDelivery } from '../../shared/sinks/metrics.js';
 
 export interface PublishDeps {
@@ -31,12 +34,17 @@ export interface PublishDeps {
   sinks: RowSink[];
   log: Logger;
   callId: string;
+  /** The run that holds the object version's claim (transform sends it). */
+  runId?: string;
+  lifecycle: Lifecycle;
   signal?: AbortSignal;
 }
 
 export interface PublishResult {
   /** partial: in the output bucket whole, but Power BI refused some or all of its rows (the manifest says which and why). */
-  status: 'published' | 'partial' | 'already-published' | 'failed' | 'superseded';
+  status: Outcome;
+  /** The version had this outcome already: nothing was done again. */
+  replay?: boolean;
   id: string;
   source: Source;
   outputs: { bucket: string; cleaned?: string; manifest?: string; rejects?: string; failure?: string };
@@ -44,9 +52,6 @@ export interface PublishResult {
   sinks: Record<string, SinkResult | { skipped: string } | { sink: string; error: unknown; rowsAcknowledged: number; rowsNotSent: number; reason: string }>;
   problem?: ReturnType<Problem['toJSON']>;
 }
-
-/** Saving a checkpoint: retried with backoff for about a minute before the run gives up. */
-const CHECKPOINT_POLICY: RetryPolicy = { maxRetries: 8, baseMs: 250, maxMs: 15_000 };
 
 export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: PublishDeps): Promise<PublishResult> {
   const started = performance.now();
@@ -58,7 +63,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   const source = header.source;
   const id = sourceId(source);
   const names = outputsOf(source, id);
-  const state = new ObjectState(deps.s3, bucket);
+  const lifecycle = deps.lifecycle;
   const log = deps.log.child({ id, key: source.kind === 'object' ? source.key : source.name });
 
   // Whether this object version is still the newest (checked at most once a second while pushing).
@@ -80,20 +85,26 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   const finishSuperseded = async (trailer: DatasetTrailer, sinks: PublishResult['sinks']): Promise<PublishResult> => {
     const key = source.kind === 'object' ? source.key : source.name;
     const manifestKey = supersededManifest(key, id);
-    await putJson(deps.s3, bucket, manifestKey, { manifestVersion: 1, id, status: 'superseded', detail: 'a newer version of this object was uploaded while this one ran: it stopped before its next Power BI batch and did not overwrite the newer outputs; rows it had pushed stay in Power BI', source, finishedAt: new Date().toISOString(), stats: trailer.stats, sinks });
-    if (source.kind === 'object') await state.complete({ id, bucket: source.bucket, key: source.key, etag: source.etag, finishedAt: new Date().toISOString(), outcome: 'superseded', sinks });
+    await checkpoint.save();
+    const manifest: Manifest = { manifestVersion: 1, id, status: 'superseded', detail: 'a newer version of this object was uploaded while this one ran: it stopped before its next Power BI batch and did not overwrite the newer outputs; rows it had pushed stay in Power BI', runId: deps.runId, source, finishedAt: new Date().toISOString(), stats: trailer.stats, sinks: sinks as Manifest['sinks'] };
+    await putJson(deps.s3, bucket, manifestKey, manifest);
+    await lifecycle.outcomes.record({ id, source, outcome: 'superseded', runId: deps.runId, manifest: manifestKey, sinks });
+    await checkpoint.clear();
     metrics.files.inc({ outcome: 'superseded' });
     log.warn('superseded', { manifest: manifestKey });
     return { status: 'superseded', id, source, outputs: { bucket, manifest: manifestKey }, stats: trailer.stats, sinks };
   };
 
-  const done = source.kind === 'object' ? await state.completion(id) : undefined;
-  if (done?.outcome === 'published') {
+  const done = source.kind === 'object' ? await lifecycle.outcomes.read(id) : undefined;
+  if (done) {
     for (let n = await it.next(); !n.done; n = await it.next()); // drain
-    log.info('already published: nothing to do');
-    metrics.files.inc({ outcome: 'already-published' });
-    return { status: 'already-published', id, source, outputs: { bucket, cleaned: names.cleaned, manifest: names.manifest }, sinks: done.sinks as PublishResult['sinks'] };
+    log.info('replay: the version has its outcome already; nothing to do', { outcome: done.outcome });
+    metrics.replays.inc({ outcome: done.outcome });
+    return { status: done.outcome, replay: true, id, source, outputs: { bucket, cleaned: names.cleaned, manifest: done.manifest ?? names.manifest, failure: done.failure }, sinks: done.sinks as PublishResult['sinks'] };
   }
+  // The run's checkpoint: adopted only by the run that holds the version's claim.
+  if (source.kind === 'object' && !deps.runId) throw lifecycleProblems.noClaim('publish needs the run id of the claim (X-Run-Id, sent by transform)');
+  const checkpoint: RunCheckpoint = source.kind === 'object' ? await lifecycle.checkpoints.adopt(id, deps.runId!) : memoryCheckpoint();
 
   // 1. Output bucket: cleaned CSV and rejects, streamed.
   const escape = deps.escapeFormulas;
@@ -122,6 +133,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
       await Promise.all([cleaned.abort(), rejects.abort()]);
       return finishSuperseded(trailer, {});
     }
+    await checkpoint.save(); // still this run's: the outputs may be completed
     await cleaned.end();
     await rejects.end();
   } catch (err) {
@@ -135,28 +147,20 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     // The file could not be read to the end (or too many rows were rejected): nothing goes to Power BI.
     const problem = Problem.fromDetails(trailer.error);
     await removeQuietly(deps.s3, bucket, names.cleaned);
-    const failure = await recordFailure(deps.s3, bucket, source, id, problem, { stats: trailer.stats, rejects: trailer.rejects.slice(0, 20), rejectsObject: rejectCount ? names.rejects : undefined });
+    const { failure } = await lifecycle.outcomes.fail({ id, source, problem, runId: deps.runId, extra: { stats: trailer.stats, rejects: trailer.rejects.slice(0, 20), rejectsObject: rejectCount ? names.rejects : undefined } });
+    await checkpoint.clear();
     log.warn('file failed', { problem: problem.toJSON() });
     recordFile('failed', trailer.stats, started);
-    return { status: 'failed', id, source, outputs: { bucket, failure, ...(rejectCount ? { rejects: names.rejects } : {}) }, stats: trailer.stats, sinks: {}, problem: problem.toJSON() };
+    return { status: 'failed', id, source, outputs: { bucket, failure: failure!, ...(rejectCount ? { rejects: names.rejects } : {}) }, stats: trailer.stats, sinks: {}, problem: problem.toJSON() };
   }
   const s3Ms = Math.round(performance.now() - started);
 
   // 2. Row sinks, resumable.
   const sinks: PublishResult['sinks'] = {};
-  const progress = (await state.progress(id)) ?? { id, acked: {}, updatedAt: new Date().toISOString() };
-  // One checkpoint write at a time, each of the newest state (an older write never lands last).
-  let saving: Promise<void> = Promise.resolve();
-  const saveProgress = () => {
-    const next = saving.then(() => {
-      progress.updatedAt = new Date().toISOString();
-      // A checkpoint that fails to save is retried by itself: the rows are already acknowledged,
-      // and pushing them again would duplicate them.
-      return retrying(() => state.saveProgress(progress), CHECKPOINT_POLICY, deps.signal);
-    });
-    saving = next.catch(() => undefined);
-    return next;
-  };
+  // One checkpoint write at a time, each of the newest state; a save that fails on the store is
+  // retried by itself (the rows are already acknowledged: pushing them again would duplicate them).
+  const progress = checkpoint.progress;
+  const saveProgress = () => checkpoint.save();
   for (const sink of deps.sinks) {
     const startAt = progress.acked[sink.name] ?? 0;
     const body = await deps.s3.getObject(bucket, names.cleaned);
@@ -204,30 +208,31 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   // 3. Manifest and completion marker.
   const refused = Object.entries(sinks).filter(([, r]) => 'error' in r) as [string, { reason: string; rowsNotSent: number }][];
   const status: 'published' | 'partial' = refused.length ? 'partial' : 'published';
-  const manifest = {
+  const manifest: Manifest = {
     manifestVersion: 1,
     id,
     status,
     ...(refused.length ? { partial: refused.map(([name, r]) => `${name}: ${r.rowsNotSent} rows not sent to Power BI (${r.reason}); every row is in the cleaned CSV`).join('; ') } : {}),
     callId: deps.callId,
+    runId: deps.runId,
     source,
     publishedAt: new Date().toISOString(),
     dialect: header.dialect,
     schema: header.schema,
     stats: trailer.stats,
     rejects: { count: rejectCount, object: rejectCount ? names.rejects : undefined, first: trailer.rejects.slice(0, 20) },
-    outputs,
-    sinks,
+    outputs: outputs as Manifest['outputs'],
+    sinks: sinks as Manifest['sinks'],
     timings: { transformMs: trailer.stats.durationMs, outputBucketMs: s3Ms, totalMs: Math.round(performance.now() - started) },
   };
   // A fixed re-upload of a file that failed before: its old failure record no longer applies.
   // It goes first, so that the manifest is the last output a file gets: whoever sees it sees
   // the file's final outputs (a crash in between leaves the event unanswered, and it is replayed).
+  await checkpoint.save(); // still this run's: the manifest and the outcome may be written
   await removeQuietly(deps.s3, bucket, names.failure);
   await putJson(deps.s3, bucket, names.manifest, manifest);
-  if (source.kind === 'object') {
-    await state.complete({ id, bucket: source.bucket, key: source.key, etag: source.etag, finishedAt: manifest.publishedAt, outcome: 'published', sinks });
-  }
+  await lifecycle.outcomes.record({ id, source, outcome: status, runId: deps.runId, manifest: names.manifest, sinks, reason: manifest.partial });
+  await checkpoint.clear();
   // One line per file with every outcome (the manifest has the same and more).
   const sinkSummary = Object.fromEntries(
     Object.entries(sinks).map(([name, r]) => [
@@ -240,7 +245,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     ]),
   );
   recordFile(status, trailer.stats, started);
-  log[refused.length ? 'error' : 'info'](status, { rowsIn: trailer.stats.rowsIn, rows: trailer.stats.rowsOut, rejected: trailer.stats.rowsRejected, rejectReasons: trailer.stats.rejectReasons, sinks: sinkSummary, totalMs: manifest.timings.totalMs });
+  log[refused.length ? 'error' : 'info'](status, { rowsIn: trailer.stats.rowsIn, rows: trailer.stats.rowsOut, rejected: trailer.stats.rowsRejected, rejectReasons: trailer.stats.rejectReasons, sinks: sinkSummary, totalMs: manifest.timings?.totalMs });
   return { status, id, source, outputs, stats: trailer.stats, sinks };
 }
 

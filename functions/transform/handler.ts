@@ -4,8 +4,10 @@ import { loadSchemaFile } from '../../shared/csv/pinned-schema.js';
 import { gatewayConfig, internalConfig } from '../../shared/runtime/config.js';
 import { requireBearer } from '../../shared/runtime/auth.js';
 import { readJson } from '../../shared/runtime/body.js';
-import { defineFunction, leaseOutlastsHandler } from '../../shared/runtime/main.js';
-import { leaseConfig, storageConfig } from '../../shared/storage/config.js';
+import { defineFunction } from '../../shared/runtime/main.js';
+import { storageConfig } from '../../shared/storage/config.js';
+import { claimSettings, lifecycleConfig } from '../../shared/lifecycle/config.js';
+import { Lifecycle } from '../../shared/lifecycle/index.js';
 import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
 import { transformConfig } from './config.js';
 import { transformAdhoc, transformObject, type TransformDeps } from './requests.js';
@@ -16,9 +18,9 @@ const REF_MAX_BYTES = 64 * 1024;
 export const transform = defineFunction({
   name: 'transform',
   maxBodyBytes: Infinity,
-  config: { storage: storageConfig, lease: leaseConfig, gateway: gatewayConfig, chain: internalConfig, csv: csvConfig, transform: transformConfig },
-  validate: (config, runtime) => {
-    const problems = leaseOutlastsHandler(config, runtime);
+  config: { storage: storageConfig, lifecycle: lifecycleConfig, gateway: gatewayConfig, chain: internalConfig, csv: csvConfig, transform: transformConfig },
+  validate: (config) => {
+    const problems: { variable: string; message: string }[] = [];
     try {
       if (config.csv.CSV_SCHEMA_FILE) loadSchemaFile(config.csv.CSV_SCHEMA_FILE);
     } catch (err) {
@@ -27,12 +29,13 @@ export const transform = defineFunction({
     return problems;
   },
   create: (config) => {
+    const s3 = createStorage(config.storage);
     const deps: TransformDeps = {
-      s3: createStorage(config.storage),
+      s3,
       csv: config.csv,
       schemas: config.csv.CSV_SCHEMA_FILE ? loadSchemaFile(config.csv.CSV_SCHEMA_FILE) : [],
       outputBucket: config.storage.OUTPUT_BUCKET,
-      leaseSeconds: config.lease.LEASE_SECONDS,
+      lifecycle: new Lifecycle(s3, config.storage.OUTPUT_BUCKET, claimSettings(config.lifecycle)),
       jsonMaxBytes: config.transform.TRANSFORM_JSON_MAX_BYTES,
       spoolMaxBytes: config.transform.ADHOC_SPOOL_MAX_BYTES,
       fullDuplex: config.transform.HTTP_FULL_DUPLEX,

@@ -1,7 +1,7 @@
 /**
  * What the transform function does with a request:
- * - an object reference (JSON from `webhook`): lease, stream the object from S3, transform,
- *   stream the dataset to `publish`, answer with publish's result;
+ * - an object reference (JSON from `webhook`): claim the version, stream the object from S3,
+ *   transform, stream the dataset to `publish`, answer with publish's result;
  * - a CSV body (ad-hoc): answer the dataset as NDJSON, one JSON document or clean CSV (by
  *   `Accept`), or forward it to `publish` with `?publish=true`.
  */
@@ -12,11 +12,11 @@ import { encodeNdjson } from '../../shared/dataset/ndjson.js';
 import { csvLine } from '../../shared/csv/writer.js';
 import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
 import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
-import { Problem, PROBLEM_CONTENT_TYPE, problems } from '../../shared/runtime/problem.js';
-import { recordFailure } from '../../shared/storage/layout.js';
+import { Problem, PROBLEM_CONTENT_TYPE, problems, toProblem, type ProblemDetails } from '../../shared/runtime/problem.js';
 import { ObjectRef } from '../../shared/storage/s3-event.js';
 import { schemaFor, type PinnedSchema } from '../../shared/csv/pinned-schema.js';
-import { idempotencyKey, ObjectState } from '../../shared/storage/object-state.js';
+import { isOutcome, Lifecycle, lifecycleProblems, versionId, type ClaimAttempt, type HeldClaim } from '../../shared/lifecycle/index.js';
+import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
 import { isNotFound, type Storage } from '../../shared/storage/s3.js';
 import { transformCsv, transformCsvEncoded, transformOptionsFrom, type DatasetEvent, type EncodedRows, type TransformOptions } from '../../shared/csv/clean.js';
 import { storageProblems } from '../../shared/storage/problems.js';
@@ -24,12 +24,14 @@ import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
 import { bearer } from '../../shared/runtime/auth.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 import { metrics } from '../../shared/runtime/metrics.js';
-import { retrying, type RetryPolicy } from '../../shared/runtime/retry.js';
+import { classifyError } from '../../shared/runtime/retry.js';
+
+type ObjectSource = Extract<Source, { kind: 'object' }>;
 
 export interface TransformDeps {
   csv: CsvConfig;
   outputBucket: string;
-  leaseSeconds: number;
+  lifecycle: Lifecycle;
   jsonMaxBytes: number;
   /** Ad-hoc bodies larger than this are refused (413). */
   spoolMaxBytes: number;
@@ -56,10 +58,10 @@ async function startDataset<E extends DatasetEvent | EncodedRows>(events: AsyncG
   return { header, stream: all() };
 }
 
-async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<DatasetEvent | EncodedRows>, ctx: FunctionContext, signal?: AbortSignal): Promise<FunctionResult> {
+async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<DatasetEvent | EncodedRows>, ctx: FunctionContext, signal?: AbortSignal, runId?: string): Promise<FunctionResult> {
   const res = await invoke(deps.publishUrl, {
     target: 'publish',
-    headers: { 'content-type': NDJSON, ...bearer(deps.internalToken) },
+    headers: { 'content-type': NDJSON, ...bearer(deps.internalToken), ...(runId ? { [RUN_ID_HEADER]: runId } : {}) },
     body: Readable.from(encodeNdjson(stream)),
     callId: ctx.callId,
     signal,
@@ -69,75 +71,113 @@ async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<Data
   return { status: res.status, headers: { 'content-type': contentType.includes('problem') ? PROBLEM_CONTENT_TYPE : 'application/json' }, json: body };
 }
 
-const LEASE_RELEASE_POLICY: RetryPolicy = { maxRetries: 8, baseMs: 250, maxMs: 15_000 };
-
-export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext, opts: { force?: boolean } = {}): Promise<FunctionResult> {
+/** The object version a reference names, checked against the store (it must exist and be that version). */
+async function versionOf(refInput: unknown, deps: TransformDeps, log: FunctionContext['log']): Promise<ObjectSource> {
   const ref = ObjectRef.parse(refInput);
-  const { s3 } = deps;
   if (ref.bucket !== deps.inputBucket) throw storageProblems.wrongBucket(`transform reads only bucket ${deps.inputBucket}`, { bucket: ref.bucket });
   const refused = keyProblem(ref.key);
   if (refused) throw storageProblems.invalidKey(refused, { file: ref.key });
-  const log = ctx.log.child({ bucket: ref.bucket, key: ref.key });
   let stat;
   try {
-    stat = await s3.statObject(ref.bucket, ref.key, ref.versionId ? { versionId: ref.versionId } : {});
+    stat = await deps.s3.statObject(ref.bucket, ref.key, ref.versionId ? { versionId: ref.versionId } : {});
   } catch (err) {
     if (isNotFound(err)) throw storageProblems.objectNotFound(`${ref.bucket}/${ref.key} does not exist (deleted since the event?)`, { file: ref.key });
     throw storageProblems.storageUnavailable((err as { code?: string }).code ?? 'error');
   }
   if (ref.etag && stat.etag && stat.etag !== ref.etag) {
     // Overwritten since the event (its own event processes the new version), or a forged reference.
-    log.info('superseded', { eventEtag: ref.etag, currentEtag: stat.etag });
+    log.info('superseded', { bucket: ref.bucket, key: ref.key, eventEtag: ref.etag, currentEtag: stat.etag });
     metrics.files.inc({ outcome: 'superseded' });
-    throw storageProblems.versionMismatch('the object was overwritten since this event (the newer version has its own event), or the reference is wrong', { file: ref.key });
+    throw storageProblems.versionMismatch('the object was overwritten since this event (the newer version has its own event), or the reference is wrong', { file: ref.key, outcome: 'superseded' });
   }
-  const full: ObjectRef = { ...ref, etag: ref.etag ?? stat.etag, size: stat.size };
-  const id = idempotencyKey(full);
-  const state = new ObjectState(s3, deps.outputBucket);
+  return { kind: 'object', bucket: ref.bucket, key: ref.key, etag: ref.etag ?? stat.etag, size: stat.size, ...(ref.versionId ? { versionId: ref.versionId } : {}) };
+}
+
+/** What a claim attempt that did not win answers: the version's phase, in the lifecycle's words. */
+function notClaimed(taken: Exclude<ClaimAttempt, { kind: 'claimed' }>, id: string): FunctionResult {
+  if (taken.kind === 'finished') {
+    const r = taken.record;
+    return { status: 200, json: { status: r.outcome, replay: true, id, finishedAt: r.finishedAt, ...(r.failure ? { failure: r.failure } : {}), ...(r.reason ? { reason: r.reason } : {}) } };
+  }
+  const h = taken.holder;
+  return taken.kind === 'running' ? { status: 202, json: { status: 'running', id, since: h.claimedAt, attempts: h.attempts } } : { status: 202, json: { status: 'waiting', id, retryAt: h.expiresAt, attempts: h.attempts, last: h.last } };
+}
+
+/**
+ * An object version: claimed (exactly one run of any number of replicas wins), transformed and
+ * streamed to publish while the claim's heartbeat renews it; publish records the outcome. A
+ * failure a retry can help leaves the version waiting for its next attempt; one it cannot ends it
+ * failed, with its record. A run that loses its claim stops (its signal aborts the stream).
+ */
+export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext, opts: { force?: boolean } = {}): Promise<FunctionResult> {
+  const source = await versionOf(refInput, deps, ctx.log);
+  const log = ctx.log.child({ bucket: source.bucket, key: source.key });
+  const id = versionId(source);
+  const lifecycle = deps.lifecycle;
   if (opts.force) {
     // Reprocess on purpose (the chain's credential was checked): unless a run holds it now, the
     // version runs again from its first row, and its outputs are replaced.
-    if (await state.leased(id)) return { status: 202, json: { status: 'in-progress', id } };
-    await state.forget(id);
+    const now = await lifecycle.status(id);
+    if (now.phase === 'running') return { status: 202, json: { status: 'running', id, since: now.claim?.claimedAt, renewedAt: now.claim?.renewedAt, expiresAt: now.claim?.expiresAt } };
+    await lifecycle.outcomes.forget(id);
     log.info('reprocess requested', { id });
   }
-  const done = await state.completion(id);
-  if (done?.outcome === 'published') return { status: 200, json: { status: 'already-published', id, finishedAt: done.finishedAt } };
-  if (done?.outcome === 'failed') return { status: 200, json: { status: 'already-failed', id, finishedAt: done.finishedAt, failure: done.failure } };
-  if (done?.outcome === 'superseded') return { status: 200, json: { status: 'superseded', id, finishedAt: done.finishedAt } };
-  const releaseLease = () => retrying(() => state.release(id, ctx.callId), LEASE_RELEASE_POLICY).catch((err) => log.warn('lease release failed', { error: err }));
-  let lease;
+  const runId = Lifecycle.runId();
+  const taken = await lifecycle.claims.take(id, source, runId, { force: opts.force });
+  if (taken.kind !== 'claimed') return notClaimed(taken, id);
+  const claim = taken.claim;
+  claim.startHeartbeat((why) => log.warn('claim lost: stopping', { id, runId, why }));
+  log.info('claimed', { id, runId, attempts: claim.attempts });
   try {
-    lease = await state.acquire(id, full, ctx.callId, deps.leaseSeconds);
-  } catch (err) {
-    // The lease may have been stored with its answer lost: left there, it would hold the object
-    // for LEASE_SECONDS while nothing runs.
-    await releaseLease();
-    throw err;
+    const answer = await runClaimed(claim, deps, ctx, log);
+    return answer;
+  } finally {
+    claim.end();
   }
-  if (!lease.ok) return { status: 202, json: { status: 'in-progress', id, since: lease.holder.acquiredAt } };
+}
 
-  const source: Source = { kind: 'object', bucket: full.bucket, key: full.key, etag: full.etag, size: full.size, ...(full.versionId ? { versionId: full.versionId } : {}) };
+async function runClaimed(claim: HeldClaim, deps: TransformDeps, ctx: FunctionContext, log: FunctionContext['log']): Promise<FunctionResult> {
+  const { source, id, runId } = claim;
+  const failed = async (problem: Problem): Promise<FunctionResult> => {
+    const record = await deps.lifecycle.outcomes.fail({ id, source, problem, runId, attempts: claim.attempts });
+    await claim.release();
+    log.warn('file failed', { problem: problem.toJSON(), failure: record.failure });
+    throw problem.with({ failure: `${deps.outputBucket}/${record.failure}` });
+  };
+  const retryLater = async (problem: Problem): Promise<FunctionResult> => {
+    if (claim.lost) return { status: 409, headers: { 'content-type': PROBLEM_CONTENT_TYPE }, json: (claim.signal.reason as Problem).toJSON() };
+    const verdict = classifyError(problem);
+    const next = await claim.defer(problem, verdict);
+    if ('failed' in next) throw lifecycleProblems.gaveUp(next.failed.reason, { failure: `${deps.outputBucket}/${next.failed.failure}`, last: problem.toJSON() });
+    log.warn(verdict.kind === 'throttled' ? 'throttled: the next attempt waits' : 'the next attempt waits', { id, attempts: claim.attempts, retryAt: next.retryAt, problem: problem.toJSON() });
+    return { status: 202, json: { status: 'waiting', id, retryAt: next.retryAt, attempts: claim.attempts, last: problem.toJSON() } };
+  };
+  let answer: FunctionResult;
   try {
-    const body = await s3.getObject(full.bucket, full.key, full.versionId ? { versionId: full.versionId } : {});
+    const body = await deps.s3.getObject(source.bucket, source.key, source.versionId ? { versionId: source.versionId } : {});
     let started;
     try {
-      started = await startDataset(transformCsvEncoded(body as AsyncIterable<Buffer>, transformOptionsFrom(deps.csv, source, { schema: schemaFor(full.key, deps.schemas) })));
+      started = await startDataset(transformCsvEncoded(body as AsyncIterable<Buffer>, transformOptionsFrom(deps.csv, source, { schema: schemaFor(source.key, deps.schemas) })));
     } catch (err) {
       body.destroy();
-      if (err instanceof Problem && !err.retryable) {
-        const failure = await recordFailure(s3, deps.outputBucket, source, id, err);
-        log.warn('file failed', { problem: err.toJSON(), failure });
-        throw err.with({ failure: `${deps.outputBucket}/${failure}` });
-      }
       throw err;
     }
-    return await forwardToPublish(deps, started.stream, ctx);
-  } finally {
-    // A lease left behind would hold the object for LEASE_SECONDS: releasing it outlasts a short
-    // store outage (retried for about a minute) before the run gives up on it.
-    await releaseLease();
+    answer = await forwardToPublish(deps, started.stream, ctx, claim.signal, runId);
+  } catch (err) {
+    const problem = err instanceof Problem ? err : toProblem(err, ctx.callId);
+    if (problem.retryable || claim.lost) return retryLater(problem);
+    return failed(problem);
   }
+  const said = (answer.json as { status?: unknown } | undefined)?.status;
+  const status = answer.status ?? 200;
+  if (status < 300 && isOutcome(said)) {
+    await claim.release(); // publish recorded the outcome
+    return answer;
+  }
+  if (status >= 500 || status === 429) return retryLater(Problem.fromDetails(answer.json as ProblemDetails));
+  if (status === 409 || claim.lost) return answer; // another run holds the version now
+  // publish refused the dataset for good (and recorded nothing): the file fails, with its record.
+  return failed(Problem.fromDetails(answer.json as ProblemDetails));
 }
 
 type Answer = 'ndjson' | 'json' | 'csv';

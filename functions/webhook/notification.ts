@@ -1,100 +1,123 @@
 /**
  * What the webhook function does with a notification: check the bearer token (constant
  * time), validate the S3 event, keep object creations in watched buckets and suffixes, and
- * hand each object to `transform`. It answers within MinIO's 60 s: 2xx for events it ignores
- * or that were handled (also files recorded as failed: their retry cannot help), 202 when the
- * work is still going after the wait, 5xx only when a retry can help.
+ * hand each object version to `transform` unless the lifecycle says it needs nothing: it has its
+ * outcome already (a replay), or a live run holds it. It answers MinIO as soon as a run holds
+ * the version (or transform answered), so MinIO's one-at-a-time delivery never waits for a file:
+ * 200 when every record has its outcome or was ignored, 202 while one is running or waiting for
+ * its next attempt (the lifecycle's records carry it on), 5xx only when the store itself could
+ * not be reached (a retry by MinIO is then what helps).
  */
 import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
 import { bearer, requireBearer } from '../../shared/runtime/auth.js';
 import { readJson } from '../../shared/runtime/body.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
-import { Problem, problems } from '../../shared/runtime/problem.js';
+import { Problem, problems, type ProblemDetails } from '../../shared/runtime/problem.js';
 import { decide, S3EventNotification, type ObjectRef } from '../../shared/storage/s3-event.js';
-import { idempotencyKey } from '../../shared/storage/object-state.js';
+import { isOutcome, versionId, type Lifecycle, type Phase } from '../../shared/lifecycle/index.js';
 import { storageProblems } from '../../shared/storage/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
+import { classifyStatus, withRetries, type RetryPolicy } from '../../shared/runtime/retry.js';
 
 export interface WebhookDeps {
   /** The bearer token MinIO sends. */
   token: string;
   /** Which objects are processed. */
   filter: { buckets: string[]; prefix: string; suffixes: string[] };
-  /** How long to wait for a run before answering 202. */
+  /** How long to wait for a run to take the version before answering 202 anyway. */
   waitSeconds: number;
   transformUrl: string;
   /** The credential of the calls inside the chain. */
   internalToken: string;
+  lifecycle: Lifecycle;
   /** Record why a key was refused at the edge (a terminal failure: never retried). */
   recordRefusal(ref: ObjectRef, reason: string): Promise<string>;
-  /** Count a failed attempt; past MAX_ATTEMPTS the object fails for good. Returns the record when it does. */
-  recordAttempt(ref: ObjectRef, problem: unknown): Promise<{ attempts: number; failure?: string }>;
 }
 
-/** Objects being handed off right now by this process: a duplicate delivery joins the same run. */
-interface HandOff {
-  status: number;
-  result: unknown;
+/** What became of one record, in the lifecycle's words. */
+export interface HandOff {
+  status: Phase;
+  replay?: boolean;
+  id: string;
+  /** transform's answer, when it came before the webhook answered. */
+  result?: unknown;
+  retryAt?: string;
 }
 
-interface Run {
-  outcome: Promise<HandOff>;
-  /** Set once MinIO was answered 202: from then on this process owns the retries. */
-  answered: boolean;
+/** Calling transform: connection failures retried through the one policy before the version is deferred. */
+const INVOKE_POLICY: RetryPolicy = { maxRetries: 3, baseMs: 200, maxMs: 2_000 };
+
+async function callTransform(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promise<{ status: number; result: unknown }> {
+  try {
+    const res = await withRetries(
+      () =>
+        invoke(deps.transformUrl, {
+          target: 'transform',
+          headers: { 'content-type': 'application/json', ...bearer(deps.internalToken) },
+          body: JSON.stringify(ref),
+          callId: ctx.callId,
+          retries: 0,
+        }),
+      INVOKE_POLICY,
+    );
+    return { status: res.status, result: await readAnswer(res.body) };
+  } catch (err) {
+    const problem = err instanceof Problem ? err : problems.downstreamUnreachable('transform');
+    return { status: problem.status, result: problem.toJSON() };
+  }
 }
 
-const runs = new Map<string, Run>();
+/** transform's answer in the lifecycle's words (a problem without an outcome: a retry may help, or not). */
+function phaseOf(answer: { status: number; result: unknown }): { status: Phase; replay?: boolean; retryable: boolean } {
+  const body = answer.result as { status?: unknown; replay?: boolean; outcome?: unknown } | undefined;
+  if (answer.status < 300 && (isOutcome(body?.status) || body?.status === 'running' || body?.status === 'waiting')) return { status: body!.status as Phase, replay: body?.replay, retryable: false };
+  if (isOutcome(body?.outcome)) return { status: body!.outcome as Phase, retryable: false }; // a problem that names its outcome (superseded)
+  const verdict = classifyStatus(answer.status);
+  return verdict.kind === 'permanent' ? { status: 'failed', retryable: false } : { status: 'waiting', retryable: true };
+}
 
-/** Delays between retries of a handed-off object (about 4 minutes in all). */
-export const HANDOFF_RETRY_MS = [2_000, 5_000, 15_000, 30_000, 60_000, 120_000];
+/**
+ * Hand one object version on: nothing to do when it has its outcome or a live run; else call
+ * transform and answer as soon as a run holds the version (the call goes on without the webhook
+ * waiting for it) or transform answered. A hand-off that fails before any run took the version
+ * is recorded as waiting for its next attempt (counted), and the sweep hands it on when due.
+ */
+export async function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promise<HandOff> {
+  const id = versionId(ref);
+  const seen = await deps.lifecycle.status(id);
+  if (isOutcome(seen.phase)) {
+    metrics.replays.inc({ outcome: seen.phase });
+    return { status: seen.phase, replay: true, id };
+  }
+  if (seen.phase === 'running') return { status: 'running', id };
+  const call = callTransform(ref, deps, ctx);
+  const taken = new AbortController();
+  const first = await Promise.race([call.then((a) => ({ answered: a })), deps.lifecycle.untilTaken(id, deps.waitSeconds * 1000, taken.signal).then((s) => ({ status: s }))]);
+  taken.abort();
+  if ('status' in first) {
+    // The call goes on without the webhook waiting for it; its end is logged, the records carry it.
+    void call.then((a) => ctx.log[a.status >= 400 ? 'warn' : 'info']('hand-off ended', { bucket: ref.bucket, key: ref.key, transformStatus: a.status, outcome: (a.result as { status?: unknown })?.status }));
+    if (first.status.phase !== 'pending' && first.status.phase !== 'waiting') return { status: first.status.phase, id };
+    // No run took it within the wait: recorded as waiting, so that the sweep hands it on if none does.
+    return defer(ref, id, deps, ctx, 0, problems.downstreamFailed(`no run took the version within ${deps.waitSeconds} s`));
+  }
+  const answer = 'answered' in first ? first.answered : await call;
+  const phase = phaseOf(answer);
+  if (!phase.retryable) return { status: phase.status, replay: phase.replay, id, result: answer.result };
+  const body = answer.result as ProblemDetails | undefined;
+  return defer(ref, id, deps, ctx, answer.status, body?.title ? Problem.fromDetails(body) : problems.downstreamFailed(`transform answered ${answer.status}`));
+}
 
-export function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Run {
-  const id = idempotencyKey(ref);
-  const running = runs.get(id);
-  if (running) return running;
-  const run: Run = { answered: false, outcome: Promise.resolve({ status: 0, result: undefined }) };
-  const once = async (): Promise<HandOff> => {
-    try {
-      const res = await invoke(deps.transformUrl, {
-        target: 'transform',
-        headers: { 'content-type': 'application/json', ...bearer(deps.internalToken) },
-        body: JSON.stringify(ref),
-        callId: ctx.callId,
-        retries: 3,
-      });
-      return { status: res.status, result: await readAnswer(res.body) };
-    } catch (err) {
-      const problem = err instanceof Problem ? err : problems.downstreamUnreachable('transform');
-      return { status: problem.status, result: problem.toJSON() };
-    }
-  };
-  run.outcome = (async (): Promise<HandOff> => {
-    for (let attempt = 0; ; attempt++) {
-      const out = await once();
-      let retryable = out.status >= 500 || out.status === 429;
-      if (retryable) {
-        // Every failure a retry could help is counted for the object version; past the ceiling it
-        // fails for good (with its record), and nobody retries it again.
-        const counted = await deps.recordAttempt(ref, out.result).catch(() => ({ attempts: 0, failure: undefined }));
-        if (counted.failure) {
-          ctx.log.error('failed for good after too many attempts', { bucket: ref.bucket, key: ref.key, attempts: counted.attempts, record: counted.failure });
-          return { status: 200, result: { status: 'failed', attempts: counted.attempts, failure: counted.failure, last: out.result } };
-        }
-        retryable = true;
-      }
-      // Before MinIO has its answer, a failure goes back to MinIO (its queue retries).
-      // After a 202, nobody else will retry: this process does, with backoff.
-      if (!retryable || !run.answered || attempt >= HANDOFF_RETRY_MS.length) {
-        if (retryable && run.answered) ctx.log.error('gave up on a handed-off object', { bucket: ref.bucket, key: ref.key, status: out.status });
-        return out;
-      }
-      ctx.log.warn('retrying a handed-off object', { bucket: ref.bucket, key: ref.key, status: out.status, inMs: HANDOFF_RETRY_MS[attempt] });
-      await new Promise((r) => setTimeout(r, HANDOFF_RETRY_MS[attempt]));
-    }
-  })().finally(() => runs.delete(id));
-  runs.set(id, run);
-  return run;
+/** No run took the version: it waits for its next attempt, counted (and fails for good past MAX_ATTEMPTS). */
+async function defer(ref: ObjectRef, id: string, deps: WebhookDeps, ctx: FunctionContext, status: number, problem: Problem): Promise<HandOff> {
+  const deferred = await deps.lifecycle.claims.defer(id, { kind: 'object', ...ref }, problem, classifyStatus(status));
+  if ('failed' in deferred) {
+    ctx.log.error('failed for good after too many attempts', { bucket: ref.bucket, key: ref.key, attempts: deferred.failed.attempts, record: deferred.failed.failure });
+    return { status: 'failed', id, result: { status: 'failed', failure: deferred.failed.failure, last: problem.toJSON() } };
+  }
+  ctx.log.warn('hand-off failed: the next attempt waits', { bucket: ref.bucket, key: ref.key, transformStatus: status, attempts: deferred.attempts, retryAt: deferred.retryAt });
+  return { status: 'waiting', id, retryAt: deferred.retryAt, result: problem.toJSON() };
 }
 
 /** MinIO sends one record per request; a batch from other stores stays far below this. */
@@ -115,7 +138,7 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
   }
   const decisions = decide(parsed.data, deps.filter);
   const results: Record<string, unknown>[] = [];
-  let retry = false;
+  let storeDown = false;
   let pending = false;
   for (const d of decisions) {
     if (d.action === 'ignore') {
@@ -128,31 +151,28 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
     const refused = keyProblem(d.ref.key);
     if (refused) {
       const record = await deps.recordRefusal(d.ref, refused);
-      metrics.files.inc({ outcome: 'refused' });
+      metrics.files.inc({ outcome: 'failed' });
       ctx.log.warn('refused', { bucket: d.ref.bucket, key: d.ref.key, reason: refused, record });
-      results.push({ status: 'refused', bucket: d.ref.bucket, key: d.ref.key, reason: refused, record });
+      results.push({ status: 'failed', bucket: d.ref.bucket, key: d.ref.key, reason: refused, record });
       continue;
     }
-    const run = handOff(d.ref, deps, ctx);
-    const waitMs = deps.waitSeconds * 1000;
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([run.outcome, new Promise<null>((r) => (timer = setTimeout(() => r(null), waitMs)))]);
-    clearTimeout(timer);
-    if (outcome === null) {
-      run.answered = true;
-      pending = true;
-      ctx.log.info('handed off', { bucket: d.ref.bucket, key: d.ref.key, detail: `still running after ${deps.waitSeconds}s` });
-      results.push({ status: 'accepted', bucket: d.ref.bucket, key: d.ref.key, detail: 'processing continues; the lease makes a redelivery a no-op' });
+    let out: HandOff;
+    try {
+      out = await handOff(d.ref, deps, ctx);
+    } catch (err) {
+      // The store could not be reached (the lifecycle's records): MinIO's retry is what helps.
+      ctx.log.error('hand-off failed: the store is unreachable', { bucket: d.ref.bucket, key: d.ref.key, error: err });
+      storeDown = true;
+      results.push({ status: 'waiting', bucket: d.ref.bucket, key: d.ref.key, detail: 'the object store could not be reached; MinIO will redeliver the event' });
       continue;
     }
-    if (outcome.status >= 500 || outcome.status === 429) retry = true;
-    // The outcome in words: published, partial, already-published (identical bytes), failed…
-    const said = (outcome.result as { status?: string } | undefined)?.status;
-    ctx.log[said === 'partial' || outcome.status >= 400 ? 'warn' : 'info']('handled', { bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status, ...(said ? { outcome: said } : {}), ...(said === 'already-published' ? { detail: 'identical bytes were processed before: nothing to do (a forced rerun: transform ?force=true with the chain credential; locally npm run reprocess)' } : {}) });
-    results.push({ status: outcome.status < 300 ? 'processed' : outcome.status >= 500 ? 'retry' : outcome.status === 409 ? 'superseded' : 'failed', bucket: d.ref.bucket, key: d.ref.key, transformStatus: outcome.status, result: outcome.result });
+    if (out.status === 'running' || out.status === 'waiting' || out.status === 'pending') pending = true;
+    const level = out.status === 'failed' || out.status === 'partial' ? 'warn' : 'info';
+    ctx.log[level]('handed off', { bucket: d.ref.bucket, key: d.ref.key, id: out.id, outcome: out.status, ...(out.replay ? { replay: true, detail: 'this version has its outcome already: nothing to do (a forced rerun: npm run reprocess, or transform ?force=true with the chain credential)' } : {}) });
+    results.push({ status: out.status, ...(out.replay ? { replay: true } : {}), bucket: d.ref.bucket, key: d.ref.key, id: out.id, ...(out.retryAt ? { retryAt: out.retryAt } : {}), ...(out.result !== undefined ? { result: out.result } : {}) });
   }
-  if (retry) {
-    throw problems.downstreamFailed('a downstream function or Power BI failed; MinIO will redeliver the event', { results });
+  if (storeDown) {
+    throw storageProblems.storageUnavailable('the lifecycle records could not be read or written; MinIO will redeliver the event', { results });
   }
   return { status: pending ? 202 : 200, json: { results } };
 }

@@ -1,64 +1,79 @@
 /**
- * Reconciliation: nothing in the input bucket stays without a terminal state. At start and every
- * RECONCILE_SECONDS the webhook lists the input bucket and hands on every object version that is
- * neither completed nor failed for good and that no live run holds: lost notifications (MinIO
- * without queue_dir, the webhook down past MinIO's retries, objects uploaded before the
- * notification was wired), runs that died after MinIO was answered, outages that outlasted the
- * retries. Expired leases need nothing special: their object simply has no terminal state.
+ * Recovery: nothing stays without an outcome. Two sweeps, each run by one webhook replica at a
+ * time (a turn taken by a conditional write in the output bucket; the others skip it):
+ * - every half claim time-to-live, the versions whose next attempt is due — claims left by a run
+ *   that died (no heartbeat since) or deferred after a failure a retry can help — are handed on;
+ * - at start and every RECONCILE_SECONDS, the input bucket is listed and every object version
+ *   with no record at all is handed on: lost notifications (MinIO without queue_dir, the webhook
+ *   down past MinIO's retries, objects uploaded before the notification was wired).
+ * Handing on is harmless when it races another replica: a run must win the version's claim.
  */
 import type { Logger } from '../../shared/runtime/log.js';
 import type { ObjectRef } from '../../shared/storage/s3-event.js';
-import { idempotencyKey, ObjectState } from '../../shared/storage/object-state.js';
+import { versionId, type Lifecycle } from '../../shared/lifecycle/index.js';
 import type { Storage } from '../../shared/storage/s3.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 
 export interface ReconcileOptions {
   s3: Storage;
+  lifecycle: Lifecycle;
   inputBucket: string;
-  outputBucket: string;
   prefix: string;
   suffixes: string[];
+  /** How often the input bucket is listed. */
   everyMs: number;
   log: Logger;
   resubmit: (ref: ObjectRef) => Promise<void>;
 }
 
-/** Object versions in the input bucket that have no terminal state and (unless `includeRunning`) no live run. */
-export async function unfinishedObjects(opts: Pick<ReconcileOptions, 's3' | 'inputBucket' | 'outputBucket' | 'prefix' | 'suffixes'> & { includeRunning?: boolean }, now = Date.now()): Promise<ObjectRef[]> {
-  const state = new ObjectState(opts.s3, opts.outputBucket);
+/** Object versions in the input bucket that the lifecycle has no record of (or, with `includeWaiting`, no outcome). */
+export async function unfinishedObjects(opts: Pick<ReconcileOptions, 's3' | 'lifecycle' | 'inputBucket' | 'prefix' | 'suffixes'> & { includeWaiting?: boolean }): Promise<ObjectRef[]> {
   const out: ObjectRef[] = [];
   const listing = opts.s3.listObjectsV2(opts.inputBucket, opts.prefix, true) as AsyncIterable<{ name?: string; etag?: string; size?: number }>;
   for await (const item of listing) {
     if (!item.name || !opts.suffixes.some((s) => item.name!.toLowerCase().endsWith(s.toLowerCase()))) continue;
     if (keyProblem(item.name)) continue; // refused at the edge for good, with its record
     const ref: ObjectRef = { bucket: opts.inputBucket, key: item.name, etag: item.etag?.replace(/"/g, ''), size: item.size ?? 0 };
-    const id = idempotencyKey(ref);
-    if (await state.completion(id)) continue;
-    if (!opts.includeRunning && (await state.leased(id, now))) continue;
-    out.push(ref);
+    const { phase } = await opts.lifecycle.status(versionId(ref));
+    if (phase === 'pending' || (opts.includeWaiting && phase === 'waiting')) out.push(ref);
   }
   return out;
 }
 
-/** Sweep at start and every `everyMs`; returns a stop function (called on shutdown). */
+/** The claims sweep: versions whose next attempt is due. */
+async function sweepDue(opts: ReconcileOptions): Promise<void> {
+  for await (const c of opts.lifecycle.due()) {
+    opts.log.warn('recovering: the next attempt is due', { bucket: c.bucket, key: c.key, attempts: c.attempts, since: c.renewedAt, last: c.last?.title });
+    await opts.resubmit({ bucket: c.bucket, key: c.key, etag: c.etag, size: c.size, ...(c.versionId ? { versionId: c.versionId } : {}) });
+  }
+}
+
+async function sweepInput(opts: ReconcileOptions): Promise<void> {
+  for (const ref of await unfinishedObjects(opts)) {
+    opts.log.warn('reconciling: an object with no record is handed on', { bucket: ref.bucket, key: ref.key });
+    await opts.resubmit(ref);
+  }
+}
+
+/** Sweep at start and on their timers; returns a stop function (called on shutdown). */
 export function startReconciler(opts: ReconcileOptions): () => void {
-  let running = false;
-  const sweep = async () => {
-    if (running) return;
-    running = true;
+  const dueEvery = Math.max(500, opts.lifecycle.settings.claimMs / 2);
+  const running = new Set<string>();
+  const sweep = (name: string, ms: number, fn: () => Promise<void>, always = false) => async () => {
+    if (running.has(name)) return;
+    running.add(name);
     try {
-      for (const ref of await unfinishedObjects(opts)) {
-        opts.log.warn('reconciling: an object with no terminal state is handed on', { bucket: ref.bucket, key: ref.key });
-        await opts.resubmit(ref);
-      }
+      if (always || (await opts.lifecycle.sweepTurn(name, ms))) await fn();
     } catch (err) {
-      opts.log.warn('reconciliation sweep failed', { error: err });
+      opts.log.warn('sweep failed', { sweep: name, error: err });
     } finally {
-      running = false;
+      running.delete(name);
     }
   };
-  void sweep();
-  const timer = setInterval(() => void sweep(), opts.everyMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  const due = sweep('due', dueEvery, () => sweepDue(opts));
+  const input = sweep('input', opts.everyMs, () => sweepInput(opts));
+  void sweep('input', opts.everyMs, () => sweepInput(opts), true)().then(due);
+  const timers = [setInterval(due, dueEvery), setInterval(input, opts.everyMs)];
+  for (const t of timers) t.unref();
+  return () => timers.forEach(clearInterval);
 }

@@ -8,7 +8,7 @@
  *   failed/<key>.json        why a file failed
  *   superseded/<key>/<id>.json   the manifest of a version a newer upload replaced mid-run
  *   adhoc/<id>/…             the same four for an ad-hoc file published by hand
- *   _state/<id>.…            leases, checkpoints, completion markers (ids are hashes, never keys)
+ *   _state/…                 the lifecycle's records (claims, checkpoints, outcomes: shared/lifecycle/)
  *
  * so the mapping from input keys to output names is one-to-one (`a.csv` and `a.CSV` stay apart,
  * an input named `x.rejects.csv` is just another key), and no input key can reach `_state/` or
@@ -16,13 +16,11 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Source } from '../dataset/contract.js';
-import type { Problem } from '../runtime/problem.js';
-import { idempotencyKey, ObjectState } from './object-state.js';
-import { putJson, type Storage } from './s3.js';
+import { STATE_PREFIX, versionId } from '../lifecycle/keys.js';
 
 /** S3's limit on a key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
-export const STATE_PREFIX = '_state/';
+export { STATE_PREFIX };
 const KINDS = ['cleaned/', 'manifests/', 'rejects/', 'failed/', 'superseded/'] as const;
 
 export interface OutputNames {
@@ -66,27 +64,12 @@ export const OUTPUT_PREFIXES = [...KINDS, 'adhoc/', STATE_PREFIX];
 
 /** The id of a source's state: the object version's idempotency key, or a fresh one for ad-hoc files. */
 export function sourceId(source: Source): string {
-  return source.kind === 'object' ? idempotencyKey(source) : randomUUID().replace(/-/g, '');
+  return source.kind === 'object' ? versionId(source) : randomUUID().replace(/-/g, '');
 }
 
 /** Where a key that cannot name outputs (refused at the edge) has its failure recorded. */
 export function refusedKeyRecord(bucket: string, key: string): string {
   return `failed/_refused/${createHash('sha256').update(`${bucket}/${key}`).digest('hex')}.json`;
-}
-
-/**
- * A file that failed for good: its record under `failed/<key>.json` (the reason, whether a retry
- * could help, the attempts), then, for an object, its terminal state, so that nothing retries or
- * reconciles it again. A fixed file is a new object version, with its own state.
- */
-export async function recordFailure(s3: Storage, bucket: string, source: Source, id: string, problem: Problem, extra: Record<string, unknown> = {}): Promise<string> {
-  const key = outputsOf(source, id).failure;
-  const failedAt = new Date().toISOString();
-  await putJson(s3, bucket, key, { source, failedAt, retryable: problem.retryable, problem: problem.toJSON(), ...extra });
-  if (source.kind === 'object') {
-    await new ObjectState(s3, bucket).complete({ id, bucket: source.bucket, key: source.key, etag: source.etag, finishedAt: failedAt, outcome: 'failed', sinks: {}, failure: key });
-  }
-  return key;
 }
 
 /**

@@ -1,0 +1,107 @@
+/**
+ * The embedded store answers conditional writes and deletes as S3 and MinIO do. The expectations
+ * come from the S3 user guide ("How to prevent object overwrites with conditional writes", "How to
+ * perform conditional deletes"), the PutObject/DeleteObject API reference, and MinIO's release
+ * notes (RELEASE.2024-05-07T06-41-25Z: `*` as an ETag); they are sent by the project's own S3
+ * client (`minio` 8, which passes If-Match / If-None-Match through as headers).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startEmbeddedS3, type EmbeddedS3 } from './embedded-s3.js';
+import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
+import { createStorage, type Storage } from '../shared/storage/s3.js';
+
+let dir: string;
+let server: EmbeddedS3;
+let s3: Storage;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'conditions-'));
+  server = await startEmbeddedS3({ directory: dir, accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['cond'] });
+  s3 = createStorage({ S3_ENDPOINT: server.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 5 });
+});
+after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const put = (key: string, body: string, headers: Record<string, string> = {}) => s3.putObject('cond', key, Buffer.from(body), body.length, headers);
+const read = async (key: string) => {
+  const chunks: Buffer[] = [];
+  for await (const c of await s3.getObject('cond', key)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString();
+};
+const code = (err: unknown) => (err as { code?: string }).code;
+const status = async (p: Promise<unknown>) => p.then(() => 200, (err: unknown) => code(err));
+const del = (key: string, ifMatch: string) =>
+  (s3 as unknown as { makeRequestAsyncOmit(o: Record<string, unknown>, p: string, c: number[]): Promise<unknown> }).makeRequestAsyncOmit({ method: 'DELETE', bucketName: 'cond', objectName: key, headers: { 'If-Match': ifMatch } }, '', [200, 204]);
+
+describe('conditional PUT', () => {
+  test('If-None-Match: * creates a missing key, and refuses an existing one with 412 (the object is kept)', async () => {
+    await put('create.json', 'first', { 'If-None-Match': '*' });
+    assert.equal(await status(put('create.json', 'second', { 'If-None-Match': '*' })), 'PreconditionFailed');
+    assert.equal(await read('create.json'), 'first');
+  });
+
+  test('If-Match with the current ETag replaces; with another ETag it is 412 and nothing changes', async () => {
+    const first = await put('cas.json', 'v1');
+    const second = await put('cas.json', 'v2', { 'If-Match': `"${first.etag}"` });
+    assert.notEqual(second.etag, first.etag);
+    assert.equal(await status(put('cas.json', 'v3', { 'If-Match': `"${first.etag}"` })), 'PreconditionFailed');
+    assert.equal(await read('cas.json'), 'v2');
+    assert.equal((await s3.statObject('cond', 'cas.json')).etag, second.etag, 'the ETag a write answers is the one a read sees');
+  });
+
+  test('If-Match on a missing key is 404 NoSuchKey (AWS), and creates nothing', async () => {
+    assert.equal(await status(put('missing.json', 'x', { 'If-Match': '"0123456789abcdef0123456789abcdef"' })), 'NoSuchKey');
+    assert.equal(await status(s3.statObject('cond', 'missing.json')), 'NotFound');
+  });
+
+  test('If-Match: * writes only over an existing object', async () => {
+    assert.equal(await status(put('star.json', 'x', { 'If-Match': '*' })), 'NoSuchKey');
+    await put('star.json', 'a');
+    await put('star.json', 'b', { 'If-Match': '*' });
+    assert.equal(await read('star.json'), 'b');
+  });
+
+  test('a write without conditions still overwrites (S3 semantics unchanged)', async () => {
+    await put('plain.json', 'a');
+    await put('plain.json', 'b');
+    assert.equal(await read('plain.json'), 'b');
+  });
+
+  test('many conditional creates of one key at once: exactly one wins; the rest get 412 or 409 ConditionalRequestConflict', async () => {
+    for (let round = 0; round < 20; round++) {
+      const key = `race/${round}.json`;
+      const outcomes = await Promise.all(Array.from({ length: 5 }, (_, i) => status(put(key, `writer ${i}`, { 'If-None-Match': '*' }))));
+      assert.equal(outcomes.filter((o) => o === 200).length, 1, `round ${round}: ${outcomes.join(',')}`);
+      assert.ok(outcomes.every((o) => o === 200 || o === 'PreconditionFailed' || o === 'ConditionalRequestConflict'), outcomes.join(','));
+    }
+  });
+
+  test('many compare-and-swaps on one ETag at once: exactly one wins', async () => {
+    for (let round = 0; round < 20; round++) {
+      const key = `swap/${round}.json`;
+      const { etag } = await put(key, 'base');
+      const outcomes = await Promise.all(Array.from({ length: 5 }, (_, i) => status(put(key, `writer ${i}`, { 'If-Match': `"${etag}"` }))));
+      assert.equal(outcomes.filter((o) => o === 200).length, 1, `round ${round}: ${outcomes.join(',')}`);
+    }
+  });
+});
+
+describe('conditional DELETE', () => {
+  test('If-Match with the current ETag deletes; with another ETag it is 412 and the object stays', async () => {
+    const { etag } = await put('del.json', 'v1');
+    assert.equal(await status(del('del.json', '"ffffffffffffffffffffffffffffffff"')), 'PreconditionFailed');
+    assert.equal(await read('del.json'), 'v1');
+    await del('del.json', `"${etag}"`);
+    assert.equal(await status(s3.statObject('cond', 'del.json')), 'NotFound');
+  });
+
+  test('If-Match on a missing key is 404 NoSuchKey', async () => {
+    assert.equal(await status(del('never.json', '*')), 'NoSuchKey');
+  });
+});

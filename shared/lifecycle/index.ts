@@ -1,0 +1,102 @@
+/**
+ * The object lifecycle: the one module that reads and writes an object version's state in the
+ * output bucket (claims, checkpoints, outcomes), all by conditional writes, so that any number
+ * of replicas of each function agree on who runs a version and what became of it. Nothing that
+ * decides correctness is kept in a process's memory. The vocabulary is in `records.ts`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Storage } from '../storage/s3.js';
+import { Checkpoints } from './checkpoints.js';
+import { Claims, HOLDER, type ClaimSettings } from './claims.js';
+import { CLAIMS_PREFIX, recordOfKey, stateKeys, versionId } from './keys.js';
+import { Outcomes } from './outcomes.js';
+import { Claim, type OutcomeRecord, type Phase } from './records.js';
+import { ConditionalStore } from './store.js';
+import { sleep } from '../runtime/retry.js';
+
+export { versionId, recordOfKey } from './keys.js';
+export { OUTCOMES, PHASES, isOutcome, type Outcome, type Phase, type Claim, type OutcomeRecord, type Manifest, manifestSchema } from './records.js';
+export type { HeldClaim, ClaimAttempt } from './claims.js';
+export type { RunCheckpoint, Progress } from './checkpoints.js';
+export { memoryCheckpoint } from './checkpoints.js';
+export { lifecycleProblems } from './problems.js';
+
+export interface VersionStatus {
+  phase: Phase;
+  claim?: Claim;
+  outcome?: OutcomeRecord;
+}
+
+export class Lifecycle {
+  readonly store: ConditionalStore;
+  readonly outcomes: Outcomes;
+  readonly claims: Claims;
+  readonly checkpoints: Checkpoints;
+
+  constructor(s3: Storage, bucket: string, readonly settings: ClaimSettings) {
+    this.store = new ConditionalStore(s3, bucket);
+    this.outcomes = new Outcomes(this.store);
+    this.claims = new Claims(this.store, this.outcomes, settings);
+    this.checkpoints = new Checkpoints(this.store, this.claims);
+  }
+
+  /** A fresh run id (the owner of a claim is a run, never a request or a process). */
+  static runId(): string {
+    return randomUUID();
+  }
+
+  /** Where an object version stands now. */
+  async status(id: string, now = Date.now()): Promise<VersionStatus> {
+    const outcome = await this.outcomes.read(id);
+    if (outcome) return { phase: outcome.outcome, outcome };
+    const claim = (await this.claims.read(id))?.value;
+    if (!claim) return { phase: 'pending' };
+    return { phase: claim.runId && Date.parse(claim.expiresAt) > now ? 'running' : 'waiting', claim };
+  }
+
+  /** Wait until a run holds the version or it has an outcome (polled), or `ms` pass; the last status seen. */
+  async untilTaken(id: string, ms: number, signal?: AbortSignal): Promise<VersionStatus> {
+    const until = Date.now() + ms;
+    for (let wait = 20; ; wait = Math.min(250, wait * 2)) {
+      const s = await this.status(id);
+      if ((s.phase !== 'pending' && s.phase !== 'waiting') || Date.now() >= until || signal?.aborted) return s;
+      await sleep(Math.min(wait, Math.max(0, until - Date.now())), signal).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Unfinished versions whose next attempt is due: claims without a live run (deferred, or left by
+   * a run that died). A claim whose version has an outcome (a run died between recording it and
+   * deleting its claim) is deleted on the way.
+   */
+  async *due(now = Date.now()): AsyncGenerator<Claim> {
+    for await (const key of this.store.list(CLAIMS_PREFIX)) {
+      const rec = recordOfKey(key);
+      if (!rec) continue;
+      const seen = await this.claims.read(rec.id);
+      if (!seen || Date.parse(seen.value.expiresAt) > now) continue;
+      if (await this.outcomes.read(rec.id)) {
+        await this.store.remove(key, seen.etag);
+        continue;
+      }
+      yield seen.value;
+    }
+  }
+
+  /**
+   * Whether it is this process's turn to run the sweep `name`: one replica at a time takes it for
+   * `ms` (create, or take over an expired turn, by conditional writes); the others skip it.
+   */
+  async sweepTurn(name: string, ms: number): Promise<boolean> {
+    const key = stateKeys.sweep(name);
+    const seen = await this.store.read(key, Claim.pick({ expiresAt: true, holder: true }));
+    if (seen && Date.parse(seen.value.expiresAt) > Date.now()) return false;
+    const turn = { holder: HOLDER, expiresAt: new Date(Date.now() + ms).toISOString() };
+    return !!(seen ? await this.store.replace(key, turn, seen.etag) : await this.store.create(key, turn));
+  }
+
+  /** The id of an object version (bucket, key, etag, versionId). */
+  static idOf = versionId;
+}
+
+export type { ClaimSettings };

@@ -1,0 +1,157 @@
+/**
+ * The lifecycle against the embedded store (which answers conditional writes as S3 and MinIO do):
+ * claims raced on purpose, taken over after a run dies, fenced checkpoints, lost answers, one
+ * outcome, the ceiling of attempts.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startEmbeddedS3, type EmbeddedS3 } from '../../dev/embedded-s3.js';
+import { problems } from '../runtime/problem.js';
+import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../storage/config.js';
+import { createStorage } from '../storage/s3.js';
+import { Lifecycle, versionId } from './index.js';
+
+let dir: string;
+let server: EmbeddedS3;
+/** A lifecycle as one process (one replica) sees it: its own S3 client. */
+let replica: (claimMs?: number, maxAttempts?: number) => Lifecycle;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'lifecycle-'));
+  server = await startEmbeddedS3({ directory: dir, accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['incoming', 'processed'] });
+  replica = (claimMs = 30_000, maxAttempts = 20) => new Lifecycle(createStorage({ S3_ENDPOINT: server.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 }), 'processed', { claimMs, maxAttempts });
+});
+after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const version = (key: string) => {
+  const source = { kind: 'object' as const, bucket: 'incoming', key, etag: 'e'.repeat(32), size: 10 };
+  return { source, id: versionId(source) };
+};
+
+describe('claims', () => {
+  test('3 claimers race for one version 200 times: exactly one wins each time', { timeout: 120_000 }, async () => {
+    const claimers = [replica(), replica(), replica()];
+    for (let round = 0; round < 200; round++) {
+      const { source, id } = version(`race/${round}.csv`);
+      const tries = await Promise.all(claimers.map((l) => l.claims.take(id, source, Lifecycle.runId())));
+      const won = tries.filter((t) => t.kind === 'claimed');
+      assert.equal(won.length, 1, `round ${round}: ${tries.map((t) => t.kind).join(',')}`);
+      assert.ok(tries.every((t) => t.kind === 'claimed' || t.kind === 'running'), tries.map((t) => t.kind).join(','));
+      const holder = (await claimers[0].claims.read(id))!.value.runId;
+      assert.equal(holder, won[0].kind === 'claimed' ? won[0].claim.runId : '', 'the claim names the winner');
+    }
+  });
+
+  test('an expired claim raced by 3 claimers 50 times: exactly one takes it over', { timeout: 120_000 }, async () => {
+    const claimers = [replica(), replica(), replica()];
+    for (let round = 0; round < 50; round++) {
+      const { source, id } = version(`takeover/${round}.csv`);
+      const dead = await replica(1).claims.take(id, source, 'dead-run');
+      assert.equal(dead.kind, 'claimed');
+      await new Promise((r) => setTimeout(r, 5)); // its 1 ms claim has expired, and nothing renews it
+      const tries = await Promise.all(claimers.map((l) => l.claims.take(id, source, Lifecycle.runId())));
+      const won = tries.filter((t) => t.kind === 'claimed');
+      assert.equal(won.length, 1, `round ${round}: ${tries.map((t) => t.kind).join(',')}`);
+      assert.equal(won[0].kind === 'claimed' && won[0].claim.attempts, 2, 'the takeover is counted as the second attempt');
+    }
+  });
+
+  test('a heartbeat keeps the claim; a run that stops renewing is taken over, and its next write is refused (its signal aborts)', async () => {
+    const { source, id } = version('heartbeat.csv');
+    const a = await replica(300).claims.take(id, source, 'run-a');
+    assert.equal(a.kind, 'claimed');
+    if (a.kind !== 'claimed') return;
+    a.claim.startHeartbeat();
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal((await replica().claims.take(id, source, 'run-b')).kind, 'running', 'renewed: still held after twice its time-to-live');
+    a.claim.end(); // the run "dies": no more renewals
+    await new Promise((r) => setTimeout(r, 400));
+    const b = await replica(300).claims.take(id, source, 'run-b');
+    assert.equal(b.kind, 'claimed', 'taken over once expired');
+    await assert.rejects(a.claim.renew(), (err: Error & { status?: number }) => err.status === 409);
+    assert.ok(a.claim.signal.aborted, 'the old run is told');
+  });
+
+  test('a claim whose answer was lost is still ours: the retry finds its own write', async () => {
+    const { source, id } = version('lost-answer.csv');
+    server.loseAnswers(/_state\/claims\//);
+    const taken = await replica().claims.take(id, source, 'run-lost');
+    assert.equal(taken.kind, 'claimed');
+    assert.equal((await replica().claims.read(id))!.value.runId, 'run-lost');
+  });
+});
+
+describe('checkpoints are fenced', () => {
+  test('a run that lost its claim cannot save its checkpoint once the new run adopted it', async () => {
+    const { source, id } = version('fence.csv');
+    const l = replica(200);
+    const a = await l.claims.take(id, source, 'run-a');
+    assert.equal(a.kind, 'claimed');
+    const cpA = await l.checkpoints.adopt(id, 'run-a');
+    cpA.progress.acked.sink = 10;
+    await cpA.save();
+    await new Promise((r) => setTimeout(r, 250)); // run-a's claim expires
+    const b = await replica(30_000).claims.take(id, source, 'run-b');
+    assert.equal(b.kind, 'claimed');
+    await assert.rejects(replica().checkpoints.adopt(id, 'run-a'), (err: Error & { status?: number }) => err.status === 409, 'a run that does not hold the claim cannot adopt');
+    const cpB = await replica().checkpoints.adopt(id, 'run-b');
+    assert.equal(cpB.progress.acked.sink, 10, 'the new run resumes from the checkpoint');
+    cpA.progress.acked.sink = 20;
+    await assert.rejects(cpA.save(), (err: Error & { status?: number }) => err.status === 409, 'the old run is fenced out');
+    cpB.progress.acked.sink = 15;
+    await cpB.save();
+  });
+});
+
+describe('outcomes and attempts', () => {
+  test('an outcome is recorded once: a second run finishing finds the first', async () => {
+    const { source, id } = version('once.csv');
+    const l = replica();
+    const first = await l.outcomes.record({ id, source, outcome: 'published', runId: 'run-1' });
+    const second = await replica().outcomes.record({ id, source, outcome: 'partial', runId: 'run-2' });
+    assert.equal(first.runId, 'run-1');
+    assert.equal(second.runId, 'run-1');
+    assert.equal((await l.status(id)).phase, 'published');
+    assert.equal((await l.claims.take(id, source, 'run-3')).kind, 'finished');
+  });
+
+  test('deferred hand-offs are counted; past MAX_ATTEMPTS the version fails for good with its record', async () => {
+    const { source, id } = version('ceiling.csv');
+    const l = replica(30_000, 3);
+    const p = problems.downstreamUnreachable('transform');
+    const one = await l.claims.defer(id, source, p, { kind: 'retryable', reason: 'x' });
+    assert.ok('retryAt' in one && one.attempts === 1);
+    assert.equal((await l.status(id)).phase, 'waiting');
+    assert.equal((await l.claims.take(id, source, 'early')).kind, 'waiting', 'not before its next attempt is due');
+    await l.claims.defer(id, source, p, { kind: 'retryable', reason: 'x' });
+    const three = await l.claims.defer(id, source, p, { kind: 'retryable', reason: 'x' });
+    assert.ok('failed' in three, 'the third attempt is the last');
+    const status = await l.status(id);
+    assert.equal(status.phase, 'failed');
+    assert.equal(status.outcome!.failure, 'failed/ceiling.csv.json');
+    assert.equal(status.claim, undefined, 'the claim is gone once the outcome is recorded');
+  });
+
+  test('due(): a version waiting for its next attempt is listed once due; a claim left beside an outcome is cleaned up', async () => {
+    const l = replica(30_000);
+    const w = version('due/waiting.csv');
+    await l.claims.defer(w.id, w.source, problems.downstreamUnreachable('transform'), { kind: 'throttled', retryAfterMs: 0, reason: 'x' });
+    const soon = [];
+    for await (const c of l.due(Date.now() + 10 * 60_000)) soon.push(c.key);
+    assert.ok(soon.includes('due/waiting.csv'));
+    const left = version('due/left.csv');
+    const t = await replica(1).claims.take(left.id, left.source, 'r');
+    assert.equal(t.kind, 'claimed');
+    await l.outcomes.record({ id: left.id, source: left.source, outcome: 'published' });
+    const listed = [];
+    for await (const c of l.due(Date.now() + 10 * 60_000)) listed.push(c.key);
+    assert.ok(!listed.includes('due/left.csv'));
+    assert.equal(await l.claims.read(left.id), undefined);
+  });
+});
