@@ -8,10 +8,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'undici';
 import { unfinishedObjects } from '../functions/webhook/recovery.js';
+import { toMinioEvent } from '../dev/notify-bridge.js';
 import type { Fault } from '../dev/powerbi/server.js';
 import { getJson } from '../shared/storage/s3.js';
 import { outputNames } from '../shared/storage/layout.js';
-import { startTestStack, waitFor, type TestStack } from '../test/helpers.js';
+import { lifecycleOf, startTestStack, waitFor, type TestStack } from '../test/helpers.js';
 
 export interface FaultResult {
   fault: string;
@@ -26,6 +27,9 @@ export interface FaultResult {
   /** Requests Power BI itself refused with 429 (the limiter should leave none). */
   throttled: number;
   seconds: number;
+  /** From the fault (`during`) to every version's outcome. */
+  afterFault?: number;
+  replicas: number;
 }
 
 interface Load {
@@ -62,6 +66,8 @@ async function injectFaults(t: TestStack, faults: Fault[]): Promise<void> {
 interface Scenario {
   name: string;
   route: 'rest' | 'push-url';
+  /** Processes of every function (REPLICAS). */
+  replicas?: number;
   /** Before the uploads. */
   before?: (t: TestStack) => Promise<void>;
   /** Right after the uploads. */
@@ -69,6 +75,34 @@ interface Scenario {
   /** Once the first rows reached Power BI. */
   during?: (t: TestStack) => Promise<void>;
 }
+
+/** Every object of the input bucket notified again, three times at the same moment (three webhook replicas). */
+const notifyThrice = async (t: TestStack) => {
+  const listing = t.s3.listObjectsV2('incoming', '', true) as AsyncIterable<{ name?: string; etag?: string; size?: number }>;
+  const sends: Promise<unknown>[] = [];
+  for await (const o of listing) {
+    const event = toMinioEvent({ eventName: 'ObjectCreated:Put', eventTime: new Date().toISOString(), s3: { bucket: { name: 'incoming' }, object: { key: o.name!, size: o.size, eTag: o.etag?.replace(/"/g, ''), sequencer: '0' } } }, 'faults');
+    for (let i = 0; i < 3; i++) sends.push(request(`${t.stack.gateway.url}/function/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.stack.env.WEBHOOK_TOKEN}` }, body: JSON.stringify(event) }).then((r) => r.body.dump()));
+  }
+  await Promise.all(sends);
+};
+
+/** SIGKILL one process; the platform starts a new pod in its place. */
+const killReplica = async (t: TestStack, fn: 'webhook' | 'transform' | 'publish', index: number) => {
+  const p = t.stack.replicas.get(fn)![index];
+  const exited = new Promise((r) => p.child.once('exit', r));
+  p.child.kill('SIGKILL');
+  await exited;
+};
+
+/** Every function process SIGKILLed at once, then all started again on the same store. */
+const killAll = async (t: TestStack) => {
+  for (const fn of ['webhook', 'transform', 'publish'] as const) for (let i = 0; i < t.stack.replicas.get(fn)!.length; i++) await killReplica(t, fn, i);
+  for (const fn of ['webhook', 'transform', 'publish'] as const) {
+    await t.stack.stopFunction(fn);
+    await t.stack.startFunction(fn);
+  }
+};
 
 const kill = async (t: TestStack, fn: 'transform' | 'publish') => {
   const p = t.stack.functions.get(fn)!;
@@ -98,6 +132,17 @@ export const SCENARIOS: Scenario[] = [
       await t.s3.putObject('incoming', `load/${Array(5).fill('x'.repeat(202)).join('/')}.csv`, body, body.length);
     },
   },
+  { name: '3 replicas: every notification also sent to three replicas at the same moment', route: 'push-url', replicas: 3, after: notifyThrice },
+  {
+    name: '3 replicas: one publish replica SIGKILLed mid-file (the others carry on), then replaced',
+    route: 'rest',
+    replicas: 3,
+    during: async (t) => {
+      await killReplica(t, 'publish', 1);
+      await t.stack.restartFunction('publish', 0);
+    },
+  },
+  { name: '3 replicas: every function process SIGKILLed at once, restarted on the same store', route: 'rest', replicas: 3, during: killAll },
   {
     name: 'notifications lost (no queue_dir), webhook restarted: reconciliation',
     route: 'rest',
@@ -111,10 +156,10 @@ export const SCENARIOS: Scenario[] = [
 
 export async function runScenario(s: Scenario, load: Load): Promise<FaultResult> {
   const started = Date.now();
-  const t = await startTestStack({ POWERBI_EMULATOR_ROUTE: s.route, WEBHOOK_WAIT_SECONDS: '2', RECONCILE_SECONDS: '3600', LOG_LEVEL: 'warn' });
+  const t = await startTestStack({ POWERBI_EMULATOR_ROUTE: s.route, WEBHOOK_WAIT_SECONDS: '2', RECONCILE_SECONDS: '3600', LOG_LEVEL: 'warn', REPLICAS: String(s.replicas ?? 1) });
   const crashes: string[] = [];
   const watch = () => {
-    for (const [name, p] of t.stack.functions) {
+    for (const [name, p] of [...t.stack.replicas].flatMap(([n, ps]) => ps.map((q) => [n, q] as const))) {
       if ((p.child as unknown as { watched?: boolean }).watched) continue;
       (p.child as unknown as { watched?: boolean }).watched = true;
       p.child.once('exit', (code, signal) => {
@@ -145,19 +190,22 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
     await Promise.all(uploads);
     await s.after?.(t);
     watch();
+    let faultAt: number | undefined;
     if (s.during) {
       await waitFor('rows reaching Power BI', async () => (rowsIn(t, s.route).length > 0 ? true : undefined), 120_000, 20);
+      faultAt = Date.now();
       await s.during(t);
       watch();
     }
     // Every object version ends with a terminal state (the reconciliation sweep is the safety net).
-    const opts = { s3: t.s3, inputBucket: 'incoming', outputBucket: 'processed', prefix: '', suffixes: ['.csv'], includeRunning: true };
+    const opts = { s3: t.s3, lifecycle: lifecycleOf(t.s3), inputBucket: 'incoming', prefix: '', suffixes: ['.csv'], withoutOutcome: true };
     try {
       await waitFor('every object version in a terminal state', async () => ((await unfinishedObjects(opts)).length === 0 ? true : undefined), Number(process.env.FAULTS_WAIT_MS ?? 600_000), 250);
     } catch (err) {
       const left = await unfinishedObjects(opts);
       throw new Error(`${(err as Error).message}: ${left.length} left, e.g. ${left.slice(0, 3).map((r) => r.key).join(', ')}`);
     }
+    const afterFault = faultAt ? Math.round((Date.now() - faultAt) / 1000) : undefined;
     const ids = rowsIn(t, s.route);
     let reported = 0;
     for (const key of keys) {
@@ -177,6 +225,8 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
       unfinished: (await unfinishedObjects(opts)).length,
       throttled: throttledByPowerBi(t),
       seconds: Math.round((Date.now() - started) / 1000),
+      afterFault,
+      replicas: s.replicas ?? 1,
     };
   } finally {
     await t.stop();
@@ -184,8 +234,8 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
 }
 
 export function table(results: FaultResult[]): string {
-  const lines = ['| fault | route | files | rows expected | delivered | duplicated | reported as possible duplicates | crashes | left unfinished | 429s from Power BI | s |', '|---|---|---|---|---|---|---|---|---|---|---|'];
-  for (const r of results) lines.push(`| ${r.fault} | ${r.route} | ${r.files} | ${r.expected} | ${r.delivered} | ${r.duplicated} | ${r.reported} | ${r.crashes} | ${r.unfinished} | ${r.throttled} | ${r.seconds} |`);
+  const lines = ['| fault | replicas | route | files | rows expected | delivered | duplicated | reported as possible duplicates | crashes | left unfinished | 429s from Power BI | s | s from the fault to every outcome |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  for (const r of results) lines.push(`| ${r.fault} | ${r.replicas} | ${r.route} | ${r.files} | ${r.expected} | ${r.delivered} | ${r.duplicated} | ${r.reported} | ${r.crashes} | ${r.unfinished} | ${r.throttled} | ${r.seconds} | ${r.afterFault ?? '–'} |`);
   return lines.join('\n');
 }
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { README, withConfigTable } from '../dev/docs.js';
-import { SCHEMA_FILE, schemaText } from '../dev/schema.js';
+import { MANIFEST_SCHEMA_FILE, manifestSchemaText, SCHEMA_FILE, schemaText } from '../dev/schema.js';
 import { transformCsv, transformOptionsFrom } from '../shared/csv/clean.js';
 import { csvDefaults } from '../shared/csv/config.js';
 import { encodeNdjson } from '../shared/dataset/ndjson.js';
@@ -30,3 +30,12 @@ test('the published JSON Schema is up to date (npm run schema) and validates rea
   assert.ok(ajv.validate(schema.$defs.trailer, JSON.parse(lines.at(-1)!)), ajv.errorsText());
 });
 
+
+test('the manifest\'s JSON Schema is up to date (npm run schema) and is the one the lifecycle validates with', () => {
+  assert.equal(readFileSync(join(repoRoot, MANIFEST_SCHEMA_FILE), 'utf8'), manifestSchemaText());
+  const schema = JSON.parse(manifestSchemaText());
+  const ajv = new Ajv2020({ strict: false });
+  const good = { manifestVersion: 1, id: 'x', status: 'partial', partial: 'powerbi-push: 3 rows not sent', source: { kind: 'object', bucket: 'incoming', key: 'a.csv' }, stats: { rowsIn: 3, rowsOut: 3, rowsRejected: 0, blankLines: 0, bytesIn: 10, durationMs: 1, columns: {}, rejectReasons: {} }, sinks: { 'powerbi-push': { reason: 'refused', rowsNotSent: 3 } } };
+  assert.ok(ajv.validate(schema, good), ajv.errorsText());
+  assert.ok(!ajv.validate(schema, { ...good, status: 'already-published' }), 'one vocabulary: no other status');
+});

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
 import { outputNames } from '../shared/storage/layout.js';
-import { objectExists, useTestStack } from './helpers.js';
+import { claimAsTransform, objectExists, useTestStack } from './helpers.js';
 
 const header = (key: string) =>
   JSON.stringify({ type: 'header', version: 1, source: { kind: 'object', bucket: 'incoming', key, etag: `etag-${key}` }, dialect: { encoding: 'utf-8', bom: false, delimiter: ',', newline: '\n' }, schema: { columns: [{ name: 'x', sourceName: 'x', type: 'integer', nullable: true, origin: 'inferred' }] }, startedAt: new Date().toISOString() });
@@ -23,9 +23,11 @@ describe('faults: a broken stream fails only its own run', () => {
     return { port: fp.port, alive: () => fp.child.exitCode === null && fp.child.signalCode === null };
   };
 
+  /** As transform sends a dataset: with the run id of the version's claim. */
   async function post(key: string, body: string) {
     const t = stack();
-    const res = await request(`${t.stack.gateway.url}/function/publish`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${t.stack.env.INTERNAL_TOKEN}` } });
+    const runId = await claimAsTransform(t.s3, { bucket: 'incoming', key, etag: `etag-${key}` });
+    const res = await request(`${t.stack.gateway.url}/function/publish`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${t.stack.env.INTERNAL_TOKEN}`, 'x-run-id': runId } });
     return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> };
   }
 
@@ -48,7 +50,8 @@ describe('faults: a broken stream fails only its own run', () => {
     // A raw chunked request straight to publish, cut off after 200,000 rows without its trailer.
     const socket = connect(port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
-    socket.write(`POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\nAuthorization: Bearer ${t.stack.env.INTERNAL_TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    const runId = await claimAsTransform(t.s3, { bucket: 'incoming', key, etag: `etag-${key}` });
+    socket.write(`POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\nAuthorization: Bearer ${t.stack.env.INTERNAL_TOKEN}\r\nX-Run-Id: ${runId}\r\nTransfer-Encoding: chunked\r\n\r\n`);
     const chunk = `${header(key)}\n${rows(200_000)}\n`;
     socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`);
     await new Promise<void>((r) => socket.write('', () => r()));
@@ -65,7 +68,7 @@ describe('faults: a broken stream fails only its own run', () => {
 
 describe('faults under load (the short version of npm run faults)', () => {
   const load = { small: 8, smallRows: 150, large: 1, largeRows: 12_000 };
-  for (const name of ['Power BI stores a batch, then the answer is lost (ack-then-fail ×3), push URL', 'Power BI 503 on 12 requests in a row', 'publish killed mid-push (SIGKILL), restarted', 'S3 unreachable for 5 s mid-run (reads and writes cut), then back', 'notifications lost (no queue_dir), webhook restarted: reconciliation']) {
+  for (const name of ['Power BI stores a batch, then the answer is lost (ack-then-fail ×3), push URL', 'Power BI 503 on 12 requests in a row', 'publish killed mid-push (SIGKILL), restarted', '3 replicas: one publish replica SIGKILLed mid-file (the others carry on), then replaced', 'S3 unreachable for 5 s mid-run (reads and writes cut), then back', 'notifications lost (no queue_dir), webhook restarted: reconciliation']) {
     test(name, { timeout: 300_000 }, async () => {
       process.env.FAULTS_WAIT_MS = '240000';
       const { SCENARIOS, runScenario } = await import('../bench/faults.js');

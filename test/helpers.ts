@@ -6,6 +6,18 @@ import { after, before } from 'node:test';
 import { request } from 'undici';
 import { createStorage, getJson, type Storage } from '../shared/storage/s3.js';
 import { startLocalStack, type LocalStack, type StackOptions } from '../dev/stack.js';
+import { Lifecycle, versionId } from '../shared/lifecycle/index.js';
+
+/** The lifecycle of the output bucket, as a test reads it (reads only: the settings do not matter). */
+export const lifecycleOf = (s3: Storage, bucket = 'processed') => new Lifecycle(s3, bucket, { claimMs: 30_000, maxAttempts: 20 });
+
+/** Claim an object version as transform would before it sends the dataset to publish; the run id for X-Run-Id. */
+export async function claimAsTransform(s3: Storage, source: { bucket: string; key: string; etag?: string }): Promise<string> {
+  const runId = Lifecycle.runId();
+  const taken = await lifecycleOf(s3).claims.take(versionId(source), { kind: 'object', ...source }, runId);
+  if (taken.kind !== 'claimed') throw new Error(`${source.key}: not claimed (${taken.kind})`);
+  return runId;
+}
 
 export interface TestStack {
   stack: LocalStack;

@@ -1,11 +1,13 @@
 /**
- * Downstream outages: the chain answers 5xx so MinIO (here the bridge, like queue_dir) retries,
- * and a retry after recovery produces the outputs once, with no row pushed twice.
+ * Downstream outages: a version whose run fails in a way a retry can help waits for its next
+ * attempt in the lifecycle's records (counted; MinIO's one-at-a-time queue is answered and moves
+ * on), and the attempt after recovery produces the outputs once, with no row pushed twice.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
-import { emulatorRows, objectExists, waitFor, waitForJson, waitForLog, useTestStack } from './helpers.js';
+import { versionId } from '../shared/lifecycle/index.js';
+import { emulatorRows, lifecycleOf, objectExists, waitFor, waitForJson, waitForLog, useTestStack } from './helpers.js';
 
 function table(rows: number, offset = 0): Buffer {
   const lines = ['id,city,amount,when'];
@@ -14,23 +16,29 @@ function table(rows: number, offset = 0): Buffer {
 }
 
 describe('outages', () => {
-  const stack = useTestStack();
+  const stack = useTestStack({ CLAIM_SECONDS: '4' });
 
-  test('publish down: the event is retried and the outputs appear once after recovery', async () => {
+  test('publish down: the version waits for its next attempt, MinIO\'s queue moves on, and the outputs appear once after recovery', async () => {
     const t = stack();
     await t.stack.stopFunction('publish');
     const body = table(500);
-    await t.s3.putObject('incoming', 'outage/publish-down.csv', body, body.length);
-    // The bridge keeps retrying while publish is away (each attempt answers 5xx).
-    await waitFor('several failed deliveries', async () => (t.stack.bridge!.attempts >= 3 ? true : undefined), 20_000);
-    assert.equal(t.stack.bridge!.pending(), 1, 'the event is still queued');
+    const put = await t.s3.putObject('incoming', 'outage/publish-down.csv', body, body.length);
+    const id = versionId({ bucket: 'incoming', key: 'outage/publish-down.csv', etag: put.etag });
+    // Each attempt fails (publish is away): the version waits for the next, counted, with the reason.
+    const waiting = await waitFor('two attempts', async () => {
+      const s = await lifecycleOf(t.s3).status(id);
+      return s.phase === 'waiting' && s.claim!.attempts >= 2 ? s : undefined;
+    }, 30_000);
+    assert.match(waiting.claim!.last!.title, /unreachable/);
+    await t.stack.bridge!.settled();
+    assert.equal(t.stack.bridge!.pending(), 0, 'MinIO was answered: its queue is not blocked by the outage');
     assert.equal(await objectExists(t.s3, 'processed', 'manifests/outage/publish-down.csv.json'), false);
-    await waitForLog(t, 'webhook answered 502 while publish was down', (l) => l.startsWith('webhook') && l.includes('"status":502'));
+    await waitForLog(t, 'transform said the next attempt waits', (l) => l.startsWith('transform') && l.includes('the next attempt waits'));
 
     await t.stack.startFunction('publish');
     const manifest = await waitForJson<{ stats: { rowsOut: number } }>(t.s3, 'processed', 'manifests/outage/publish-down.csv.json', 30_000);
     assert.equal(manifest.stats.rowsOut, 500);
-    await waitFor('queue drained', async () => (t.stack.bridge!.pending() === 0 ? true : undefined));
+    assert.equal((await lifecycleOf(t.s3).status(id)).phase, 'published');
     const pbi = await emulatorRows(t);
     assert.equal(pbi.total, 500);
     assert.deepEqual(new Set(pbi.rows.map((r) => r.id)).size, 500);

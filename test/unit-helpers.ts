@@ -29,14 +29,16 @@ export function create<C extends Components>(mod: FunctionModule<C>, env: Env) {
 }
 
 /** A real HTTP server that records what it receives and answers with `answer`. */
-export async function recorder(answer: (body: string) => { status: number; json: unknown }): Promise<{ url: string; bodies: string[]; server: Server; close(): Promise<void> }> {
+export async function recorder(answer: (body: string) => { status: number; json: unknown }): Promise<{ url: string; bodies: string[]; headers: IncomingHttpHeaders[]; server: Server; close(): Promise<void> }> {
   const bodies: string[] = [];
+  const headers: IncomingHttpHeaders[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       bodies.push(body);
+      headers.push(req.headers);
       const a = answer(body);
       res.writeHead(a.status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(a.json));
@@ -44,5 +46,5 @@ export async function recorder(answer: (body: string) => { status: number; json:
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, bodies, server, close: () => new Promise((r) => server.close(() => r())) };
+  return { url, bodies, headers, server, close: () => new Promise((r) => server.close(() => r())) };
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { idempotencyKey } from '../shared/storage/object-state.js';
+import { versionId as idempotencyKey } from '../shared/lifecycle/index.js';
 import { outputNames, supersededManifest } from '../shared/storage/layout.js';
 import { emulatorRows, readObject, useTestStack, waitFor, waitForJson } from './helpers.js';
 

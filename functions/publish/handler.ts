@@ -13,7 +13,7 @@ import { publishDataset } from './publish.js';
 import { claimSettings, lifecycleConfig } from '../../shared/lifecycle/config.js';
 import { Lifecycle } from '../../shared/lifecycle/index.js';
 import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
-import { createSinks, s3SchemaMemory } from './sinks.js';
+import { createSinks, s3SchemaMemory, sharedBudgets } from './sinks.js';
 
 export const publish = defineFunction({
   name: 'publish',
@@ -26,7 +26,7 @@ export const publish = defineFunction({
     datasetSchemas();
     // Sinks are built once per process: the Power BI limits and token cache hold across requests.
     const log = createLogger({ fn: 'publish' });
-    const sinks = createSinks(config.powerbi, log, s3SchemaMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi));
+    const sinks = createSinks(config.powerbi, log, s3SchemaMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi), sharedBudgets(s3, config.storage.OUTPUT_BUCKET));
     // Say at start whether each destination answers (REST: Get Tables); a failure is logged, not fatal:
     // the output bucket still gets every file, and the manifest records what Power BI refused.
     for (const sink of sinks) {

@@ -6,18 +6,28 @@ import { EntraTokenProvider } from '../../shared/sinks/powerbi/entra-token.js';
 import { PowerBiRestSink, type CreatedDataset, type SchemaMemory } from '../../shared/sinks/powerbi/rest/sink.js';
 import type { RowSink } from '../../shared/sinks/sink.js';
 import { getJson, putJson, type Storage } from '../../shared/storage/s3.js';
+import { ConditionalStore } from '../../shared/storage/conditional-store.js';
+import { stateKeys } from '../../shared/lifecycle/keys.js';
+import { SharedBudget } from '../../shared/sinks/shared-budget.js';
+import type { SlidingWindowLimiter } from '../../shared/sinks/rate-limiter.js';
 
 /** Where the REST sink remembers the dataset it created per schema: the output bucket, so every replica and restart reuses it. */
 export function s3SchemaMemory(s3: Storage, bucket: string, config: PowerBiConfig): SchemaMemory {
-  const key = (schemaId: string) => `_state/powerbi/${String(config.POWERBI_GROUP_ID).replace(/[^\w-]/g, '_')}/${schemaId}.json`;
+  const key = (schemaId: string) => stateKeys.createdDataset(String(config.POWERBI_GROUP_ID), schemaId);
   return {
     load: (schemaId) => getJson<CreatedDataset>(s3, bucket, key(schemaId)),
     save: (schemaId, ds) => putJson(s3, bucket, key(schemaId), { ...ds, createdAt: new Date().toISOString() }),
   };
 }
 
-/** Built once per process: limiters and token caches then hold across concurrent requests. */
-export function createSinks(config: PowerBiConfig, log: Logger, memory?: SchemaMemory): RowSink[] {
+/** Each destination's request budget, shared by every publish replica through the output bucket. */
+export function sharedBudgets(s3: Storage, bucket: string) {
+  const store = new ConditionalStore(s3, bucket);
+  return (target: string, limiter: SlidingWindowLimiter) => new SharedBudget(store, stateKeys.budget(target), limiter);
+}
+
+/** Built once per process: limiters and token caches then hold across concurrent requests (and budgets across replicas). */
+export function createSinks(config: PowerBiConfig, log: Logger, memory?: SchemaMemory, budget?: ReturnType<typeof sharedBudgets>): RowSink[] {
   const sinks: RowSink[] = [];
   const pushRoutes = Object.fromEntries(Object.entries(config.POWERBI_ROUTES).flatMap(([prefix, r]) => (r.pushUrl ? [[prefix, r.pushUrl]] : [])));
   if (config.POWERBI_ENABLED && (config.POWERBI_PUSH_URL || Object.keys(pushRoutes).length)) {
@@ -30,6 +40,7 @@ export function createSinks(config: PowerBiConfig, log: Logger, memory?: SchemaM
         maxRetries: config.POWERBI_MAX_RETRIES,
         maxRowsPerFile: config.POWERBI_MAX_ROWS_PER_FILE,
         log,
+        budget,
       });
     const fallback = config.POWERBI_PUSH_URL ? push(config.POWERBI_PUSH_URL) : undefined;
     sinks.push(Object.keys(pushRoutes).length ? new RoutedPushSink(pushRoutes, fallback, push) : fallback!);

@@ -1,7 +1,8 @@
 /**
- * transform's lease on an object version, against the embedded store with a fault switch: a lease
- * whose write was stored but whose answer was lost must not hold the object for LEASE_SECONDS
- * (the next delivery would be told "in progress" for 15 minutes while nothing runs).
+ * transform's claim on an object version, against the embedded store with a fault switch: a claim
+ * whose write was stored but whose answer was lost is still this run's (it finds its own write),
+ * so the file runs at once instead of waiting for the claim to expire; a redelivery afterwards is
+ * a replay.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,8 +12,8 @@ import { after, before, test } from 'node:test';
 import { startEmbeddedS3, type EmbeddedS3 } from '../../dev/embedded-s3.js';
 import { Problem } from '../../shared/runtime/problem.js';
 import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../../shared/storage/config.js';
-import { idempotencyKey } from '../../shared/storage/object-state.js';
-import { createStorage, getJson } from '../../shared/storage/s3.js';
+import { createStorage } from '../../shared/storage/s3.js';
+import { Lifecycle, versionId } from '../../shared/lifecycle/index.js';
 import { contextOf, create, eventOf, recorder } from '../../test/unit-helpers.js';
 import { transform } from './handler.js';
 
@@ -35,21 +36,21 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('a lease stored whose answer was lost is released: the next delivery runs the file', async () => {
+test('a claim stored whose answer was lost is still the run\'s: the file runs at once, and the claim goes once publish answered', async () => {
   const storage = createStorage({ S3_ENDPOINT: s3.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 });
   const body = Buffer.from('id,city\n1,Recife\n');
   const put = await storage.putObject('incoming', 'lease/lost-answer.csv', body, body.length);
   const ref = { bucket: 'incoming', key: 'lease/lost-answer.csv', etag: put.etag, size: body.length };
-  const leaseKey = `_state/${idempotencyKey(ref)}.lease.json`;
   const call = (callId: string) =>
     fn.handle({ ...eventOf({ body: JSON.stringify(ref), headers: { 'content-type': 'application/json', authorization: `Bearer ${INTERNAL}` } }), callId }, { ...contextOf('transform'), callId });
 
-  s3.loseAnswers(/\.lease\.json$/);
-  await assert.rejects(call('first-delivery'), (err) => !(err instanceof Problem) || err.status >= 500, 'a lost answer is a failure a retry can help (5xx)');
-  assert.equal(await getJson(storage, 'processed', leaseKey), undefined, 'the lease written before the answer was lost is gone');
-
-  const res = await call('redelivery');
-  assert.equal(res.status, 200);
-  assert.equal((res.json as { status: string }).status, 'published', 'the redelivery ran the file instead of "in progress"');
+  s3.loseAnswers(/_state\/claims\//);
+  const first = await call('first-delivery');
+  assert.equal(first.status, 200);
+  assert.equal((first.json as { status: string }).status, 'published', 'the run went ahead on the claim it wrote');
   assert.equal(publish.bodies.length, 1);
+  const runId = String(publish.headers[0]['x-run-id']);
+  assert.match(runId, /^[0-9a-f-]{36}$/, 'publish is told the run that holds the claim');
+  const lifecycle = new Lifecycle(storage, 'processed', { claimMs: 30_000, maxAttempts: 20 });
+  assert.equal((await lifecycle.claims.read(versionId({ ...ref })))?.value, undefined, 'the claim is released');
 });

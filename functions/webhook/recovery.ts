@@ -10,7 +10,7 @@
  */
 import type { Logger } from '../../shared/runtime/log.js';
 import type { ObjectRef } from '../../shared/storage/s3-event.js';
-import { versionId, type Lifecycle } from '../../shared/lifecycle/index.js';
+import { isOutcome, versionId, type Lifecycle } from '../../shared/lifecycle/index.js';
 import type { Storage } from '../../shared/storage/s3.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 
@@ -26,8 +26,8 @@ export interface ReconcileOptions {
   resubmit: (ref: ObjectRef) => Promise<void>;
 }
 
-/** Object versions in the input bucket that the lifecycle has no record of (or, with `includeWaiting`, no outcome). */
-export async function unfinishedObjects(opts: Pick<ReconcileOptions, 's3' | 'lifecycle' | 'inputBucket' | 'prefix' | 'suffixes'> & { includeWaiting?: boolean }): Promise<ObjectRef[]> {
+/** Object versions in the input bucket that the lifecycle has no record of (with `withoutOutcome`: every one without an outcome). */
+export async function unfinishedObjects(opts: Pick<ReconcileOptions, 's3' | 'lifecycle' | 'inputBucket' | 'prefix' | 'suffixes'> & { withoutOutcome?: boolean }): Promise<ObjectRef[]> {
   const out: ObjectRef[] = [];
   const listing = opts.s3.listObjectsV2(opts.inputBucket, opts.prefix, true) as AsyncIterable<{ name?: string; etag?: string; size?: number }>;
   for await (const item of listing) {
@@ -35,7 +35,7 @@ export async function unfinishedObjects(opts: Pick<ReconcileOptions, 's3' | 'lif
     if (keyProblem(item.name)) continue; // refused at the edge for good, with its record
     const ref: ObjectRef = { bucket: opts.inputBucket, key: item.name, etag: item.etag?.replace(/"/g, ''), size: item.size ?? 0 };
     const { phase } = await opts.lifecycle.status(versionId(ref));
-    if (phase === 'pending' || (opts.includeWaiting && phase === 'waiting')) out.push(ref);
+    if (phase === 'pending' || (opts.withoutOutcome && !isOutcome(phase))) out.push(ref);
   }
   return out;
 }

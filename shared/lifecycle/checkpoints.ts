@@ -7,7 +7,7 @@
  */
 import { stateKeys } from './keys.js';
 import { Checkpoint } from './records.js';
-import type { ConditionalStore } from './store.js';
+import type { ConditionalStore } from '../storage/conditional-store.js';
 import type { Claims } from './claims.js';
 import { lifecycleProblems } from './problems.js';
 

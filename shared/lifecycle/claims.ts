@@ -12,7 +12,7 @@ import { delayFor, type RetryPolicy, type Verdict } from '../runtime/retry.js';
 import type { Source } from '../dataset/contract.js';
 import { stateKeys } from './keys.js';
 import { Claim, type OutcomeRecord } from './records.js';
-import type { ConditionalStore } from './store.js';
+import type { ConditionalStore } from '../storage/conditional-store.js';
 import type { Outcomes } from './outcomes.js';
 import { lifecycleProblems } from './problems.js';
 

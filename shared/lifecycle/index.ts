@@ -11,7 +11,7 @@ import { Claims, HOLDER, type ClaimSettings } from './claims.js';
 import { CLAIMS_PREFIX, recordOfKey, stateKeys, versionId } from './keys.js';
 import { Outcomes } from './outcomes.js';
 import { Claim, type OutcomeRecord, type Phase } from './records.js';
-import { ConditionalStore } from './store.js';
+import { ConditionalStore } from '../storage/conditional-store.js';
 import { sleep } from '../runtime/retry.js';
 
 export { versionId, recordOfKey } from './keys.js';

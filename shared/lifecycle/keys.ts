@@ -6,6 +6,7 @@
  *   _state/<id>.progress.json   publish's checkpoint: what each sink acknowledged
  *   _state/<id>.done.json       the version's outcome (created once)
  *   _state/sweeps/<name>.json   whose turn it is to sweep (one replica at a time)
+ *   _state/budgets/<hash>.json  whose turn it is to send to a destination (its shared request budget)
  */
 import { createHash } from 'node:crypto';
 
@@ -19,6 +20,10 @@ export const stateKeys = {
   checkpoint: (id: string) => `${STATE_PREFIX}${id}.progress.json`,
   outcome: (id: string) => `${STATE_PREFIX}${id}.done.json`,
   sweep: (name: string) => `${STATE_PREFIX}sweeps/${name}.json`,
+  /** The turn of a destination's request budget (the target is hashed: a push URL is a secret). */
+  /** The REST route's dataset created for a schema, per workspace (shared by every replica and restart). */
+  createdDataset: (workspace: string, schemaId: string) => `${STATE_PREFIX}powerbi/${workspace.replace(/[^\w-]/g, '_')}/${schemaId}.json`,
+  budget: (target: string) => `${STATE_PREFIX}budgets/${createHash('sha256').update(target).digest('hex').slice(0, 32)}.json`,
 };
 
 export type RecordKind = 'claim' | 'checkpoint' | 'outcome';

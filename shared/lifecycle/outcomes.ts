@@ -9,7 +9,7 @@ import { outputsOf } from '../storage/layout.js';
 import { putJson } from '../storage/s3.js';
 import { recordOfKey, STATE_PREFIX, stateKeys } from './keys.js';
 import { OutcomeRecord, type Outcome } from './records.js';
-import type { ConditionalStore } from './store.js';
+import type { ConditionalStore } from '../storage/conditional-store.js';
 
 export interface OutcomeInput {
   id: string;

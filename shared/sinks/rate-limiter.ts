@@ -9,6 +9,8 @@ export interface Slot {
   waited: number;
   /** The answer arrived (or the attempt ended): the slot's time becomes now. */
   done(): void;
+  /** The request was never sent: the slot is given back. */
+  cancel?(): void;
 }
 
 export class SlidingWindowLimiter {
@@ -29,6 +31,24 @@ export class SlidingWindowLimiter {
     return this.starts[0] + this.windowMs + this.marginMs - t;
   }
 
+  /** The recent starts (to hand the window to another process). */
+  export(): number[] {
+    const t = this.now();
+    return this.starts.filter((s) => s > t - this.windowMs - this.marginMs).sort((a, b) => a - b);
+  }
+
+  /** Continue another process's window: its recent starts count here too (two at one instant are two). */
+  load(starts: number[]): void {
+    const t = this.now();
+    for (const s of starts) if (s > t - this.windowMs - this.marginMs) this.starts.push(s);
+  }
+
+  /** Count a whole window as used from now (after a holder vanished: what it sent last is unknown). */
+  fill(): void {
+    const t = this.now();
+    for (let i = 0; i < this.limit; i++) this.starts.push(t + i * 1e-3);
+  }
+
   /** Wait until a start is allowed, then record it. */
   async acquire(): Promise<Slot> {
     let waited = 0;
@@ -46,6 +66,12 @@ export class SlidingWindowLimiter {
         released = true;
         const i = this.starts.indexOf(entry);
         if (i !== -1) this.starts[i] = Math.max(entry, this.now());
+      },
+      cancel: () => {
+        if (released) return;
+        released = true;
+        const i = this.starts.indexOf(entry);
+        if (i !== -1) this.starts.splice(i, 1);
       },
     };
   }

@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../../runtime/log.js';
 import { deliverInBatches, type SinkRun } from '../delivery.js';
-import { SlidingWindowLimiter } from '../rate-limiter.js';
+import { SlidingWindowLimiter, type Slot } from '../rate-limiter.js';
 import type { RowSink, SinkDelivery, SinkResult } from '../sink.js';
 import { PowerBiService } from './service.js';
 import { toPowerBiRow } from './values.js';
@@ -21,6 +21,8 @@ export interface PushUrlOptions {
   /** Rows pushed per file at most; the rest stay in the output bucket, counted as rowsNotSent. */
   maxRowsPerFile?: number;
   log: Logger;
+  /** The budget shared with the other publish replicas for this URL (the limiter is this process's part of it). */
+  budget?: (target: string, limiter: SlidingWindowLimiter) => { acquire(): Promise<Slot> };
 }
 
 export function describePushUrl(url: string): string {
@@ -45,13 +47,14 @@ export class PowerBiPushSink implements RowSink {
 
   constructor(private readonly opts: PushUrlOptions) {
     const limiter = perSecondLimiter(opts.requestsPerSecond);
+    const budget = opts.budget ? opts.budget(`push:${opts.url}`, limiter) : limiter;
     this.service = new PowerBiService({
       sink: this.name,
       describe: describePushUrl(opts.url),
       timeoutMs: opts.timeoutMs,
       policy: { maxRetries: opts.maxRetries, baseMs: 250, maxMs: 10_000 },
       log: opts.log,
-      beforeAttempt: () => limiter.acquire(),
+      beforeAttempt: () => budget.acquire(),
     });
   }
 

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type * as z from 'zod';
-import { isCode, isNotFound, type Storage } from '../storage/s3.js';
+import { isCode, isNotFound, type Storage } from './s3.js';
 import { withRetries, type RetryPolicy } from '../runtime/retry.js';
 
 export interface Versioned<T> {

@@ -1,0 +1,79 @@
+/**
+ * One request budget across replicas, against the embedded store: three "replicas" (each its own
+ * S3 client, limiter and budget) send to one destination as fast as they may; the starts of all
+ * of them together never pass 5 in any second (as a strict push-URL server counts them), every
+ * replica gets turns, and a holder that dies is replaced once its turn expires.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startEmbeddedS3, type EmbeddedS3 } from '../../dev/embedded-s3.js';
+import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../storage/config.js';
+import { ConditionalStore } from '../storage/conditional-store.js';
+import { createStorage } from '../storage/s3.js';
+import { perSecondLimiter } from './powerbi/push-url.js';
+import { SharedBudget } from './shared-budget.js';
+
+let dir: string;
+let server: EmbeddedS3;
+const store = () => new ConditionalStore(createStorage({ S3_ENDPOINT: server.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 }), 'processed');
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'budget-'));
+  server = await startEmbeddedS3({ directory: dir, accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['processed'] });
+});
+after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A request to the destination: it starts, is answered after `ms`, and the server counts it from its start. */
+async function send(budget: SharedBudget, starts: number[], who: number, by: number[], ms = 40): Promise<void> {
+  const slot = await budget.acquire();
+  starts.push(Date.now());
+  by.push(who);
+  await new Promise((r) => setTimeout(r, ms));
+  slot.done();
+}
+
+function worstSecond(starts: number[]): number {
+  const s = [...starts].sort((a, b) => a - b);
+  let worst = 0;
+  for (let i = 0, j = 0; i < s.length; i++) {
+    while (s[i] - s[j] >= 1000) j++;
+    worst = Math.max(worst, i - j + 1);
+  }
+  return worst;
+}
+
+test('three replicas sending to one destination: never more than 5 starts in any second, and each gets turns', { timeout: 60_000 }, async () => {
+  const budgets = [0, 1, 2].map(() => new SharedBudget(store(), '_state/budgets/test-one.json', perSecondLimiter(5), { ttlMs: 1500, quantumMs: 600 }));
+  const starts: number[] = [];
+  const by: number[] = [];
+  const until = Date.now() + 5_000;
+  await Promise.all(
+    budgets.map(async (b, i) => {
+      // Two files at a time in each replica.
+      await Promise.all([0, 1].map(async () => {
+        while (Date.now() < until) await send(b, starts, i, by);
+      }));
+    }),
+  );
+  assert.ok(worstSecond(starts) <= 5, `at most 5 starts in any second (worst: ${worstSecond(starts)})`);
+  assert.ok(starts.length >= 18, `the budget is used, not wasted (${starts.length} requests in 5 s)`);
+  for (const i of [0, 1, 2]) assert.ok(by.includes(i), `replica ${i} had a turn (${budgets.map((b) => b.stats.turns).join(',')})`);
+});
+
+test('a holder that dies is replaced once its turn expires', { timeout: 30_000 }, async () => {
+  const dead = new SharedBudget(store(), '_state/budgets/test-two.json', perSecondLimiter(5), { ttlMs: 800, quantumMs: 400 });
+  const slot = await dead.acquire(); // it takes the turn and never answers nor renews again: a SIGKILLed pod
+  void slot;
+  (dead as unknown as { keepAlive: () => void }).keepAlive = () => undefined;
+  const heir = new SharedBudget(store(), '_state/budgets/test-two.json', perSecondLimiter(5), { ttlMs: 800, quantumMs: 400 });
+  const started = Date.now();
+  const next = await heir.acquire();
+  next.done();
+  assert.ok(Date.now() - started < 3_000, `the next holder sent within the turn's time-to-live (${Date.now() - started} ms)`);
+});

@@ -1,0 +1,204 @@
+/**
+ * One request budget per destination (a Power BI push URL, a REST dataset) across every publish
+ * replica. Power BI counts a dataset's requests whoever sends them, so replicas that each kept
+ * their own limiter multiplied the rate (3 replicas drew 57% 429s). Here the replicas take turns:
+ * the turn is a small record in the output bucket, taken by conditional writes (create if absent,
+ * take over with If-Match once expired or released), held for a short time-to-live renewed while
+ * the holder has requests to send. Only the holder sends; its limiter's recent request times travel
+ * in the record, so the sliding window goes on across a handover exactly as the server counts it.
+ *
+ * Fair in turns: a replica that wants the turn says so in the record; the holder hands it over
+ * after `quantumMs` (waiting for its requests in flight to be answered first), or as soon as it
+ * has nothing to send. A holder that dies stops renewing: its turn expires after `ttlMs`.
+ */
+import { randomUUID } from 'node:crypto';
+import * as z from 'zod';
+import { sleep } from '../runtime/retry.js';
+import type { ConditionalStore } from '../storage/conditional-store.js';
+import type { SlidingWindowLimiter, Slot } from './rate-limiter.js';
+
+const Turn = z.object({
+  holder: z.string().optional(),
+  expiresAt: z.number(),
+  /** Replicas that want the turn, with when they last said so. */
+  waiters: z.record(z.string(), z.number()).default({}),
+  /** The limiter's recent request times (ms since the epoch), handed to the next holder. */
+  starts: z.array(z.number()).default([]),
+  /** Who handed the turn over last (it lets the others go first). */
+  releasedBy: z.string().optional(),
+});
+type Turn = z.infer<typeof Turn>;
+
+export interface SharedBudgetOptions {
+  /** The turn's time-to-live without a renewal (a dead holder's turn is free after it). */
+  ttlMs?: number;
+  /** How long a holder keeps the turn while others wait. */
+  quantumMs?: number;
+}
+
+/** A limiter whose window can be handed from one process to the next. */
+export interface PortableLimiter {
+  acquire(): Promise<Slot>;
+  /** Recent request times, to hand over. */
+  export(): number[];
+  /** Take over the window of the previous holder. */
+  load(starts: number[]): void;
+  /** Count a whole window as used (the previous holder vanished: what it sent last is unknown). */
+  fill(): void;
+}
+
+export class SharedBudget {
+  private readonly me = randomUUID();
+  private held = false;
+  private heldUntil = 0;
+  private heldSince = 0;
+  private othersWaiting = false;
+  private demand = 0;
+  private inFlight = 0;
+  private releasing?: Promise<void>;
+  private turnTaking?: Promise<void>;
+  private ticking?: NodeJS.Timeout;
+  private readonly ttlMs: number;
+  private readonly quantumMs: number;
+  /** Figures for the benchmark: turns taken, time waited for them, renewals. */
+  readonly stats = { turns: 0, waitedMs: 0, renewals: 0 };
+
+  constructor(
+    private readonly store: ConditionalStore,
+    private readonly key: string,
+    private readonly limiter: PortableLimiter,
+    opts: SharedBudgetOptions = {},
+  ) {
+    this.ttlMs = opts.ttlMs ?? 3_000;
+    this.quantumMs = opts.quantumMs ?? 2_000;
+  }
+
+  /** Wait for this replica's turn and a slot of the limiter; the slot's `done` ends the request. */
+  async acquire(signal?: AbortSignal): Promise<Slot> {
+    this.demand++;
+    const started = Date.now();
+    try {
+      for (;;) {
+        await this.releasing;
+        if (!this.holds()) {
+          await (this.turnTaking ??= this.takeTurn(signal).finally(() => (this.turnTaking = undefined)));
+          continue;
+        }
+        const slot = await this.limiter.acquire();
+        // The turn may have been handed over while the slot was awaited: then the request waits for the next one.
+        if (!this.holds() || this.releasing) {
+          slot.cancel?.();
+          continue;
+        }
+        this.inFlight++;
+        let ended = false;
+        return {
+          waited: Date.now() - started,
+          done: () => {
+            if (ended) return;
+            ended = true;
+            slot.done();
+            this.inFlight--;
+            if (this.othersWaiting && Date.now() - this.heldSince >= this.quantumMs) void this.handOver();
+          },
+        };
+      }
+    } finally {
+      this.demand--;
+    }
+  }
+
+  private holds(): boolean {
+    return this.held && Date.now() < this.heldUntil - Math.min(500, this.ttlMs / 4);
+  }
+
+  /** Take the turn when it is free (absent, released or expired); say we want it otherwise, and wait. */
+  private async takeTurn(signal?: AbortSignal): Promise<void> {
+    const waitStart = Date.now();
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      const seen = await this.store.read(this.key, Turn);
+      const now = Date.now();
+      const t = seen?.value;
+      const othersWant = Object.entries(t?.waiters ?? {}).some(([id, at]) => id !== this.me && at > now - 2 * this.ttlMs);
+      const justGaveItUp = t?.releasedBy === this.me && othersWant && now - t.expiresAt < 1_000;
+      const free = !t || !t.holder || t.expiresAt <= now || t.holder === this.me;
+      if (free && !justGaveItUp) {
+        const { [this.me]: _self, ...waiters } = t?.waiters ?? {};
+        void _self;
+        const mine: Turn = { holder: this.me, expiresAt: now + this.ttlMs, waiters, starts: t?.starts ?? [] };
+        const etag = seen ? await this.store.replace(this.key, mine, seen.etag) : await this.store.create(this.key, mine);
+        if (!etag) continue;
+        this.limiter.load(t?.starts ?? []);
+        // A holder that vanished (its turn expired, not handed over) may have sent after its last renewal.
+        if (t?.holder && t.holder !== this.me) this.limiter.fill();
+        this.held = true;
+        this.heldSince = now;
+        this.heldUntil = now + this.ttlMs;
+        this.othersWaiting = Object.values(waiters).some((at) => at > now - 2 * this.ttlMs);
+        this.stats.turns++;
+        this.stats.waitedMs += now - waitStart;
+        this.keepAlive();
+        return;
+      }
+      if (t && (!(this.me in t.waiters) || t.waiters[this.me] < now - this.ttlMs)) {
+        await this.store.replace(this.key, { ...t, waiters: { ...t.waiters, [this.me]: now } }, seen!.etag);
+      }
+      await sleep(Math.max(20, Math.min(100, (t?.expiresAt ?? now) - now)), signal);
+    }
+  }
+
+  /** While held: renew every third of the time-to-live; hand over when others wait past the quantum, or when idle. */
+  private keepAlive(): void {
+    clearTimeout(this.ticking);
+    const tick = async () => {
+      if (!this.held || this.releasing) return;
+      if ((this.demand === 0 && this.inFlight === 0) || (this.othersWaiting && Date.now() - this.heldSince >= this.quantumMs)) return void (await this.handOver());
+      await this.renew();
+      if (this.held) this.ticking = setTimeout(() => void tick().catch(() => undefined), this.ttlMs / 3);
+    };
+    this.ticking = setTimeout(() => void tick().catch(() => undefined), this.ttlMs / 3);
+    this.ticking.unref();
+  }
+
+  /** Renew the turn (a waiter may have written the record since: read, then replace, until it holds). */
+  private async renew(): Promise<void> {
+    for (let round = 0; round < 5; round++) {
+      const now = Date.now();
+      const seen = await this.store.read(this.key, Turn);
+      if (!seen || seen.value.holder !== this.me || seen.value.expiresAt <= now) {
+        this.held = false; // lost: stop sending
+        return;
+      }
+      this.othersWaiting = Object.entries(seen.value.waiters).some(([id, at]) => id !== this.me && at > now - 2 * this.ttlMs);
+      const next = await this.store.replace(this.key, { ...seen.value, expiresAt: now + this.ttlMs, starts: this.limiter.export() }, seen.etag);
+      if (next) {
+        this.heldUntil = now + this.ttlMs;
+        this.stats.renewals++;
+        return;
+      }
+    }
+  }
+
+  /** Stop taking new slots, let the requests in flight be answered, then free the turn with the window in it. */
+  private handOver(): Promise<void> {
+    this.releasing ??= (async () => {
+      this.heldUntil = 0; // no new slot from now on
+      clearTimeout(this.ticking);
+      while (this.inFlight > 0) await sleep(10);
+      try {
+        for (let round = 0; round < 5; round++) {
+          const seen = await this.store.read(this.key, Turn);
+          if (!seen || seen.value.holder !== this.me) break;
+          const { [this.me]: _self, ...waiters } = seen.value.waiters;
+          void _self;
+          if (await this.store.replace(this.key, { expiresAt: Date.now(), waiters, starts: this.limiter.export(), releasedBy: this.me }, seen.etag)) break;
+        }
+      } finally {
+        this.held = false;
+        this.releasing = undefined;
+      }
+    })();
+    return this.releasing;
+  }
+}

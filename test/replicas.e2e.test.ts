@@ -1,0 +1,131 @@
+/**
+ * Several processes of every function (REPLICAS=3, behind the gateway's round robin, as a Service
+ * with three pods), raced on purpose: the same notification delivered to several replicas at
+ * once stores every row once; and the whole stack SIGKILLed mid-file and restarted on its data
+ * finishes the interrupted file, with the default claim settings, within 120 s of the restart.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { request } from 'undici';
+import { toMinioEvent } from '../dev/notify-bridge.js';
+import { versionId } from '../shared/lifecycle/index.js';
+import { createStorage, getJson } from '../shared/storage/s3.js';
+import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
+import { emulatorRows, lifecycleOf, useTestStack, waitFor, waitForJson } from './helpers.js';
+import { repoRoot } from './kit.js';
+
+function table(first: number, rows: number): Buffer {
+  const lines = ['id,region,amount'];
+  for (let i = first; i < first + rows; i++) lines.push(`${i},r${i % 7},${(i % 1000) / 4}`);
+  return Buffer.from(lines.join('\n') + '\n');
+}
+
+describe('REPLICAS=3: duplicate notifications at the same moment', () => {
+  const stack = useTestStack({ REPLICAS: '3', WEBHOOK_WAIT_SECONDS: '5' });
+
+  test('the same notification sent to three replicas at once: every row is stored once, each file has one outcome', { timeout: 240_000 }, async () => {
+    const t = stack();
+    assert.equal(t.stack.replicas.get('transform')!.length, 3);
+    const files = 6;
+    const rows = 1500;
+    const keys: string[] = [];
+    for (let f = 0; f < files; f++) {
+      const key = `dup/f${f}.csv`;
+      keys.push(key);
+      const body = table(f * 100_000, rows);
+      const put = await t.s3.putObject('incoming', key, body, body.length);
+      // The bridge delivers it once; three more copies arrive at the same moment, one per replica.
+      const event = toMinioEvent({ eventName: 'ObjectCreated:Put', eventTime: new Date().toISOString(), s3: { bucket: { name: 'incoming' }, object: { key, size: body.length, eTag: put.etag, sequencer: String(f) } } }, LOCAL_S3_ACCESS_KEY);
+      const send = () => request(`${t.stack.gateway.url}/function/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.stack.env.WEBHOOK_TOKEN}` }, body: JSON.stringify(event) }).then((r) => r.body.json() as Promise<{ results: { status: string }[] }>);
+      const answers = await Promise.all([send(), send(), send()]);
+      for (const a of answers) assert.ok(['running', 'waiting', 'published'].includes(a.results[0].status), JSON.stringify(a));
+    }
+    const lifecycle = lifecycleOf(t.s3);
+    for (const key of keys) {
+      const stat = await t.s3.statObject('incoming', key);
+      const id = versionId({ bucket: 'incoming', key, etag: stat.etag });
+      await waitFor(`${key} published`, async () => ((await lifecycle.status(id)).phase === 'published' ? true : undefined), 180_000, 200);
+      const m = await waitForJson<{ sinks: Record<string, { possibleDuplicates?: number; rowsSent: number }> }>(t.s3, 'processed', `manifests/${key}.json`);
+      assert.equal(m.sinks['powerbi-push'].rowsSent, rows);
+      assert.equal(m.sinks['powerbi-push'].possibleDuplicates ?? 0, 0);
+    }
+    await t.stack.bridge!.settled();
+    const ids = (await emulatorRows(t)).rows.map((r) => r.id as number);
+    assert.equal(ids.length, files * rows, `every row once (${ids.length} stored for ${files * rows})`);
+    assert.equal(new Set(ids).size, files * rows);
+  });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `npm start` as a user runs it, in a process group of its own (so that all of it can be SIGKILLed). */
+function startStack(env: Record<string, string>): { child: ChildProcess; ready: Promise<void> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'dev/start.ts'], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('mini-pipeline is running')) resolve();
+    });
+    child.stderr!.on('data', (d) => (out += d));
+    child.once('exit', (code) => reject(new Error(`npm start exited with ${code}: ${out.slice(-2000)}`)));
+  });
+  return { child, ready };
+}
+
+describe('the whole stack SIGKILLed mid-file', () => {
+  test('restarted on its data with the default settings, the interrupted file is finished within 120 s, every row there, duplicates within those reported', { timeout: 300_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'killed-stack-'));
+    const env = { DATA_DIR: dir, GATEWAY_PORT: String(await freePort()), S3_PORT: String(await freePort()), POWERBI_EMULATOR_PORT: String(await freePort()), REPLICAS: '3', LOG_LEVEL: 'warn', WEBHOOK_TOKEN: 'killed-stack-token-0123456789' };
+    const rowsFile = join(dir, 'powerbi-rows.ndjson');
+    const stored = () => (existsSync(rowsFile) ? readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { row: { id: number } }).row.id) : []);
+    let running = startStack(env);
+    try {
+      await running.ready;
+      const s3 = createStorage({ S3_ENDPOINT: `http://127.0.0.1:${env.S3_PORT}`, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 });
+      const rows = 4000;
+      const body = table(0, rows);
+      const put = await s3.putObject('incoming', 'killed/big.csv', body, body.length);
+      await waitFor('the first rows in Power BI', async () => (stored().length > 0 ? true : undefined), 60_000, 20);
+      process.kill(-running.child.pid!, 'SIGKILL'); // everything: the stack, its store, the functions
+      await new Promise((r) => running.child.once('exit', r));
+      const before = stored().length;
+      assert.ok(before < rows, `killed mid-file (${before} of ${rows} rows in)`);
+
+      running = startStack(env);
+      await running.ready;
+      const restarted = Date.now();
+      const id = versionId({ bucket: 'incoming', key: 'killed/big.csv', etag: put.etag });
+      const lifecycle = lifecycleOf(s3);
+      await waitFor('the interrupted file finished', async () => ((await lifecycle.status(id)).outcome ? true : undefined), 120_000, 250);
+      const seconds = (Date.now() - restarted) / 1000;
+      assert.ok(seconds <= 120, `finished ${seconds.toFixed(1)} s after the restart`);
+      assert.equal((await lifecycle.status(id)).phase, 'published');
+      const manifest = await getJson<{ sinks: Record<string, { possibleDuplicates?: number }> }>(s3, 'processed', 'manifests/killed/big.csv.json');
+      const ids = stored();
+      assert.equal(new Set(ids).size, rows, 'every row arrived');
+      const duplicated = ids.length - rows;
+      assert.ok(duplicated <= (manifest!.sinks['powerbi-push'].possibleDuplicates ?? 0), `duplicates (${duplicated}) within those reported (${manifest!.sinks['powerbi-push'].possibleDuplicates ?? 0})`);
+    } finally {
+      try {
+        process.kill(-running.child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
