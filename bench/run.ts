@@ -63,7 +63,7 @@ mkdirSync(OUT, { recursive: true });
 // The worker is bundled with the project's one bundler, so it runs on plain node (no loader in the measured process).
 await bundleEntry(resolve('bench/worker.ts'), resolve('bench/out/worker.mjs'), 'esm');
 const sizes = (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number);
-/** BENCH_SECTIONS=csv,pipeline,powerbi,images (default: all). */
+/** BENCH_SECTIONS=csv,pipeline,powerbi,images,replicas (default: all but replicas, which takes many minutes). */
 const sections = new Set((process.env.BENCH_SECTIONS ?? 'csv,pipeline,powerbi,images').split(','));
 const want = (section: string) => sections.has(section);
 const lines: string[] = [];
@@ -299,6 +299,16 @@ if (!dockerAvailable()) {
   say('`docker run` → first 2xx includes Docker creating the container and its mounts; "node start → ready" is `process.uptime()` when the function listens, as the function reports it.');
 }
 
+}
+if (sections.has('replicas')) {
+  // Publish across replicas: one Power BI budget per target (bench/replicas.ts).
+  const { runReplicas, replicasTable } = await import('./replicas.js');
+  const runs = [];
+  for (const targets of [1, 3]) for (const replicas of [1, 2, 3]) runs.push(await runReplicas(replicas, targets));
+  say('## Publish across replicas: one Power BI budget per target (strict push-URL stand-in, 5 POSTs a second per dataset)');
+  say('');
+  say(replicasTable(runs));
+  say('');
 }
 writeFileSync(join(OUT, 'results.md'), lines.join('\n') + '\n');
 say('');

@@ -7,15 +7,35 @@ import { PowerBiRestSink, type CreatedDataset, type SchemaMemory } from '../../s
 import type { RowSink } from '../../shared/sinks/sink.js';
 import { getJson, putJson, type Storage } from '../../shared/storage/s3.js';
 import { ConditionalStore } from '../../shared/storage/conditional-store.js';
+import * as z from 'zod';
+import { sleep } from '../../shared/runtime/retry.js';
 import { stateKeys } from '../../shared/lifecycle/keys.js';
-import { SharedBudget } from '../../shared/sinks/shared-budget.js';
-import type { SlidingWindowLimiter } from '../../shared/sinks/rate-limiter.js';
+import { SharedBudget, type PortableLimiter } from '../../shared/sinks/shared-budget.js';
 
-/** Where the REST sink remembers the dataset it created per schema: the output bucket, so every replica and restart reuses it. */
+/**
+ * Where the REST sink remembers the dataset it created per schema: the output bucket, so every
+ * replica and restart reuses it. Creating is reserved first (a conditional create of the record),
+ * so that replicas meeting a new schema at once create one dataset, not one each.
+ */
 export function s3SchemaMemory(s3: Storage, bucket: string, config: PowerBiConfig): SchemaMemory {
   const key = (schemaId: string) => stateKeys.createdDataset(String(config.POWERBI_GROUP_ID), schemaId);
+  const store = new ConditionalStore(s3, bucket);
+  const Record = z.looseObject({ datasetId: z.string().optional(), creatingUntil: z.number().optional() });
   return {
-    load: (schemaId) => getJson<CreatedDataset>(s3, bucket, key(schemaId)),
+    load: async (schemaId) => {
+      const ds = await getJson<CreatedDataset>(s3, bucket, key(schemaId));
+      return ds?.datasetId ? ds : undefined;
+    },
+    reserve: async (schemaId, signal) => {
+      for (;;) {
+        const seen = await store.read(key(schemaId), Record);
+        if (seen?.value.datasetId) return seen.value as unknown as CreatedDataset;
+        const mine = { creatingUntil: Date.now() + 60_000 };
+        if (!seen && (await store.create(key(schemaId), mine))) return 'mine';
+        if (seen && (seen.value.creatingUntil ?? 0) < Date.now() && (await store.replace(key(schemaId), mine, seen.etag))) return 'mine';
+        await sleep(250, signal); // another replica is creating it
+      }
+    },
     save: (schemaId, ds) => putJson(s3, bucket, key(schemaId), { ...ds, createdAt: new Date().toISOString() }),
   };
 }
@@ -23,7 +43,7 @@ export function s3SchemaMemory(s3: Storage, bucket: string, config: PowerBiConfi
 /** Each destination's request budget, shared by every publish replica through the output bucket. */
 export function sharedBudgets(s3: Storage, bucket: string) {
   const store = new ConditionalStore(s3, bucket);
-  return (target: string, limiter: SlidingWindowLimiter) => new SharedBudget(store, stateKeys.budget(target), limiter);
+  return <C>(target: string, limiter: PortableLimiter<C>) => new SharedBudget<C>(store, stateKeys.budget(target), limiter);
 }
 
 /** Built once per process: limiters and token caches then hold across concurrent requests (and budgets across replicas). */
@@ -65,6 +85,7 @@ export function createSinks(config: PowerBiConfig, log: Logger, memory?: SchemaM
         timeoutMs: config.POWERBI_TIMEOUT_SECONDS * 1000,
         maxRetries: config.POWERBI_MAX_RETRIES,
         log,
+        budget,
       }),
     );
   }

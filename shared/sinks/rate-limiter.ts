@@ -38,9 +38,9 @@ export class SlidingWindowLimiter {
   }
 
   /** Continue another process's window: its recent starts count here too (two at one instant are two). */
-  load(starts: number[]): void {
+  load(starts: unknown): void {
     const t = this.now();
-    for (const s of starts) if (s > t - this.windowMs - this.marginMs) this.starts.push(s);
+    for (const s of Array.isArray(starts) ? (starts as number[]) : []) if (s > t - this.windowMs - this.marginMs) this.starts.push(s);
   }
 
   /** Count a whole window as used from now (after a holder vanished: what it sent last is unknown). */

@@ -22,8 +22,8 @@ const Turn = z.object({
   expiresAt: z.number(),
   /** Replicas that want the turn, with when they last said so. */
   waiters: z.record(z.string(), z.number()).default({}),
-  /** The limiter's recent request times (ms since the epoch), handed to the next holder. */
-  starts: z.array(z.number()).default([]),
+  /** The limiter's windows (recent request times), handed to the next holder. */
+  window: z.unknown().optional(),
   /** Who handed the turn over last (it lets the others go first). */
   releasedBy: z.string().optional(),
 });
@@ -36,18 +36,18 @@ export interface SharedBudgetOptions {
   quantumMs?: number;
 }
 
-/** A limiter whose window can be handed from one process to the next. */
-export interface PortableLimiter {
-  acquire(): Promise<Slot>;
-  /** Recent request times, to hand over. */
-  export(): number[];
-  /** Take over the window of the previous holder. */
-  load(starts: number[]): void;
+/** A limiter whose windows can be handed from one process to the next (`C`: what a request costs, e.g. its rows). */
+export interface PortableLimiter<C = undefined> {
+  acquire(cost?: C): Promise<Slot>;
+  /** Its windows (recent request times), to hand over. */
+  export(): unknown;
+  /** Take over the windows of the previous holder. */
+  load(window: unknown): void;
   /** Count a whole window as used (the previous holder vanished: what it sent last is unknown). */
   fill(): void;
 }
 
-export class SharedBudget {
+export class SharedBudget<C = undefined> {
   private readonly me = randomUUID();
   private held = false;
   private heldUntil = 0;
@@ -66,7 +66,7 @@ export class SharedBudget {
   constructor(
     private readonly store: ConditionalStore,
     private readonly key: string,
-    private readonly limiter: PortableLimiter,
+    private readonly limiter: PortableLimiter<C>,
     opts: SharedBudgetOptions = {},
   ) {
     this.ttlMs = opts.ttlMs ?? 3_000;
@@ -74,7 +74,7 @@ export class SharedBudget {
   }
 
   /** Wait for this replica's turn and a slot of the limiter; the slot's `done` ends the request. */
-  async acquire(signal?: AbortSignal): Promise<Slot> {
+  async acquire(cost?: C, signal?: AbortSignal): Promise<Slot> {
     this.demand++;
     const started = Date.now();
     try {
@@ -84,7 +84,7 @@ export class SharedBudget {
           await (this.turnTaking ??= this.takeTurn(signal).finally(() => (this.turnTaking = undefined)));
           continue;
         }
-        const slot = await this.limiter.acquire();
+        const slot = await this.limiter.acquire(cost);
         // The turn may have been handed over while the slot was awaited: then the request waits for the next one.
         if (!this.holds() || this.releasing) {
           slot.cancel?.();
@@ -126,10 +126,10 @@ export class SharedBudget {
       if (free && !justGaveItUp) {
         const { [this.me]: _self, ...waiters } = t?.waiters ?? {};
         void _self;
-        const mine: Turn = { holder: this.me, expiresAt: now + this.ttlMs, waiters, starts: t?.starts ?? [] };
+        const mine: Turn = { holder: this.me, expiresAt: now + this.ttlMs, waiters, window: t?.window };
         const etag = seen ? await this.store.replace(this.key, mine, seen.etag) : await this.store.create(this.key, mine);
         if (!etag) continue;
-        this.limiter.load(t?.starts ?? []);
+        this.limiter.load(t?.window);
         // A holder that vanished (its turn expired, not handed over) may have sent after its last renewal.
         if (t?.holder && t.holder !== this.me) this.limiter.fill();
         this.held = true;
@@ -171,7 +171,7 @@ export class SharedBudget {
         return;
       }
       this.othersWaiting = Object.entries(seen.value.waiters).some(([id, at]) => id !== this.me && at > now - 2 * this.ttlMs);
-      const next = await this.store.replace(this.key, { ...seen.value, expiresAt: now + this.ttlMs, starts: this.limiter.export() }, seen.etag);
+      const next = await this.store.replace(this.key, { ...seen.value, expiresAt: now + this.ttlMs, window: this.limiter.export() }, seen.etag);
       if (next) {
         this.heldUntil = now + this.ttlMs;
         this.stats.renewals++;
@@ -192,7 +192,7 @@ export class SharedBudget {
           if (!seen || seen.value.holder !== this.me) break;
           const { [this.me]: _self, ...waiters } = seen.value.waiters;
           void _self;
-          if (await this.store.replace(this.key, { expiresAt: Date.now(), waiters, starts: this.limiter.export(), releasedBy: this.me }, seen.etag)) break;
+          if (await this.store.replace(this.key, { expiresAt: Date.now(), waiters, window: this.limiter.export(), releasedBy: this.me }, seen.etag)) break;
         }
       } finally {
         this.held = false;

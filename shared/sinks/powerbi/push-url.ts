@@ -22,7 +22,7 @@ export interface PushUrlOptions {
   maxRowsPerFile?: number;
   log: Logger;
   /** The budget shared with the other publish replicas for this URL (the limiter is this process's part of it). */
-  budget?: (target: string, limiter: SlidingWindowLimiter) => { acquire(): Promise<Slot> };
+  budget?: (target: string, limiter: SlidingWindowLimiter) => { acquire(cost?: undefined, signal?: AbortSignal): Promise<Slot> };
 }
 
 export function describePushUrl(url: string): string {
@@ -54,7 +54,7 @@ export class PowerBiPushSink implements RowSink {
       timeoutMs: opts.timeoutMs,
       policy: { maxRetries: opts.maxRetries, baseMs: 250, maxMs: 10_000 },
       log: opts.log,
-      beforeAttempt: () => budget.acquire(),
+      beforeAttempt: (_req, signal) => budget.acquire(undefined, signal),
     });
   }
 

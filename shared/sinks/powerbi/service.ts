@@ -30,8 +30,8 @@ export interface PowerBiServiceOptions {
   policy: RetryPolicy;
   log: Logger;
   tokens?: EntraTokenProvider;
-  /** Taken before every attempt (the rate limits); the slot is released when the attempt ends. */
-  beforeAttempt?: () => Promise<Slot>;
+  /** Taken before every attempt (the rate limits, shared by the replicas); the slot is released when the attempt ends. */
+  beforeAttempt?: (req: PowerBiRequest, signal?: AbortSignal) => Promise<Slot>;
 }
 
 export interface PowerBiRequest {
@@ -65,7 +65,7 @@ export class PowerBiService {
   async send(req: PowerBiRequest, stats?: RequestStats, signal?: AbortSignal): Promise<{ status: number; text: string }> {
     const { policy } = this.opts;
     for (let attempt = 0; ; attempt++) {
-      const slot = await this.opts.beforeAttempt?.();
+      const slot = await this.opts.beforeAttempt?.(req, signal);
       if (stats && slot) stats.throttledMs += slot.waited;
       if (stats) stats.requests++;
       let status = 0;

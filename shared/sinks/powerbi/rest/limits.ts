@@ -1,57 +1,95 @@
 /**
  * The REST route's documented limits (reference/powerbi.md): ≤ 10,000 rows and ≤ 16 MB a
  * request, ≤ 5 in flight, ≤ 120 requests a minute (≤ 120 an hour for tables of ≥ 250,000 rows),
- * ≤ 1,000,000 rows an hour per dataset. Held in the process: the sink is built once per process.
+ * ≤ 1,000,000 rows an hour per dataset. `DatasetLimits` holds them for one dataset and can hand
+ * its windows to another process: with a `SharedBudget` per dataset only the replica whose turn it
+ * is sends, and the windows travel with the turn, so the limits hold across replicas.
  */
 import { sleep } from '../../../runtime/retry.js';
 import { SlidingWindowLimiter, type Slot } from '../../rate-limiter.js';
+import type { PortableLimiter } from '../../shared-budget.js';
 
 export const REST_LIMITS = { rowsPerRequest: 10_000, bytesPerRequest: 16 * 1024 * 1024, inFlight: 5, perMinute: 120, perHourBigTable: 120, rowsPerHour: 1_000_000 };
 
 const HOUR = 3_600_000;
 
-/** Rows sent to one dataset in the last hour; waits until a batch fits. */
-export class HourlyRowBudget {
-  private readonly sent = new Map<string, { at: number; n: number }[]>();
+/** What one dataset's windows look like when they are handed to another process. */
+interface DatasetWindows {
+  minute: number[];
+  hour: number[];
+  rows: { at: number; n: number }[];
+}
 
-  /** Wait until `rows` more fit in the dataset's hour, then count them. Returns the time waited. */
-  async take(datasetId: string, rows: number, signal?: AbortSignal): Promise<number> {
-    const hourly = this.sent.get(datasetId) ?? [];
-    this.sent.set(datasetId, hourly);
-    let waited = 0;
+/**
+ * Every documented limit of one dataset in one object: ≤ 5 requests pending, ≤ 120 a minute
+ * (≤ 120 an hour for big tables), ≤ 1,000,000 rows an hour. A request takes a slot with its row
+ * count; the windows can be exported and loaded (handed over with the dataset's turn).
+ */
+export class DatasetLimits implements PortableLimiter<number> {
+  private readonly perMinute = new SlidingWindowLimiter(REST_LIMITS.perMinute, 60_000, 50);
+  private readonly perHour = new SlidingWindowLimiter(REST_LIMITS.perHourBigTable, HOUR, 50);
+  private rows: { at: number; n: number }[] = [];
+  private pending = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(private readonly bigTable: boolean) {}
+
+  async acquire(rows = 0): Promise<Slot> {
+    const started = Date.now();
+    while (this.pending >= REST_LIMITS.inFlight) await new Promise<void>((r) => this.queue.push(r));
+    this.pending++;
+    await this.rowsFit(rows);
+    const minute = await this.perMinute.acquire();
+    const hour = this.bigTable ? await this.perHour.acquire() : undefined;
+    if (rows) this.rows.push({ at: Date.now(), n: rows });
+    let ended = false;
+    const end = (how: 'done' | 'cancel') => {
+      if (ended) return;
+      ended = true;
+      if (how === 'done') {
+        minute.done();
+        hour?.done();
+      } else {
+        minute.cancel?.();
+        hour?.cancel?.();
+        if (rows) this.rows.splice(this.rows.findIndex((r) => r.n === rows), 1);
+      }
+      this.pending--;
+      this.queue.shift()?.();
+    };
+    return { waited: Date.now() - started, done: () => end('done'), cancel: () => end('cancel') };
+  }
+
+  private async rowsFit(rows: number): Promise<void> {
     for (;;) {
       const now = Date.now();
-      while (hourly.length && now - hourly[0].at >= HOUR) hourly.shift();
-      const used = hourly.reduce((s, r) => s + r.n, 0);
-      if (used + rows <= REST_LIMITS.rowsPerHour) break;
+      this.rows = this.rows.filter((r) => now - r.at < HOUR);
+      const used = this.rows.reduce((s, r) => s + r.n, 0);
+      if (used + rows <= REST_LIMITS.rowsPerHour) return;
       let freed = 0;
       let until = now;
-      for (const r of hourly) {
+      for (const r of this.rows) {
         freed += r.n;
         until = r.at + HOUR;
         if (used - freed + rows <= REST_LIMITS.rowsPerHour) break;
       }
-      waited += until - now;
-      await sleep(until - now + 50, signal);
+      await sleep(until - now + 50);
     }
-    hourly.push({ at: Date.now(), n: rows });
-    return waited;
   }
-}
 
-/** The request-rate limits: 120 a minute, and 120 an hour for big tables. */
-export function requestLimiters(bigTable: boolean): () => Promise<Slot> {
-  const perMinute = new SlidingWindowLimiter(REST_LIMITS.perMinute, 60_000, 50);
-  const perHour = new SlidingWindowLimiter(REST_LIMITS.perHourBigTable, HOUR, 50);
-  return async () => {
-    const minute = await perMinute.acquire();
-    const hour = bigTable ? await perHour.acquire() : undefined;
-    return {
-      waited: minute.waited + (hour?.waited ?? 0),
-      done: () => {
-        minute.done();
-        hour?.done();
-      },
-    };
-  };
+  export(): DatasetWindows {
+    return { minute: this.perMinute.export(), hour: this.perHour.export(), rows: this.rows.filter((r) => Date.now() - r.at < HOUR) };
+  }
+
+  load(state: unknown): void {
+    const w = state as Partial<DatasetWindows> | undefined;
+    this.perMinute.load(w?.minute ?? []);
+    this.perHour.load(w?.hour ?? []);
+    for (const r of w?.rows ?? []) this.rows.push(r);
+  }
+
+  fill(): void {
+    this.perMinute.fill();
+    if (this.bigTable) this.perHour.fill();
+  }
 }

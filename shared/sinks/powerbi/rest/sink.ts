@@ -17,7 +17,9 @@ import { powerbiProblems } from '../problems.js';
 import { PowerBiService } from '../service.js';
 import type { RestRoute } from '../config.js';
 import { encodeRow, mapColumns, pbiType, type TargetType } from './encode.js';
-import { HourlyRowBudget, REST_LIMITS, requestLimiters } from './limits.js';
+import { DatasetLimits, REST_LIMITS } from './limits.js';
+import type { PortableLimiter } from '../../shared-budget.js';
+import type { Slot } from '../../rate-limiter.js';
 
 export interface RestOptions {
   apiUrl: string;
@@ -36,6 +38,8 @@ export interface RestOptions {
   timeoutMs: number;
   maxRetries: number;
   log: Logger;
+  /** Each dataset's limits shared with the other publish replicas (its windows travel with the dataset's turn). */
+  budget?: (target: string, limits: PortableLimiter<number>) => { acquire(rows?: number, signal?: AbortSignal): Promise<Slot> };
   /** Key prefix → dataset and/or table (longest prefix wins). */
   routes?: Record<string, RestRoute>;
   /** Where the datasets created per schema are remembered (the output bucket's state). */
@@ -52,6 +56,11 @@ export interface CreatedDataset {
 
 export interface SchemaMemory {
   load(schemaId: string): Promise<CreatedDataset | undefined>;
+  /**
+   * The dataset another replica created (or is creating: wait for it), or 'mine' when this one
+   * must create it: one creator per schema across replicas.
+   */
+  reserve?(schemaId: string, signal?: AbortSignal): Promise<CreatedDataset | 'mine'>;
   save(schemaId: string, dataset: CreatedDataset): Promise<void>;
 }
 
@@ -67,7 +76,8 @@ const TYPE_NAMES: Record<string, TargetType> = { int64: 'Int64', double: 'Double
 export class PowerBiRestSink implements RowSink {
   readonly name = 'powerbi-rest';
   private readonly service: PowerBiService;
-  private readonly hourly = new HourlyRowBudget();
+  /** Each dataset's limits (shared with the other replicas when a budget is given). */
+  private readonly limits = new Map<string, { acquire(rows?: number, signal?: AbortSignal): Promise<Slot> }>();
 
   constructor(private readonly opts: RestOptions) {
     this.service = new PowerBiService({
@@ -77,8 +87,21 @@ export class PowerBiRestSink implements RowSink {
       policy: { maxRetries: opts.maxRetries, baseMs: 250, maxMs: 10_000 },
       log: opts.log,
       tokens: opts.tokens,
-      beforeAttempt: requestLimiters(opts.bigTable),
+      beforeAttempt: (req, signal) => this.slotFor(req.url, req.rows, signal),
     });
+  }
+
+  /** A row push waits for its dataset's limits (pending, per minute, per hour, rows per hour); other calls do not count. */
+  private slotFor(url: string, rows: number | undefined, signal?: AbortSignal): Promise<Slot> {
+    const dataset = /\/datasets\/([^/]+)\//.exec(url)?.[1];
+    if (!rows || !dataset) return Promise.resolve({ waited: 0, done: () => undefined });
+    let limits = this.limits.get(dataset);
+    if (!limits) {
+      const local = new DatasetLimits(this.opts.bigTable);
+      limits = this.opts.budget ? this.opts.budget(`rest:${this.opts.apiUrl}:${dataset}`, local) : { acquire: (n) => local.acquire(n) };
+      this.limits.set(dataset, limits);
+    }
+    return limits.acquire(rows, signal);
   }
 
   private groupUrl() {
@@ -132,8 +155,8 @@ export class PowerBiRestSink implements RowSink {
   private readonly creating = new Map<string, Promise<CreatedDataset>>();
 
   private async createFor(schemaId: string, header: DatasetHeader, table: string, columns: CreatedDataset['columns'], create: NonNullable<RestOptions['createDataset']>, signal?: AbortSignal): Promise<CreatedDataset> {
-    const remembered = await this.opts.memory?.load(schemaId);
-    if (remembered) return remembered;
+    const remembered = (await this.opts.memory?.reserve?.(schemaId, signal)) ?? (await this.opts.memory?.load(schemaId));
+    if (remembered && remembered !== 'mine') return remembered;
     const key = header.source.kind === 'object' ? header.source.key : '';
     const folder = key.includes('/') ? key.slice(0, key.indexOf('/')).replace(/[^\p{L}\p{N}_-]/gu, '_').slice(0, 40) : '';
     const name = [create.name, folder, schemaId.slice(0, 8)].filter(Boolean).join('-');
@@ -218,7 +241,6 @@ export class PowerBiRestSink implements RowSink {
     return {
       encode: (row) => encodeRow(mapped, row, version),
       send: async (batch, stats, signal) => {
-        stats.throttledMs += await this.hourly.take(datasetId, batch.rows.length, signal);
         const sequence = sequenceBase + batch.start;
         this.lastSequence = Math.max(this.lastSequence, sequenceBase + batch.end);
         const headers: Record<string, string> = this.opts.sequenceNumbers ? { 'X-PowerBI-PushData-SequenceNumber': String(sequence) } : {};
