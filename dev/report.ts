@@ -53,7 +53,7 @@ export async function followFile(stack: RunningStack, s3: Storage, key: string, 
     out(`✓ ${key}  published in ${secs} s`);
     return 'published';
   }
-  const status = m.status === 'partial' ? 'partial' : 'published';
+  const status = done.outcome;
   out(`${status === 'partial' ? '!' : '✓'} ${key}  ${status} in ${secs} s`);
   out(`    rows     ${num(m.stats.rowsIn)} in → ${num(m.stats.rowsOut)} out, ${num(m.stats.rowsRejected)} rejected`);
   for (const r of m.rejects.first.slice(0, 3)) out(`    reject   line ${r.line}: ${r.reason}`);

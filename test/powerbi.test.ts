@@ -193,6 +193,8 @@ describe('Power BI sinks against the emulator', () => {
     assert.ok((ds.refused['400'] ?? 0) <= 34, `a systemic refusal stops within the split budget (${ds.refused['400']} requests refused)`);
     const manifest = await getJson<{ status: string; partial: string }>(storage, 'processed', 'manifests/refused.csv.json');
     assert.equal(manifest?.status, 'partial');
+    const source = { bucket: 'incoming', key: 'refused.csv', etag: createHash('md5').update('refused.csv').digest('hex') };
+    assert.equal((await lifecycleOf(storage).status(versionId(source))).phase, 'partial', 'partial in the lifecycle\'s record too (never stored as published)');
     assert.match(manifest!.partial, /300 rows not sent to Power BI/);
   });
 
