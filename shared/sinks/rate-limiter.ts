@@ -15,6 +15,8 @@ export interface Slot {
 
 export class SlidingWindowLimiter {
   private readonly starts: number[] = [];
+  /** The last waiter in line (FIFO). */
+  private tail: Promise<void> = Promise.resolve();
   constructor(
     private readonly limit: number,
     private readonly windowMs: number,
@@ -49,13 +51,19 @@ export class SlidingWindowLimiter {
     for (let i = 0; i < this.limit; i++) this.starts.push(t + i * 1e-3);
   }
 
-  /** Wait until a start is allowed, then record it. */
+  /** Wait until a start is allowed, then record it. Waiters are served in arrival order (files with one request pending each take turns). */
   async acquire(): Promise<Slot> {
-    let waited = 0;
-    for (let d = this.delay(); d > 0; d = this.delay()) {
-      await new Promise((r) => setTimeout(r, d));
-      waited += d;
+    const arrived = this.now();
+    const turn = this.tail;
+    let leave!: () => void;
+    this.tail = new Promise<void>((r) => (leave = r));
+    await turn;
+    try {
+      for (let d = this.delay(); d > 0; d = this.delay()) await new Promise((r) => setTimeout(r, d));
+    } finally {
+      leave();
     }
+    const waited = this.now() - arrived;
     const entry = this.now();
     this.starts.push(entry);
     let released = false;
