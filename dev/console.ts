@@ -20,6 +20,9 @@ import type { EmulatorServer } from './powerbi/server.js';
 
 const PAGE = new URL('./console.html', import.meta.url);
 
+
+/** Counts as the CLI prints them (10,000). */
+const num = (n: number) => n.toLocaleString('en-US');
 export type Stage = 'received' | 'transforming' | 'writing' | 'powerbi' | 'published' | 'partial' | 'failed' | 'superseded' | 'ignored';
 const TERMINAL = new Set<Stage>(['published', 'partial', 'failed', 'superseded', 'ignored']);
 
@@ -157,7 +160,7 @@ export class PipelineConsole {
       f.warnings = m.stats.warnings;
       f.totalMs = m.timings?.totalMs;
       f.powerbi = Object.entries(m.sinks)
-        .map(([name, r]) => (r.skipped ? `skipped: ${r.skipped}` : r.reason ? `${name}: refused, ${r.rowsNotSent ?? 0} rows not sent` : `${name}: ${r.rowsSent ?? 0} rows${r.table ? ` → ${r.table}` : ''}`))
+        .map(([name, r]) => (r.skipped ? `skipped: ${r.skipped}` : r.reason ? `${name}: refused, ${num(r.rowsNotSent ?? 0)} rows not sent` : `${name}: ${num(r.rowsSent ?? 0)} rows${r.table ? ` → ${r.table}` : ''}`))
         .join('; ');
       if (m.partial) f.problem = m.partial;
       f.links = { cleaned: names.cleaned, manifest: names.manifest, ...(m.rejects.count ? { rejects: names.rejects } : {}) };
