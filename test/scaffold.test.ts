@@ -10,53 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { parse } from 'yaml';
 import { repoRoot } from './kit.js';
-
-const LANG = 'node20-ts';
-type Stack = { configuration?: { copy?: string[] }; functions: Record<string, { lang: string; handler: string; image: string }> };
-
-/** What the repository holds that faas-cli and the build read. */
-function copyRepository(to: string): void {
-  for (const path of ['template', 'stack.yml', 'shared', 'dev', 'functions', 'package.json', 'package-lock.json', 'tsconfig.json', '.gitignore']) {
-    cpSync(join(repoRoot, path), join(to, path), { recursive: true, filter: (src) => !src.endsWith('.test.ts') });
-  }
-}
-
-/** `faas-cli new <name> --lang node20-ts --handler <dir> --append stack.yml`, step by step, in `cwd`. */
-function faasCliNewAppend(cwd: string, name: string, handlerDir: string): void {
-  const stackFile = join(cwd, 'stack.yml');
-  assert.ok(!(name in (parse(readFileSync(stackFile, 'utf8')) as Stack).functions), 'no duplicate function name');
-  assert.ok(!existsSync(join(cwd, handlerDir)), `folder: ${handlerDir} already exists`);
-  mkdirSync(join(cwd, handlerDir), { mode: 0o700 }); // os.Mkdir: the parent must exist
-  const ignore = readFileSync(join(cwd, '.gitignore'), 'utf8').split('\n');
-  for (const line of ['template', 'build', '.secrets']) if (!ignore.includes(line)) ignore.push(line);
-  writeFileSync(join(cwd, '.gitignore'), ignore.join('\n') + '\n');
-  cpSync(join(cwd, 'template', LANG, 'function'), join(cwd, handlerDir), { recursive: true });
-  // prepareYAMLContent(appendMode = true): two-space indented, appended as text at the file's end.
-  appendFileSync(stackFile, `  ${name}:\n    lang: ${LANG}\n    handler: ./${handlerDir}\n    image: ${name}:latest\n\n`);
-}
-
-/** `faas-cli build --shrinkwrap`: build/<name>/ = the template, function/ = the handler + configuration.copy paths. */
-function createBuildContext(cwd: string, name: string): string {
-  const stack = parse(readFileSync(join(cwd, 'stack.yml'), 'utf8')) as Stack;
-  const fn = stack.functions[name];
-  const ctx = join(cwd, 'build', name);
-  rmSync(ctx, { recursive: true, force: true });
-  cpSync(join(cwd, 'template', fn.lang), ctx, { recursive: true });
-  const handler = join(cwd, fn.handler);
-  for (const entry of readdirSync(handler)) {
-    if (entry === 'build' || entry === 'template') continue;
-    cpSync(join(handler, entry), join(ctx, 'function', entry), { recursive: true });
-  }
-  for (const path of stack.configuration?.copy ?? []) cpSync(join(cwd, path), join(ctx, 'function', path), { recursive: true });
-  return ctx;
-}
+import { copyRepository, createBuildContext, faasCliNewAppend, LANG, type Stack } from './scaffold-kit.js';
 
 /** The Dockerfile's instructions of one stage, continuation lines joined, comments dropped. */
 function stageOf(dockerfile: string, stage: string): { op: string; args: string }[] {
