@@ -10,7 +10,7 @@
  * `CODE_CACHE=write node index.cjs`; see shared/runtime/code-cache.ts). CommonJS, because a
  * code cache applies to a script, not to an ES module.
  */
-import { build, type Metafile, type Plugin } from 'esbuild';
+import { build, stop, type Metafile, type Plugin } from 'esbuild';
 import { rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,9 +42,24 @@ const minioShims: Plugin = {
   },
 };
 
+/**
+ * esbuild answers from a service process that otherwise lives as long as ours (the local stack's
+ * whole life, ~90 MB after a bundle): it is stopped once no bundle is being made, and started
+ * again by the next one.
+ */
+let bundling = 0;
+async function withEsbuild<T>(run: () => Promise<T>): Promise<T> {
+  bundling++;
+  try {
+    return await run();
+  } finally {
+    if (--bundling === 0) await stop();
+  }
+}
+
 /** Bundle one entry file into one CommonJS file (ESM only for the bench's own worker). */
 export async function bundleEntry(entry: string, outfile: string, format: 'cjs' | 'esm' = 'cjs'): Promise<{ file: string; bytes: number; metafile: Metafile }> {
-  const result = await build({
+  const result = await withEsbuild(() => build({
     entryPoints: [entry],
     outfile,
     bundle: true,
@@ -58,7 +73,7 @@ export async function bundleEntry(entry: string, outfile: string, format: 'cjs' 
     logLevel: 'warning',
     metafile: true,
     plugins: [minioShims],
-  });
+  }));
   return { file: outfile, bytes: statSync(outfile).size, metafile: result.metafile };
 }
 

@@ -22,6 +22,9 @@ import type { EmulatorServer } from './powerbi/server.js';
 
 const PAGE = new URL('./console.html', import.meta.url);
 
+
+/** Counts as the CLI prints them (10,000). */
+const num = (n: number) => n.toLocaleString('en-US');
 export type Stage = 'received' | 'transforming' | 'writing' | 'powerbi' | 'published' | 'partial' | 'failed' | 'superseded' | 'ignored';
 const TERMINAL = new Set<Stage>(['published', 'partial', 'failed', 'superseded', 'ignored']);
 
@@ -168,7 +171,7 @@ export class PipelineConsole {
       f.warnings = m.stats.warnings;
       f.totalMs = m.timings?.totalMs;
       f.powerbi = Object.entries(m.sinks)
-        .map(([name, r]) => (r.skipped ? `skipped: ${r.skipped}` : r.reason ? `${name}: refused, ${r.rowsNotSent ?? 0} rows not sent` : `${name}: ${r.rowsSent ?? 0} rows${r.table ? ` → ${r.table}` : ''}${r.rowsRejected ? `, ${r.rowsRejected} refused` : ''}`))
+        .map(([name, r]) => (r.skipped ? `skipped: ${r.skipped}` : r.reason ? `${name}: refused, ${num(r.rowsNotSent ?? 0)} rows not sent` : `${name}: ${num(r.rowsSent ?? 0)} rows${r.table ? ` → ${r.table}` : ''}${r.rowsRejected ? `, ${num(r.rowsRejected)} refused` : ''}`))
         .join('; ');
       // Rows a sink refused one by one (e.g. a cell too long for Power BI), with its words.
       f.sinkRejects = Object.entries(m.sinks).flatMap(([name, r]) => (r.rejects ?? []).slice(0, 3).map((x) => `${name} refused row ${x.row}: ${x.reason}`));

@@ -78,13 +78,18 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
     let answering = false;
     let afterAnswer = 0;
     let dropped = false;
+    let answered = false;
     const up = httpRequest({ host: '127.0.0.1', port, method: req.method, path, headers }, (upRes) => {
       if (isAsync) return void upRes.resume();
       answering = true;
+      upRes.once('end', () => (answered = true));
       res.writeHead(upRes.statusCode ?? 502, { ...upRes.headers, 'x-call-id': callId });
       upRes.pipe(res);
     });
     up.on('error', (err) => {
+      // The function's own answer, once whole, is passed on as it is (a 413 that closes the
+      // connection while the body is still being sent is a 413, as through OpenFaaS, not a 502).
+      if (answered) return;
       if (isAsync || res.headersSent) return void res.destroy();
       res.writeHead(502, { 'content-type': 'application/problem+json' });
       res.end(problem(502, 'Function unavailable', `${m[2]}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
@@ -110,8 +115,13 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
       if (!dropped) up.end();
     });
     res.on('finish', () => {
-      // Go closes a connection whose request body was not read to the end.
-      if (!req.readableEnded) req.socket.destroy();
+      // Go closes a connection whose request body was not read to the end: it half-closes it
+      // first and waits (net/http's rstAvoidanceDelay, 500 ms), so the caller reads the answer
+      // before the reset that an unread body brings.
+      if (!req.readableEnded) {
+        req.socket.end();
+        setTimeout(() => req.socket.destroy(), 500).unref();
+      }
     });
     if (isAsync) {
       req.on('end', () => {

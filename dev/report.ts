@@ -6,6 +6,7 @@ import type { RunningStack } from './running.js';
 
 const tty = process.stderr.isTTY;
 const num = (n: number) => n.toLocaleString('en-US');
+const plural = (n: number, word: string) => `${num(n)} ${word}${n === 1 ? '' : 's'}`;
 
 export interface Manifest {
   status?: string;
@@ -35,12 +36,13 @@ export async function followFile(stack: RunningStack, s3: Storage, key: string, 
   if (tty) process.stderr.write('\r\x1b[K');
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const out = (s: string) => process.stdout.write(s + '\n');
-  if (Date.parse(done.finishedAt) < started - 1000) {
-    out(`= ${key}: already processed at ${done.finishedAt} (identical bytes); nothing to do. Run it again with: npm run reprocess -- ${key}`);
-  }
+  // Identical bytes finished before this upload: nothing ran now; what follows is that earlier run.
+  const earlier = Date.parse(done.finishedAt) < started - 1000;
+  const head = (mark: string, status: string, rest = '') =>
+    out(earlier ? `= ${key}  already ${status} at ${done!.finishedAt} (identical bytes): nothing to do now${rest}. Run it again with: npm run reprocess -- ${key}` : `${mark} ${key}  ${status} in ${secs} s${rest}`);
   if (done.outcome === 'failed') {
     const rec = await getJson<{ problem: { title: string; detail?: string; line?: number }; retryable?: boolean }>(s3, stack.outputBucket, done.failure ?? names.failure);
-    out(`✗ ${key}  failed in ${secs} s: ${rec?.problem.title ?? 'failed'}${rec?.problem.detail ? ` — ${rec.problem.detail}` : ''}`);
+    head('✗', 'failed', `: ${rec?.problem.title ?? 'failed'}${rec?.problem.detail ? ` — ${rec.problem.detail}` : ''}`);
     out(`    record   ${stack.outputBucket}/${done.failure ?? names.failure}`);
     return 'failed';
   }
@@ -50,11 +52,11 @@ export async function followFile(stack: RunningStack, s3: Storage, key: string, 
   }
   const m = await getJson<Manifest>(s3, stack.outputBucket, names.manifest);
   if (!m) {
-    out(`✓ ${key}  published in ${secs} s`);
+    head('✓', 'published');
     return 'published';
   }
   const status = done.outcome;
-  out(`${status === 'partial' ? '!' : '✓'} ${key}  ${status} in ${secs} s`);
+  head(status === 'partial' ? '!' : '✓', status);
   out(`    rows     ${num(m.stats.rowsIn)} in → ${num(m.stats.rowsOut)} out, ${num(m.stats.rowsRejected)} rejected`);
   for (const r of m.rejects.first.slice(0, 3)) out(`    reject   line ${r.line}: ${r.reason}`);
   for (const w of m.stats.warnings ?? []) out(`    warning  ${w}`);
@@ -62,7 +64,7 @@ export async function followFile(stack: RunningStack, s3: Storage, key: string, 
   for (const [name, r] of Object.entries(m.sinks)) {
     if (r.skipped) out(`    Power BI skipped: ${r.skipped}`);
     else if (r.reason) out(`    Power BI ${name}: REFUSED — ${num(r.rowsNotSent ?? 0)} rows not sent: ${r.reason}`);
-    else out(`    Power BI ${name}: ${num(r.rowsSent ?? 0)} rows sent in ${r.requests ?? 0} requests${r.table ? ` to table '${r.table}'` : ''}${r.rowsRejected ? `, ${num(r.rowsRejected)} refused as rows` : ''}${r.possibleDuplicates ? `, ${num(r.possibleDuplicates)} possibly twice (a lost answer)` : ''}`);
+    else out(`    Power BI ${name}: ${num(r.rowsSent ?? 0)} rows sent in ${plural(r.requests ?? 0, 'request')}${r.table ? ` to table '${r.table}'` : ''}${r.rowsRejected ? `, ${num(r.rowsRejected)} refused as rows` : ''}${r.possibleDuplicates ? `, ${num(r.possibleDuplicates)} possibly twice (a lost answer)` : ''}`);
   }
   if (m.partial) out(`    partial  ${m.partial}`);
   return status;

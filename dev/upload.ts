@@ -77,7 +77,7 @@ for (const file of positionals) {
   process.stdout.write(`↑ ${file} → ${stack.inputBucket}/${key} (${mb(statSync(file).size)} MB)\n`);
   if (values['no-wait']) continue;
   const outcome = await followFile(stack, s3, key, etag, started, timeoutMs);
-  if (outcome === 'timeout') process.stdout.write(`? ${key}: no outcome after ${values.timeout} s (the console at ${stack.consoleUrl ?? 'the gateway'} shows where it is)\n`);
+  if (outcome === 'timeout') process.stdout.write(`? ${key}: no outcome after ${values.timeout} s (${stack.consoleUrl ? `the console at ${stack.consoleUrl} shows where it is` : "npm start's log lines show where it is"})\n`);
   if (outcome === 'failed' || outcome === 'partial' || outcome === 'timeout') failures++;
 }
 if (stack.consoleUrl && !values['no-wait']) process.stdout.write(`\nconsole: ${stack.consoleUrl}\n`);

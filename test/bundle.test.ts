@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -50,6 +50,22 @@ async function startBundle(file: string): Promise<{ port: number; readyMs: numbe
   };
 }
 
+/** This process's live esbuild children (Linux /proc; zombies not counted): tsx runs its own. */
+function esbuildChildren(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const [, comm, state, ppid] = /^\d+ \((.*)\) (\S) (\d+)/.exec(stat) ?? [];
+      if (comm === 'esbuild' && state !== 'Z' && Number(ppid) === process.pid) out.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out.sort();
+}
+const esbuildAtLoad = esbuildChildren();
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 describe('bundled functions', () => {
@@ -64,6 +80,11 @@ describe('bundled functions', () => {
   after(async () => {
     await s3.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("bundling leaves no esbuild service behind (the local stack's bundles do not hold one for its life)", async () => {
+    await bundle('webhook', join(dir, 'again'));
+    assert.deepEqual(esbuildChildren(), esbuildAtLoad);
   });
 
   test('not ready while the object store cannot be reached, with the reason; ready once it can', async () => {

@@ -53,7 +53,7 @@ describe('pipeline console in headless Chromium', () => {
     const journey = (await seed.locator('.journey').textContent()) ?? '';
     for (const step of ['received', 'transforming', 'writing outputs', 'Power BI', 'published']) assert.ok(journey.includes(step), `journey has "${step}": ${journey}`);
     assert.match((await seed.locator('.rows').textContent()) ?? '', /10,000 in → 10,000 out/);
-    assert.match((await seed.locator('.powerbi').textContent()) ?? '', /10000 rows/);
+    assert.match((await seed.locator('.powerbi').textContent()) ?? '', /10,000 rows/, 'counts formatted as the CLI formats them');
     assert.deepEqual(await seed.locator('a').allTextContents(), ['cleaned', 'manifest']);
     const errors = page.locator('#files tbody tr[data-key="com_erros.csv"]');
     assert.match((await errors.locator('.rejects').textContent()) ?? '', /^4/);

@@ -4,6 +4,7 @@
  * rules, kustomize references, the template's Dockerfile, and the timeout budget.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -11,7 +12,9 @@ import { Ajv } from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
 import * as z from 'zod';
 import { allComponents, componentsOf, FUNCTION_MODULES, variablesOf, type FunctionName } from '../dev/config-catalogue.js';
+import { ConfigError } from '../shared/runtime/config.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
+import { loadFunctionConfig } from '../shared/runtime/main.js';
 import { fixturePath, repoRoot } from './kit.js';
 
 const read = (p: string) => readFileSync(join(repoRoot, p), 'utf8');
@@ -280,5 +283,96 @@ describe('knative/', () => {
     assert.equal(get('MINIO_API_SYNC_EVENTS')?.value, 'on');
     const job = docs.find((d) => d.kind === 'Job')!;
     assert.match(JSON.stringify(job), /arn:minio:sqs::PIPELINE:webhook/);
+  });
+});
+
+/** The ```sh blocks of a Markdown file, as a reader pastes them. */
+const shellBlocks = (md: string) => [...md.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
+/** stack.yml's image with its ${VAR:-default}s resolved to the defaults. */
+const withDefaults = (s: string) => s.replace(/\$\{\w+:-([^}]*)\}/g, '$1');
+
+describe('docs/microk8s-lab.md and the README, against the manifests', () => {
+  const lab = read('docs/microk8s-lab.md');
+  const labShell = shellBlocks(lab).join('\n');
+  const readme = read('README.md');
+  const stack = Stack.parse(parse(read('stack.yml')));
+  const stackSecrets = [...new Set(Object.values(stack.functions).flatMap((f) => f.secrets ?? []))].sort();
+  const kustomization = parse(read('knative/kustomization.yaml')) as { resources: string[]; images: { name: string; newName: string; newTag: string }[] };
+
+  test('every command block is valid shell (bash -n), and watch is not given the kubectl alias', () => {
+    for (const block of shellBlocks(lab)) {
+      const r = spawnSync('bash', ['-n'], { input: block, encoding: 'utf8' });
+      assert.equal(r.status, 0, `${r.stderr}\n${block}`);
+    }
+    assert.doesNotMatch(lab, /watch [^`\n]*(?<!microk8s )kubectl/, 'watch runs a program, not an alias: microk8s kubectl');
+  });
+
+  test('every secret stack.yml requires is listed in the README, created (and removed) by the lab, and in secret.example.yaml', () => {
+    assert.deepEqual(stackSecrets, ['internal-token', 'powerbi-push-url', 's3-access-key', 's3-secret-key', 'webhook-token']);
+    const deploy = readme.slice(readme.indexOf('\n## Deploy'), readme.indexOf('\n## Benchmarks'));
+    const openfaasBullet = deploy.slice(deploy.indexOf('- OpenFaaS:'), deploy.indexOf('- Knative:'));
+    for (const s of stackSecrets) assert.ok(openfaasBullet.includes(`\`${s}\``), `README's OpenFaaS secrets list names ${s}`);
+    const loops = [...labShell.matchAll(/for s in ([\w\s-]+?); do\s*\n\s*faas-cli secret (create|remove) \$s/g)].map((m) => ({ op: m[2], names: m[1].trim().split(/\s+/).sort() }));
+    assert.deepEqual(loops.find((l) => l.op === 'create')?.names, stackSecrets, 'the lab creates every secret');
+    assert.deepEqual(loops.find((l) => l.op === 'remove')?.names, stackSecrets, 'and its cleanup removes them');
+    for (const s of stackSecrets) assert.match(labShell, new RegExp(`> \\.secrets/${s}\\b`), `the lab writes .secrets/${s}`);
+    const example = loadDocs('knative/secret.example.yaml')[0];
+    assert.deepEqual(Object.keys(example.stringData ?? {}).sort(), stackSecrets);
+  });
+
+  test('without Power BI the secret is not empty (faas-cli refuses that) and publish then has no push URL', () => {
+    assert.doesNotMatch(labShell, /(^|\n)\s*(: ?>|touch|> ?)\s*\.secrets\//, 'no empty secret file');
+    const values = [...labShell.matchAll(/echo -n '?([^'\s]+)'? > \.secrets\/powerbi-push-url/g)].map((m) => m[1]);
+    assert.equal(values.length, 2, 'with and without Power BI');
+    const without = values.find((v) => !v.startsWith('http'))!;
+    assert.ok(without.length > 0);
+    const loaded = loadFunctionConfig(FUNCTION_MODULES.publish, { POWERBI_PUSH_URL: without, INTERNAL_TOKEN: 'lab-internal-token-0123456789', SECRETS_DIR: '/nonexistent' });
+    assert.ok(!(loaded instanceof ConfigError), String(loaded instanceof ConfigError && loaded.message));
+    assert.equal((loaded.config as { powerbi: { POWERBI_PUSH_URL?: string } }).powerbi.POWERBI_PUSH_URL, undefined, `"${without}" means no push URL`);
+    assert.doesNotMatch(lab, /patch configmap pipeline-config/, 'nothing patched beside the manifests');
+  });
+
+  test('each target has its own tags: the lab builds what the manifests deploy, and never over the other', () => {
+    const openfaas = Object.values(stack.functions).map((f) => withDefaults(f.image)).sort();
+    const knative = kustomization.images.map((i) => `${i.newName}:${i.newTag}`).sort();
+    for (const k of knative) assert.ok(!openfaas.includes(k), `${k} is not an OpenFaaS image`);
+    const built = [...labShell.matchAll(/for fn in ([\w\s]+?); do[\s\S]*?docker build --target knative -t (\S+) build\/\$fn\s*\n\s*docker push (\S+)/g)];
+    assert.equal(built.length, 1, 'one loop builds the knative target');
+    const [, fns, tag, pushed] = built[0];
+    assert.equal(tag, pushed);
+    assert.deepEqual(fns.trim().split(/\s+/).map((fn) => tag.replace('$fn', fn)).sort(), knative, 'the lab pushes the images knative/ deploys');
+    assert.match(labShell, /faas-cli build -f stack\.yml && faas-cli push -f stack\.yml/);
+    const setupImage = /sed 's#image: mini-pipeline-webhook#image: (\S+?)#'/.exec(labShell)?.[1];
+    assert.equal(setupImage, withDefaults(stack.functions.webhook.image), "OpenFaaS path: the set-up Job runs webhook's OpenFaaS image");
+  });
+
+  test('Knative resolves the images: their registry skips tag resolution, set on the addon KnativeServing before apply -k', () => {
+    const patch = parse(read('knative/knative-serving-patch.yaml')) as { spec: { config: { deployment: Record<string, string> } } };
+    const skipped = patch.spec.config.deployment['registries-skipping-tag-resolving'].split(',').map((r) => r.trim());
+    for (const d of ['kind.local', 'ko.local', 'dev.local']) assert.ok(skipped.includes(d), `Knative's default ${d} is kept`);
+    for (const i of kustomization.images) assert.ok(skipped.includes(i.newName.split('/')[0]), `${i.newName}: registry listed`);
+    // microk8s-community-addons addons/knative/enable: KnativeServing "knative-serving" in namespace knative-serving.
+    const cmd = `kubectl -n knative-serving patch knativeserving knative-serving --type merge --patch-file knative/knative-serving-patch.yaml`;
+    assert.ok(labShell.includes(cmd), 'the lab applies it to the addon object');
+    assert.ok(labShell.indexOf(cmd) < labShell.indexOf('kubectl apply -k knative/'), 'before the Services');
+    assert.match(read('knative/knative-serving-patch.yaml'), /operator/i, 'the reason is written down');
+  });
+
+  test('the cleanup removes what the lab made and fails on nothing the kustomization already deleted', () => {
+    const cleanup = shellBlocks(lab.slice(lab.indexOf('## 5. Clean up'))).join('\n');
+    assert.ok(kustomization.resources.includes('namespace.yaml'), 'the kustomization owns the namespace');
+    assert.match(cleanup, /kubectl delete -k knative\//);
+    assert.doesNotMatch(cleanup, /delete namespace mini-pipeline/, 'already gone with delete -k');
+    const created = [...labShell.matchAll(/kubectl -n openfaas-fn create (secret generic|configmap) ([\w-]+)/g)].map((m) => `${m[1] === 'configmap' ? 'configmap' : 'secret'}/${m[2]}`);
+    const minio = loadDocs('knative/minio.yaml').map((d) => `${{ Deployment: 'deployment', Service: 'svc', PersistentVolumeClaim: 'pvc' }[d.kind] ?? d.kind}/${d.metadata.name}`);
+    for (const r of [...created, ...minio, 'job/setup-buckets']) assert.ok(cleanup.includes(r), `cleanup deletes ${r} from openfaas-fn`);
+    assert.match(cleanup, /faas-cli remove -f stack\.yml/);
+  });
+
+  test('drain: Node keeps serving at least as long as the watchdog routes after SIGTERM', () => {
+    const dockerfile = read('template/node20-ts/Dockerfile');
+    const env = (k: string) => Number(new RegExp(`${k}="(\\d+)s?"`).exec(dockerfile)?.[1]);
+    assert.ok(env('healthcheck_interval') > 0, 'healthcheck_interval set (its default is write_timeout)');
+    assert.ok(env('DRAIN_SECONDS') > env('healthcheck_interval'), `DRAIN_SECONDS ${env('DRAIN_SECONDS')} > healthcheck_interval ${env('healthcheck_interval')}`);
   });
 });

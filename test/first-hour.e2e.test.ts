@@ -38,6 +38,16 @@ describe('the first hour', () => {
     assert.match(r.out, /- \/.*README\.md: ignored, not uploaded: the pipeline takes only keys ending in \.csv/);
   });
 
+  test('re-uploading identical bytes says nothing ran now, and shows the earlier run as earlier', async () => {
+    const t = stack();
+    const r = await run('dev/upload.ts', [examplePath('com_erros.csv')], { DATA_DIR: t.stack.config.dev.DATA_DIR });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /= com_erros\.csv {2}already published at \d{4}-\d\d-\d\dT[\d:.]+Z \(identical bytes\): nothing to do now\. Run it again with: npm run reprocess -- com_erros\.csv/);
+    assert.doesNotMatch(r.out, /published in [\d.]+ s/, 'no claim that it was published just now');
+    assert.match(r.out, /rows {5}120 in → 116 out, 4 rejected/, "the earlier run's rows");
+    assert.match(r.out, /116 rows sent in \d+ requests?\b/);
+  });
+
   test('npm run reprocess -- <key> states what it means for Power BI, then runs the file again', async () => {
     const t = stack();
     const before = (await emulatorRows(t)).total;

@@ -223,10 +223,12 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
       status = problem.status;
       if (problem.status >= 500) reqLog.error('request failed', { error: err, status });
       // Drain what is left of the body so the client sees the answer, not a reset; but stop
-      // reading a hostile upload (say, a 1 GB line) after DRAIN_LIMIT bytes and close.
+      // reading a hostile upload (say, a 1 GB line) after DRAIN_LIMIT bytes and close. No
+      // `connection: close` here: Node would close the socket as soon as the answer is written,
+      // with the body still arriving, and the kernel then resets the connection; a proxy that
+      // is still sending the body (the local gateway, a Go hop) may lose the answer with it.
       if (!req.readableEnded) {
         let drained = 0;
-        res.setHeader('connection', 'close');
         req.on('data', (c: Buffer) => {
           drained += c.length;
           if (drained > DRAIN_LIMIT) req.destroy();

@@ -25,13 +25,16 @@ const routes = z
     return z.NEVER;
   });
 
+/** A push URL, or none: unset, empty, or the word `none` (OpenFaaS refuses an empty secret). */
+const pushUrl = optionalString.transform((v) => (v?.toLowerCase() === 'none' ? undefined : v)).pipe(optionalUrl);
+
 const REST_CREDENTIALS = ['POWERBI_TENANT_ID', 'POWERBI_CLIENT_ID', 'POWERBI_CLIENT_SECRET', 'POWERBI_GROUP_ID'] as const;
 
 export const powerbiConfig = component({
   name: 'powerbi',
   vars: {
     POWERBI_ENABLED: variable(bool(true), 'false: publish writes only the output bucket.'),
-    POWERBI_PUSH_URL: variable(optionalUrl, 'Push URL of a streaming or push dataset (from the Power BI UI).', { secret: 'powerbi-push-url' }),
+    POWERBI_PUSH_URL: variable(pushUrl, 'Push URL of a streaming or push dataset (from the Power BI UI); `none`: no push URL (for a secret that must exist and not be empty, as on OpenFaaS).', { secret: 'powerbi-push-url' }),
     POWERBI_TENANT_ID: variable(optionalString, 'REST route: Entra tenant of the service principal.'),
     POWERBI_CLIENT_ID: variable(optionalString, 'REST route: the service principal (app) id.'),
     POWERBI_CLIENT_SECRET: variable(optionalString, 'REST route: the service principal secret.', { secret: 'powerbi-client-secret' }),
