@@ -35,18 +35,25 @@ const enum Kind {
   DecimalDot,
   DecimalComma,
   Date,
-  /** Booleans and datetimes: always by the string path. */
+  DateTime,
+  /** Booleans: always by the string path. */
   Other,
 }
 
-/** How a column's values are ordered for its min and max: not at all, as numbers (dates as yyyymmdd), as strings. */
+/**
+ * How a column's values are ordered for its min and max: not at all, as numbers (dates as
+ * yyyymmdd), as times (datetimes as epoch milliseconds from the bytes, or as ISO strings from
+ * the string path: merged as the strings, whose order is the string path's).
+ */
 const enum Order {
   None,
   Number,
-  String,
+  Time,
 }
 
 const LF = 10;
+const QUOTE = 0x22;
+const DAY_MS = 86_400_000;
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 /** Lead bytes of the non-ASCII characters String.prototype.trim removes (U+00A0, U+1680, U+2000–U+205F, U+3000, U+FEFF). */
 const SPACE_LEAD = new Uint8Array(256);
@@ -86,6 +93,7 @@ export class RowEncoder implements LineSink {
   private readonly nullLead = new Uint8Array(256);
   private readonly maxNull: number;
   private readonly emptyIsNull: boolean;
+  private readonly nullHasQuote: boolean;
   // Per line (committed to the stats only when the whole line is taken).
   private readonly isNull: Uint8Array;
   private readonly value: Float64Array;
@@ -108,8 +116,9 @@ export class RowEncoder implements LineSink {
     this.required = Uint8Array.from(opts.required, (r) => (r ? 1 : 0));
     this.kinds = Uint8Array.from(typings, kindOf);
     this.dmy = Uint8Array.from(typings, (t) => (t.dateOrder === 'mdy' ? 0 : 1));
-    this.order = Uint8Array.from(typings, (t) => (t.type === 'integer' || t.type === 'decimal' || t.type === 'date' ? Order.Number : t.type === 'datetime' ? Order.String : Order.None));
+    this.order = Uint8Array.from(typings, (t) => (t.type === 'integer' || t.type === 'decimal' || t.type === 'date' ? Order.Number : t.type === 'datetime' ? Order.Time : Order.None));
     const values = [...opts.nullValues];
+    this.nullHasQuote = values.some((v) => v.includes('"'));
     this.emptyIsNull = values.includes('');
     this.nulls = values.filter((v) => v.length).map((v) => Buffer.from(v, 'utf8'));
     for (const n of this.nulls) this.nullLead[n[0]] = 1;
@@ -155,13 +164,15 @@ export class RowEncoder implements LineSink {
     for (let c = 0; c < this.width; c++) {
       const s = stats[c];
       s.nulls += this.nullCount[c];
-      if (this.order[c] === Order.Number && this.min[c] !== Infinity) {
-        const date = this.kinds[c] === Kind.Date;
-        const lo = date ? isoOfKey(this.min[c]) : this.min[c];
-        const hi = date ? isoOfKey(this.max[c]) : this.max[c];
+      if (this.order[c] === Order.None) continue;
+      if (this.min[c] !== Infinity) {
+        const kind = this.kinds[c];
+        const lo = kind === Kind.Date ? isoOfKey(this.min[c]) : kind === Kind.DateTime ? new Date(this.min[c]).toISOString() : this.min[c];
+        const hi = kind === Kind.Date ? isoOfKey(this.max[c]) : kind === Kind.DateTime ? new Date(this.max[c]).toISOString() : this.max[c];
         if (s.min === null || lo < s.min) s.min = lo;
         if (s.max === null || hi > s.max) s.max = hi;
-      } else if (this.order[c] === Order.String && this.textMin[c] !== undefined) {
+      }
+      if (this.textMin[c] !== undefined) {
         if (s.min === null || this.textMin[c]! < s.min) s.min = this.textMin[c]!;
         if (s.max === null || this.textMax[c]! > s.max) s.max = this.textMax[c]!;
       }
@@ -206,7 +217,38 @@ export class RowEncoder implements LineSink {
         let done = false;
         // Integers and text, the common cells, are scanned, checked and copied in one pass here; any
         // other cell, and any of these that may be null, padded or need an escape, goes to `cell`.
-        if (kind === Kind.Integer) {
+        if (b[i] === QUOTE) {
+          // A quoted field: its content, `""` read as `"`, typed as the same text unquoted. A field
+          // that goes on past its line, or a closing quote with more after it, is papaparse's.
+          let q = i + 1;
+          let escaped = false;
+          for (;;) {
+            while (q < to && (x = b[q]) !== QUOTE && x !== LF) q++;
+            if (q + 1 < to && x === QUOTE && b[q + 1] === QUOTE) {
+              escaped = true;
+              q += 2;
+              continue;
+            }
+            break;
+          }
+          j = q + 1;
+          if (j >= to) {
+            unfinished = true;
+            break;
+          }
+          // (A line of just `""` is a blank line to the string path.)
+          if (x === LF || ((x = b[j]) !== delim && x !== LF) || (x === LF && c === 0 && q === i + 1)) {
+            fail = true;
+            break;
+          }
+          o = escaped ? this.escapedCell(b, i + 1, q, c, o) : this.cell(b, i + 1, q, c, o);
+          out = this.out;
+          if (o < 0) {
+            fail = true;
+            break;
+          }
+          done = true;
+        } else if (kind === Kind.Integer) {
           // `-?[1-9]\d{0,14}` or `0`, ended by the delimiter or LF.
           const neg = b[j] === 45;
           if (neg) j++;
@@ -235,7 +277,7 @@ export class RowEncoder implements LineSink {
           while (j < to) {
             x = b[j];
             if (x === delim || x === LF) break;
-            if (x < 32 || x === 0x5c) plain = false;
+            if (x < 32 || x === 0x5c || x === QUOTE) plain = false;
             out[o++] = x;
             j++;
           }
@@ -312,11 +354,13 @@ export class RowEncoder implements LineSink {
     const { isNull, order, value } = this;
     for (let c = 0; c < this.width; c++) {
       if (isNull[c] === 1) this.nullCount[c]++;
-      else if (order[c] === Order.Number) {
+      else if (order[c] === Order.None) continue;
+      else if (value[c] === value[c]) {
         const v = value[c];
         if (v < this.min[c]) this.min[c] = v;
         if (v > this.max[c]) this.max[c] = v;
-      } else if (order[c] === Order.String) {
+      } else {
+        // A datetime the string path typed: its ISO string (value NaN).
         const t = this.text[c]!;
         if (this.textMin[c] === undefined || t < this.textMin[c]!) this.textMin[c] = t;
         if (this.textMax[c] === undefined || t > this.textMax[c]!) this.textMax[c] = t;
@@ -342,14 +386,72 @@ export class RowEncoder implements LineSink {
     if (len <= this.maxNull && this.nullLead[c0] === 1 && this.isNullValue(b, a, len)) return this.writeNull(c, o);
     this.isNull[c] = 0;
     switch (this.kinds[c]) {
+      case Kind.Text:
+        return this.plainText(b, a, z, c, o);
+      case Kind.Integer:
+        return this.integer(b, a, z, c, o);
       case Kind.DecimalDot:
       case Kind.DecimalComma:
         return this.decimal(b, a, z, c, o, this.kinds[c] === Kind.DecimalDot ? 46 : 44);
       case Kind.Date:
         return this.date(b, a, z, c, o);
+      case Kind.DateTime:
+        return this.dateTime(b, a, z, c, o);
       default:
         return this.byString(b, a, z, c, o);
     }
+  }
+
+  /** Text without escapes, copied as it is (a quoted field's content: `lines` copies the rest inline). */
+  private plainText(b: Buffer, a: number, z: number, c: number, o: number): number {
+    const out = this.out;
+    const o1 = o;
+    out[o++] = QUOTE;
+    for (let k = a; k < z; k++) {
+      const x = b[k];
+      if (x < 32 || x === 0x5c || x === QUOTE) return this.byString(b, a, z, c, o1);
+      out[o++] = x;
+    }
+    out[o++] = QUOTE;
+    return o;
+  }
+
+  /** `-?[1-9]\d{0,14}` or `0` (a quoted field's content: `lines` takes the rest inline). */
+  private integer(b: Buffer, a: number, z: number, c: number, o: number): number {
+    const neg = b[a] === 45;
+    const s = neg ? a + 1 : a;
+    const len = z - s;
+    if (len === 0 || len > 15 || (b[s] === 48 && (len > 1 || neg))) return this.byString(b, a, z, c, o);
+    const n = digitsOf(b, s, z);
+    if (n < 0) return this.byString(b, a, z, c, o);
+    this.value[c] = neg ? -n : n;
+    const out = this.out;
+    for (let k = a; k < z; k++) out[o++] = b[k];
+    return o;
+  }
+
+  /**
+   * A quoted field's content with doubled quotes: text copied with each `""` written `\"`; any
+   * other type, or text that needs another escape or may be a null value, by the string path.
+   */
+  private escapedCell(b: Buffer, a: number, z: number, c: number, o: number): number {
+    if (this.kinds[c] !== Kind.Text || this.nullHasQuote || b[a] <= 32 || b[z - 1] <= 32 || SPACE_LEAD[b[a]] === 1 || (b[z - 1] >= 0x80 && endsInSpace(b, a, z))) {
+      return this.byValue(b.toString('utf8', a, z).replaceAll('""', '"'), c, o);
+    }
+    this.isNull[c] = 0;
+    const out = this.out;
+    const o1 = o;
+    out[o++] = QUOTE;
+    for (let k = a; k < z; k++) {
+      const x = b[k];
+      if (x === QUOTE) {
+        out[o++] = 0x5c;
+        k++;
+      } else if (x < 32 || x === 0x5c) return this.byValue(b.toString('utf8', a, z).replaceAll('""', '"'), c, o1);
+      out[o++] = x;
+    }
+    out[o++] = QUOTE;
+    return o;
   }
 
   /**
@@ -452,6 +554,74 @@ export class RowEncoder implements LineSink {
     return o;
   }
 
+  /**
+   * `yyyy-mm-dd[T ]hh:mm[:ss[.f{1,9}]][Z|±hh[:]mm]` (UTC when it has no zone) or
+   * `d/m/yyyy[ T]h:mm[:ss]` in the column's order, written as ISO in UTC with milliseconds: the
+   * string path's parseDateTime in bytes, without a Date. A zone is applied by day arithmetic; a
+   * time that would leave years 0000–9999, or any other form, goes by the string path.
+   */
+  private dateTime(b: Buffer, a: number, z: number, c: number, o: number): number {
+    const len = z - a;
+    let y: number, m: number, d: number, h: number, mi: number;
+    let s = 0;
+    let ms = 0;
+    let shift = 0; // the zone's offset, in minutes
+    if (len >= 16 && b[a + 4] === 45 && b[a + 7] === 45 && (b[a + 10] === 84 || b[a + 10] === 32) && b[a + 13] === 58) {
+      y = digitsOf(b, a, a + 4);
+      m = digitsOf(b, a + 5, a + 7);
+      d = digitsOf(b, a + 8, a + 10);
+      h = digitsOf(b, a + 11, a + 13);
+      mi = digitsOf(b, a + 14, a + 16);
+      let i = a + 16;
+      if (i < z && b[i] === 58) {
+        s = i + 3 <= z ? digitsOf(b, i + 1, i + 3) : -1;
+        i += 3;
+        if (i < z && b[i] === 46) {
+          let k = i + 1;
+          while (k < z && b[k] >= 48 && b[k] <= 57) k++;
+          const n = k - i - 1;
+          if (n < 1 || n > 9) return this.byString(b, a, z, c, o);
+          ms = (b[i + 1] - 48) * 100 + (n > 1 ? (b[i + 2] - 48) * 10 : 0) + (n > 2 ? b[i + 3] - 48 : 0);
+          i = k;
+        }
+      }
+      if (i < z) {
+        const x = b[i];
+        if (x === 90 && i + 1 === z) i++;
+        else if ((x === 43 || x === 45) && (z - i === 6 ? b[i + 3] === 58 : z - i === 5)) {
+          const oh = digitsOf(b, i + 1, i + 3);
+          const om = digitsOf(b, z - 2, z);
+          if (oh < 0 || om < 0 || oh > 23 || om > 59) return this.byString(b, a, z, c, o);
+          shift = x === 43 ? oh * 60 + om : -(oh * 60 + om);
+          i = z;
+        }
+        if (i !== z) return this.byString(b, a, z, c, o);
+      }
+    } else {
+      // d/m/yyyy h:mm[:ss]: 1–2 digit day, month and hour, separators / . - between the date's parts.
+      const s1 = isDateSeparator(b[a + 1]) ? 1 : isDateSeparator(b[a + 2]) ? 2 : -1;
+      if (s1 === -1 || len < 13) return this.byString(b, a, z, c, o);
+      const s2 = isDateSeparator(b[a + s1 + 2]) ? s1 + 2 : isDateSeparator(b[a + s1 + 3]) ? s1 + 3 : -1;
+      if (s2 === -1 || (b[a + s2 + 5] !== 32 && b[a + s2 + 5] !== 84)) return this.byString(b, a, z, c, o);
+      const p = digitsOf(b, a, a + s1);
+      const q = digitsOf(b, a + s1 + 1, a + s2);
+      y = digitsOf(b, a + s2 + 1, a + s2 + 5);
+      const hAt = a + s2 + 6;
+      const colon = b[hAt + 1] === 58 ? hAt + 1 : b[hAt + 2] === 58 ? hAt + 2 : -1;
+      if (colon === -1 || (z - colon !== 3 && (z - colon !== 6 || b[colon + 3] !== 58))) return this.byString(b, a, z, c, o);
+      h = digitsOf(b, hAt, colon);
+      mi = digitsOf(b, colon + 1, colon + 3);
+      if (z - colon === 6) s = digitsOf(b, colon + 4, z);
+      if (this.dmy[c] === 1) (d = p), (m = q);
+      else (m = p), (d = q);
+    }
+    if (y < 0 || m < 0 || d < 0 || h < 0 || mi < 0 || s < 0 || h > 23 || mi > 59 || s > 59 || !isCalendarDate(y, m, d)) return this.byString(b, a, z, c, o);
+    const t = daysFromCivil(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
+    if (t < MIN_TIME || t >= END_TIME) return this.byString(b, a, z, c, o);
+    this.value[c] = t;
+    return writeIso(this.out, o, t);
+  }
+
   private writeNull(c: number, o: number): number {
     if (this.required[c] === 1) return -1; // the string path rejects the line
     this.isNull[c] = 1;
@@ -471,7 +641,12 @@ export class RowEncoder implements LineSink {
 
   /** The cell by the string path: decoded, typed, its value written as JSON.stringify writes it. */
   private byString(b: Buffer, a: number, z: number, c: number, o: number): number {
-    const v = this.host.typeCell(b.toString('utf8', a, z), c);
+    return this.byValue(b.toString('utf8', a, z), c, o);
+  }
+
+  /** A cell's text by the string path. */
+  private byValue(raw: string, c: number, o: number): number {
+    const v = this.host.typeCell(raw, c);
     if (v === INVALID || v === MISSING) return -1;
     if (v === null) {
       this.isNull[c] = 1;
@@ -488,7 +663,10 @@ export class RowEncoder implements LineSink {
     if (typeof v === 'number') this.value[c] = v;
     else if (typeof v === 'string') {
       if (this.kinds[c] === Kind.Date) this.value[c] = +v.slice(0, 4) * 10000 + +v.slice(5, 7) * 100 + +v.slice(8, 10);
-      else this.text[c] = v;
+      else {
+        this.text[c] = v;
+        this.value[c] = NaN;
+      }
     }
     return o;
   }
@@ -504,6 +682,8 @@ function kindOf(t: ColumnTyping): Kind {
       return t.decimalSeparator === ',' ? Kind.DecimalComma : Kind.DecimalDot;
     case 'date':
       return Kind.Date;
+    case 'datetime':
+      return Kind.DateTime;
     default:
       return Kind.Other;
   }
@@ -528,6 +708,65 @@ function digitsOf(b: Buffer, from: number, to: number): number {
 }
 
 const isDateSeparator = (x: number) => x === 47 || x === 46 || x === 45; // / . -
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  if (m <= 2) y--;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** Epoch milliseconds of 0000-01-01T00:00Z and 10000-01-01T00:00Z: ISO's four-digit years. */
+const MIN_TIME = daysFromCivil(0, 1, 1) * DAY_MS;
+const END_TIME = daysFromCivil(10000, 1, 1) * DAY_MS;
+
+/** `"yyyy-mm-ddThh:mm:ss.mmmZ"` of an epoch time in [MIN_TIME, END_TIME), at o: the new end (H. Hinnant's civil_from_days). */
+function writeIso(out: Buffer, o: number, t: number): number {
+  const days = Math.floor(t / DAY_MS);
+  let rest = t - days * DAY_MS;
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  out[o++] = QUOTE;
+  out[o++] = 48 + ((y / 1000) | 0);
+  out[o++] = 48 + (((y / 100) | 0) % 10);
+  out[o++] = 48 + (((y / 10) | 0) % 10);
+  out[o++] = 48 + (y % 10);
+  out[o++] = 45;
+  o = two(out, o, m);
+  out[o++] = 45;
+  o = two(out, o, d);
+  out[o++] = 84;
+  const ms = rest % 1000;
+  rest = (rest - ms) / 1000;
+  o = two(out, o, Math.floor(rest / 3600));
+  out[o++] = 58;
+  o = two(out, o, Math.floor(rest / 60) % 60);
+  out[o++] = 58;
+  o = two(out, o, rest % 60);
+  out[o++] = 46;
+  out[o++] = 48 + ((ms / 100) | 0);
+  out[o++] = 48 + (((ms / 10) | 0) % 10);
+  out[o++] = 48 + (ms % 10);
+  out[o++] = 90;
+  out[o++] = QUOTE;
+  return o;
+}
+
+function two(out: Buffer, o: number, n: number): number {
+  out[o++] = 48 + ((n / 10) | 0);
+  out[o++] = 48 + (n % 10);
+  return o;
+}
 
 function isoOfKey(k: number): string {
   const y = Math.floor(k / 10000);
