@@ -1,20 +1,23 @@
 /**
  * Typed rows written straight from CSV bytes to NDJSON bytes: the transform's fast path.
  *
- * The reader hands over quote-free lines as bytes (it is a `LineSink`). For each line, each cell
- * is typed from its bytes and its JSON written into one output buffer: text copied as it is (the
- * bytes are valid UTF-8 already), integers and decimals copied from their source digits when those
- * are already the number's canonical form, dates rewritten to ISO. No string, array or number
- * object is made per cell. What this does not handle cheaply is handed back, never guessed:
- * - a cell of another shape (padded, an escape, a boolean, a datetime, grouping digits, …) is
- *   decoded and typed by the string path (`typeCell`), and its value written with JSON.stringify;
- * - a line that the string path would reject, or that is blank or ragged, is declined: the reader
- *   hands it over as a record, typed (and rejected, with its reason) as every record is.
+ * The reader hands over lines as bytes (it is a `LineSink`). For each line, each cell (a quoted
+ * field's content too, `""` read as `"`) is typed from its bytes and its JSON written into one
+ * output buffer: text copied as it is (the bytes are valid UTF-8 already), integers and decimals
+ * copied from their source digits (thousands groups dropped) when those are already the number's
+ * canonical form, dates and datetimes rewritten to ISO by arithmetic (no Date), booleans matched
+ * as bytes. No string, array or number object is made per cell. What this does not handle
+ * cheaply is handed back, never guessed:
+ * - a cell of another shape (padded, an escape, an exponent, a leading zero, …) is decoded and
+ *   typed by the string path (`typeCell`), and its value written with JSON.stringify;
+ * - a line that the string path would reject, that is blank or ragged, or has a quoted field
+ *   that goes on past its line, is declined: the reader hands it over as a record (read by
+ *   papaparse when it has a quote), typed (and rejected, with its reason) as every record is.
  * So the bytes are exactly `JSON.stringify(row)` of the string path (row-encoder.property.test.ts).
  */
 import type { Cell, ColumnStats, Row } from '../dataset/contract.js';
 import type { CsvRecord, LineSink } from './reader.js';
-import { INVALID, isCalendarDate, type ColumnTyping, type Parsed } from './types.js';
+import { FALSE, INVALID, isCalendarDate, TRUE, type ColumnTyping, type Parsed } from './types.js';
 
 /** A required value that is missing (a null in a required column). */
 export const MISSING: unique symbol = Symbol('missing');
@@ -36,8 +39,7 @@ const enum Kind {
   DecimalComma,
   Date,
   DateTime,
-  /** Booleans: always by the string path. */
-  Other,
+  Boolean,
 }
 
 /**
@@ -59,6 +61,8 @@ const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
 const SPACE_LEAD = new Uint8Array(256);
 for (const b of [0xc2, 0xe1, 0xe2, 0xe3, 0xef]) SPACE_LEAD[b] = 1;
 const NULL_BYTES = Buffer.from('null');
+/** The boolean words as UTF-8 bytes, and their JSON. */
+const BOOLEAN_WORDS = [...[...TRUE].map((w) => ({ bytes: Buffer.from(w), json: Buffer.from('true') })), ...[...FALSE].map((w) => ({ bytes: Buffer.from(w), json: Buffer.from('false') }))];
 /** Input bytes taken per call of `lines`, at most. */
 const MAX_INPUT = 256 * 1024;
 const OUT_BYTES = 128 * 1024;
@@ -370,8 +374,8 @@ export class RowEncoder implements LineSink {
 
   /**
    * Cell c, bytes b[a, z), written at o: the new end, or -1 when the line must be declined. Null
-   * values and padding are decided here; decimals and dates are typed from their bytes; the rest
-   * (text and integers that `lines` did not take, booleans, datetimes) by the string path.
+   * values and padding are decided here; then the cell is typed from its bytes by its column's
+   * type (each hands what it does not take to the string path).
    */
   private cell(b: Buffer, a: number, z: number, c: number, o: number): number {
     const len = z - a;
@@ -398,7 +402,7 @@ export class RowEncoder implements LineSink {
       case Kind.DateTime:
         return this.dateTime(b, a, z, c, o);
       default:
-        return this.byString(b, a, z, c, o);
+        return this.boolean(b, a, z, c, o);
     }
   }
 
@@ -431,6 +435,27 @@ export class RowEncoder implements LineSink {
   }
 
   /**
+   * One of the boolean words, its ASCII letters in any case (a non-ASCII capital, as in `NÃO`,
+   * goes by the string path, which lowercases it).
+   */
+  private boolean(b: Buffer, a: number, z: number, c: number, o: number): number {
+    const len = z - a;
+    for (const w of BOOLEAN_WORDS) {
+      if (w.bytes.length !== len) continue;
+      let k = 0;
+      for (; k < len; k++) {
+        const x = b[a + k];
+        if ((x >= 65 && x <= 90 ? x + 32 : x) !== w.bytes[k]) break;
+      }
+      if (k === len) {
+        w.json.copy(this.out, o);
+        return o + w.json.length;
+      }
+    }
+    return this.byString(b, a, z, c, o);
+  }
+
+  /**
    * A quoted field's content with doubled quotes: text copied with each `""` written `\"`; any
    * other type, or text that needs another escape or may be a null value, by the string path.
    */
@@ -455,7 +480,8 @@ export class RowEncoder implements LineSink {
   }
 
   /**
-   * `-?\d+([sep]\d+)?`, at most 15 digits, no leading zero: the same double as the string path
+   * `-?\d+([sep]\d+)?`, the integer part maybe grouped by the other separator (`1.234,5`), at
+   * most 15 digits, no leading zero: the same double as the string path
    * (digits as an exact integer, one correctly rounded division). Its JSON is its digits without
    * trailing fraction zeros: a number of ≤ 15 significant digits prints as those digits, unless
    * it is below 1e-6 (exponent form) or −0; those, and every other form, go by the string path.
@@ -473,9 +499,22 @@ export class RowEncoder implements LineSink {
       n = n * 10 + d;
       i++;
     }
-    const intEnd = i;
-    let digits = intEnd - intStart;
+    let digits = i - intStart;
     if (digits === 0 || (b[intStart] === 48 && digits > 1)) return this.byString(b, a, z, c, o);
+    // Thousands grouped by the other separator (`1.234.567,89`, `1,234.5`): 1–3 digits, then groups of 3.
+    const group = sep === 46 ? 44 : 46;
+    const grouped = i < z && b[i] === group;
+    if (grouped) {
+      if (digits > 3 || b[intStart] === 48) return this.byString(b, a, z, c, o);
+      while (i < z && b[i] === group) {
+        const g = i + 4 <= z ? digitsOf(b, i + 1, i + 4) : -1;
+        if (g < 0) return this.byString(b, a, z, c, o);
+        n = n * 1000 + g;
+        digits += 3;
+        i += 4;
+      }
+    }
+    const intEnd = i;
     let frac = 0;
     const fracStart = i + 1;
     if (i < z) {
@@ -487,7 +526,7 @@ export class RowEncoder implements LineSink {
       }
       frac = z - fracStart;
       digits += frac;
-    } else if (z - a > 15) return this.byString(b, a, z, c, o); // long digit strings are identifiers: the string path's rule
+    } else if (z - a > 15 && !grouped) return this.byString(b, a, z, c, o); // long digit strings are identifiers: the string path's rule
     if (digits > 15) return this.byString(b, a, z, c, o);
     let fe = z;
     if (frac) {
@@ -504,7 +543,7 @@ export class RowEncoder implements LineSink {
     const v = frac ? n / POW10[frac] : n;
     this.value[c] = neg ? -v : v;
     if (neg) out[o++] = 45;
-    for (let k = intStart; k < intEnd; k++) out[o++] = b[k];
+    for (let k = intStart; k < intEnd; k++) if (b[k] !== group) out[o++] = b[k];
     if (frac && fe > fracStart) {
       out[o++] = 46;
       for (let k = fracStart; k < fe; k++) out[o++] = b[k];
@@ -684,8 +723,8 @@ function kindOf(t: ColumnTyping): Kind {
       return Kind.Date;
     case 'datetime':
       return Kind.DateTime;
-    default:
-      return Kind.Other;
+    case 'boolean':
+      return Kind.Boolean;
   }
 }
 
