@@ -242,9 +242,15 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
   if (values.length === 0) return { type: 'text' };
   const threshold = opts.threshold ?? 0.95;
   const need = Math.ceil(values.length * threshold);
+  // How many values p reads, or any number below `need` once too many have failed (a type is
+  // chosen only when it reads `need` of them; a wide file's text columns fail fast).
   const count = (p: CellParser) => {
     let ok = 0;
-    for (const v of values) if (p(v) !== INVALID) ok++;
+    let failed = 0;
+    for (const v of values) {
+      if (p(v) !== INVALID) ok++;
+      else if (++failed > values.length - need) return ok;
+    }
     return ok;
   };
   // Leading-zero codes (CEP, ZIP, 001101) stay text: they are identifiers, not numbers.
