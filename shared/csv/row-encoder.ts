@@ -447,10 +447,7 @@ export class RowEncoder implements LineSink {
         const x = b[a + k];
         if ((x >= 65 && x <= 90 ? x + 32 : x) !== w.bytes[k]) break;
       }
-      if (k === len) {
-        w.json.copy(this.out, o);
-        return o + w.json.length;
-      }
+      if (k === len) return writeBytes(this.out, o, w.json);
     }
     return this.byString(b, a, z, c, o);
   }
@@ -664,8 +661,7 @@ export class RowEncoder implements LineSink {
   private writeNull(c: number, o: number): number {
     if (this.required[c] === 1) return -1; // the string path rejects the line
     this.isNull[c] = 1;
-    NULL_BYTES.copy(this.out, o);
-    return o + 4;
+    return writeBytes(this.out, o, NULL_BYTES);
   }
 
   private isNullValue(b: Buffer, a: number, len: number): boolean {
@@ -689,8 +685,7 @@ export class RowEncoder implements LineSink {
     if (v === INVALID || v === MISSING) return -1;
     if (v === null) {
       this.isNull[c] = 1;
-      NULL_BYTES.copy(this.out, o);
-      return o + 4;
+      return writeBytes(this.out, o, NULL_BYTES);
     }
     this.isNull[c] = 0;
     const json = JSON.stringify(v);
@@ -747,6 +742,12 @@ function digitsOf(b: Buffer, from: number, to: number): number {
 }
 
 const isDateSeparator = (x: number) => x === 47 || x === 46 || x === 45; // / . -
+
+/** A few bytes written at o, byte by byte (Buffer.copy costs more than it moves at this size): the new end. */
+function writeBytes(out: Buffer, o: number, bytes: Uint8Array): number {
+  for (let k = 0; k < bytes.length; k++) out[o++] = bytes[k];
+  return o;
+}
 
 /** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
 function daysFromCivil(y: number, m: number, d: number): number {
