@@ -1,8 +1,10 @@
 /**
  * `npm run bench`: speed and memory, measured on this machine (not asserted in tests).
- * 1. CSV: seed-shaped files of 10 MB, 100 MB and 1 GB (BENCH_SIZES=10,100,1000 in MB), each
- *    measured in a fresh process: bare papaparse, this transform (NDJSON out, as on the wire),
- *    this transform (clean CSV out), the naive papaparse pipeline, and peers when installed.
+ * 1. CSV: files of several shapes like users' exports (bench/shapes.ts), 100 MB and 1 GB by
+ *    default (flags below), each measured in fresh processes: bare papaparse, this transform
+ *    (NDJSON out, as on the wire; clean CSV out; through the local gateway), uDSV, Python's csv,
+ *    DuckDB; the worst shape of each peer summed up.
+ * 1b. Cold start: spawn → ready of each function against a bare Node server, in the same run.
  * 2. Pipeline: upload → manifest through the local stack, peak RSS of each function process.
  * 3. Power BI push URL: 20,000 rows against the emulator's limits: requests, wall time vs the
  *    minimum the limits allow, server-side 429s.
@@ -17,7 +19,9 @@ import { getJson } from '../shared/storage/s3.js';
 import type { DatasetHeader, Row } from '../shared/dataset/contract.js';
 import { startTestStack } from '../test/helpers.js';
 import { startEmulator } from '../dev/powerbi/server.js';
-import { generate } from './generate.js';
+import { generateShape, DELIMITER, SHAPES, type Shape } from './shapes.js';
+import { coldStartRows, measureColdStart } from './cold-start.js';
+import { parseArgs } from 'node:util';
 import { startEmbeddedS3 } from '../dev/embedded-s3.js';
 import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
 import { buildImage, dockerAvailable, ensureBaseImage, imageOf, runContainer } from '../dev/images.js';
@@ -62,9 +66,20 @@ const OUT = 'bench/out';
 mkdirSync(OUT, { recursive: true });
 // The worker is bundled with the project's one bundler, so it runs on plain node (no loader in the measured process).
 await bundleEntry(resolve('bench/worker.ts'), resolve('bench/out/worker.mjs'), 'esm');
-const sizes = (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number);
-/** BENCH_SECTIONS=csv,pipeline,powerbi,images,replicas (default: all but replicas, which takes many minutes). */
-const sections = new Set((process.env.BENCH_SECTIONS ?? 'csv,pipeline,powerbi,images').split(','));
+// Flags (or the same in the environment): --sizes=100,1000 (MB; BENCH_SIZES), --shapes=mixed,wide
+// (BENCH_SHAPES), --runs=3 (BENCH_RUNS), --peers=transform,duckdb-1 (BENCH_PEERS; papaparse always
+// runs: it is the ratio's base), --sections=csv,coldstart,pipeline,powerbi,images,replicas (BENCH_SECTIONS; replicas takes many
+// minutes, so it runs only when named).
+// A quick run: `npm run bench -- --sizes=10 --runs=1 --sections=csv`.
+const { values: flags } = parseArgs({ options: { sizes: { type: 'string' }, shapes: { type: 'string' }, runs: { type: 'string' }, peers: { type: 'string' }, sections: { type: 'string' }, 'cold-runs': { type: 'string' } } });
+const sizes = (flags.sizes ?? process.env.BENCH_SIZES ?? '100,1000').split(',').map(Number);
+const shapes = (flags.shapes ?? process.env.BENCH_SHAPES ?? SHAPES.join(',')).split(',') as Shape[];
+for (const s of shapes) if (!SHAPES.includes(s)) throw new Error(`unknown shape ${s} (one of ${SHAPES.join(', ')})`);
+const runs = Number(flags.runs ?? process.env.BENCH_RUNS ?? 3);
+const coldRuns = Number(flags['cold-runs'] ?? 10);
+const peerList = flags.peers ?? process.env.BENCH_PEERS;
+const peerFilter = peerList ? new Set(peerList.split(',')) : undefined;
+const sections = new Set((flags.sections ?? process.env.BENCH_SECTIONS ?? 'csv,coldstart,pipeline,powerbi,images').split(','));
 const want = (section: string) => sections.has(section);
 const lines: string[] = [];
 const say = (s = '') => {
@@ -72,9 +87,9 @@ const say = (s = '') => {
   lines.push(s);
 };
 
-function worker(mode: string, file: string): { seconds: number; rows: number; maxRssMB: number } {
+function worker(mode: string, file: string, delimiter = ','): { seconds: number; cpuSeconds: number; rows: number; maxRssMB: number } {
   // Same V8 flags as the image; a bundled worker so no loader runs in the measured process.
-  const out = execFileSync(process.execPath, [...NODE_RUNTIME_FLAGS, 'bench/out/worker.mjs', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, [...NODE_RUNTIME_FLAGS, 'bench/out/worker.mjs', mode, file, delimiter], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
@@ -85,73 +100,113 @@ function has(cmd: string, args: string[]): boolean {
 say(`# mini-pipeline bench — ${new Date().toISOString()} — node ${process.version}, ${(await import('node:os')).cpus().length} cores`);
 say('');
 if (want('csv')) {
-say('## 1. CSV transform, one core (each figure: the best of BENCH_RUNS fresh processes, peers interleaved; file in page cache; every reader takes 64 KiB at a time)');
+say(`## 1. CSV transform, one core per process (each figure: the best of ${runs} fresh processes, peers interleaved in the same run; file in page cache; every reader takes 64 KiB at a time)`);
 say('');
-const runs = Number(process.env.BENCH_RUNS ?? 3);
 // Debian's python3 (csv module always; pandas when python3-pandas is installed); DuckDB through @duckdb/node-api.
 const python = ['/usr/bin/python3', 'python3'].find((p) => has(p, ['-c', 'import csv']));
 const pandas = !!python && has(python, ['-c', 'import pandas']);
 const duckdb = has(process.execPath, ['-e', "require.resolve('@duckdb/node-api')"]);
-const PY_CSV = "import csv, sys, json, time, resource\nt=time.perf_counter(); n=0\nw=csv.writer(open('/dev/null','w',newline=''))\nfor row in csv.reader(open(sys.argv[1], newline='', encoding='utf-8')):\n  w.writerow(row); n+=1\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': n, 'maxRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))";
-const PY_PANDAS = "import pandas as pd, sys, json, time, resource\nt=time.perf_counter(); d=pd.read_csv(sys.argv[1]); d.to_csv('/dev/null', index=False)\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': len(d), 'maxRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))";
-type Result = { seconds: number; rows: number; maxRssMB: number };
-type Peer = { mode: string; label: string; run: (file: string) => Result | Promise<Result>; maxMb?: number };
+const PY_CSV = "import csv, sys, json, time, resource\nt=time.perf_counter(); n=0\nw=csv.writer(open('/dev/null','w',newline=''))\nfor row in csv.reader(open(sys.argv[1], newline='', encoding='utf-8-sig'), delimiter=sys.argv[2]):\n  w.writerow(row); n+=1\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': n, 'maxRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))";
+const PY_PANDAS = "import pandas as pd, sys, json, time, resource\nt=time.perf_counter(); d=pd.read_csv(sys.argv[1], sep=sys.argv[2]); d.to_csv('/dev/null', index=False)\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': len(d), 'maxRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))";
+/** cpuSeconds: the process's CPU time (the Node workers report it; the others do not). */
+type Result = { seconds: number; cpuSeconds?: number; rows: number; maxRssMB: number };
+type Peer = { mode: string; label: string; run: (file: string, delimiter: string) => Result | Promise<Result>; maxMb?: number };
 // What a user gets: the ad-hoc POST of the file through the local gateway (Go-like, half duplex:
-// the body is spooled before the answer starts), NDJSON back, to the last byte. One stack for the
-// whole section (its processes are not fresh for each run); peak RSS is transform's.
+// the body is spooled before the answer starts), NDJSON or CSV back, to the last byte. One stack
+// for the whole section (its processes are not fresh for each run); peak RSS is transform's.
 const GATEWAY_MAX_MB = 100;
 let gatewayStack: Awaited<ReturnType<typeof startTestStack>> | undefined;
-async function viaGateway(file: string): Promise<Result> {
+async function viaGateway(file: string, accept: string): Promise<Result> {
   gatewayStack ??= await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1' });
   const { createReadStream } = await import('node:fs');
   const t0 = performance.now();
   const res = await request(`${gatewayStack.stack.gateway.url}/function/transform`, {
     method: 'POST',
+    reset: true, // a fresh connection: minutes pass between two of these, and a kept-alive one may be closed under a streamed body
     body: createReadStream(file, { highWaterMark: 64 * 1024 }),
-    headers: { accept: 'application/x-ndjson', 'content-type': 'text/csv', 'content-length': String(statSync(file).size) },
+    headers: { accept, 'content-type': 'text/csv', 'content-length': String(statSync(file).size) },
   });
-  let rows = -2; // NDJSON lines but the header and the trailer
+  let rows = accept === 'text/csv' ? -1 : -2; // lines but the header (and the NDJSON trailer)
   for await (const chunk of res.body as AsyncIterable<Buffer>) for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) rows++;
   if (res.statusCode !== 200) throw new Error(`ad-hoc through the gateway: HTTP ${res.statusCode}`);
   const seconds = (performance.now() - t0) / 1000;
   return { seconds, rows, maxRssMB: gatewayStack.stack.functions.get('transform')!.peakRss() / 1048576 };
 }
 const lastJson = (out: string) => JSON.parse(out.trim().split('\n').pop()!);
-const peers: Peer[] = [
+const duck = (threads: number) => (f: string, d: string) => lastJson(execFileSync(process.execPath, ['bench/duckdb.mjs', f, d, String(threads)], { encoding: 'utf8', maxBuffer: 1 << 20 }));
+const allPeers: Peer[] = [
   { mode: 'floor', label: 'floor: Node read + UTF-8 decode', run: (f) => worker('floor', f) },
-  { mode: 'papaparse-stream', label: 'bare papaparse, stream input (arrays, no typing)', run: (f) => worker('papaparse-stream', f) },
-  { mode: 'papaparse-parser', label: 'bare papaparse, its Parser fed 64 KiB strings', run: (f) => worker('papaparse-parser', f) },
-  { mode: 'transform', label: 'transform → NDJSON dataset', run: (f) => worker('transform', f) },
-  { mode: 'transform-csv', label: 'transform → clean CSV', run: (f) => worker('transform-csv', f) },
-  { mode: 'naive', label: 'naive papaparse header:true → unparse', run: (f) => worker('naive', f), maxMb: 100 },
-  { mode: 'gateway', label: 'transform → NDJSON through the local gateway (ad-hoc POST; one stack, not fresh)', run: viaGateway, maxMb: GATEWAY_MAX_MB },
-  ...(python ? [{ mode: 'python-csv', label: 'Python csv reader → writer (no typing)', run: (f: string) => lastJson(execFileSync(python, ['-c', PY_CSV, f], { encoding: 'utf8' })) }] : []),
-  ...(pandas ? [{ mode: 'pandas', label: 'pandas read_csv + to_csv (typed, whole file in memory)', run: (f: string) => lastJson(execFileSync(python!, ['-c', PY_PANDAS, f], { encoding: 'utf8' })), maxMb: 1000 }] : []),
-  ...(duckdb ? [{ mode: 'duckdb', label: 'DuckDB read_csv (typed) → NDJSON, 1 thread', run: (f: string) => lastJson(execFileSync(process.execPath, ['bench/duckdb.mjs', f], { encoding: 'utf8', maxBuffer: 1 << 20 })) }] : []),
+  { mode: 'papaparse-stream', label: 'bare papaparse, stream input (arrays, no typing)', run: (f, d) => worker('papaparse-stream', f, d) },
+  { mode: 'papaparse-parser', label: 'bare papaparse, its Parser fed 64 KiB strings', run: (f, d) => worker('papaparse-parser', f, d) },
+  { mode: 'transform', label: '**transform worker → NDJSON dataset**', run: (f) => worker('transform', f) },
+  { mode: 'transform-csv', label: 'transform worker → clean CSV (string path)', run: (f) => worker('transform-csv', f) },
+  { mode: 'gateway', label: 'transform → NDJSON through the local gateway (ad-hoc POST; one stack, not fresh)', run: (f) => viaGateway(f, 'application/x-ndjson'), maxMb: GATEWAY_MAX_MB },
+  { mode: 'gateway-csv', label: 'transform → CSV answer through the local gateway', run: (f) => viaGateway(f, 'text/csv'), maxMb: GATEWAY_MAX_MB },
+  { mode: 'udsv-strings', label: 'uDSV 0.7.3, string arrays (no typing)', run: (f, d) => worker('udsv-strings', f, d) },
+  { mode: 'udsv-typed', label: 'uDSV 0.7.3, typed arrays (its own inferred types)', run: (f, d) => worker('udsv-typed', f, d) },
+  ...(python ? [{ mode: 'python-csv', label: 'Python csv reader → writer (no typing)', run: (f: string, d: string) => lastJson(execFileSync(python, ['-c', PY_CSV, f, d], { encoding: 'utf8' })) }] : []),
+  ...(pandas ? [{ mode: 'pandas', label: 'pandas read_csv + to_csv (typed, whole file in memory)', run: (f: string, d: string) => lastJson(execFileSync(python!, ['-c', PY_PANDAS, f, d], { encoding: 'utf8' })), maxMb: 1000 }] : []),
+  ...(duckdb
+    ? [
+        { mode: 'duckdb-1', label: 'DuckDB read_csv (typed) → NDJSON, 1 thread', run: duck(1) },
+        { mode: 'duckdb-2', label: 'DuckDB read_csv (typed) → NDJSON, 2 threads', run: duck(2) },
+      ]
+    : []),
 ];
-say(`Peers: Python csv ${python ? 'yes' : 'no python3'}; pandas ${pandas ? 'yes' : 'not installed (apt-get install python3-pandas)'}; DuckDB ${duckdb ? 'yes (@duckdb/node-api)' : 'no'}. The ratio is to the faster of the two bare papaparse configurations.`);
+const peers = allPeers.filter((p) => !peerFilter || peerFilter.has(p.mode) || p.mode.startsWith('papaparse'));
+say(`Shapes (bench/shapes.ts, seeded): ${shapes.join(', ')}. Peers: Python csv ${python ? 'yes' : 'no python3'}; pandas ${pandas ? 'yes' : 'not installed (apt-get install python3-pandas)'}; DuckDB ${duckdb ? 'yes (@duckdb/node-api)' : 'no'}. The ratio is to the faster of the two bare papaparse configurations on the same file (higher is faster).`);
 say('');
-say('| file | what | MB/s | ratio to bare papaparse | peak RSS MB |');
-say('|---|---|---|---|---|');
+say('The CPU ratio is bare papaparse\'s best CPU time ÷ the peer\'s (the Node workers\' own processes; GC threads included): on a machine shared with other work it moves less than the wall time.');
+say('');
+say('| shape | file | what | MB/s | ratio to bare papaparse | CPU ratio | peak RSS MB |');
+say('|---|---|---|---|---|---|---|');
+const worst = new Map<string, { shape: string; mb: number; ratio: number; rss: number; cpuShape: string; cpu: number }>();
 for (const mb of sizes) {
-  const file = join(OUT, `seed-${mb}MB.csv`);
-  await generate(file, mb * 1_000_000);
-  const bytes = statSync(file).size;
-  const here = peers.filter((p) => !p.maxMb || mb <= p.maxMb);
-  const best = new Map<string, { seconds: number; maxRssMB: number }>();
-  for (let i = 0; i < runs; i++) {
+  for (const shape of shapes) {
+    const file = join(OUT, `${shape}-${mb}MB.csv`);
+    await generateShape(shape, file, mb * 1_000_000);
+    const delimiter = DELIMITER[shape];
+    const bytes = statSync(file).size;
+    const here = peers.filter((p) => !p.maxMb || mb <= p.maxMb);
+    const best = new Map<string, { seconds: number; cpuSeconds: number; maxRssMB: number }>();
+    for (let i = 0; i < runs; i++) {
+      for (const p of here) {
+        const r = await p.run(file, delimiter);
+        const b = best.get(p.mode) ?? { seconds: Infinity, cpuSeconds: Infinity, maxRssMB: 0 };
+        best.set(p.mode, { seconds: Math.min(b.seconds, r.seconds), cpuSeconds: Math.min(b.cpuSeconds, r.cpuSeconds ?? NaN), maxRssMB: Math.max(b.maxRssMB, r.maxRssMB) });
+      }
+    }
+    const mbps = (mode: string) => bytes / 1e6 / best.get(mode)!.seconds;
+    const bare = Math.max(mbps('papaparse-stream'), mbps('papaparse-parser'));
+    const bareCpu = Math.min(best.get('papaparse-stream')!.cpuSeconds, best.get('papaparse-parser')!.cpuSeconds);
     for (const p of here) {
-      const r = await p.run(file);
-      const b = best.get(p.mode);
-      if (!b || r.seconds < b.seconds) best.set(p.mode, { seconds: r.seconds, maxRssMB: Math.max(r.maxRssMB, b?.maxRssMB ?? 0) });
+      const ratio = mbps(p.mode) / bare;
+      const cpu = bareCpu / best.get(p.mode)!.cpuSeconds;
+      say(`| ${shape} | ${mb} MB | ${p.label} | ${mbps(p.mode).toFixed(1)} | ${ratio.toFixed(2)}× | ${Number.isNaN(cpu) ? '–' : `${cpu.toFixed(2)}×`} | ${best.get(p.mode)!.maxRssMB.toFixed(0)} |`);
+      const w = worst.get(`${p.mode} ${mb}`) ?? { shape, mb, ratio, rss: 0, cpuShape: shape, cpu };
+      if (ratio <= w.ratio) Object.assign(w, { shape, ratio });
+      if (cpu <= w.cpu) Object.assign(w, { cpuShape: shape, cpu });
+      w.rss = Math.max(w.rss, best.get(p.mode)!.maxRssMB);
+      worst.set(`${p.mode} ${mb}`, w);
     }
   }
-  const mbps = (mode: string) => bytes / 1e6 / best.get(mode)!.seconds;
-  const bare = Math.max(mbps('papaparse-stream'), mbps('papaparse-parser'));
-  for (const p of here) say(`| ${mb} MB | ${p.label} | ${mbps(p.mode).toFixed(1)} | ${(mbps(p.mode) / bare).toFixed(2)}× | ${best.get(p.mode)!.maxRssMB.toFixed(0)} |`);
 }
 await gatewayStack?.stop();
-
+say('');
+say('Worst shape per peer (the figure the README reports):');
+say('');
+say('| what | file | worst shape | ratio | worst CPU ratio (shape) | peak RSS MB (any shape) |');
+say('|---|---|---|---|---|---|');
+for (const [key, w] of worst) say(`| ${peers.find((p) => p.mode === key.split(' ')[0])!.label} | ${w.mb} MB | ${w.shape} | ${w.ratio.toFixed(2)}× | ${Number.isNaN(w.cpu) ? '–' : `${w.cpu.toFixed(2)}× (${w.cpuShape})`} | ${w.rss.toFixed(0)} |`);
+}
+if (want('coldstart')) {
+  say('');
+  say(`## 1b. Cold start on this machine (the bundle with its code cache written as the image writes it; spawn → first 2xx, best / median of ${coldRuns}, interleaved with a bare Node HTTP server)`);
+  say('');
+  say('| what | best / median | ratio of bests to the bare server |');
+  say('|---|---|---|');
+  const r = await measureColdStart({ runs: coldRuns, port: BENCH_PORT, dir: resolve(OUT), functions: ['webhook', 'transform', 'publish'] });
+  for (const row of coldStartRows(r)) say(row);
 }
 if (want('pipeline')) {
 say('');
@@ -212,6 +267,7 @@ for (const mb of sizes) {
   const { stack, s3, stop } = await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1', WEBHOOK_WAIT_SECONDS: '1' }, limited.launcher ? { launcher: limited.launcher as never } : {});
   try {
     const file = join(OUT, `seed-${mb}MB.csv`);
+    await generateShape('seed', file, mb * 1_000_000);
     const size = statSync(file).size;
     const { createReadStream } = await import('node:fs');
     const t0 = performance.now();

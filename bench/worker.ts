@@ -1,17 +1,18 @@
 /**
- * One measurement in a fresh process (so peak RSS is its own): `node --import tsx bench/worker.ts <mode> <file>`.
+ * One measurement in a fresh process (so peak RSS is its own): `node bench/out/worker.mjs <mode> <file> [delimiter]`.
  * Prints one JSON line: { mode, seconds, rows, outBytes, maxRssMB }.
  */
 import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import Papa from 'papaparse';
+import { inferSchema, initParser } from 'udsv';
 import { csvDefaults } from '../shared/csv/config.js';
 import { encodeNdjson } from '../shared/dataset/ndjson.js';
 import { transformCsv, transformCsvEncoded, transformOptionsFrom } from '../shared/csv/clean.js';
 import { csvLine } from '../shared/csv/writer.js';
 import { readCsv } from '../shared/csv/reader.js';
 
-const [mode, file] = process.argv.slice(2);
+const [mode, file, delimiter = ','] = process.argv.slice(2);
 const t0 = performance.now();
 let rows = 0;
 let outBytes = 0;
@@ -28,6 +29,7 @@ if (mode === 'floor') {
   await new Promise<void>((resolve, reject) => {
     Papa.parse(createReadStream(file, { encoding: 'utf8', highWaterMark: READ }) as unknown as File, {
       header: false,
+      delimiter,
       chunk: (r: Papa.ParseResult<string[]>) => {
         rows += r.data.length;
       },
@@ -37,7 +39,7 @@ if (mode === 'floor') {
   });
 } else if (mode === 'papaparse-parser') {
   // Bare papaparse's own parser fed 64 KiB decoded strings, carrying the unfinished record.
-  const parser = new Papa.Parser({ delimiter: ',', newline: '\n', quoteChar: '"' });
+  const parser = new Papa.Parser({ delimiter, newline: '\n', quoteChar: '"' });
   const decoder = new StringDecoder('utf8');
   let partial = '';
   let base = 0;
@@ -50,6 +52,17 @@ if (mode === 'floor') {
   };
   for await (const b of createReadStream(file, { highWaterMark: READ })) feed(decoder.write(b as Buffer), false);
   feed(decoder.end(), true);
+} else if (mode === 'udsv-strings' || mode === 'udsv-typed') {
+  // uDSV's incremental parser: string arrays, or typed by its own inferred schema, one row at a time.
+  const decoder = new StringDecoder('utf8');
+  let parser: ReturnType<typeof initParser> | undefined;
+  const count = () => void rows++;
+  for await (const b of createReadStream(file, { highWaterMark: READ })) {
+    const text = decoder.write(b as Buffer);
+    parser ??= initParser(inferSchema(text, { col: delimiter, encl: '"' }));
+    parser.chunk(text, (mode === 'udsv-typed' ? parser.typedArrs : parser.stringArrs) as never, count);
+  }
+  parser?.end();
 } else if (mode === 'naive') {
   // The naive pipeline: header:true objects, normalise, Papa.unparse per chunk.
   await new Promise<void>((resolve, reject) => {
@@ -93,4 +106,6 @@ if (mode === 'floor') {
   throw new Error(`unknown mode ${mode}`);
 }
 const seconds = (performance.now() - t0) / 1000;
-process.stdout.write(JSON.stringify({ mode, seconds, rows, outBytes, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+const usage = process.resourceUsage();
+// CPU time too: on a shared machine it moves less than the wall time.
+process.stdout.write(JSON.stringify({ mode, seconds, cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, rows, outBytes, maxRssMB: usage.maxRSS / 1024 }) + '\n');

@@ -28,17 +28,18 @@ const START_ENTRY = 'shared/runtime/start.ts';
 
 /**
  * What minio imports that a function's cold start need not pay for (dev/bundle-shims/): lodash
- * cherry-picked, mime-types loaded on first use. Only imports made by minio's own files are
- * redirected; test/bundle-shims.test.ts checks that the shims cover what minio uses.
+ * cherry-picked, mime-types and https loaded on first use. Only imports made by minio's own files
+ * are redirected; test/bundle-shims.test.ts checks that the shims cover what minio uses.
  */
 export const MINIO_SHIMS: Record<string, string> = {
   lodash: 'dev/bundle-shims/lodash-for-minio.mjs',
   'mime-types': 'dev/bundle-shims/mime-types-for-minio.cjs',
+  https: 'dev/bundle-shims/https-for-minio.cjs',
 };
 const minioShims: Plugin = {
   name: 'minio-shims',
   setup(b) {
-    b.onResolve({ filter: /^(lodash|mime-types)$/ }, (args) => (/[\\/]node_modules[\\/]minio[\\/]/.test(args.importer) ? { path: resolve(ROOT, MINIO_SHIMS[args.path]) } : undefined));
+    b.onResolve({ filter: /^(lodash|mime-types|https)$/ }, (args) => (/[\\/]node_modules[\\/]minio[\\/]/.test(args.importer) ? { path: resolve(ROOT, MINIO_SHIMS[args.path]) } : undefined));
   },
 };
 

@@ -9,6 +9,8 @@ import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import lodashForMinio from '../dev/bundle-shims/lodash-for-minio.mjs';
 import * as mimeForMinio from '../dev/bundle-shims/mime-types-for-minio.cjs';
+import { execFileSync } from 'node:child_process';
+import * as https from 'node:https';
 import { bundleEntry } from '../dev/build.js';
 import { repoRoot } from './kit.js';
 
@@ -20,7 +22,7 @@ function usedOff(binding: string, module: string): Set<string> {
   const used = new Set<string>();
   for (const file of files(minioDir)) {
     const text = readFileSync(file, 'utf8');
-    if (!new RegExp(`from '${module}'`).test(text)) continue;
+    if (!new RegExp(`from ['"]${module}['"]`).test(text)) continue;
     for (const m of text.matchAll(new RegExp(`\\b${binding}\\.([A-Za-z_$][\\w$]*)`, 'g'))) used.add(m[1]);
   }
   return used;
@@ -45,6 +47,21 @@ test('the mime-types shim answers what mime-types answers, loading it on first u
   for (const p of ['a.csv', 'b.json', 'c.unknown-ext', 'noext']) assert.equal(mimeForMinio.lookup(p), real.lookup(p));
 });
 
+test('the https shim has what minio takes of https (a transport: request; globalAgent), node:https itself, loaded on first use', () => {
+  const shim = join(repoRoot, 'dev/bundle-shims/https-for-minio.cjs');
+  const used = new Set([...usedOff('https', 'https'), 'request']);
+  assert.ok(used.has('globalAgent'), 'minio still takes https.globalAgent');
+  // In a fresh process: nothing of https or tls is loaded until a name is read, and then it is https's own.
+  const out = execFileSync(process.execPath, ['-e', `
+    const loaded = () => process.moduleLoadList.some((m) => m === 'NativeModule https' || m === 'NativeModule tls');
+    const shim = require(${JSON.stringify(shim)});
+    const before = loaded();
+    const same = ${JSON.stringify([...used])}.every((n) => shim[n] === require('node:https')[n]);
+    console.log(JSON.stringify({ before, after: loaded(), same }));`], { encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), { before: false, after: true, same: true });
+  assert.equal(typeof https.request, 'function');
+});
+
 test("a function's bundle carries lodash's per-function modules, not its monolith, and mime-types lazily", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'shims-'));
   try {
@@ -55,6 +72,7 @@ test("a function's bundle carries lodash's per-function modules, not its monolit
     assert.ok(!inputs.includes('node_modules/lodash/lodash.js'), 'the lodash monolith is not bundled');
     assert.ok(inputs.includes('node_modules/lodash/isEmpty.js'));
     assert.ok(inputs.includes('dev/bundle-shims/mime-types-for-minio.cjs'));
+    assert.ok(inputs.includes('dev/bundle-shims/https-for-minio.cjs'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,8 +8,9 @@
  * Two ways out, in file order:
  * - records: each batch of records is yielded (fields decoded as strings);
  * - a `LineSink` (the transform's typed path, set on `route` once the column types are known):
- *   runs of quote-free lines are handed over as bytes, and the sink takes the lines it can
- *   handle; every other record (quoted, declined by the sink) goes to `sink.record` in its place.
+ *   runs of lines are handed over as bytes, and the sink takes the lines it can handle (quoted
+ *   fields that end on their line included); every other record (declined by the sink, a field
+ *   across lines) is read as without a sink and goes to `sink.record` in its place.
  *   Each parse slice then yields an empty batch, so that the caller can flush what the sink wrote.
  *
  * Chunk-size independent: whatever the source hands over is cut to ≤ 64 KiB, and bytes are parsed
@@ -50,11 +51,12 @@ export interface ReadStats {
 }
 
 /**
- * Takes quote-free lines as bytes. `lines` is given `buf[from, to)`, where `to` is the end of the
- * parse slice or a quote; it takes whole lines (each ends with LF before `to`) and returns where
- * it stopped, with `taken` the number of lines it took and `declined` true when it stopped at a
- * whole line it will not take (that line becomes a record, handed to `record`). It may stop
- * earlier, at the start of any line: a whole line there becomes a record too.
+ * Takes lines as bytes. `lines` is given `buf[from, to)`, where `to` is the end of the parse
+ * slice; it takes whole lines (each ends with LF before `to`) that it reads exactly as papaparse
+ * does (quoted fields included, when they end on their line), and returns where it stopped, with
+ * `taken` the number of lines it took and `declined` true when it stopped at a whole line it will
+ * not take: that record (read by papaparse when it has a quote) is handed to `record`. It may
+ * stop earlier, at the start of any line: the record there is handed over too.
  */
 export interface LineSink {
   lines(buf: Buffer, from: number, to: number): number;
@@ -304,15 +306,14 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
    * quotes balance go to papaparse, which decides quoting, escapes, fields across lines and
    * malformed quotes. So papaparse's character-by-character mode runs only where there are quotes.
    */
-  const scan = (last: boolean): CsvRecord[] => {
+  const scan = (last: boolean, out: CsvRecord[]): void => {
     // The scan starts again from the beginning of an unfinished record each time. A long
     // record (a huge field, an unterminated quote) would make that quadratic, so new bytes wait
     // until they are at least as many as the unfinished record's: the work stays linear, and no
     // record ends later than it would otherwise (the final scan sees everything).
     const unfinished = seen - ws;
-    if (!last && lim - seen < unfinished && lim - ws <= opts.maxRecordBytes) return [];
+    if (!last && lim - seen < unfinished && lim - ws <= opts.maxRecordBytes) return;
     seen = lim;
-    const out: CsvRecord[] = [];
     const buf = work.subarray(0, lim);
     const n = lim;
     let pos = ws;
@@ -320,15 +321,17 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     while (pos < n) {
       const sink = route.sink;
       if (sink) {
-        pos = sink.lines(buf, pos, quote === -1 ? n : quote);
+        pos = sink.lines(buf, pos, n);
         line += sink.taken;
         if (pos >= n) break;
-        if (sink.declined) {
-          const nl = buf.indexOf(LF, pos);
+        if (quote !== -1 && quote < pos) quote = buf.indexOf(QUOTE, pos);
+        const nl = buf.indexOf(LF, pos);
+        if (sink.declined && (quote === -1 || quote > nl)) {
           plainLines(out, buf, pos, nl + 1);
           pos = nl + 1;
           continue;
         }
+        // A line with a quote that the sink did not take: papaparse's, below.
       }
       const nl = buf.indexOf(LF, pos);
       if (quote === -1 || (nl !== -1 && quote > nl)) {
@@ -363,6 +366,20 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     if (lim - ws > opts.maxRecordBytes) {
       throw csvProblems.recordTooLarge(`a record starting at line ${line} is longer than ${opts.maxRecordBytes} bytes (unbalanced quotes or a missing line break?)`, { file: opts.file, line });
     }
+  };
+
+  /**
+   * One scan's records. A problem the scan meets ends the read after the records before it are
+   * yielded: the same records, with or without a sink (which has taken its lines already).
+   */
+  let problem: unknown;
+  const scanned = (last: boolean): CsvRecord[] => {
+    const out: CsvRecord[] = [];
+    try {
+      scan(last, out);
+    } catch (err) {
+      problem = err;
+    }
     return out;
   };
 
@@ -372,8 +389,9 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     append(terminators.push(text, last));
     while (we - lim >= batchBytes) {
       lim += batchBytes;
-      const batch = scan(false);
+      const batch = scanned(false);
       if (batch.length || route.sink) yield batch;
+      if (problem) throw problem;
     }
   }
 
@@ -389,8 +407,9 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   }
   yield* piece(Buffer.alloc(0), true);
   lim = we;
-  const batch = scan(true);
+  const batch = scanned(true);
   if (batch.length || route.sink) yield batch;
+  if (problem) throw problem;
   return stats;
 }
 

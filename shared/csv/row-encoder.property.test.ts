@@ -15,22 +15,56 @@ import { transformCsv, transformCsvEncoded, transformOptionsFrom } from './clean
 import { encodeNdjson } from '../dataset/ndjson.js';
 import { Problem } from '../runtime/problem.js';
 
+const two = (n: number) => String(n).padStart(2, '0');
+/**
+ * Datetimes of every form parseDateTime accepts, and near misses: ISO with `T` or a space, with
+ * or without seconds and a fraction of 1–9 digits, no zone, `Z`, `±hh:mm` or `±hhmm` (offsets
+ * up to 25:61, across midnight, month and year ends, out of years 0000–9999); `d/m/yyyy h:mm[:ss]`
+ * with 1–2 digit parts, any separators, `T` or a space; hours, minutes, seconds and days out of range.
+ */
+const dateTime: fc.Arbitrary<string> = fc.oneof(
+  fc
+    .tuple(
+      fc.oneof(fc.integer({ min: 1899, max: 2101 }), fc.constantFrom(0, 1, 9999)),
+      fc.integer({ min: 1, max: 13 }),
+      fc.integer({ min: 1, max: 32 }),
+      fc.integer({ min: 0, max: 24 }),
+      fc.integer({ min: 0, max: 60 }),
+      fc.option(fc.integer({ min: 0, max: 60 })),
+      fc.option(fc.stringMatching(/^[0-9]{1,10}$/)),
+      fc.oneof(fc.constant(''), fc.constant('Z'), fc.tuple(fc.constantFrom('+', '-'), fc.integer({ min: 0, max: 25 }), fc.integer({ min: 0, max: 61 }), fc.boolean()).map(([sg, h, m, colon]) => `${sg}${two(h)}${colon ? ':' : ''}${two(m)}`)),
+      fc.constantFrom('T', ' '),
+    )
+    .map(([y, mo, d, h, mi, s, f, zone, t]) => `${String(y).padStart(4, '0')}-${two(mo)}-${two(d)}${t}${two(h)}:${two(mi)}${s === null ? '' : `:${two(s)}${f === null ? '' : `.${f}`}`}${zone}`),
+  fc
+    .tuple(fc.integer({ min: 1, max: 32 }), fc.integer({ min: 1, max: 32 }), fc.integer({ min: 1950, max: 2040 }), fc.integer({ min: 0, max: 24 }), fc.integer({ min: 0, max: 60 }), fc.option(fc.integer({ min: 0, max: 60 })), fc.constantFrom('/', '.', '-'), fc.constantFrom('/', '.', '-'), fc.constantFrom(' ', 'T'), fc.boolean())
+    .map(([a, b, y, h, mi, s, s1, s2, t, pad]) => `${pad ? two(a) : a}${s1}${pad ? two(b) : b}${s2}${y}${t}${pad ? two(h) : h}:${two(mi)}${s === null ? '' : `:${two(s)}`}`),
+  fc.constantFrom('2024-01-02T03:04:05.', '2024-01-02T03:04:5', '2024-01-02T3:04', '2024-01-02T03:04:05+2', '2024-01-02T03:04:05z', '2024-01-02T03:04.5', '2024-01-02T03:04:05+02:00Z', '1/2/2024 3:4', '1/2/2024 03:04:5', '1/2/24 03:04', '2024-01-02', '0000-01-01T00:30+01:00', '0000-01-01 01:00+0100', '9999-12-31T23:30-01:00', '9999-12-31T22:59:59.999-01:00', '2024-02-29T23:59:59.9999999-00:01', '2023-12-31T23:00-23:59'),
+);
+/** An integer with its thousands grouped by sep. */
+const group = (i: number, sep: string) => (i < 0 ? '-' : '') + String(Math.abs(i)).replace(/\B(?=(\d{3})+(?!\d))/g, sep);
+/** A cell as a quoted field, its quotes doubled. */
+const quoted = (v: string) => `"${v.replaceAll('"', '""')}"`;
+
 const valid: Record<string, fc.Arbitrary<string>> = {
   integer: fc.integer({ min: -1e6, max: 1e12 }).map(String),
   decimalDot: fc.tuple(fc.integer({ min: -99999, max: 99999 }), fc.nat({ max: 9999 }), fc.nat({ max: 4 })).map(([i, f, z]) => `${i}.${String(f).padStart(z, '0')}`),
-  decimalComma: fc.tuple(fc.integer({ min: -99999, max: 99999 }), fc.nat({ max: 999 })).map(([i, f]) => `${i},${f}`),
+  decimalComma: fc.tuple(fc.integer({ min: -99999999, max: 99999999 }), fc.nat({ max: 999 }), fc.boolean()).map(([i, f, g]) => `${g ? group(i, '.') : i},${f}`),
+  decimalDotGrouped: fc.tuple(fc.integer({ min: -99999999, max: 99999999 }), fc.nat({ max: 99 })).map(([i, f]) => `${group(i, ',')}.${f}`),
   dateIso: fc.date({ min: new Date('1900-01-01'), max: new Date('2099-12-31'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)),
   dateDmy: fc.tuple(fc.integer({ min: 1, max: 31 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1950, max: 2040 }), fc.constantFrom('/', '.', '-'), fc.boolean()).map(([d, m, y, s, pad]) => `${pad ? String(d).padStart(2, '0') : d}${s}${pad ? String(m).padStart(2, '0') : m}${s}${y}`),
   text: fc.constantFrom('Solteiro', 'Viúvo', 'São Paulo', 'x', 'M', 'Ωmega', 'naïve café', '日本', 'a b', 'emoji 🎉'),
-  boolean: fc.constantFrom('true', 'false', 'sim', 'não', 'yes', 'no'),
-  datetime: fc.constantFrom('2024-01-02T03:04:05Z', '2024-01-02 03:04', '31/12/2024 23:59', '2023-06-30T12:00:00.123+02:00'),
+  boolean: fc.constantFrom('true', 'false', 'sim', 'não', 'yes', 'no', 'TRUE', 'False', 'Sim', 'Não', 'NÃO', 'nAo', 'S', 'n', 'Verdadeiro', 'FAUX'),
+  datetime: dateTime,
 };
 const wild = fc.constantFrom(
   '', ' ', ' 12 ', '\t7', '12 ', 'NA', 'null', 'N/A', '#N/A', ' NA ', 'n/a', '\u00a0', '\u00a012', '12\u3000', '\u2028', 'x\u00a0',
   '+3', '-0', '-0.0', '0.0', '007', '00.5', '0.5', '.5', '5.', '0.000001', '0.0000001', '-0.00000012', '1e5', '1E-3',
-  '1,234.5', '1.234,5', '1.234.567,89', '123456789012345', '1234567890123456', '-123456789012345', '9007199254740993', '12345678901.2345', '1234567890.12345',
+  '1,234.5', '1.234,5', '1.234.567,89', '1.23,5', '12.345.6,7', '0.123,4', '1.2345,6', '-1.234,5', '1.234.', '1..234', '1,234', '1.234', '123.456.789.012.345,6', '1,234,567.000', '123456789012345', '1234567890123456', '-123456789012345', '9007199254740993', '12345678901.2345', '1234567890.12345',
   '2024-02-30', '2024-02-29', '2023-02-29', '31/12/2024', '12/31/2024', '1/1/2024', '2024-1-1', '31.12.2024', '29/02/2023',
   'abc', 'é', 'a\\b', 'x\ty', 'ctl\u0001', '—', 'true', 'não', '"q,x"', '"a ""b"""', '"multi\nline"', '"1,5"',
+  // Quotes the encoder must leave to papaparse, or read exactly as it does.
+  'ab"c', '"abc" ', '"a"b', ' "x"', '""', '""""', '" NA "', '"NA"', '"-"', '"a\rb"', '"a\r\nb"', '"x"""', '"""x', '"\u00a0"', '"é""ü"', '"a""\\b"', '"',
 );
 
 const kinds = Object.keys(valid);
@@ -42,7 +76,7 @@ const file = fc
       fc.constant(cols),
       fc.array(
         fc.tuple(
-          fc.tuple(...cols.map((k) => fc.oneof({ weight: 6, arbitrary: valid[k] }, { weight: 1, arbitrary: wild }))),
+          fc.tuple(...cols.map((k) => fc.tuple(fc.oneof({ weight: 6, arbitrary: valid[k] }, { weight: 1, arbitrary: wild }), fc.nat({ max: 4 })).map(([v, q]) => (q === 0 ? quoted(v) : v)))),
           fc.constantFrom('ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'short', 'long', 'blank', 'crlf'),
         ),
         { minLength: n, maxLength: n },
@@ -120,4 +154,19 @@ test('typed path: lines longer than what the encoder takes at once (256 KiB) sti
   const got = await ndjson(true, text, opts);
   assert.equal(got, await ndjson(false, text, opts));
   assert.ok(got.includes(`[1400,"${long}é${long}",2]`));
+});
+
+test('typed path: datetimes of every form, in either day order, give the string path’s bytes', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.tuple(dateTime, dateTime, fc.nat({ max: 5 })), { minLength: 1, maxLength: 120 }), fc.boolean(), fc.integer({ min: 8, max: 300 }), async (rows, mdy, batchBytes) => {
+      // The first record decides the columns: datetimes, day first or month first.
+      const first = mdy ? '12/31/2024 10:00,1/13/2024 0:00' : '31/12/2024 10:00,13/1/2024 0:00';
+      const text = 't,u\n' + first + '\n' + rows.map(([a, b, q]) => (q === 0 ? `${quoted(a)},${b}` : `${a},${b}`)).join('\n') + '\n';
+      const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'd.csv' }, { maxRejectRatio: 1, sampleRows: 1, batchBytes });
+      const got = await ndjson(true, text, opts);
+      assert.match(got, /"type":"datetime".*"type":"datetime"/);
+      assert.equal(got, await ndjson(false, text, opts));
+    }),
+    { numRuns: 200 },
+  );
 });

@@ -1,20 +1,23 @@
 /**
  * Typed rows written straight from CSV bytes to NDJSON bytes: the transform's fast path.
  *
- * The reader hands over quote-free lines as bytes (it is a `LineSink`). For each line, each cell
- * is typed from its bytes and its JSON written into one output buffer: text copied as it is (the
- * bytes are valid UTF-8 already), integers and decimals copied from their source digits when those
- * are already the number's canonical form, dates rewritten to ISO. No string, array or number
- * object is made per cell. What this does not handle cheaply is handed back, never guessed:
- * - a cell of another shape (padded, an escape, a boolean, a datetime, grouping digits, …) is
- *   decoded and typed by the string path (`typeCell`), and its value written with JSON.stringify;
- * - a line that the string path would reject, or that is blank or ragged, is declined: the reader
- *   hands it over as a record, typed (and rejected, with its reason) as every record is.
+ * The reader hands over lines as bytes (it is a `LineSink`). For each line, each cell (a quoted
+ * field's content too, `""` read as `"`) is typed from its bytes and its JSON written into one
+ * output buffer: text copied as it is (the bytes are valid UTF-8 already), integers and decimals
+ * copied from their source digits (thousands groups dropped) when those are already the number's
+ * canonical form, dates and datetimes rewritten to ISO by arithmetic (no Date), booleans matched
+ * as bytes. No string, array or number object is made per cell. What this does not handle
+ * cheaply is handed back, never guessed:
+ * - a cell of another shape (padded, an escape, an exponent, a leading zero, …) is decoded and
+ *   typed by the string path (`typeCell`), and its value written with JSON.stringify;
+ * - a line that the string path would reject, that is blank or ragged, or has a quoted field
+ *   that goes on past its line, is declined: the reader hands it over as a record (read by
+ *   papaparse when it has a quote), typed (and rejected, with its reason) as every record is.
  * So the bytes are exactly `JSON.stringify(row)` of the string path (row-encoder.property.test.ts).
  */
 import type { Cell, ColumnStats, Row } from '../dataset/contract.js';
 import type { CsvRecord, LineSink } from './reader.js';
-import { INVALID, isCalendarDate, type ColumnTyping, type Parsed } from './types.js';
+import { FALSE, INVALID, isCalendarDate, TRUE, type ColumnTyping, type Parsed } from './types.js';
 
 /** A required value that is missing (a null in a required column). */
 export const MISSING: unique symbol = Symbol('missing');
@@ -35,23 +38,31 @@ const enum Kind {
   DecimalDot,
   DecimalComma,
   Date,
-  /** Booleans and datetimes: always by the string path. */
-  Other,
+  DateTime,
+  Boolean,
 }
 
-/** How a column's values are ordered for its min and max: not at all, as numbers (dates as yyyymmdd), as strings. */
+/**
+ * How a column's values are ordered for its min and max: not at all, as numbers (dates as
+ * yyyymmdd), as times (datetimes as epoch milliseconds from the bytes, or as ISO strings from
+ * the string path: merged as the strings, whose order is the string path's).
+ */
 const enum Order {
   None,
   Number,
-  String,
+  Time,
 }
 
 const LF = 10;
+const QUOTE = 0x22;
+const DAY_MS = 86_400_000;
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 /** Lead bytes of the non-ASCII characters String.prototype.trim removes (U+00A0, U+1680, U+2000–U+205F, U+3000, U+FEFF). */
 const SPACE_LEAD = new Uint8Array(256);
 for (const b of [0xc2, 0xe1, 0xe2, 0xe3, 0xef]) SPACE_LEAD[b] = 1;
 const NULL_BYTES = Buffer.from('null');
+/** The boolean words as UTF-8 bytes, and their JSON. */
+const BOOLEAN_WORDS = [...[...TRUE].map((w) => ({ bytes: Buffer.from(w), json: Buffer.from('true') })), ...[...FALSE].map((w) => ({ bytes: Buffer.from(w), json: Buffer.from('false') }))];
 /** Input bytes taken per call of `lines`, at most. */
 const MAX_INPUT = 256 * 1024;
 const OUT_BYTES = 128 * 1024;
@@ -86,6 +97,7 @@ export class RowEncoder implements LineSink {
   private readonly nullLead = new Uint8Array(256);
   private readonly maxNull: number;
   private readonly emptyIsNull: boolean;
+  private readonly nullHasQuote: boolean;
   // Per line (committed to the stats only when the whole line is taken).
   private readonly isNull: Uint8Array;
   private readonly value: Float64Array;
@@ -108,8 +120,9 @@ export class RowEncoder implements LineSink {
     this.required = Uint8Array.from(opts.required, (r) => (r ? 1 : 0));
     this.kinds = Uint8Array.from(typings, kindOf);
     this.dmy = Uint8Array.from(typings, (t) => (t.dateOrder === 'mdy' ? 0 : 1));
-    this.order = Uint8Array.from(typings, (t) => (t.type === 'integer' || t.type === 'decimal' || t.type === 'date' ? Order.Number : t.type === 'datetime' ? Order.String : Order.None));
+    this.order = Uint8Array.from(typings, (t) => (t.type === 'integer' || t.type === 'decimal' || t.type === 'date' ? Order.Number : t.type === 'datetime' ? Order.Time : Order.None));
     const values = [...opts.nullValues];
+    this.nullHasQuote = values.some((v) => v.includes('"'));
     this.emptyIsNull = values.includes('');
     this.nulls = values.filter((v) => v.length).map((v) => Buffer.from(v, 'utf8'));
     for (const n of this.nulls) this.nullLead[n[0]] = 1;
@@ -155,13 +168,15 @@ export class RowEncoder implements LineSink {
     for (let c = 0; c < this.width; c++) {
       const s = stats[c];
       s.nulls += this.nullCount[c];
-      if (this.order[c] === Order.Number && this.min[c] !== Infinity) {
-        const date = this.kinds[c] === Kind.Date;
-        const lo = date ? isoOfKey(this.min[c]) : this.min[c];
-        const hi = date ? isoOfKey(this.max[c]) : this.max[c];
+      if (this.order[c] === Order.None) continue;
+      if (this.min[c] !== Infinity) {
+        const kind = this.kinds[c];
+        const lo = kind === Kind.Date ? isoOfKey(this.min[c]) : kind === Kind.DateTime ? new Date(this.min[c]).toISOString() : this.min[c];
+        const hi = kind === Kind.Date ? isoOfKey(this.max[c]) : kind === Kind.DateTime ? new Date(this.max[c]).toISOString() : this.max[c];
         if (s.min === null || lo < s.min) s.min = lo;
         if (s.max === null || hi > s.max) s.max = hi;
-      } else if (this.order[c] === Order.String && this.textMin[c] !== undefined) {
+      }
+      if (this.textMin[c] !== undefined) {
         if (s.min === null || this.textMin[c]! < s.min) s.min = this.textMin[c]!;
         if (s.max === null || this.textMax[c]! > s.max) s.max = this.textMax[c]!;
       }
@@ -206,7 +221,38 @@ export class RowEncoder implements LineSink {
         let done = false;
         // Integers and text, the common cells, are scanned, checked and copied in one pass here; any
         // other cell, and any of these that may be null, padded or need an escape, goes to `cell`.
-        if (kind === Kind.Integer) {
+        if (b[i] === QUOTE) {
+          // A quoted field: its content, `""` read as `"`, typed as the same text unquoted. A field
+          // that goes on past its line, or a closing quote with more after it, is papaparse's.
+          let q = i + 1;
+          let escaped = false;
+          for (;;) {
+            while (q < to && (x = b[q]) !== QUOTE && x !== LF) q++;
+            if (q + 1 < to && x === QUOTE && b[q + 1] === QUOTE) {
+              escaped = true;
+              q += 2;
+              continue;
+            }
+            break;
+          }
+          j = q + 1;
+          if (j >= to) {
+            unfinished = true;
+            break;
+          }
+          // (A line of just `""` is a blank line to the string path.)
+          if (x === LF || ((x = b[j]) !== delim && x !== LF) || (x === LF && c === 0 && q === i + 1)) {
+            fail = true;
+            break;
+          }
+          o = escaped ? this.escapedCell(b, i + 1, q, c, o) : this.cell(b, i + 1, q, c, o);
+          out = this.out;
+          if (o < 0) {
+            fail = true;
+            break;
+          }
+          done = true;
+        } else if (kind === Kind.Integer) {
           // `-?[1-9]\d{0,14}` or `0`, ended by the delimiter or LF.
           const neg = b[j] === 45;
           if (neg) j++;
@@ -235,7 +281,7 @@ export class RowEncoder implements LineSink {
           while (j < to) {
             x = b[j];
             if (x === delim || x === LF) break;
-            if (x < 32 || x === 0x5c) plain = false;
+            if (x < 32 || x === 0x5c || x === QUOTE) plain = false;
             out[o++] = x;
             j++;
           }
@@ -312,11 +358,13 @@ export class RowEncoder implements LineSink {
     const { isNull, order, value } = this;
     for (let c = 0; c < this.width; c++) {
       if (isNull[c] === 1) this.nullCount[c]++;
-      else if (order[c] === Order.Number) {
+      else if (order[c] === Order.None) continue;
+      else if (value[c] === value[c]) {
         const v = value[c];
         if (v < this.min[c]) this.min[c] = v;
         if (v > this.max[c]) this.max[c] = v;
-      } else if (order[c] === Order.String) {
+      } else {
+        // A datetime the string path typed: its ISO string (value NaN).
         const t = this.text[c]!;
         if (this.textMin[c] === undefined || t < this.textMin[c]!) this.textMin[c] = t;
         if (this.textMax[c] === undefined || t > this.textMax[c]!) this.textMax[c] = t;
@@ -326,8 +374,8 @@ export class RowEncoder implements LineSink {
 
   /**
    * Cell c, bytes b[a, z), written at o: the new end, or -1 when the line must be declined. Null
-   * values and padding are decided here; decimals and dates are typed from their bytes; the rest
-   * (text and integers that `lines` did not take, booleans, datetimes) by the string path.
+   * values and padding are decided here; then the cell is typed from its bytes by its column's
+   * type (each hands what it does not take to the string path).
    */
   private cell(b: Buffer, a: number, z: number, c: number, o: number): number {
     const len = z - a;
@@ -342,18 +390,95 @@ export class RowEncoder implements LineSink {
     if (len <= this.maxNull && this.nullLead[c0] === 1 && this.isNullValue(b, a, len)) return this.writeNull(c, o);
     this.isNull[c] = 0;
     switch (this.kinds[c]) {
+      case Kind.Text:
+        return this.plainText(b, a, z, c, o);
+      case Kind.Integer:
+        return this.integer(b, a, z, c, o);
       case Kind.DecimalDot:
       case Kind.DecimalComma:
         return this.decimal(b, a, z, c, o, this.kinds[c] === Kind.DecimalDot ? 46 : 44);
       case Kind.Date:
         return this.date(b, a, z, c, o);
+      case Kind.DateTime:
+        return this.dateTime(b, a, z, c, o);
       default:
-        return this.byString(b, a, z, c, o);
+        return this.boolean(b, a, z, c, o);
     }
   }
 
+  /** Text without escapes, copied as it is (a quoted field's content: `lines` copies the rest inline). */
+  private plainText(b: Buffer, a: number, z: number, c: number, o: number): number {
+    const out = this.out;
+    const o1 = o;
+    out[o++] = QUOTE;
+    for (let k = a; k < z; k++) {
+      const x = b[k];
+      if (x < 32 || x === 0x5c || x === QUOTE) return this.byString(b, a, z, c, o1);
+      out[o++] = x;
+    }
+    out[o++] = QUOTE;
+    return o;
+  }
+
+  /** `-?[1-9]\d{0,14}` or `0` (a quoted field's content: `lines` takes the rest inline). */
+  private integer(b: Buffer, a: number, z: number, c: number, o: number): number {
+    const neg = b[a] === 45;
+    const s = neg ? a + 1 : a;
+    const len = z - s;
+    if (len === 0 || len > 15 || (b[s] === 48 && (len > 1 || neg))) return this.byString(b, a, z, c, o);
+    const n = digitsOf(b, s, z);
+    if (n < 0) return this.byString(b, a, z, c, o);
+    this.value[c] = neg ? -n : n;
+    const out = this.out;
+    for (let k = a; k < z; k++) out[o++] = b[k];
+    return o;
+  }
+
   /**
-   * `-?\d+([sep]\d+)?`, at most 15 digits, no leading zero: the same double as the string path
+   * One of the boolean words, its ASCII letters in any case (a non-ASCII capital, as in `NÃO`,
+   * goes by the string path, which lowercases it).
+   */
+  private boolean(b: Buffer, a: number, z: number, c: number, o: number): number {
+    const len = z - a;
+    for (const w of BOOLEAN_WORDS) {
+      if (w.bytes.length !== len) continue;
+      let k = 0;
+      for (; k < len; k++) {
+        const x = b[a + k];
+        if ((x >= 65 && x <= 90 ? x + 32 : x) !== w.bytes[k]) break;
+      }
+      if (k === len) return writeBytes(this.out, o, w.json);
+    }
+    return this.byString(b, a, z, c, o);
+  }
+
+  /**
+   * A quoted field's content with doubled quotes: text copied with each `""` written `\"`; any
+   * other type, or text that needs another escape or may be a null value, by the string path.
+   */
+  private escapedCell(b: Buffer, a: number, z: number, c: number, o: number): number {
+    if (this.kinds[c] !== Kind.Text || this.nullHasQuote || b[a] <= 32 || b[z - 1] <= 32 || SPACE_LEAD[b[a]] === 1 || (b[z - 1] >= 0x80 && endsInSpace(b, a, z))) {
+      return this.byValue(b.toString('utf8', a, z).replaceAll('""', '"'), c, o);
+    }
+    this.isNull[c] = 0;
+    const out = this.out;
+    const o1 = o;
+    out[o++] = QUOTE;
+    for (let k = a; k < z; k++) {
+      const x = b[k];
+      if (x === QUOTE) {
+        out[o++] = 0x5c;
+        k++;
+      } else if (x < 32 || x === 0x5c) return this.byValue(b.toString('utf8', a, z).replaceAll('""', '"'), c, o1);
+      out[o++] = x;
+    }
+    out[o++] = QUOTE;
+    return o;
+  }
+
+  /**
+   * `-?\d+([sep]\d+)?`, the integer part maybe grouped by the other separator (`1.234,5`), at
+   * most 15 digits, no leading zero: the same double as the string path
    * (digits as an exact integer, one correctly rounded division). Its JSON is its digits without
    * trailing fraction zeros: a number of ≤ 15 significant digits prints as those digits, unless
    * it is below 1e-6 (exponent form) or −0; those, and every other form, go by the string path.
@@ -371,9 +496,22 @@ export class RowEncoder implements LineSink {
       n = n * 10 + d;
       i++;
     }
-    const intEnd = i;
-    let digits = intEnd - intStart;
+    let digits = i - intStart;
     if (digits === 0 || (b[intStart] === 48 && digits > 1)) return this.byString(b, a, z, c, o);
+    // Thousands grouped by the other separator (`1.234.567,89`, `1,234.5`): 1–3 digits, then groups of 3.
+    const group = sep === 46 ? 44 : 46;
+    const grouped = i < z && b[i] === group;
+    if (grouped) {
+      if (digits > 3 || b[intStart] === 48) return this.byString(b, a, z, c, o);
+      while (i < z && b[i] === group) {
+        const g = i + 4 <= z ? digitsOf(b, i + 1, i + 4) : -1;
+        if (g < 0) return this.byString(b, a, z, c, o);
+        n = n * 1000 + g;
+        digits += 3;
+        i += 4;
+      }
+    }
+    const intEnd = i;
     let frac = 0;
     const fracStart = i + 1;
     if (i < z) {
@@ -385,7 +523,7 @@ export class RowEncoder implements LineSink {
       }
       frac = z - fracStart;
       digits += frac;
-    } else if (z - a > 15) return this.byString(b, a, z, c, o); // long digit strings are identifiers: the string path's rule
+    } else if (z - a > 15 && !grouped) return this.byString(b, a, z, c, o); // long digit strings are identifiers: the string path's rule
     if (digits > 15) return this.byString(b, a, z, c, o);
     let fe = z;
     if (frac) {
@@ -402,7 +540,7 @@ export class RowEncoder implements LineSink {
     const v = frac ? n / POW10[frac] : n;
     this.value[c] = neg ? -v : v;
     if (neg) out[o++] = 45;
-    for (let k = intStart; k < intEnd; k++) out[o++] = b[k];
+    for (let k = intStart; k < intEnd; k++) if (b[k] !== group) out[o++] = b[k];
     if (frac && fe > fracStart) {
       out[o++] = 46;
       for (let k = fracStart; k < fe; k++) out[o++] = b[k];
@@ -452,11 +590,78 @@ export class RowEncoder implements LineSink {
     return o;
   }
 
+  /**
+   * `yyyy-mm-dd[T ]hh:mm[:ss[.f{1,9}]][Z|±hh[:]mm]` (UTC when it has no zone) or
+   * `d/m/yyyy[ T]h:mm[:ss]` in the column's order, written as ISO in UTC with milliseconds: the
+   * string path's parseDateTime in bytes, without a Date. A zone is applied by day arithmetic; a
+   * time that would leave years 0000–9999, or any other form, goes by the string path.
+   */
+  private dateTime(b: Buffer, a: number, z: number, c: number, o: number): number {
+    const len = z - a;
+    let y: number, m: number, d: number, h: number, mi: number;
+    let s = 0;
+    let ms = 0;
+    let shift = 0; // the zone's offset, in minutes
+    if (len >= 16 && b[a + 4] === 45 && b[a + 7] === 45 && (b[a + 10] === 84 || b[a + 10] === 32) && b[a + 13] === 58) {
+      y = digitsOf(b, a, a + 4);
+      m = digitsOf(b, a + 5, a + 7);
+      d = digitsOf(b, a + 8, a + 10);
+      h = digitsOf(b, a + 11, a + 13);
+      mi = digitsOf(b, a + 14, a + 16);
+      let i = a + 16;
+      if (i < z && b[i] === 58) {
+        s = i + 3 <= z ? digitsOf(b, i + 1, i + 3) : -1;
+        i += 3;
+        if (i < z && b[i] === 46) {
+          let k = i + 1;
+          while (k < z && b[k] >= 48 && b[k] <= 57) k++;
+          const n = k - i - 1;
+          if (n < 1 || n > 9) return this.byString(b, a, z, c, o);
+          ms = (b[i + 1] - 48) * 100 + (n > 1 ? (b[i + 2] - 48) * 10 : 0) + (n > 2 ? b[i + 3] - 48 : 0);
+          i = k;
+        }
+      }
+      if (i < z) {
+        const x = b[i];
+        if (x === 90 && i + 1 === z) i++;
+        else if ((x === 43 || x === 45) && (z - i === 6 ? b[i + 3] === 58 : z - i === 5)) {
+          const oh = digitsOf(b, i + 1, i + 3);
+          const om = digitsOf(b, z - 2, z);
+          if (oh < 0 || om < 0 || oh > 23 || om > 59) return this.byString(b, a, z, c, o);
+          shift = x === 43 ? oh * 60 + om : -(oh * 60 + om);
+          i = z;
+        }
+        if (i !== z) return this.byString(b, a, z, c, o);
+      }
+    } else {
+      // d/m/yyyy h:mm[:ss]: 1–2 digit day, month and hour, separators / . - between the date's parts.
+      const s1 = isDateSeparator(b[a + 1]) ? 1 : isDateSeparator(b[a + 2]) ? 2 : -1;
+      if (s1 === -1 || len < 13) return this.byString(b, a, z, c, o);
+      const s2 = isDateSeparator(b[a + s1 + 2]) ? s1 + 2 : isDateSeparator(b[a + s1 + 3]) ? s1 + 3 : -1;
+      if (s2 === -1 || (b[a + s2 + 5] !== 32 && b[a + s2 + 5] !== 84)) return this.byString(b, a, z, c, o);
+      const p = digitsOf(b, a, a + s1);
+      const q = digitsOf(b, a + s1 + 1, a + s2);
+      y = digitsOf(b, a + s2 + 1, a + s2 + 5);
+      const hAt = a + s2 + 6;
+      const colon = b[hAt + 1] === 58 ? hAt + 1 : b[hAt + 2] === 58 ? hAt + 2 : -1;
+      if (colon === -1 || (z - colon !== 3 && (z - colon !== 6 || b[colon + 3] !== 58))) return this.byString(b, a, z, c, o);
+      h = digitsOf(b, hAt, colon);
+      mi = digitsOf(b, colon + 1, colon + 3);
+      if (z - colon === 6) s = digitsOf(b, colon + 4, z);
+      if (this.dmy[c] === 1) (d = p), (m = q);
+      else (m = p), (d = q);
+    }
+    if (y < 0 || m < 0 || d < 0 || h < 0 || mi < 0 || s < 0 || h > 23 || mi > 59 || s > 59 || !isCalendarDate(y, m, d)) return this.byString(b, a, z, c, o);
+    const t = daysFromCivil(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
+    if (t < MIN_TIME || t >= END_TIME) return this.byString(b, a, z, c, o);
+    this.value[c] = t;
+    return writeIso(this.out, o, t);
+  }
+
   private writeNull(c: number, o: number): number {
     if (this.required[c] === 1) return -1; // the string path rejects the line
     this.isNull[c] = 1;
-    NULL_BYTES.copy(this.out, o);
-    return o + 4;
+    return writeBytes(this.out, o, NULL_BYTES);
   }
 
   private isNullValue(b: Buffer, a: number, len: number): boolean {
@@ -471,12 +676,16 @@ export class RowEncoder implements LineSink {
 
   /** The cell by the string path: decoded, typed, its value written as JSON.stringify writes it. */
   private byString(b: Buffer, a: number, z: number, c: number, o: number): number {
-    const v = this.host.typeCell(b.toString('utf8', a, z), c);
+    return this.byValue(b.toString('utf8', a, z), c, o);
+  }
+
+  /** A cell's text by the string path. */
+  private byValue(raw: string, c: number, o: number): number {
+    const v = this.host.typeCell(raw, c);
     if (v === INVALID || v === MISSING) return -1;
     if (v === null) {
       this.isNull[c] = 1;
-      NULL_BYTES.copy(this.out, o);
-      return o + 4;
+      return writeBytes(this.out, o, NULL_BYTES);
     }
     this.isNull[c] = 0;
     const json = JSON.stringify(v);
@@ -488,7 +697,10 @@ export class RowEncoder implements LineSink {
     if (typeof v === 'number') this.value[c] = v;
     else if (typeof v === 'string') {
       if (this.kinds[c] === Kind.Date) this.value[c] = +v.slice(0, 4) * 10000 + +v.slice(5, 7) * 100 + +v.slice(8, 10);
-      else this.text[c] = v;
+      else {
+        this.text[c] = v;
+        this.value[c] = NaN;
+      }
     }
     return o;
   }
@@ -504,8 +716,10 @@ function kindOf(t: ColumnTyping): Kind {
       return t.decimalSeparator === ',' ? Kind.DecimalComma : Kind.DecimalDot;
     case 'date':
       return Kind.Date;
-    default:
-      return Kind.Other;
+    case 'datetime':
+      return Kind.DateTime;
+    case 'boolean':
+      return Kind.Boolean;
   }
 }
 
@@ -528,6 +742,71 @@ function digitsOf(b: Buffer, from: number, to: number): number {
 }
 
 const isDateSeparator = (x: number) => x === 47 || x === 46 || x === 45; // / . -
+
+/** A few bytes written at o, byte by byte (Buffer.copy costs more than it moves at this size): the new end. */
+function writeBytes(out: Buffer, o: number, bytes: Uint8Array): number {
+  for (let k = 0; k < bytes.length; k++) out[o++] = bytes[k];
+  return o;
+}
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  if (m <= 2) y--;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** Epoch milliseconds of 0000-01-01T00:00Z and 10000-01-01T00:00Z: ISO's four-digit years. */
+const MIN_TIME = daysFromCivil(0, 1, 1) * DAY_MS;
+const END_TIME = daysFromCivil(10000, 1, 1) * DAY_MS;
+
+/** `"yyyy-mm-ddThh:mm:ss.mmmZ"` of an epoch time in [MIN_TIME, END_TIME), at o: the new end (H. Hinnant's civil_from_days). */
+function writeIso(out: Buffer, o: number, t: number): number {
+  const days = Math.floor(t / DAY_MS);
+  let rest = t - days * DAY_MS;
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  out[o++] = QUOTE;
+  out[o++] = 48 + ((y / 1000) | 0);
+  out[o++] = 48 + (((y / 100) | 0) % 10);
+  out[o++] = 48 + (((y / 10) | 0) % 10);
+  out[o++] = 48 + (y % 10);
+  out[o++] = 45;
+  o = two(out, o, m);
+  out[o++] = 45;
+  o = two(out, o, d);
+  out[o++] = 84;
+  const ms = rest % 1000;
+  rest = (rest - ms) / 1000;
+  o = two(out, o, Math.floor(rest / 3600));
+  out[o++] = 58;
+  o = two(out, o, Math.floor(rest / 60) % 60);
+  out[o++] = 58;
+  o = two(out, o, rest % 60);
+  out[o++] = 46;
+  out[o++] = 48 + ((ms / 100) | 0);
+  out[o++] = 48 + (((ms / 10) | 0) % 10);
+  out[o++] = 48 + (ms % 10);
+  out[o++] = 90;
+  out[o++] = QUOTE;
+  return o;
+}
+
+function two(out: Buffer, o: number, n: number): number {
+  out[o++] = 48 + ((n / 10) | 0);
+  out[o++] = 48 + (n % 10);
+  return o;
+}
 
 function isoOfKey(k: number): string {
   const y = Math.floor(k / 10000);

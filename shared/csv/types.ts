@@ -30,8 +30,9 @@ const ONLY_COMMA = /^[+-]?(\d{1,3}(\.\d{3})+,\d+|\d*,\d{1,2}|\d*,\d{4,}|\d{4,},\
 const ISO_DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
 const SLASH_DATE = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$/;
 const SLASH_DATETIME = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$/;
-const TRUE = new Set(['true', 'sim', 'yes', 'verdadeiro', 'vrai', 'y', 's']);
-const FALSE = new Set(['false', 'não', 'nao', 'no', 'falso', 'faux', 'n']);
+/** The words a boolean column reads (case-insensitive). */
+export const TRUE: ReadonlySet<string> = new Set(['true', 'sim', 'yes', 'verdadeiro', 'vrai', 'y', 's']);
+export const FALSE: ReadonlySet<string> = new Set(['false', 'não', 'nao', 'no', 'falso', 'faux', 'n']);
 
 export function isCalendarDate(y: number, m: number, d: number): boolean {
   if (m < 1 || m > 12 || d < 1) return false;
@@ -241,9 +242,15 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
   if (values.length === 0) return { type: 'text' };
   const threshold = opts.threshold ?? 0.95;
   const need = Math.ceil(values.length * threshold);
+  // How many values p reads, or any number below `need` once too many have failed (a type is
+  // chosen only when it reads `need` of them; a wide file's text columns fail fast).
   const count = (p: CellParser) => {
     let ok = 0;
-    for (const v of values) if (p(v) !== INVALID) ok++;
+    let failed = 0;
+    for (const v of values) {
+      if (p(v) !== INVALID) ok++;
+      else if (++failed > values.length - need) return ok;
+    }
     return ok;
   };
   // Leading-zero codes (CEP, ZIP, 001101) stay text: they are identifiers, not numbers.

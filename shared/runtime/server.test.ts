@@ -160,3 +160,14 @@ test('a body shorter than its Content-Length ends with 408 after the idle time, 
     await fn.close();
   }
 });
+
+test("Node's process metrics are on /metrics from the first scrape, though registered after the start", async () => {
+  const fn = await serveFunction({ name: 'm', log: quiet, handler: async () => ({ json: {} }) });
+  try {
+    const text = await (await request(`${fn.url}/metrics`)).body.text();
+    assert.match(text, /^minipipeline_process_cpu_seconds_total \d/m);
+    assert.match(text, /^minipipeline_nodejs_heap_size_used_bytes \d/m);
+  } finally {
+    await fn.close();
+  }
+});

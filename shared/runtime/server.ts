@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createLogger, type Logger } from './log.js';
-import { metrics, registry } from './metrics.js';
+import { metrics, registry, startProcessMetrics } from './metrics.js';
 import { Problem, PROBLEM_CONTENT_TYPE, problems, toProblem } from './problem.js';
 
 export interface FunctionEvent {
@@ -264,6 +264,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     ready = true;
     if (opts.lockFile) writeFileSync(opts.lockFile, `${process.pid}\n`);
     opts.onReady?.(port);
+    setTimeout(() => void startProcessMetrics(), 1000).unref();
   };
   if (!opts.readiness) becomeReady();
   else {
@@ -362,6 +363,7 @@ async function writeResult(res: ServerResponse, status: number, result: Function
 }
 
 async function serveMetrics(res: ServerResponse): Promise<void> {
+  await startProcessMetrics();
   const text = await registry.metrics();
   res.writeHead(200, { 'content-type': registry.contentType });
   res.end(text);
