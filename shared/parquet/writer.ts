@@ -170,8 +170,8 @@ export class ParquetFileWriter {
 }
 
 /** A dataset's row batches as the chunks of a Parquet file (for an answer or a spool file). */
-export async function* parquetChunks(columns: readonly Column[], batches: AsyncIterable<readonly Row[]>, opts?: ParquetOptions): AsyncGenerator<Uint8Array> {
-  const ready: Uint8Array[] = [];
+export async function* parquetChunks(columns: readonly Column[], batches: AsyncIterable<readonly Row[]>, opts?: ParquetOptions): AsyncGenerator<Buffer> {
+  const ready: Buffer[] = [];
   const w = new ParquetFileWriter(columns, async (b) => void ready.push(Buffer.from(b)), opts);
   for await (const rows of batches) {
     await w.writeRows(rows);
