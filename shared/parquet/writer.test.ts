@@ -1,7 +1,6 @@
 /**
  * The Parquet writer, read back by an independent reader (DuckDB): the dataset's types, every
- * value (unicode, nulls, extremes), row groups as the rows arrive, an empty file, text statistics
- * that outlive the buffer they were taken from.
+ * value (unicode, nulls, extremes), row groups as the rows arrive, an empty file.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -58,17 +57,15 @@ describe('Parquet writer, read back by DuckDB', () => {
     assert.deepEqual(got.rows, rows);
   });
 
-  test('a group ends at its cell or text budget; text statistics stay right after the buffer is reused', async () => {
+  test('a group ends at its cell or text budget', async () => {
     const columns = [col('k', 'integer'), col('t', 'text')];
     const rows: Row[] = Array.from({ length: 3000 }, (_, i) => [i, `${String.fromCharCode(0x41 + (i % 26))}${'é'.repeat(i % 400)}`]);
-    const byText = await write(columns, [rows], { rowGroupTextBytes: 64 * 1024 });
+    const byText = await write(columns, [rows], { rowGroupTextChars: 32 * 1024 });
     assert.ok(byText.groups >= 10, `${byText.groups} groups`);
     assert.deepEqual((await readParquetWithDuckDB(byText.bytes)).rows, rows);
     const byCells = await write(columns, [rows], { rowGroupCells: 1000 });
     assert.equal(byCells.groups, 6); // 500 rows of 2 columns a group
-    // DuckDB prunes row groups by their statistics: a filter on each group's text answers right.
-    const got = await readParquetWithDuckDB(byText.bytes);
-    assert.equal(got.rows.filter((r) => String(r[1]).startsWith('Z')).length, rows.filter((r) => String(r[1]).startsWith('Z')).length);
+    assert.deepEqual((await readParquetWithDuckDB(byCells.bytes)).rows, rows);
   });
 
   test('an empty dataset is a valid file with its columns and no rows', async () => {
