@@ -15,6 +15,7 @@ import type { Cell, Column } from '../shared/dataset/contract.js';
 import { examplePath, repoRoot } from './kit.js';
 import { emulatorRows, objectExists, readObject, useTestStack, waitForJson, type TestStack } from './helpers.js';
 import { DUCKDB_TYPE, readParquetWithDuckDB } from './parquet-reader.js';
+import { typedLines } from '../bench/generate.js';
 
 interface Manifest {
   status: string;
@@ -47,25 +48,6 @@ async function checkParquet(t: TestStack, key: string, body: Buffer, timeoutMs =
   return { manifest, rowGroups: parquet.rowGroups };
 }
 
-/** A file of every type, with empty cells, unicode, quoted delimiters and pt-BR decimals. Deterministic. */
-function generated(rows: number): Buffer {
-  const cities = ['São Paulo', 'Belém', 'Zürich', '東京', 'Ñandú', 'Curitiba, PR', 'Ribeirão Preto 😀'];
-  let s = 0x2545f491;
-  const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const lines = ['id;cidade;valor;data;quando;ativo;obs'];
-  for (let i = 0; i < rows; i++) {
-    const blank = () => r() < 0.03;
-    const city = cities[i % cities.length];
-    const valor = blank() ? '' : (r() * 100_000 - 20_000).toFixed(2).replace('.', ',');
-    const data = blank() ? '' : `${String(1 + (i % 28)).padStart(2, '0')}/${String(1 + (i % 12)).padStart(2, '0')}/${1990 + (i % 40)}`;
-    const quando = blank() ? '' : new Date(Date.UTC(2020, 0, 1) + i * 61_000 + (i % 1000)).toISOString();
-    const ativo = blank() ? '' : r() < 0.5 ? 'sim' : 'não';
-    const obs = blank() ? '' : i % 97 === 0 ? `"linha ${i}; com ""aspas"""` : `nota ${i % 1013}`;
-    lines.push(`${i + 1};${city.includes(',') ? `"${city}"` : city};${valor};${data};${quando};${ativo};${obs}`);
-  }
-  return Buffer.from(lines.join('\n') + '\n');
-}
-
 describe('Parquet beside the cleaned CSV (OUTPUT_FORMATS=csv,parquet)', () => {
   const stack = useTestStack({ OUTPUT_FORMATS: 'csv,parquet', POWERBI_ENABLED: 'false' });
 
@@ -81,7 +63,7 @@ describe('Parquet beside the cleaned CSV (OUTPUT_FORMATS=csv,parquet)', () => {
 
   test('a 300,000-row generated file: every row, several row groups, each type', async () => {
     const t = stack();
-    const { manifest, rowGroups } = await checkParquet(t, 'big/generated_300k.csv', generated(300_000), 240_000);
+    const { manifest, rowGroups } = await checkParquet(t, 'big/generated_300k.csv', Buffer.from([...typedLines(300_000)].join('')), 240_000);
     assert.equal(manifest.stats.rowsOut + manifest.stats.rowsRejected, 300_000);
     assert.ok(manifest.stats.rowsOut > 299_000);
     assert.deepEqual(
