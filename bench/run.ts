@@ -254,6 +254,7 @@ for (const mb of sizes) for (const formats of (process.env.BENCH_PIPELINE_FORMAT
   const { stack, s3, stop } = await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1', WEBHOOK_WAIT_SECONDS: '1', OUTPUT_FORMATS: formats }, limited.launcher ? { launcher: limited.launcher as never } : {});
   try {
     const file = join(OUT, `seed-${mb}MB.csv`);
+    await generate(file, mb * 1_000_000); // made by the CSV section, unless it did not run
     const size = statSync(file).size;
     const { createReadStream } = await import('node:fs');
     const t0 = performance.now();
