@@ -55,3 +55,43 @@ export async function generate(path: string, bytes: number): Promise<{ path: str
   await once(out, 'finish');
   return { path, bytes: written, rows };
 }
+
+/**
+ * Lines of a file with every column type (`;`-separated, pt-BR decimals and dates, ISO
+ * date-times, sim/não, unicode text, quoted delimiters and quotes, ~3% empty cells). Deterministic.
+ */
+export function* typedLines(rows: number): Generator<string> {
+  const cities = ['São Paulo', 'Belém', 'Zürich', '東京', 'Ñandú', 'Curitiba, PR', 'Ribeirão Preto 😀'];
+  const r = rng(0x2545f491);
+  yield 'id;cidade;valor;data;quando;ativo;obs\n';
+  for (let i = 0; i < rows; i++) {
+    const blank = () => r() < 0.03;
+    const city = cities[i % cities.length];
+    const valor = blank() ? '' : (r() * 100_000 - 20_000).toFixed(2).replace('.', ',');
+    const data = blank() ? '' : `${String(1 + (i % 28)).padStart(2, '0')}/${String(1 + (i % 12)).padStart(2, '0')}/${1990 + (i % 40)}`;
+    const quando = blank() ? '' : new Date(Date.UTC(2020, 0, 1) + i * 61_000 + (i % 1000)).toISOString();
+    const ativo = blank() ? '' : r() < 0.5 ? 'sim' : 'não';
+    const obs = blank() ? '' : i % 97 === 0 ? `"linha ${i}; com ""aspas"""` : `nota ${i % 1013}`;
+    yield `${i + 1};${city.includes(',') ? `"${city}"` : city};${valor};${data};${quando};${ativo};${obs}\n`;
+  }
+}
+
+/** A typed file (`typedLines`) of at least `bytes`, written once and reused. */
+export async function generateTyped(path: string, bytes: number): Promise<{ path: string; bytes: number }> {
+  if (existsSync(path) && statSync(path).size >= bytes) return { path, bytes: statSync(path).size };
+  const out = createWriteStream(path, { highWaterMark: 1 << 20 });
+  let written = 0;
+  let buf = '';
+  for (const line of typedLines(Number.MAX_SAFE_INTEGER)) {
+    buf += line;
+    if (buf.length > 1 << 20) {
+      written += Buffer.byteLength(buf);
+      if (!out.write(buf)) await once(out, 'drain');
+      buf = '';
+      if (written >= bytes) break;
+    }
+  }
+  out.end(buf);
+  await once(out, 'finish');
+  return { path, bytes: statSync(path).size };
+}

@@ -8,6 +8,9 @@
  * 2. Pipeline: upload → manifest through the local stack, peak RSS of each function process.
  * 3. Power BI push URL: 20,000 rows against the emulator's limits: requests, wall time vs the
  *    minimum the limits allow, server-side 429s.
+ * 5. Parquet: the typed rows into Parquet (the writer publish uses) vs DuckDB's own
+ *    `COPY … TO '….parquet'`, on a seed-shaped file and a file of every type; publish's peak RSS
+ *    with Parquet on and off is in section 2.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,6 +25,7 @@ import { startEmulator } from '../dev/powerbi/server.js';
 import { generateShape, DELIMITER, SHAPES, type Shape } from './shapes.js';
 import { coldStartRows, measureColdStart } from './cold-start.js';
 import { parseArgs } from 'node:util';
+import { generate, generateTyped } from './generate.js';
 import { startEmbeddedS3 } from '../dev/embedded-s3.js';
 import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
 import { buildImage, dockerAvailable, ensureBaseImage, imageOf, runContainer } from '../dev/images.js';
@@ -68,7 +72,7 @@ mkdirSync(OUT, { recursive: true });
 await bundleEntry(resolve('bench/worker.ts'), resolve('bench/out/worker.mjs'), 'esm');
 // Flags (or the same in the environment): --sizes=100,1000 (MB; BENCH_SIZES), --shapes=mixed,wide
 // (BENCH_SHAPES), --runs=3 (BENCH_RUNS), --peers=transform,duckdb-1 (BENCH_PEERS; papaparse always
-// runs: it is the ratio's base), --sections=csv,coldstart,pipeline,powerbi,images,replicas (BENCH_SECTIONS; replicas takes many
+// runs: it is the ratio's base), --sections=csv,coldstart,parquet,pipeline,powerbi,images,replicas (BENCH_SECTIONS; replicas takes many
 // minutes, so it runs only when named).
 // A quick run: `npm run bench -- --sizes=10 --runs=1 --sections=csv`.
 const { values: flags } = parseArgs({ options: { sizes: { type: 'string' }, shapes: { type: 'string' }, runs: { type: 'string' }, peers: { type: 'string' }, sections: { type: 'string' }, 'cold-runs': { type: 'string' } } });
@@ -79,7 +83,7 @@ const runs = Number(flags.runs ?? process.env.BENCH_RUNS ?? 3);
 const coldRuns = Number(flags['cold-runs'] ?? 10);
 const peerList = flags.peers ?? process.env.BENCH_PEERS;
 const peerFilter = peerList ? new Set(peerList.split(',')) : undefined;
-const sections = new Set((flags.sections ?? process.env.BENCH_SECTIONS ?? 'csv,coldstart,pipeline,powerbi,images').split(','));
+const sections = new Set((flags.sections ?? process.env.BENCH_SECTIONS ?? 'csv,coldstart,parquet,pipeline,powerbi,images').split(','));
 const want = (section: string) => sections.has(section);
 const lines: string[] = [];
 const say = (s = '') => {
@@ -87,7 +91,7 @@ const say = (s = '') => {
   lines.push(s);
 };
 
-function worker(mode: string, file: string, delimiter = ','): { seconds: number; cpuSeconds: number; rows: number; maxRssMB: number } {
+function worker(mode: string, file: string, delimiter = ','): { seconds: number; cpuSeconds: number; rows: number; maxRssMB: number; outBytes?: number } {
   // Same V8 flags as the image; a bundled worker so no loader runs in the measured process.
   const out = execFileSync(process.execPath, [...NODE_RUNTIME_FLAGS, 'bench/out/worker.mjs', mode, file, delimiter], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').pop()!);
@@ -208,6 +212,44 @@ if (want('coldstart')) {
   const r = await measureColdStart({ runs: coldRuns, port: BENCH_PORT, dir: resolve(OUT), functions: ['webhook', 'transform', 'publish'] });
   for (const row of coldStartRows(r)) say(row);
 }
+if (want('parquet')) {
+say('');
+say('## 5. Parquet (each figure: the best of BENCH_RUNS fresh processes, peers interleaved; MB/s of CSV read; one thread)');
+say('');
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+const pqMb = Number(process.env.BENCH_PARQUET_MB ?? 100);
+const files = [
+  { shape: 'seed-shaped (11 columns: integers, text, decimals)', file: (await (async () => { const f = join(OUT, `seed-${pqMb}MB.csv`); await generate(f, pqMb * 1_000_000); return f; })()) },
+  { shape: 'every type (7 columns: integer, text, pt-BR decimal, date, date-time, boolean, text with quotes)', file: (await generateTyped(join(OUT, `typed-${pqMb}MB.csv`), pqMb * 1_000_000)).path },
+];
+const duck = (f: string) => JSON.parse(execFileSync(process.execPath, ['bench/duckdb.mjs', f, '', '1', 'parquet'], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop()!);
+const pqPeers = [
+  { mode: 'transform-csv', label: 'transform → clean CSV (for reference: no Parquet)', run: (f: string) => worker('transform-csv', f) },
+  { mode: 'transform-parquet', label: 'transform → Parquet (hyparquet-writer, row groups of 131,072 cells, snappy)', run: (f: string) => worker('transform-parquet', f) },
+  { mode: 'duckdb-parquet', label: "DuckDB read_csv (typed) → COPY TO '….parquet', 1 thread", run: duck },
+];
+say('| file | what | MB/s | ratio to DuckDB | peak RSS MB | output MB | rows |');
+say('|---|---|---|---|---|---|---|');
+for (const { shape, file } of files) {
+  const bytes = statSync(file).size;
+  const best = new Map<string, { seconds: number; maxRssMB: number; outBytes: number; rows: number }>();
+  for (let i = 0; i < runs; i++) {
+    for (const p of pqPeers) {
+      const r = p.run(file);
+      const b = best.get(p.mode);
+      if (!b || r.seconds < b.seconds) best.set(p.mode, { seconds: r.seconds, maxRssMB: Math.max(r.maxRssMB, b?.maxRssMB ?? 0), outBytes: r.outBytes ?? 0, rows: r.rows });
+    }
+  }
+  rmSync(`${file}.bench.parquet`, { force: true });
+  const mbps = (mode: string) => bytes / 1e6 / best.get(mode)!.seconds;
+  for (const p of pqPeers) {
+    const b = best.get(p.mode)!;
+    say(`| ${(bytes / 1e6).toFixed(0)} MB ${shape} | ${p.label} | ${mbps(p.mode).toFixed(1)} | ${(mbps(p.mode) / mbps('duckdb-parquet')).toFixed(2)}× | ${b.maxRssMB.toFixed(0)} | ${(b.outBytes / 1e6).toFixed(1)} | ${b.rows.toLocaleString('en')} |`);
+  }
+}
+say('');
+say("Rows differ: transform rejects rows that do not fit a column's type (and DuckDB, with ignore_errors, skips or keeps them as text). Peak RSS is the whole process (the transform's own share is in the clean-CSV row).");
+}
 if (want('pipeline')) {
 say('');
 say('## 2. Pipeline on one machine (embedded S3, gateway, three processes)');
@@ -262,9 +304,10 @@ function limitedLauncher(): { launcher?: (name: string, env: Record<string, stri
     },
   };
 }
-for (const mb of sizes) {
+// Each size with Parquet off and on (OUTPUT_FORMATS=csv, then csv,parquet): publish's peak RSS side by side.
+for (const mb of sizes) for (const formats of (process.env.BENCH_PIPELINE_FORMATS ?? 'csv;csv,parquet').split(';')) {
   const limited = limitedLauncher();
-  const { stack, s3, stop } = await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1', WEBHOOK_WAIT_SECONDS: '1' }, limited.launcher ? { launcher: limited.launcher as never } : {});
+  const { stack, s3, stop } = await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1', WEBHOOK_WAIT_SECONDS: '1', OUTPUT_FORMATS: formats }, limited.launcher ? { launcher: limited.launcher as never } : {});
   try {
     const file = join(OUT, `seed-${mb}MB.csv`);
     await generateShape('seed', file, mb * 1_000_000);
@@ -276,7 +319,7 @@ for (const mb of sizes) {
     let manifest: { stats: { rowsOut: number; rowsRejected: number }; timings: { totalMs: number } } | undefined;
     while (!(manifest = await getJson(s3, 'processed', `manifests/big-${mb}.csv.json`))) await new Promise((r) => setTimeout(r, 200));
     const total = performance.now() - t0;
-    say(`- ${mb} MB file, Power BI off, ${limited.note}: upload ${(up / 1000).toFixed(1)} s, upload → manifest ${(total / 1000).toFixed(1)} s, ${manifest.stats.rowsOut.toLocaleString('en')} rows out, ${manifest.stats.rowsRejected} rejected; peak RSS ${[...stack.functions.values()].map((f) => `${f.name} ${(f.peakRss() / 1048576).toFixed(0)} MB`).join(', ')}`);
+    say(`- ${mb} MB file, OUTPUT_FORMATS=${formats}, Power BI off, ${limited.note}: upload ${(up / 1000).toFixed(1)} s, upload → manifest ${(total / 1000).toFixed(1)} s, ${manifest.stats.rowsOut.toLocaleString('en')} rows out, ${manifest.stats.rowsRejected} rejected; peak RSS ${[...stack.functions.values()].map((f) => `${f.name} ${(f.peakRss() / 1048576).toFixed(0)} MB`).join(', ')}`);
   } finally {
     await stop();
   }

@@ -11,6 +11,8 @@ import { encodeNdjson } from '../shared/dataset/ndjson.js';
 import { transformCsv, transformCsvEncoded, transformOptionsFrom } from '../shared/csv/clean.js';
 import { csvLine } from '../shared/csv/writer.js';
 import { readCsv } from '../shared/csv/reader.js';
+import { ParquetFileWriter } from '../shared/parquet/writer.js';
+import { open } from 'node:fs/promises';
 
 const [mode, file, delimiter = ','] = process.argv.slice(2);
 const t0 = performance.now();
@@ -102,6 +104,25 @@ if (mode === 'floor') {
     rows += e.rows.length;
     for (const r of e.rows) outBytes += csvLine(r, true).length;
   }
+} else if (mode === 'transform-parquet') {
+  // The typed rows into a Parquet file (as publish writes it, to a local file instead of the bucket).
+  const config = csvDefaults();
+  const events = transformCsv(createReadStream(file, { highWaterMark: Number(process.env.BENCH_READ_BYTES ?? READ) }), transformOptionsFrom(config, { kind: 'adhoc', name: file }, { maxRejectRatio: 1 }));
+  const out = await open(`${file}.bench.parquet`, 'w');
+  let w: ParquetFileWriter | undefined;
+  for await (const e of events) {
+    if (e.kind === 'header') {
+      w = new ParquetFileWriter(e.header.schema.columns, async (b) => {
+        outBytes += b.length;
+        await out.write(b);
+      });
+    } else if (e.kind === 'rows') {
+      rows += e.rows.length;
+      await w!.writeRows(e.rows);
+    }
+  }
+  await w!.end();
+  await out.close();
 } else {
   throw new Error(`unknown mode ${mode}`);
 }

@@ -7,7 +7,7 @@ import { requireBearer } from '../../shared/runtime/auth.js';
 import { internalConfig } from '../../shared/runtime/config.js';
 import { createLogger } from '../../shared/runtime/log.js';
 import { powerbiConfig } from '../../shared/sinks/powerbi/config.js';
-import { storageConfig } from '../../shared/storage/config.js';
+import { outputFormatsConfig, storageConfig } from '../../shared/storage/config.js';
 import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
 import { publishDataset } from './publish.js';
 import { claimSettings, lifecycleConfig } from '../../shared/lifecycle/config.js';
@@ -18,7 +18,7 @@ import { createSinks, s3SchemaMemory, sharedBudgets } from './sinks.js';
 export const publish = defineFunction({
   name: 'publish',
   maxBodyBytes: Infinity,
-  config: { storage: storageConfig, lifecycle: lifecycleConfig, chain: internalConfig, csv: csvConfig, powerbi: powerbiConfig },
+  config: { storage: storageConfig, lifecycle: lifecycleConfig, outputs: outputFormatsConfig, chain: internalConfig, csv: csvConfig, powerbi: powerbiConfig },
   create: (config) => {
     const s3 = createStorage(config.storage);
     const lifecycle = new Lifecycle(s3, config.storage.OUTPUT_BUCKET, claimSettings(config.lifecycle));
@@ -43,6 +43,7 @@ export const publish = defineFunction({
         const result = await publishDataset(decodeNdjson(event.body), {
           outputBucket: config.storage.OUTPUT_BUCKET,
           escapeFormulas: config.csv.CSV_ESCAPE_FORMULAS,
+          formats: config.outputs.OUTPUT_FORMATS,
           partSize: config.storage.S3_PART_SIZE_MB * 1024 * 1024,
           s3,
           sinks,

@@ -1,7 +1,7 @@
 /**
  * publish: the dataset stream fans out to the sinks.
- * 1. The output bucket (always): cleaned CSV and rejects CSV, streamed as they arrive.
- * 2. Row sinks (Power BI), once the file is known good, read back from the cleaned CSV with
+ * 1. The output bucket (always): cleaned CSV and/or Parquet (OUTPUT_FORMATS) and rejects CSV, streamed as they arrive.
+ * 2. Row sinks (Power BI), once the file is known good, read back from the cleaned CSV (the Parquet file without it) with
  *    per-batch checkpoints, so a retry resumes instead of pushing rows twice.
  * 3. The manifest, then the version's outcome: a replay of the same object version is a no-op.
  * A file that cannot be read produces `failed/<key>.json`; the source is never touched.
@@ -15,6 +15,7 @@ import type { Logger } from '../../shared/runtime/log.js';
 import { Problem } from '../../shared/runtime/problem.js';
 import { cleanedHeaderLine, readCleaned } from '../../shared/csv/cleaned-csv.js';
 import { csvLine } from '../../shared/csv/writer.js';
+import { parquetObject, readParquetRows } from '../../shared/parquet/object.js';
 import type { RowSink, SinkResult } from '../../shared/sinks/sink.js';
 import { putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
 import { ObjectWriter } from '../../shared/storage/object-writer.js';
@@ -28,6 +29,8 @@ import { recordDelivery } from '../../shared/sinks/metrics.js';
 export interface PublishDeps {
   outputBucket: string;
   escapeFormulas: boolean;
+  /** The formats of the cleaned rows (OUTPUT_FORMATS): `csv` when unset. */
+  formats?: readonly ('csv' | 'parquet')[];
   /** Multipart part size of the outputs, in bytes. */
   partSize?: number;
   s3: Storage;
@@ -47,7 +50,7 @@ export interface PublishResult {
   replay?: boolean;
   id: string;
   source: Source;
-  outputs: { bucket: string; cleaned?: string; manifest?: string; rejects?: string; failure?: string };
+  outputs: { bucket: string; cleaned?: string; parquet?: string; manifest?: string; rejects?: string; failure?: string };
   stats?: DatasetTrailer['stats'];
   sinks: Record<string, SinkResult | { skipped: string } | { sink: string; error: unknown; rowsAcknowledged: number; rowsNotSent: number; reason: string }>;
   problem?: ReturnType<Problem['toJSON']>;
@@ -111,13 +114,17 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   const columns = header.schema.columns;
   const cleaned = new ObjectWriter(deps.s3, bucket, names.cleaned, 'text/csv; charset=utf-8', deps.partSize);
   const rejects = new ObjectWriter(deps.s3, bucket, names.rejects, 'text/csv; charset=utf-8', deps.partSize);
+  const csv = !deps.formats || deps.formats.includes('csv');
+  const parquet = deps.formats?.includes('parquet') ? parquetObject(deps.s3, bucket, names.parquet, columns, deps.partSize) : undefined;
   let trailer: DatasetTrailer | undefined;
   let rejectCount = 0;
   try {
-    await cleaned.write(cleanedHeaderLine(columns));
+    if (csv) await cleaned.write(cleanedHeaderLine(columns));
     for (let n = await it.next(); !n.done; n = await it.next()) {
       const e = n.value;
       if (e.kind === 'rows') {
+        await parquet?.writeRows(e.rows);
+        if (!csv) continue;
         let text = '';
         for (const r of e.rows) text += csvLine(r, escape);
         await cleaned.write(text);
@@ -130,23 +137,25 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     if (!trailer) throw datasetProblems.truncated('no trailer line');
     // A newer version's outputs are never overwritten by an older run.
     if (!(await isCurrent(true))) {
-      await Promise.all([cleaned.abort(), rejects.abort()]);
+      await Promise.all([cleaned.abort(), rejects.abort(), parquet?.abort()]);
       return finishSuperseded(trailer, {});
     }
     await checkpoint.save(); // still this run's: the outputs may be completed
     await cleaned.end();
+    await parquet?.end();
     await rejects.end();
   } catch (err) {
     const problem = err instanceof Problem ? err : datasetProblems.interrupted((err as Error).message);
-    await Promise.all([cleaned.abort(), rejects.abort()]);
+    await Promise.all([cleaned.abort(), rejects.abort(), parquet?.abort()]);
     throw problem;
   }
 
-  const outputs: PublishResult['outputs'] = { bucket, cleaned: names.cleaned, manifest: names.manifest, ...(rejectCount ? { rejects: names.rejects } : {}) };
+  const outputs: PublishResult['outputs'] = { bucket, ...(csv ? { cleaned: names.cleaned } : {}), ...(parquet ? { parquet: names.parquet } : {}), manifest: names.manifest, ...(rejectCount ? { rejects: names.rejects } : {}) };
   if (trailer.error) {
     // The file could not be read to the end (or too many rows were rejected): nothing goes to Power BI.
     const problem = Problem.fromDetails(trailer.error);
     await removeQuietly(deps.s3, bucket, names.cleaned);
+    if (parquet) await removeQuietly(deps.s3, bucket, names.parquet);
     const { failure } = await lifecycle.outcomes.fail({ id, source, problem, runId: deps.runId, extra: { stats: trailer.stats, rejects: trailer.rejects.slice(0, 20), rejectsObject: rejectCount ? names.rejects : undefined } });
     await checkpoint.clear();
     log.warn('file failed', { problem: problem.toJSON() });
@@ -163,11 +172,12 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   const saveProgress = () => checkpoint.save();
   for (const sink of deps.sinks) {
     const startAt = progress.acked[sink.name] ?? 0;
-    const body = await deps.s3.getObject(bucket, names.cleaned);
+    // Read back from the cleaned CSV, or from the Parquet file when it is the only format.
+    const body = csv ? await deps.s3.getObject(bucket, names.cleaned) : undefined;
     try {
       const delivered = await sink.deliver({
         header,
-        rows: readCleaned(body as AsyncIterable<Buffer>, columns, escape),
+        rows: body ? readCleaned(body as AsyncIterable<Buffer>, columns, escape) : readParquetRows(deps.s3, bucket, names.parquet, columns),
         startAt,
         sequenceBase: progress.sequenceBase?.[sink.name],
         sentTo: progress.sentTo?.[sink.name],
@@ -186,7 +196,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
       sinks[sink.name] = delivered;
       recordDelivery(delivered);
     } catch (err) {
-      body.destroy();
+      body?.destroy();
       const acked = progress.acked[sink.name] ?? 0;
       if (err instanceof Problem && !err.retryable) {
         // The destination refuses these rows (schema mismatch, a 400 splitting could not isolate…):

@@ -6,6 +6,7 @@ import { Problem } from '../../shared/runtime/problem.js';
 import { contextOf, create, eventOf } from '../../test/unit-helpers.js';
 import { transform } from './handler.js';
 import { adhocOverrides, negotiate } from './requests.js';
+import { readParquetWithDuckDB } from '../../test/parquet-reader.js';
 
 const INTERNAL = 'unit-internal-token-0123456';
 const fn = create(transform, { S3_ENDPOINT: 'http://127.0.0.1:1', LOG_LEVEL: 'error', INTERNAL_TOKEN: INTERNAL });
@@ -19,6 +20,7 @@ const text = async (body: unknown) => {
 
 test('negotiation: Accept decides; without it, small bodies get JSON and large ones NDJSON', () => {
   assert.equal(negotiate('text/csv', 10, 100), 'csv');
+  assert.equal(negotiate('application/vnd.apache.parquet', 10, 100), 'parquet');
   assert.equal(negotiate('application/x-ndjson', 10, 100), 'ndjson');
   assert.equal(negotiate('application/json', 1000, 100), 'json');
   assert.equal(negotiate(undefined, 10, 100), 'json');
@@ -41,6 +43,40 @@ test('Accept: text/csv answers clean CSV; ?delimiter= overrides detection', asyn
   const res = await fn.handle(eventOf({ body: 'x|y\n1|a\n', headers: { accept: 'text/csv' }, query: 'delimiter=|' }), contextOf('transform'));
   assert.equal(res.headers?.['content-type'], 'text/csv; charset=utf-8');
   assert.equal(await text(res.body), 'x,y\n1,a\n');
+});
+
+test('Accept: application/vnd.apache.parquet answers a Parquet file with typed columns, its counts in headers', async () => {
+  const more = Array.from({ length: 30 }, (_, i) => `${i + 5};Recife;2,5;01/01/2026;sim\n`).join('');
+  const body = `código;cidade;valor;dia;pago\n1;Belém;1.234,56;13/11/2026;sim\n2;São Paulo;;02/09/2026;não\n3;東京;7,5;;sim\n4;x;y;z\n${more}`;
+  const res = await fn.handle(eventOf({ body, headers: { accept: 'application/vnd.apache.parquet' } }), contextOf('transform'));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers?.['content-type'], 'application/vnd.apache.parquet');
+  assert.equal(res.headers?.['x-rows'], '33');
+  assert.equal(res.headers?.['x-rejected-rows'], '1');
+  const chunks: Buffer[] = [];
+  for await (const c of res.body as Readable) chunks.push(Buffer.from(c as Buffer));
+  const got = await readParquetWithDuckDB(Buffer.concat(chunks));
+  assert.deepEqual(got.columns, [
+    { name: 'código', type: 'BIGINT' },
+    { name: 'cidade', type: 'VARCHAR' },
+    { name: 'valor', type: 'DOUBLE' },
+    { name: 'dia', type: 'DATE' },
+    { name: 'pago', type: 'BOOLEAN' },
+  ]);
+  assert.equal(got.rows.length, 33);
+  assert.deepEqual(got.rows.slice(0, 4), [
+    [1, 'Belém', 1234.56, '2026-11-13', true],
+    [2, 'São Paulo', null, '2026-09-02', false],
+    [3, '東京', 7.5, null, true],
+    [5, 'Recife', 2.5, '2026-01-01', true],
+  ]);
+});
+
+test('a Parquet answer of a file that fails is its problem, not a cut file', async () => {
+  const res = await fn.handle(eventOf({ body: 'a,b\n1,2\n3\n4\n5\n', headers: { accept: 'application/vnd.apache.parquet' } }), contextOf('transform'));
+  assert.equal(res.status, 422);
+  assert.equal(res.headers?.['content-type'], 'application/problem+json');
+  assert.match(String((res.json as { title: string }).title), /rejected rows/);
 });
 
 const internal = { 'content-type': 'application/json', authorization: `Bearer ${INTERNAL}` };

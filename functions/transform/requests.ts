@@ -3,7 +3,8 @@
  * - an object reference (JSON from `webhook`): claim the version, stream the object from S3,
  *   transform, stream the dataset to `publish`, answer with publish's result;
  * - a CSV body (ad-hoc): answer the dataset as NDJSON, one JSON document or clean CSV (by
- *   `Accept`), or forward it to `publish` with `?publish=true`.
+ *   `Accept`), a Parquet file (`Accept: application/vnd.apache.parquet`), or forward it to
+ *   `publish` with `?publish=true`.
  */
 import { Readable } from 'node:stream';
 import type { CsvConfig } from '../../shared/csv/config.js';
@@ -21,6 +22,7 @@ import { isNotFound, type Storage } from '../../shared/storage/s3.js';
 import { transformCsv, transformCsvEncoded, transformOptionsFrom, type DatasetEvent, type EncodedRows, type TransformOptions } from '../../shared/csv/clean.js';
 import { storageProblems } from '../../shared/storage/problems.js';
 import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
+import { parquetAnswer, spooledAnswer } from './answers.js';
 import { bearer } from '../../shared/runtime/auth.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 import { metrics } from '../../shared/runtime/metrics.js';
@@ -180,12 +182,13 @@ async function runClaimed(claim: HeldClaim, deps: TransformDeps, ctx: FunctionCo
   return failed(Problem.fromDetails(answer.json as ProblemDetails));
 }
 
-type Answer = 'ndjson' | 'json' | 'csv';
+type Answer = 'ndjson' | 'json' | 'csv' | 'parquet';
 
 export function negotiate(accept: string | undefined, contentLength: number | undefined, jsonMax: number): Answer {
   const a = (accept ?? '').toLowerCase();
   if (a.includes('application/x-ndjson') || a.includes('application/ndjson')) return 'ndjson';
   if (a.includes('text/csv')) return 'csv';
+  if (a.includes('application/vnd.apache.parquet')) return 'parquet';
   if (a.includes('application/json')) return 'json';
   return contentLength !== undefined && contentLength <= jsonMax ? 'json' : 'ndjson';
 }
@@ -256,6 +259,7 @@ async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, l
     return { status: 200, headers: { 'content-type': NDJSON }, body: Readable.from(encodeNdjson(stream)) };
   }
   const { header, stream } = await startDataset(transformCsv(bytes, opts));
+  if (answer === 'parquet') return parquetAnswer(header, stream, 4 * deps.spoolMaxBytes);
   if (answer === 'csv') {
     const names = header.schema.columns.map((c) => c.name);
     const escape = deps.csv.CSV_ESCAPE_FORMULAS;
@@ -273,21 +277,7 @@ async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, l
     if (deps.fullDuplex) return { status: 200, headers: { 'content-type': 'text/csv; charset=utf-8' }, body: Readable.from(csv()) };
     // The answer is spooled too, so that it can start with what the rows cannot say: the counts,
     // the first reject reasons and the typing warnings (or the problem, if the file failed).
-    const out = await spoolBody(csv(), 4 * deps.spoolMaxBytes);
-    if (trailer?.error) {
-      await out.remove();
-      return { status: trailer.error.status, headers: { 'content-type': PROBLEM_CONTENT_TYPE }, json: { ...trailer.error, stats: trailer.stats } };
-    }
-    const stats = trailer?.stats;
-    const ascii = (v: unknown) => JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    const headers: Record<string, string> = {
-      'content-type': 'text/csv; charset=utf-8',
-      'x-rows': String(stats?.rowsOut ?? 0),
-      'x-rejected-rows': String(stats?.rowsRejected ?? 0),
-      ...(trailer?.rejects.length ? { 'x-reject-reasons': ascii(trailer.rejects.slice(0, 3).map((r) => `line ${r.line}: ${r.reason}`)) } : {}),
-      ...(stats?.warnings?.length ? { 'x-typing-warnings': ascii(stats.warnings) } : {}),
-    };
-    return { status: 200, headers, body: removingAfter(out.stream(), out.remove) };
+    return spooledAnswer(csv(), 'text/csv; charset=utf-8', () => trailer, 4 * deps.spoolMaxBytes);
   }
   // One JSON document, bounded.
   const names = header.schema.columns.map((c) => c.name);

@@ -29,3 +29,14 @@ export const leaseConfig = component({
 });
 
 export type StorageConfig = Values<typeof storageConfig.vars>;
+
+/** What the output bucket gets of each file's rows: the cleaned CSV, Parquet beside it, or Parquet alone. */
+export const outputFormatsConfig = component({
+  name: 'outputs',
+  vars: {
+    OUTPUT_FORMATS: variable(
+      list('csv').pipe(z.array(z.enum(['csv', 'parquet'], { error: 'must be csv or parquet' })).min(1, 'must name csv, parquet or both')),
+      'Formats of the cleaned rows in the output bucket, comma-separated: `csv` (`cleaned/<key>`), `parquet` (`cleaned/<key>.parquet`, typed columns), or both. With `parquet` alone, Power BI reads the rows back from the Parquet file.',
+    ),
+  },
+});

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { isReserved, keyProblem, outputNames, outputsOf, OUTPUT_PREFIXES } from './layout.js';
 
 const segment = fc.oneof(
-  fc.constantFrom('a.csv', 'a.CSV', 'A.csv', 'x.rejects.csv', 'x.manifest.json', 'x.csv.json', '_state', 'failed', 'cleaned', 'manifests', 'rejects', 'adhoc', 'relatórios', 'São Paulo (1).csv', 'ﬁ.csv', 'e\u0301.csv', '.hidden', 'a..b'),
+  fc.constantFrom('a.csv', 'a.CSV', 'A.csv', 'x.rejects.csv', 'x.manifest.json', 'x.csv.json', '_state', 'failed', 'cleaned', 'manifests', 'rejects', 'adhoc', 'relatórios', 'São Paulo (1).csv', 'ﬁ.csv', 'e\u0301.csv', '.hidden', 'a..b', 'a.csv.parquet', 'x.parquet'),
   fc.string({ minLength: 1, maxLength: 12 }),
 );
 const key = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'));
@@ -41,6 +41,8 @@ test('keys that can never name outputs are refused with the reason', () => {
   assert.match(keyProblem('a/./x.csv')!, /segment/);
   assert.match(keyProblem('/x.csv')!, /starts with/);
   assert.match(keyProblem('a\u0000.csv')!, /control/);
+  assert.match(keyProblem('a.csv.parquet')!, /Parquet output/);
+  assert.equal(outputNames('a.csv').parquet, 'cleaned/a.csv.parquet');
   assert.match(keyProblem('x'.repeat(1010) + '.csv')!, /1024/);
   assert.equal(keyProblem('relatórios/novo arquivo (1).csv'), undefined);
   assert.equal(keyProblem('a..b.csv'), undefined);

@@ -3,6 +3,7 @@
  * key is kept exactly (case, dots, unicode) after it:
  *
  *   cleaned/<key>            the cleaned CSV
+ *   cleaned/<key>.parquet    the same rows as Parquet (OUTPUT_FORMATS with `parquet`)
  *   manifests/<key>.json     the manifest
  *   rejects/<key>            the rejected rows (CSV)
  *   failed/<key>.json        why a file failed
@@ -25,13 +26,14 @@ const KINDS = ['cleaned/', 'manifests/', 'rejects/', 'failed/', 'superseded/'] a
 
 export interface OutputNames {
   cleaned: string;
+  parquet: string;
   manifest: string;
   rejects: string;
   failure: string;
 }
 
 function namesUnder(base: string, key: string): OutputNames {
-  return { cleaned: `${base}cleaned/${key}`, manifest: `${base}manifests/${key}.json`, rejects: `${base}rejects/${key}`, failure: `${base}failed/${key}.json` };
+  return { cleaned: `${base}cleaned/${key}`, parquet: `${base}cleaned/${key}.parquet`, manifest: `${base}manifests/${key}.json`, rejects: `${base}rejects/${key}`, failure: `${base}failed/${key}.json` };
 }
 
 /** Where the manifest of a superseded object version goes (its key's outputs belong to the newer one). */
@@ -80,6 +82,8 @@ export function refusedKeyRecord(bucket: string, key: string): string {
 export function keyProblem(key: string): string | undefined {
   if (key.length === 0) return 'the key is empty';
   if (key.startsWith('/')) return 'the key starts with "/"';
+  // `cleaned/<key>.parquet` is the Parquet output of `<key>`: such a key's cleaned CSV would take its name (and a Parquet file is no CSV).
+  if (key.endsWith('.parquet')) return 'the key ends with ".parquet" (the name of another key\'s Parquet output; a Parquet file is not a CSV)';
   if (key.split('/').some((s) => s === '..' || s === '.')) return 'the key has a "." or ".." segment';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(key)) return 'the key has a control character';

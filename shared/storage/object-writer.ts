@@ -51,11 +51,18 @@ export class ObjectWriter {
       return;
     }
     // Across a part boundary (once a part): in pieces.
-    const b = Buffer.from(text);
+    await this.writeBytes(Buffer.from(text));
+  }
+
+  /** Bytes (a binary object, e.g. Parquet), copied into the part before this resolves: the caller may reuse them after. */
+  async writeBytes(b: Uint8Array): Promise<void> {
+    if (this.aborted) throw new Error('the upload was aborted');
+    if (this.failed) throw this.failed;
+    this.wrote = true;
     for (let at = 0; at < b.length; ) {
       const take = Math.min(b.length - at, this.partSize - this.size);
       this.room(this.size + take);
-      b.copy(this.fill!, this.size, at, at + take);
+      this.fill!.set(b.subarray(at, at + take), this.size);
       this.size += take;
       at += take;
       if (this.size === this.partSize) await this.sendPart();

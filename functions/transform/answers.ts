@@ -1,0 +1,47 @@
+/**
+ * Ad-hoc answers that are files (clean CSV, Parquet): spooled whole before they start, so the
+ * answer can begin with what the rows cannot say (the counts, the first reject reasons, the
+ * typing warnings) or be the problem if the file failed, never a cut file with a 200.
+ */
+import type { DatasetEvent } from '../../shared/csv/clean.js';
+import type { DatasetHeader, DatasetTrailer, Row } from '../../shared/dataset/contract.js';
+import { PARQUET_CONTENT_TYPE, parquetChunks } from '../../shared/parquet/writer.js';
+import type { FunctionResult } from '../../shared/runtime/server.js';
+import { PROBLEM_CONTENT_TYPE } from '../../shared/runtime/problem.js';
+import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
+
+/** The headers that sum a file up beside its bytes (non-ASCII escaped: header values are Latin-1). */
+export function summaryHeaders(contentType: string, trailer: DatasetTrailer | undefined): Record<string, string> {
+  const stats = trailer?.stats;
+  const ascii = (v: unknown) => JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return {
+    'content-type': contentType,
+    'x-rows': String(stats?.rowsOut ?? 0),
+    'x-rejected-rows': String(stats?.rowsRejected ?? 0),
+    ...(trailer?.rejects.length ? { 'x-reject-reasons': ascii(trailer.rejects.slice(0, 3).map((r) => `line ${r.line}: ${r.reason}`)) } : {}),
+    ...(stats?.warnings?.length ? { 'x-typing-warnings': ascii(stats.warnings) } : {}),
+  };
+}
+
+/** A file's bytes, spooled (at most `limit`), answered with its summary, or the file's problem. */
+export async function spooledAnswer(bytes: AsyncIterable<string | Buffer>, contentType: string, trailer: () => DatasetTrailer | undefined, limit: number): Promise<FunctionResult> {
+  const out = await spoolBody(bytes, limit);
+  const t = trailer();
+  if (t?.error) {
+    await out.remove();
+    return { status: t.error.status, headers: { 'content-type': PROBLEM_CONTENT_TYPE }, json: { ...t.error, stats: t.stats } };
+  }
+  return { status: 200, headers: summaryHeaders(contentType, t), body: removingAfter(out.stream(), out.remove) };
+}
+
+/** `Accept: application/vnd.apache.parquet`: the typed rows as one Parquet file. */
+export function parquetAnswer(header: DatasetHeader, stream: AsyncIterable<DatasetEvent>, limit: number): Promise<FunctionResult> {
+  let trailer: DatasetTrailer | undefined;
+  async function* rows(): AsyncGenerator<Row[]> {
+    for await (const e of stream) {
+      if (e.kind === 'rows') yield e.rows;
+      else if (e.kind === 'trailer') trailer = e.trailer;
+    }
+  }
+  return spooledAnswer(parquetChunks(header.schema.columns, rows()), PARQUET_CONTENT_TYPE, () => trailer, limit);
+}
