@@ -175,6 +175,9 @@ export async function startEmbeddedS3(opts: { directory: string; port?: number; 
       },
     );
   });
+  // Idle connections are kept for a minute, as a real store's idle timeout does: Node's 5 s default
+  // races the S3 client's reuse of an idle socket, a reset (ECONNRESET) a real store rarely causes.
+  server.keepAliveTimeout = 60_000;
   const listening = await listenLocal(server, opts.port ?? 0);
   return {
     ...listening,
