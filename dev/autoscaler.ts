@@ -14,7 +14,7 @@ import type { ScalePolicy } from './scale-policy.js';
 export interface ScaleEvent {
   at: number;
   fn: string;
-  kind: 'start' | 'ready' | 'stop' | 'exit' | 'held' | 'timeout' | 'failed';
+  kind: 'start' | 'ready' | 'stop' | 'exit' | 'held' | 'timeout' | 'failed' | 'wake';
   /** Processes of the function after the event (starting or ready). */
   processes: number;
   /** Processes still running, those draining after a SIGTERM included (`kubectl get pods`). */
@@ -80,6 +80,7 @@ export class FunctionScaler {
   async deploy(): Promise<void> {
     const n = Math.max(this.policy.initial, this.policy.min);
     await Promise.all(Array.from({ length: n }, () => this.startOne(true)));
+    this.lastBusy = Date.now(); // a fresh deployment counts as activity: its processes get a full window
   }
 
   admit(): Promise<Lease> {
@@ -108,6 +109,14 @@ export class FunctionScaler {
       // The activator pokes the autoscaler at once: a function at zero starts a process now.
       if (!this.procs.some((p) => p.state !== 'stopping')) void this.startOne();
     });
+  }
+
+  /** Start a process now though no request asks for one (work is due); it gets a full window. */
+  wake(reason: string): void {
+    if (this.stopped || this.procs.some((p) => p.state !== 'stopping')) return;
+    this.lastBusy = Date.now();
+    this.event('wake', { detail: reason });
+    void this.startOne();
   }
 
   /** The ready process with the fewest requests in flight, if one has a free slot. */

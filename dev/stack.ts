@@ -26,6 +26,7 @@ import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { bundle } from './build.js';
 import { Autoscaler } from './autoscaler.js';
 import { knativePolicy, openfaasPolicy } from './scale-policy.js';
+import { wakeWhenDue } from './wake.js';
 
 export const FUNCTIONS = ['webhook', 'transform', 'publish'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
@@ -334,7 +335,10 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
         terminate,
         onChange: (ready) => (ready.length ? routeTo(n as FunctionName, ready) : (replicas.delete(n as FunctionName), functions.delete(n as FunctionName))),
       }));
+      pipelineConsole?.followScaling(autoscaler);
       await autoscaler.start();
+      const stopWaking = wakeWhenDue({ s3: reader, outputBucket: store.OUTPUT_BUCKET, env, webhook: autoscaler.scalers.get('webhook')! });
+      closers.push(async () => stopWaking());
     }
   } catch (err) {
     await autoscaler?.stop();

@@ -10,13 +10,15 @@ import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
-import { versionId } from '../shared/lifecycle/index.js';
+import { chromium } from 'playwright-core';
+import { createHash } from 'node:crypto';
+import { Lifecycle, versionId } from '../shared/lifecycle/index.js';
 import type { ScaleEvent } from '../dev/autoscaler.js';
 import { emulatorRows, lifecycleOf, useTestStack, waitFor, waitForJson, type TestStack } from './helpers.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { repoRoot } from './kit.js';
 
-const FAST = { AUTOSCALE: 'knative', AUTOSCALE_WINDOW_SECONDS: '2', LOG_LEVEL: 'warn', CLAIM_SECONDS: '6' };
+const FAST = { AUTOSCALE: 'knative', AUTOSCALE_WINDOW_SECONDS: '2', LOG_LEVEL: 'warn' };
 
 function table(first: number, rows: number): Buffer {
   const lines = ['id,region,amount'];
@@ -51,7 +53,8 @@ async function published(t: TestStack, key: string, id: string, rows: number): P
 }
 
 const since = (t: TestStack, at: number) => t.stack.autoscaler!.timeline.filter((e) => e.at >= at);
-const peak = (events: ScaleEvent[], fn: string) => Math.max(0, ...events.filter((e) => e.fn === fn).map((e) => e.running));
+/** The most processes a function had at once (starting or ready; those draining after a SIGTERM not counted). */
+const peak = (events: ScaleEvent[], fn: string) => Math.max(0, ...events.filter((e) => e.fn === fn).map((e) => e.processes));
 
 describe('AUTOSCALE=knative with a 2 s window', () => {
   const stack = useTestStack(FAST);
@@ -70,6 +73,29 @@ describe('AUTOSCALE=knative with a 2 s window', () => {
     assert.ok(!events.some((e) => e.kind === 'timeout' || e.kind === 'failed'), JSON.stringify(events.filter((e) => e.kind === 'timeout' || e.kind === 'failed')));
     assert.equal((await emulatorRows(t)).rows.filter((r) => (r.id as number) < rows).length, rows);
     await allAtZero(t);
+  });
+
+  test('the console shows each function\'s processes over time and its cold-start waits, live (headless Chromium)', { timeout: 120_000 }, async () => {
+    const t = stack();
+    await allAtZero(t);
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(t.stack.dashboardUrl!);
+      await page.waitForSelector('body[data-ready="true"]');
+      const processes = (fn: string) => page.locator(`#scale-charts [data-fn="${fn}"] .processes`).textContent();
+      for (const fn of ['webhook', 'transform', 'publish']) assert.equal(await processes(fn), '0');
+      assert.match((await page.locator('#scale-charts [data-fn="webhook"] .waits').textContent()) ?? '', /\d+\.\d s/, 'the first test\'s cold-start wait is listed');
+      const id = await upload(t, 'cold/console.csv', table(900_000, 50));
+      // Live, no reload: webhook comes up from zero, then goes back.
+      await page.waitForFunction(() => Number(document.querySelector('#scale-charts [data-fn="webhook"] .processes')?.textContent) >= 1, undefined, { timeout: 30_000 });
+      await published(t, 'cold/console.csv', id, 50);
+      await allAtZero(t);
+      await page.waitForFunction(() => [...document.querySelectorAll('#scale-charts .processes')].every((e) => e.textContent === '0'), undefined, { timeout: 10_000 });
+      assert.ok(await page.locator('#scale-charts [data-fn="transform"] svg polyline').count());
+    } finally {
+      await browser.close();
+    }
   });
 
   test('requests that arrive while transform starts from zero are all answered, none lost or failed', { timeout: 120_000 }, async () => {
@@ -98,7 +124,16 @@ describe('AUTOSCALE=knative with a 2 s window', () => {
     const rows = 1200;
     const files = Array.from({ length: 30 }, (_, f) => ({ key: `burst/f${String(f).padStart(2, '0')}.csv`, first: 1_000_000 + f * 10_000 }));
     const ids = await Promise.all(files.map((f) => upload(t, f.key, table(f.first, rows))));
-    for (const [i, f] of files.entries()) await published(t, f.key, ids[i], rows);
+    try {
+      for (const [i, f] of files.entries()) await published(t, f.key, ids[i], rows);
+    } catch (err) {
+      if (process.env.DEBUG_AUTOSCALE) {
+        console.error(JSON.stringify(since(t, t0)));
+        for (const id of ids) console.error(id, JSON.stringify(await lifecycleOf(t.s3).status(id)));
+        console.error(t.logs.filter((l) => /"level":"(warn|error)"/.test(l)).join('\n'));
+      }
+      throw err;
+    }
     await allAtZero(t, 90_000);
     const events = since(t, t0);
     assert.ok(peak(events, 'transform') >= 2, `transform peaked at ${peak(events, 'transform')} processes`);
@@ -142,6 +177,31 @@ describe('AUTOSCALE=knative: a process scaled down mid-file', () => {
     const stored = (await emulatorRows(t)).rows.map((r) => r.id as number).filter((x) => x >= 5_000_000);
     assert.equal(new Set(stored).size, rows, 'every row arrived');
     await allAtZero(t, 90_000);
+  });
+});
+
+describe('AUTOSCALE=knative: work due while webhook is at zero', () => {
+  const stack = useTestStack({ ...FAST, CLAIM_SECONDS: '4' });
+
+  test('a run that died leaves its claim; once it expires, webhook is started from zero and its sweep hands the version on', { timeout: 120_000 }, async () => {
+    const t = stack();
+    await allAtZero(t);
+    const key = 'due/orphan.csv';
+    const body = table(7_000_000, 50);
+    const etag = createHash('md5').update(body).digest('hex');
+    // A run that takes the version and dies at once: its claim lives 12 s, never renewed.
+    const dying = new Lifecycle(t.s3, 'processed', { claimMs: 12_000, maxAttempts: 20 });
+    const taken = await dying.claims.take(versionId({ bucket: 'incoming', key, etag }), { kind: 'object', bucket: 'incoming', key, etag, size: body.length }, Lifecycle.runId());
+    assert.equal(taken.kind, 'claimed');
+    const claimedAt = Date.now();
+    const id = await upload(t, key, body);
+    await allAtZero(t);
+    assert.ok(Date.now() - claimedAt < 12_000, 'everything was at zero before the claim expired');
+    await published(t, key, id, 50);
+    const wake = t.stack.autoscaler!.timeline.find((e) => e.fn === 'webhook' && e.kind === 'wake' && e.at >= claimedAt);
+    assert.ok(wake, 'webhook was woken for the due version');
+    assert.match(wake.detail ?? '', /due\/orphan\.csv: its next attempt is due/);
+    await allAtZero(t);
   });
 });
 
