@@ -8,8 +8,14 @@
  * them (newest first, as a ReplicaSet does) once the stable window no longer asks for them, the last
  * one only after the retention period. A removal is a SIGTERM: the process drains as in its image.
  */
-import type { FunctionProcess } from './stack.js';
+import type { ChildProcess } from 'node:child_process';
 import type { ScalePolicy } from './scale-policy.js';
+
+/** A function process as the autoscaler needs it (the stack's FunctionProcess). */
+export interface ScaledProcess {
+  port: number;
+  child: ChildProcess;
+}
 
 export interface ScaleEvent {
   at: number;
@@ -34,8 +40,8 @@ export class HoldTimeout extends Error {
   readonly status = 504;
 }
 
-interface Proc {
-  fp?: FunctionProcess;
+interface Proc<P> {
+  fp?: P;
   state: 'starting' | 'ready' | 'stopping';
   inFlight: number;
   startedAt: number;
@@ -47,17 +53,17 @@ interface Waiter {
   fail(err: Error): void;
 }
 
-export interface ScalerDeps {
-  launch(): Promise<FunctionProcess>;
-  terminate(fp: FunctionProcess): Promise<void>;
+export interface ScalerDeps<P extends ScaledProcess> {
+  launch(): Promise<P>;
+  terminate(fp: P): Promise<void>;
   /** The ready processes changed (the stack's `replicas` map). */
-  onChange(ready: FunctionProcess[]): void;
+  onChange(ready: P[]): void;
   onEvent(ev: ScaleEvent): void;
 }
 
 /** One function's processes, its held requests and its scaling decisions. */
-export class FunctionScaler {
-  private procs: Proc[] = [];
+export class FunctionScaler<P extends ScaledProcess = ScaledProcess> {
+  private procs: Proc<P>[] = [];
   private waiters: Waiter[] = [];
   private samples: { at: number; value: number }[] = [];
   private lastBusy = Date.now();
@@ -67,7 +73,7 @@ export class FunctionScaler {
   constructor(
     readonly name: string,
     readonly policy: ScalePolicy,
-    private readonly deps: ScalerDeps,
+    private readonly deps: ScalerDeps<P>,
   ) {}
 
   /** Processes starting or ready (what `replicas` reports) and those ready (`availableReplicas`). */
@@ -150,7 +156,7 @@ export class FunctionScaler {
 
   private async startOne(throwOnFail = false): Promise<void> {
     if (this.stopped) return;
-    const proc: Proc = { state: 'starting', inFlight: 0, startedAt: Date.now() };
+    const proc: Proc<P> = { state: 'starting', inFlight: 0, startedAt: Date.now() };
     this.procs.push(proc);
     this.event('start');
     try {
@@ -169,7 +175,7 @@ export class FunctionScaler {
     this.dispatch();
   }
 
-  private exited(proc: Proc): void {
+  private exited(proc: Proc<P>): void {
     if (!this.procs.includes(proc)) return;
     this.procs = this.procs.filter((p) => p !== proc);
     this.event('exit');
@@ -202,8 +208,9 @@ export class FunctionScaler {
     const ready = Math.max(1, this.counts().availableReplicas);
     if (panic / ready >= p.panicThreshold) this.panicUntil = now + p.stableMs;
     let want = now < this.panicUntil ? Math.max(panic, stable, live) : stable;
-    // The last process stays until the function has been idle for the retention period.
-    if (want === 0 && (held > 0 || now - this.lastBusy < p.zeroAfterMs)) want = 1;
+    // Zero is decided once the stable window has seen no request; the last process then stays for
+    // the retention period (or the scale-to-zero grace, whichever is longer).
+    if (want === 0 && (held > 0 || now - this.lastBusy < p.stableMs + p.zeroAfterMs)) want = 1;
     if (!p.toZero) want = Math.max(1, want);
     return Math.min(p.max, Math.max(p.min, want));
   }
@@ -220,7 +227,7 @@ export class FunctionScaler {
     for (const v of victims) this.remove(v);
   }
 
-  private remove(proc: Proc): void {
+  private remove(proc: Proc<P>): void {
     proc.state = 'stopping';
     this.event('stop', { detail: proc.inFlight ? `${proc.inFlight} request(s) in flight: it drains` : undefined });
     this.changed();
@@ -236,18 +243,18 @@ export class FunctionScaler {
 }
 
 /** The autoscaler of every function: one tick loop, one timeline. */
-export class Autoscaler {
+export class Autoscaler<P extends ScaledProcess = ScaledProcess> {
   readonly timeline: ScaleEvent[] = [];
-  readonly scalers = new Map<string, FunctionScaler>();
+  readonly scalers = new Map<string, FunctionScaler<P>>();
   private timer?: NodeJS.Timeout;
   private readonly listeners = new Set<(ev: ScaleEvent) => void>();
 
   constructor(
     policies: Record<string, ScalePolicy>,
-    deps: (name: string) => Omit<ScalerDeps, 'onEvent'>,
+    deps: (name: string) => Omit<ScalerDeps<P>, 'onEvent'>,
     readonly tickMs = 500,
   ) {
-    for (const [name, policy] of Object.entries(policies)) this.scalers.set(name, new FunctionScaler(name, policy, { ...deps(name), onEvent: (ev) => this.record(ev) }));
+    for (const [name, policy] of Object.entries(policies)) this.scalers.set(name, new FunctionScaler<P>(name, policy, { ...deps(name), onEvent: (ev) => this.record(ev) }));
   }
 
   private record(ev: ScaleEvent): void {

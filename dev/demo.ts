@@ -74,7 +74,7 @@ const stack = await startLocalStack({
 try {
   const t0 = Date.now();
   const w = stack.autoscaler!.scalers.get('transform')!.policy;
-  out(`mini-pipeline scale-to-zero demo: AUTOSCALE=knative, settings from knative/*.yaml, stable window ${secs(w.stableMs)} (panic ${secs(w.panicMs)}), last process kept ${secs(w.zeroAfterMs)} after idle`);
+  out(`mini-pipeline scale-to-zero demo: AUTOSCALE=knative, settings from knative/*.yaml, stable window ${secs(w.stableMs)} (panic ${secs(w.panicMs)}), zero after ${secs(w.stableMs + w.zeroAfterMs)} idle`);
   out(`  console ${stack.dashboardUrl}   gateway ${stack.gateway.url}/system/functions\n`);
   out('timeline (▮ = a running process)');
   stack.autoscaler!.onEvent((ev) => {

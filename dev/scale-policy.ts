@@ -23,7 +23,7 @@ export interface ScalePolicy {
   panicMs: number;
   /** Panic mode when the panic window asks for this many times the ready processes (KPA: 200 %). */
   panicThreshold: number;
-  /** The last process stays this long after the function went idle (retention; the scale-to-zero grace). */
+  /** The last process stays this long after the stable window went idle (retention, or the scale-to-zero grace if longer). */
   zeroAfterMs: number;
   /** How long a request waits for a process before the gateway answers 504 (the activator's timeout). */
   holdMs: number;

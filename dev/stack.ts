@@ -67,7 +67,7 @@ export interface LocalStack {
   bridge?: NotifyBridge;
   s3?: EmbeddedS3;
   /** AUTOSCALE=knative|openfaas: the activator and autoscaler (processes come and go). */
-  autoscaler?: Autoscaler;
+  autoscaler?: Autoscaler<FunctionProcess>;
   /** The first process of each function (with REPLICAS=1, its only one). */
   functions: Map<FunctionName, FunctionProcess>;
   /** Every process of each function (REPLICAS of them), in the gateway's round-robin order. */
@@ -121,7 +121,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   const closers: (() => Promise<void>)[] = [];
 
   // Gateway first (functions call each other through it), routes filled in as they start.
-  let autoscaler: Autoscaler | undefined;
+  let autoscaler: Autoscaler<FunctionProcess> | undefined;
   const admission = dev.AUTOSCALE === 'off' ? undefined : { admit: (n: string) => autoscaler?.admit(n), functions: () => autoscaler?.functions() ?? [] };
   const gateway = await startGateway({ port: opts.gatewayPort ?? dev.GATEWAY_PORT, routes: [], admission });
   closers.push(() => gateway.close());
@@ -330,7 +330,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     else {
       const policyOf = dev.AUTOSCALE === 'knative' ? knativePolicy : openfaasPolicy;
       const overrides = { windowSeconds: dev.AUTOSCALE_WINDOW_SECONDS, holdSeconds: dev.AUTOSCALE_HOLD_SECONDS };
-      autoscaler = new Autoscaler(Object.fromEntries(FUNCTIONS.map((n) => [n, policyOf(ROOT, n, overrides)])), (n) => ({
+      autoscaler = new Autoscaler<FunctionProcess>(Object.fromEntries(FUNCTIONS.map((n) => [n, policyOf(ROOT, n, overrides)])), (n) => ({
         launch: () => launch(n as FunctionName),
         terminate,
         onChange: (ready) => (ready.length ? routeTo(n as FunctionName, ready) : (replicas.delete(n as FunctionName), functions.delete(n as FunctionName))),
