@@ -1,6 +1,6 @@
 /** What only the local stack reads (never a function). */
 import * as z from 'zod';
-import { component, int, variable } from '../shared/runtime/config.js';
+import { component, int, num, variable } from '../shared/runtime/config.js';
 
 export const devConfig = component({
   name: 'local stack',
@@ -11,6 +11,9 @@ export const devConfig = component({
     POWERBI_EMULATOR_ROUTE: variable(z.enum(['push-url', 'rest', 'both']).default('push-url'), 'Local stack: which Power BI route publish uses against the emulator.'),
     BRIDGE_RETRY_MS: variable(int(3000, 10), 'Local stack: how often the notification bridge retries an undelivered event (MinIO: queue_dir).'),
     REPLICAS: variable(int(1, 1, 16), 'Local stack: processes of every function behind the gateway, round robin (as a Service with N pods): race them on purpose.'),
+    AUTOSCALE: variable(z.enum(['off', 'knative', 'openfaas']).default('off'), 'Local stack: `knative` scales each function as Knative’s activator and KPA would from `knative/*.yaml` (to zero when idle, requests held while a process starts); `openfaas` keeps `stack.yml`’s `com.openfaas.scale.min`…`max` processes (CE: never zero); `off`: REPLICAS processes for ever.'),
+    AUTOSCALE_WINDOW_SECONDS: variable(num(0, 0, 3600), 'Local stack, AUTOSCALE: the stable window in seconds (0: the manifest’s, Knative’s default 60 s); retention and the scale-to-zero grace shrink in proportion (demos, tests).'),
+    AUTOSCALE_HOLD_SECONDS: variable(num(0, 0, 3600), 'Local stack, AUTOSCALE: how long the gateway holds a request for a process before it answers 504 (0: the revision’s responseStartTimeoutSeconds).'),
     DATA_DIR: variable(z.string().default('.data'), 'Local stack: where the store, the event queue and the emulator keep their data.'),
   },
 });

@@ -19,6 +19,7 @@ import { outputNames } from '../shared/storage/layout.js';
 import { getJson, type Storage } from '../shared/storage/s3.js';
 import type { S3RecordEvent } from './embedded-s3.js';
 import type { EmulatorServer } from './powerbi/server.js';
+import type { Autoscaler } from './autoscaler.js';
 
 const PAGE = new URL('./console.html', import.meta.url);
 
@@ -187,6 +188,16 @@ export class PipelineConsole {
     for (const l of this.listeners) l.write(msg);
   }
 
+  private scaling?: Autoscaler;
+
+  /** AUTOSCALE: each function's processes over time and each held request's cold-start wait, live. */
+  followScaling(autoscaler: Autoscaler): void {
+    this.scaling = autoscaler;
+    autoscaler.onEvent((ev) => {
+      for (const l of this.listeners) l.write(`event: scale\ndata: ${JSON.stringify(ev)}\n\n`);
+    });
+  }
+
   /** Serve the page, the files, the tables, live events and downloads on the emulator's port. */
   attach(em: EmulatorServer): void {
     em.setPage(({ res }) => {
@@ -196,6 +207,7 @@ export class PipelineConsole {
     em.router
       .on('GET', '/_console/files', ({ res }) => json(res, [...this.files.values()].sort((a, b) => (b.steps[0]?.at ?? 0) - (a.steps[0]?.at ?? 0))))
       .on('GET', '/_console/tables', ({ res }) => json(res, tablesOf(em)))
+      .on('GET', '/_console/scale', ({ res }) => json(res, { functions: this.scaling?.functions() ?? [], timeline: this.scaling?.timeline ?? [] }))
       .on('GET', '/_console/events', ({ req, res }) => {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
         res.write(': console\n\n');

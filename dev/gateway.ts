@@ -11,12 +11,22 @@
  * Knative ≥ 1.13's `features.knative.dev/http-full-duplex` does.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenLocal } from './listen.js';
 
 export interface GatewayRoute {
   name: string;
   port: number;
+}
+
+/**
+ * Who picks a function's process when the local stack autoscales (dev/autoscaler.ts, the
+ * activator): `admit` resolves with a port once a process has a free slot, holding the request
+ * meanwhile; undefined when the function is unknown.
+ */
+export interface Admission {
+  admit(name: string): Promise<{ port: number; release(): void }> | undefined;
+  functions(): { name: string; replicas: number; availableReplicas: number }[];
 }
 
 export interface Gateway {
@@ -33,7 +43,7 @@ const problem = (status: number, title: string, detail: string) =>
 /** What Go's HTTP/1 server still reads of a request body once the answer has started. */
 export const HALF_DUPLEX_DRAIN_BYTES = 256 * 1024;
 
-export async function startGateway(opts: { port?: number; routes: GatewayRoute[]; fullDuplex?: boolean }): Promise<Gateway> {
+export async function startGateway(opts: { port?: number; routes: GatewayRoute[]; fullDuplex?: boolean; admission?: Admission }): Promise<Gateway> {
   const routes = new Map(opts.routes.map((r) => [r.name, [r.port]]));
   const turn = new Map<string, number>();
   /** The next replica of a function, round robin (as a Kubernetes Service spreads connections). */
@@ -52,19 +62,41 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
       const base = `http://${req.headers.host ?? '127.0.0.1'}`;
       return void res.end(
-        ['mini-pipeline local gateway (a stand-in for the OpenFaaS gateway)', '', ...[...routes.keys()].map((name) => `  ${base}/function/${name}`), '', `  curl --data-binary @examples/mock.csv ${base}/function/transform   # ad-hoc: the typed dataset back`, `  ${base}/system/functions   (JSON)`, ''].join('\n'),
+        ['mini-pipeline local gateway (a stand-in for the OpenFaaS gateway)', '', ...(opts.admission?.functions().map((f) => f.name) ?? [...routes.keys()]).map((name) => `  ${base}/function/${name}`), '', `  curl --data-binary @examples/mock.csv ${base}/function/transform   # ad-hoc: the typed dataset back`, `  ${base}/system/functions   (JSON)`, ''].join('\n'),
       );
     }
     if (url.pathname === '/system/functions') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      return void res.end(JSON.stringify([...routes.entries()].map(([name, ports]) => ({ name, replicas: ports.length, availableReplicas: ports.length }))));
+      return void res.end(JSON.stringify(opts.admission?.functions() ?? [...routes.entries()].map(([name, ports]) => ({ name, replicas: ports.length, availableReplicas: ports.length }))));
     }
     const m = /^\/(function|async-function)\/([a-z0-9-]+)(\/.*)?$/.exec(url.pathname);
-    const port = m ? pick(m[2]) : undefined;
-    if (!m || port === undefined) {
+    const admitted = m && opts.admission ? opts.admission.admit(m[2]) : undefined;
+    const port = m && !opts.admission ? pick(m[2]) : undefined;
+    if (!m || (port === undefined && !admitted)) {
       res.writeHead(404, { 'content-type': 'application/problem+json' });
       return void res.end(problem(404, 'No such function', `no function at ${url.pathname}`));
     }
+    if (admitted) {
+      // Held until a process of the function can take it (the activator), or 504 when none comes.
+      admitted.then(
+        (lease) => {
+          if (res.destroyed) return lease.release(); // the caller left while held
+          if (m[1] === 'function') res.once('close', lease.release); // a caller gone frees the slot
+          forward(req, res, m, lease.port, lease.release);
+        },
+        (err: Error & { status?: number }) => {
+          res.writeHead(err.status ?? 503, { 'content-type': 'application/problem+json' });
+          res.end(problem(err.status ?? 503, 'Function not ready', `${m[2]}: ${err.message}`));
+        },
+      );
+      return;
+    }
+    forward(req, res, m, port!);
+  });
+
+  /** Proxy one call to a function's process (half duplex unless `fullDuplex`). */
+  const forward = (req: IncomingMessage, res: ServerResponse, m: RegExpExecArray, port: number, done?: () => void) => {
+    const url = new URL(req.url ?? '/', 'http://gateway');
     const callId = String(req.headers['x-call-id'] ?? randomUUID());
     const headers: Record<string, string | string[] | undefined> = { ...req.headers, 'x-call-id': callId, 'x-start-time': String(Date.now() * 1e6), 'x-forwarded-host': req.headers.host ?? '' };
     const path = (m[3] ?? '/') + url.search;
@@ -80,6 +112,7 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
     let dropped = false;
     let answered = false;
     const up = httpRequest({ host: '127.0.0.1', port, method: req.method, path, headers }, (upRes) => {
+      if (done) upRes.once('close', done);
       if (isAsync) return void upRes.resume();
       answering = true;
       upRes.once('end', () => (answered = true));
@@ -87,6 +120,7 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
       upRes.pipe(res);
     });
     up.on('error', (err) => {
+      done?.();
       // The function's own answer, once whole, is passed on as it is (a 413 that closes the
       // connection while the body is still being sent is a 413, as through OpenFaaS, not a 502).
       if (answered) return;
@@ -132,7 +166,7 @@ export async function startGateway(opts: { port?: number; routes: GatewayRoute[]
     res.on('close', () => {
       if (!isAsync && !res.writableFinished) up.destroy();
     });
-  });
+  };
   server.requestTimeout = 0;
   const listening = await listenLocal(server, opts.port ?? 0);
   return {

@@ -24,6 +24,9 @@ import { STACK_STATE_FILE, type RunningStack } from './running.js';
 import { PipelineConsole } from './console.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { bundle } from './build.js';
+import { Autoscaler } from './autoscaler.js';
+import { knativePolicy, openfaasPolicy } from './scale-policy.js';
+import { wakeWhenDue } from './wake.js';
 
 export const FUNCTIONS = ['webhook', 'transform', 'publish'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
@@ -63,6 +66,8 @@ export interface LocalStack {
   dashboardUrl?: string;
   bridge?: NotifyBridge;
   s3?: EmbeddedS3;
+  /** AUTOSCALE=knative|openfaas: the activator and autoscaler (processes come and go). */
+  autoscaler?: Autoscaler<FunctionProcess>;
   /** The first process of each function (with REPLICAS=1, its only one). */
   functions: Map<FunctionName, FunctionProcess>;
   /** Every process of each function (REPLICAS of them), in the gateway's round-robin order. */
@@ -116,7 +121,9 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   const closers: (() => Promise<void>)[] = [];
 
   // Gateway first (functions call each other through it), routes filled in as they start.
-  const gateway = await startGateway({ port: opts.gatewayPort ?? dev.GATEWAY_PORT, routes: [] });
+  let autoscaler: Autoscaler<FunctionProcess> | undefined;
+  const admission = dev.AUTOSCALE === 'off' ? undefined : { admit: (n: string) => autoscaler?.admit(n), functions: () => autoscaler?.functions() ?? [] };
+  const gateway = await startGateway({ port: opts.gatewayPort ?? dev.GATEWAY_PORT, routes: [], admission });
   closers.push(() => gateway.close());
 
   // Object store.
@@ -242,12 +249,16 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   const replicas = new Map<FunctionName, FunctionProcess[]>();
   const onLog = opts.onLog ?? ((fn: string, line: string) => process.stdout.write(`[${fn}] ${line}\n`));
 
+  /** Every function process still running, ready or not (a stop ends them all). */
+  const spawned = new Set<ChildProcess>();
   /** Start one process of a function and wait for its ready line (nothing is routed to it yet). */
   const launch = (name: FunctionName) =>
     new Promise<FunctionProcess>((resolveStart, reject) => {
       const child = opts.launcher
         ? opts.launcher(name, env)
         : spawn(process.execPath, [...NODE_RUNTIME_FLAGS, bundles[name]], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      spawned.add(child);
+      child.once('exit', () => spawned.delete(child));
       let started = false;
       const fail = (why: string) => {
         if (!started) reject(new Error(`${name} did not start: ${why}`));
@@ -315,8 +326,22 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   };
 
   try {
-    await Promise.all(FUNCTIONS.map(startFunction));
+    if (dev.AUTOSCALE === 'off') await Promise.all(FUNCTIONS.map(startFunction));
+    else {
+      const policyOf = dev.AUTOSCALE === 'knative' ? knativePolicy : openfaasPolicy;
+      const overrides = { windowSeconds: dev.AUTOSCALE_WINDOW_SECONDS, holdSeconds: dev.AUTOSCALE_HOLD_SECONDS };
+      autoscaler = new Autoscaler<FunctionProcess>(Object.fromEntries(FUNCTIONS.map((n) => [n, policyOf(ROOT, n, overrides)])), (n) => ({
+        launch: () => launch(n as FunctionName),
+        terminate,
+        onChange: (ready) => (ready.length ? routeTo(n as FunctionName, ready) : (replicas.delete(n as FunctionName), functions.delete(n as FunctionName))),
+      }));
+      pipelineConsole?.followScaling(autoscaler);
+      await autoscaler.start();
+      const stopWaking = wakeWhenDue({ s3: reader, outputBucket: store.OUTPUT_BUCKET, env, webhook: autoscaler.scalers.get('webhook')! });
+      closers.push(async () => stopWaking());
+    }
   } catch (err) {
+    await autoscaler?.stop();
     for (const n of FUNCTIONS) await stopFunction(n);
     for (const c of closers.reverse()) await c();
     throw err;
@@ -335,6 +360,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     s3,
     functions,
     replicas,
+    autoscaler,
     log,
     stopFunction,
     startFunction,
@@ -356,7 +382,9 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     async stop() {
       rmSync(stateFile, { force: true });
       bridge?.stop();
+      await autoscaler?.stop();
       await Promise.all(FUNCTIONS.map(stopFunction));
+      for (const child of spawned) child.kill('SIGKILL'); // one that never became ready
       for (const c of closers.reverse()) await c();
     },
   };
