@@ -68,8 +68,8 @@ describe('pipeline end to end', () => {
     });
     const pub = await scraped('publish', /^minipipeline_files_total\{outcome="published"\} 1$/m);
     assert.match(pub, /^minipipeline_rows_total\{kind="out"\} 10000$/m);
-    assert.match(pub, /^minipipeline_powerbi_rows_total\{sink="powerbi-push",outcome="sent"\} 10000$/m);
-    assert.match(pub, /^minipipeline_powerbi_requests_total\{sink="powerbi-push"\} [1-9]\d*$/m);
+    assert.match(pub, /^minipipeline_sink_rows_total\{sink="powerbi-push",outcome="sent"\} 10000$/m);
+    assert.match(pub, /^minipipeline_sink_requests_total\{sink="powerbi-push"\} [1-9]\d*$/m);
     for (const fn of ['webhook', 'transform']) await scraped(fn, /^minipipeline_request_duration_seconds_count\{fn="[a-z]+",status="200"\} [1-9]/m);
     // The source object is untouched.
     assert.equal(md5(await readObject(t.s3, 'incoming', 'mock_10000_linhas.csv')), md5(seed));
