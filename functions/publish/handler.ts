@@ -1,4 +1,4 @@
-/** publish: the dataset stream in; output bucket and Power BI out; manifest and completion marker. */
+/** publish: the dataset stream in; output bucket and the sinks (Power BI, Eventstream) out; manifest and completion marker. */
 import { csvConfig } from '../../shared/csv/config.js';
 import { datasetSchemas } from '../../shared/dataset/contract.js';
 import { decodeNdjson } from '../../shared/dataset/ndjson.js';
@@ -6,25 +6,25 @@ import { defineFunction } from '../../shared/runtime/main.js';
 import { requireBearer } from '../../shared/runtime/auth.js';
 import { internalConfig } from '../../shared/runtime/config.js';
 import { createLogger } from '../../shared/runtime/log.js';
-import { powerbiConfig } from '../../shared/sinks/powerbi/config.js';
 import { storageConfig } from '../../shared/storage/config.js';
 import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
 import { publishDataset } from './publish.js';
-import { createSinks, s3SchemaMemory } from './sinks.js';
+import { createSinks, sinkConfigs } from './sinks.js';
 
 export const publish = defineFunction({
   name: 'publish',
   maxBodyBytes: Infinity,
-  config: { storage: storageConfig, chain: internalConfig, csv: csvConfig, powerbi: powerbiConfig },
+  config: { storage: storageConfig, chain: internalConfig, csv: csvConfig, ...sinkConfigs },
   create: (config) => {
     const s3 = createStorage(config.storage);
     // publish validates every dataset's header and trailer: their schemas are built now, not on the first file.
     datasetSchemas();
-    // Sinks are built once per process: the Power BI limits and token cache hold across requests.
+    // Sinks are built once per process: their limits, token caches and connections hold across requests.
     const log = createLogger({ fn: 'publish' });
-    const sinks = createSinks(config.powerbi, log, s3SchemaMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi));
-    // Say at start whether each destination answers (REST: Get Tables); a failure is logged, not fatal:
-    // the output bucket still gets every file, and the manifest records what Power BI refused.
+    const sinks = createSinks(config, { log, s3, outputBucket: config.storage.OUTPUT_BUCKET });
+    // Say at start whether each destination answers (Power BI REST: Get Tables; Eventstream: the hub's
+    // properties); a failure is logged, not fatal: the output bucket still gets every file, and the
+    // manifest records what a sink refused.
     for (const sink of sinks) {
       sink.healthcheck?.().then(
         () => log.info('sink reachable', { sink: sink.name }),
@@ -33,6 +33,9 @@ export const publish = defineFunction({
     }
     return {
       ready: () => checkBuckets(s3, [config.storage.OUTPUT_BUCKET]),
+      shutdown: async () => {
+        await Promise.all(sinks.map((s) => s.close?.()));
+      },
       handle: async (event, ctx) => {
         // Only transform sends datasets: a forged one is refused before anything is read or written.
         requireBearer(event.headers, [config.chain.INTERNAL_TOKEN], 'INTERNAL_TOKEN');
