@@ -3,7 +3,8 @@
  * many small files and a few large ones, then a table of fault → rows expected / delivered /
  * duplicated / reported as possible duplicates, process crashes, and object versions left without
  * a terminal state. FAULTS_QUICK=1 runs a smaller load (what `npm test` runs, in
- * test/faults.e2e.test.ts). Results also go to bench/out/faults.md.
+ * test/faults.e2e.test.ts); FAULTS_ONLY=<text> runs the scenarios whose name contains it.
+ * Results also go to bench/out/faults.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'undici';
@@ -203,7 +204,8 @@ export function table(results: FaultResult[]): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const load = process.env.FAULTS_QUICK ? QUICK : FULL;
   const results: FaultResult[] = [];
-  for (const s of SCENARIOS) {
+  // FAULTS_ONLY=<text>: only the scenarios whose name contains it (e.g. Eventstream).
+  for (const s of SCENARIOS.filter((x) => !process.env.FAULTS_ONLY || x.name.includes(process.env.FAULTS_ONLY))) {
     process.stdout.write(`- ${s.name} …\n`);
     results.push(await runScenario(s, load));
   }
