@@ -112,7 +112,7 @@ describe('Eventstream sink against the AMQP endpoint', () => {
 
   test('20,000 rows under server busy and dropped connections: every row arrives, duplicates ≤ those the manifest reports', async () => {
     const sink = sinkFrom({ EVENTSTREAM_CONNECTION_STRING: ep.connectionString, EVENTSTREAM_MAX_BATCH_BYTES: String(32 * 1024) });
-    Object.assign(ep.faults, { busyEvery: 3, busyWaitSeconds: 0.05, dropEvery: 30 });
+    Object.assign(ep.faults, { busyEvery: 3, busyWaitSeconds: 0.05, dropEvery: 20 });
     try {
       const rows = rowsOf(20_000);
       const result = await publish('sales/faults.csv', rows, [sink]);
@@ -131,6 +131,7 @@ describe('Eventstream sink against the AMQP endpoint', () => {
       assert.equal(ids.reduce((a, b) => a + b, 0) - [...events.entries()].filter(([i, e]) => events.findIndex((x) => x.properties.row === e.properties.row) !== i).reduce((s, [, e]) => s + (e.body as { id: number }).id, 0), (19_999 * 20_000) / 2, 'every value once after de-duplication by row');
     } finally {
       Object.assign(ep.faults, { busyEvery: 0, dropEvery: 0, busyWaitSeconds: 4 });
+      await sink.close!();
     }
   });
 

@@ -104,146 +104,163 @@ function decodeBody(section: unknown): unknown {
   return content;
 }
 
-export async function startEventstreamEndpoint(opts: EndpointOptions = {}): Promise<EventstreamEndpoint> {
-  const hub = opts.hub ?? 'es_mini_pipeline';
-  const keyName = opts.keyName ?? 'key_local';
-  const key = opts.key ?? 'local-eventstream-key';
-  const partitionIds = Array.from({ length: opts.partitions ?? 2 }, (_, i) => String(i));
-  const maxMessageSize = opts.maxMessageSize ?? 1024 * 1024;
-  const createdAt = new Date();
-  const container = rhea.create_container({ id: 'eventstream-endpoint', autoaccept: false } as rhea.ContainerOptions);
-  container.sasl_server_mechanisms.enable_anonymous();
-  const events: ReceivedEvent[] = [];
-  const stats = { batches: 0, busy: 0, tooLarge: 0, dropped: 0, tokensRefused: 0, managementReads: 0, tokens: 0 };
-  const faults: EndpointFaults = { busyEvery: 0, busyNext: 0, busyWaitSeconds: 4, tooLargeOver: 0, dropEvery: 0, wrongKey: false };
+/** Which partition an address (and partition key) names; undefined: no such entity. */
+function partitionOf(hub: string, partitionIds: string[], address: string, partitionKey: string | undefined, n: number): string | undefined {
+  if (address === hub) {
+    if (partitionKey === undefined) return partitionIds[n % partitionIds.length];
+    return partitionIds[createHmac('sha256', 'partition').update(partitionKey).digest().readUInt32BE(0) % partitionIds.length];
+  }
+  const m = /^(.*)\/Partitions\/(\d+)$/.exec(address);
+  return m && m[1] === hub && partitionIds.includes(m[2]) ? m[2] : undefined;
+}
+
+/** A batch message (format 0x80013700): its envelope, and the events of its data sections. */
+function decodeDelivery(raw: unknown, format: number | undefined): { envelope: rhea.Message; messages: rhea.Message[] } {
+  if (format !== BATCH_FORMAT) return { envelope: raw as rhea.Message, messages: [raw as rhea.Message] };
+  const envelope = rhea.message.decode(raw as Buffer) as unknown as rhea.Message;
+  const inner = (envelope.body as { content?: Buffer | Buffer[] }).content ?? [];
+  return { envelope, messages: (Array.isArray(inner) ? inner : [inner]).map((b) => rhea.message.decode(b) as unknown as rhea.Message) };
+}
+
+class Endpoint {
+  readonly hub: string;
+  readonly events: ReceivedEvent[] = [];
+  readonly stats = { batches: 0, busy: 0, tooLarge: 0, dropped: 0, tokensRefused: 0, managementReads: 0, tokens: 0 };
+  readonly faults: EndpointFaults = { busyEvery: 0, busyNext: 0, busyWaitSeconds: 4, tooLargeOver: 0, dropEvery: 0, wrongKey: false };
+  port = 0;
+  private readonly keyName: string;
+  private readonly key: string;
+  private readonly partitionIds: string[];
+  private readonly maxMessageSize: number;
+  private readonly createdAt = new Date();
   /** Audiences each connection holds a valid token for. */
-  const authorized = new WeakMap<rhea.Connection, Set<string>>();
-  let deliveries = 0;
+  private readonly authorized = new WeakMap<rhea.Connection, Set<string>>();
+  private deliveries = 0;
 
-  let host = '127.0.0.1';
-  const base = () => `sb://${host}:${port}/`;
+  constructor(private readonly opts: EndpointOptions) {
+    this.hub = opts.hub ?? 'es_mini_pipeline';
+    this.keyName = opts.keyName ?? 'key_local';
+    this.key = opts.key ?? 'local-eventstream-key';
+    this.partitionIds = Array.from({ length: opts.partitions ?? 2 }, (_, i) => String(i));
+    this.maxMessageSize = opts.maxMessageSize ?? 1024 * 1024;
+  }
 
-  const reply = (link: rhea.Receiver, request: rhea.Message, status: number, description: string, body?: unknown) => {
+  private get base(): string {
+    return `sb://localhost:${this.port}/`;
+  }
+
+  /** Answer a request on the link its `reply_to` names (rhea: the client's receiver link). */
+  private reply(link: rhea.Receiver, request: rhea.Message, status: number, description: string, body?: unknown): void {
     const to = request.reply_to;
     const sender = link.connection.find_sender((s: rhea.Sender) => s.name === to || remoteAttach(s).target?.address === to);
     sender?.send({ correlation_id: request.message_id, application_properties: { 'status-code': status, 'status-description': description }, body });
-  };
+  }
 
-  const onCbs = (ctx: rhea.EventContext) => {
+  private tokenValid(token: string, audience: string): boolean {
+    const ok = !this.faults.wrongKey && validSas(token, audience, this.keyName, this.key);
+    if (!ok) this.stats.tokensRefused++;
+    return ok;
+  }
+
+  /** `$cbs` put-token: a SAS token for an audience, checked against the key. */
+  onCbs(ctx: rhea.EventContext): void {
     const msg = ctx.message!;
     const props = msg.application_properties ?? {};
     ctx.delivery!.accept();
     const audience = String(props.name ?? '');
-    if (props.operation !== 'put-token' || props.type !== 'servicebus.windows.net:sastoken') return reply(ctx.receiver!, msg, 400, 'only SAS put-token is supported');
-    if (faults.wrongKey || !validSas(String(msg.body), audience, keyName, key)) {
-      stats.tokensRefused++;
-      return reply(ctx.receiver!, msg, 401, 'InvalidSignature: The token has an invalid signature.');
-    }
-    stats.tokens++;
-    const set = authorized.get(ctx.connection) ?? new Set<string>();
+    if (props.operation !== 'put-token' || props.type !== 'servicebus.windows.net:sastoken') return this.reply(ctx.receiver!, msg, 400, 'only SAS put-token is supported');
+    if (!this.tokenValid(String(msg.body), audience)) return this.reply(ctx.receiver!, msg, 401, 'InvalidSignature: The token has an invalid signature.');
+    this.stats.tokens++;
+    const set = this.authorized.get(ctx.connection) ?? new Set<string>();
     set.add(audience);
-    authorized.set(ctx.connection, set);
-    reply(ctx.receiver!, msg, 202, 'Accepted');
-  };
+    this.authorized.set(ctx.connection, set);
+    this.reply(ctx.receiver!, msg, 202, 'Accepted');
+  }
 
-  const onManagement = (ctx: rhea.EventContext) => {
+  /** `$management` READ of the hub (`com.microsoft:eventhub`) or of a partition, with the token in the request. */
+  onManagement(ctx: rhea.EventContext): void {
     const msg = ctx.message!;
     const props = msg.application_properties ?? {};
     ctx.delivery!.accept();
-    const token = String(props.security_token ?? '');
-    if (faults.wrongKey || !validSas(token, `${base()}${hub}`, keyName, key)) {
-      stats.tokensRefused++;
-      return reply(ctx.receiver!, msg, 401, 'InvalidSignature: The token has an invalid signature.');
-    }
-    if (props.operation !== 'READ' || props.name !== hub) return reply(ctx.receiver!, msg, 404, `no entity '${String(props.name)}'`);
-    stats.managementReads++;
+    if (!this.tokenValid(String(props.security_token ?? ''), `${this.base}${this.hub}`)) return this.reply(ctx.receiver!, msg, 401, 'InvalidSignature: The token has an invalid signature.');
+    if (props.operation !== 'READ' || props.name !== this.hub) return this.reply(ctx.receiver!, msg, 404, `no entity '${String(props.name)}'`);
+    this.stats.managementReads++;
     if (props.type === 'com.microsoft:eventhub') {
-      return reply(ctx.receiver!, msg, 200, 'OK', { name: hub, created_at: createdAt, partition_count: partitionIds.length, partition_ids: partitionIds });
+      return this.reply(ctx.receiver!, msg, 200, 'OK', { name: this.hub, created_at: this.createdAt, partition_count: this.partitionIds.length, partition_ids: this.partitionIds });
     }
-    if (props.type === 'com.microsoft:partition' && partitionIds.includes(String(props.partition))) {
-      const stored = events.filter((e) => e.partition === props.partition).length;
-      return reply(ctx.receiver!, msg, 200, 'OK', {
-        name: hub,
-        partition: String(props.partition),
-        begin_sequence_number: 0,
-        last_enqueued_sequence_number: stored - 1,
-        last_enqueued_offset: String(Math.max(0, stored - 1)),
-        last_enqueued_time_utc: new Date(),
-        is_partition_empty: stored === 0,
-      });
-    }
-    reply(ctx.receiver!, msg, 404, `unknown READ type ${String(props.type)}`);
-  };
+    const partition = String(props.partition);
+    if (props.type !== 'com.microsoft:partition' || !this.partitionIds.includes(partition)) return this.reply(ctx.receiver!, msg, 404, `unknown READ type ${String(props.type)}`);
+    const stored = this.events.filter((e) => e.partition === partition).length;
+    this.reply(ctx.receiver!, msg, 200, 'OK', { name: this.hub, partition, begin_sequence_number: 0, last_enqueued_sequence_number: stored - 1, last_enqueued_offset: String(Math.max(0, stored - 1)), last_enqueued_time_utc: new Date(), is_partition_empty: stored === 0 });
+  }
 
-  const partitionOf = (address: string, partitionKey?: string): string | undefined => {
-    if (address === hub) {
-      if (partitionKey === undefined) return partitionIds[deliveries % partitionIds.length];
-      const h = createHmac('sha256', 'partition').update(partitionKey).digest().readUInt32BE(0);
-      return partitionIds[h % partitionIds.length];
+  /** The fault a delivery meets, if any (busy and too large: refused, nothing stored). */
+  private refusal(n: number, size: number): { condition: string; description: string } | undefined {
+    const f = this.faults;
+    if ((f.busyNext > 0 && f.busyNext--) || (f.busyEvery && n % f.busyEvery === 0)) {
+      this.stats.busy++;
+      return { condition: 'com.microsoft:server-busy', description: `The request was terminated because the entity is being throttled. Please wait ${f.busyWaitSeconds} seconds and try again.` };
     }
-    const m = new RegExp(`^${hub}/Partitions/(\\d+)$`).exec(address);
-    return m && partitionIds.includes(m[1]) ? m[1] : undefined;
-  };
+    const limit = f.tooLargeOver || this.maxMessageSize;
+    if (size > limit) {
+      this.stats.tooLarge++;
+      return { condition: 'amqp:link:message-size-exceeded', description: `The received message (${size} bytes) exceeds the limit (${limit} bytes).` };
+    }
+    return undefined;
+  }
 
-  const onEvents = (ctx: rhea.EventContext, address: string) => {
+  /** Events to the hub or one partition: a batch message, or a single event. */
+  onEvents(ctx: rhea.EventContext, address: string): void {
     const delivery = ctx.delivery!;
-    const audience = `${base()}${address}`;
-    if (!authorized.get(ctx.connection)?.has(audience)) {
-      stats.tokensRefused++;
+    if (!this.authorized.get(ctx.connection)?.has(`${this.base}${address}`)) {
+      this.stats.tokensRefused++;
       return delivery.reject({ condition: 'amqp:unauthorized-access', description: `no valid token for ${address}` });
     }
     const raw = ctx.message as unknown;
-    const format = (ctx as { format?: number }).format;
-    const n = ++deliveries;
-    const size = Buffer.isBuffer(raw) ? raw.length : 0;
-    if ((faults.busyNext > 0 && faults.busyNext--) || (faults.busyEvery && n % faults.busyEvery === 0)) {
-      stats.busy++;
-      return delivery.reject({ condition: 'com.microsoft:server-busy', description: `The request was terminated because the entity is being throttled. Please wait ${faults.busyWaitSeconds} seconds and try again.` });
-    }
-    if ((faults.tooLargeOver && size > faults.tooLargeOver) || size > maxMessageSize) {
-      stats.tooLarge++;
-      return delivery.reject({ condition: 'amqp:link:message-size-exceeded', description: `The received message (${size} bytes) exceeds the limit (${faults.tooLargeOver || maxMessageSize} bytes).` });
-    }
-    // A batch: one message whose data sections are the encoded events; a single event: the message itself.
-    const envelope = format === BATCH_FORMAT ? rhea.message.decode(raw as Buffer) : (raw as rhea.Message);
+    const n = ++this.deliveries;
+    const refused = this.refusal(n, Buffer.isBuffer(raw) ? raw.length : 0);
+    if (refused) return delivery.reject(refused);
+    const { envelope, messages } = decodeDelivery(raw, (ctx as { format?: number }).format);
     const partitionKey = envelope.message_annotations?.['x-opt-partition-key'] as string | undefined;
-    const partition = partitionOf(address, partitionKey);
+    const partition = partitionOf(this.hub, this.partitionIds, address, partitionKey, n);
     if (partition === undefined) return delivery.reject({ condition: 'amqp:not-found', description: `no entity '${address}'` });
-    const inner = format === BATCH_FORMAT ? ((envelope.body as { content?: Buffer | Buffer[] }).content ?? []) : [];
-    const messages = format === BATCH_FORMAT ? (Array.isArray(inner) ? inner : [inner]).map((b) => rhea.message.decode(b)) : [envelope];
     const batch = messages.map((m) => ({ body: decodeBody(m.body), properties: { ...m.application_properties }, partitionKey, partition, contentType: m.content_type }));
-    events.push(...batch);
-    stats.batches++;
-    opts.onBatch?.(batch, partition);
-    if (faults.dropEvery && n % faults.dropEvery === 0) {
+    this.events.push(...batch);
+    this.stats.batches++;
+    this.opts.onBatch?.(batch, partition);
+    if (this.faults.dropEvery && n % this.faults.dropEvery === 0) {
       // Stored, but the answer never arrives: the connection goes away first.
-      stats.dropped++;
+      this.stats.dropped++;
       (ctx.connection as unknown as { socket?: { destroy(): void } }).socket?.destroy();
       return;
     }
     delivery.accept();
-  };
+  }
 
-  container.on('receiver_open', (ctx: rhea.EventContext) => {
-    const receiver = ctx.receiver!;
-    const address = String(remoteAttach(receiver).target?.address ?? '');
-    receiver.set_target({ address });
-    if (address !== '$cbs' && !address.endsWith('$management')) localAttach(receiver).max_message_size = maxMessageSize;
-  });
-  container.on('sender_open', (ctx: rhea.EventContext) => {
-    const sender = ctx.sender!;
-    sender.set_source({ address: remoteAttach(sender).source?.address ?? '' });
-  });
-  container.on('message', (ctx: rhea.EventContext) => {
-    const address = String(remoteAttach(ctx.receiver).target?.address ?? '');
-    if (address === '$cbs') return onCbs(ctx);
-    if (address === '$management' || address.endsWith('/$management')) return onManagement(ctx);
-    onEvents(ctx, address);
-  });
-  container.on('error', () => undefined);
-  container.on('connection_error', () => undefined);
-  container.on('disconnected', () => undefined);
+  /** Attach the links the client opens; sender links learn the max message size. */
+  attach(container: rhea.Container): void {
+    container.on('receiver_open', (ctx: rhea.EventContext) => {
+      const receiver = ctx.receiver!;
+      const address = String(remoteAttach(receiver).target?.address ?? '');
+      receiver.set_target({ address });
+      if (address !== '$cbs' && !address.endsWith('$management')) localAttach(receiver).max_message_size = this.maxMessageSize;
+    });
+    container.on('sender_open', (ctx: rhea.EventContext) => ctx.sender!.set_source({ address: remoteAttach(ctx.sender).source?.address ?? '' }));
+    container.on('message', (ctx: rhea.EventContext) => {
+      const address = String(remoteAttach(ctx.receiver).target?.address ?? '');
+      if (address === '$cbs') return this.onCbs(ctx);
+      if (address === '$management' || address.endsWith('/$management')) return this.onManagement(ctx);
+      this.onEvents(ctx, address);
+    });
+    for (const e of ['error', 'connection_error', 'disconnected'] as const) container.on(e, () => undefined);
+  }
+}
 
+export async function startEventstreamEndpoint(opts: EndpointOptions = {}): Promise<EventstreamEndpoint> {
+  const endpoint = new Endpoint(opts);
+  const container = rhea.create_container({ id: 'eventstream-endpoint', autoaccept: false } as rhea.ContainerOptions);
+  container.sasl_server_mechanisms.enable_anonymous();
+  endpoint.attach(container);
   const server = container.listen({ port: opts.port ?? 0, host: '127.0.0.1' });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
@@ -253,17 +270,18 @@ export async function startEventstreamEndpoint(opts: EndpointOptions = {}): Prom
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
+    // rhea drops its own error listener when it aborts a socket; a reset arriving after that is no crash.
+    s.on('error', () => undefined);
   });
-  const port = (server.address() as AddressInfo).port;
-  host = 'localhost';
+  const port = (endpoint.port = (server.address() as AddressInfo).port);
   return {
     url: `sb://localhost:${port}`,
     port,
-    hub,
-    connectionString: `Endpoint=sb://localhost:${port};SharedAccessKeyName=${keyName};SharedAccessKey=${key};EntityPath=${hub};UseDevelopmentEmulator=true`,
-    events,
-    stats,
-    faults,
+    hub: endpoint.hub,
+    connectionString: `Endpoint=sb://localhost:${port};SharedAccessKeyName=${opts.keyName ?? 'key_local'};SharedAccessKey=${opts.key ?? 'local-eventstream-key'};EntityPath=${endpoint.hub};UseDevelopmentEmulator=true`,
+    events: endpoint.events,
+    stats: endpoint.stats,
+    faults: endpoint.faults,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

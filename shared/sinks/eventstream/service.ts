@@ -118,9 +118,12 @@ export class EventstreamService {
     }
   }
 
+  /** Close the connection; a shutdown waits at most 2 s for it (a broken connection may never answer). */
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client) await (await client).close().catch(() => undefined);
+    if (!client) return;
+    const closing = client.then((c) => c.close()).catch(() => undefined);
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 }
