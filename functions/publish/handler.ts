@@ -25,12 +25,16 @@ export const publish = defineFunction({
     // Say at start whether each destination answers (Power BI REST: Get Tables; Eventstream: the hub's
     // properties); a failure is logged, not fatal: the output bucket still gets every file, and the
     // manifest records what a sink refused.
-    for (const sink of sinks) {
-      sink.healthcheck?.().then(
-        () => log.info('sink reachable', { sink: sink.name }),
-        (err) => log.warn('sink not reachable at start', { sink: sink.name, error: err }),
-      );
-    }
+    // A second after start, so that a client library loaded on first use (Eventstream's) does not delay readiness.
+    const checkSinks = () => {
+      for (const sink of sinks) {
+        sink.healthcheck?.().then(
+          () => log.info('sink reachable', { sink: sink.name }),
+          (err) => log.warn('sink not reachable at start', { sink: sink.name, error: err }),
+        );
+      }
+    };
+    setTimeout(checkSinks, 1000).unref();
     return {
       ready: () => checkBuckets(s3, [config.storage.OUTPUT_BUCKET]),
       shutdown: async () => {
