@@ -3,7 +3,8 @@
  * many small files and a few large ones, then a table of fault → rows expected / delivered /
  * duplicated / reported as possible duplicates, process crashes, and object versions left without
  * a terminal state. FAULTS_QUICK=1 runs a smaller load (what `npm test` runs, in
- * test/faults.e2e.test.ts). Results also go to bench/out/faults.md.
+ * test/faults.e2e.test.ts); FAULTS_ONLY=<text> runs the scenarios whose name contains it.
+ * Results also go to bench/out/faults.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'undici';
@@ -13,6 +14,7 @@ import type { Fault } from '../dev/powerbi/server.js';
 import { getJson } from '../shared/storage/s3.js';
 import { outputNames } from '../shared/storage/layout.js';
 import { lifecycleOf, startTestStack, waitFor, type TestStack } from '../test/helpers.js';
+import { startEventstreamEndpoint, type EventstreamEndpoint } from '../dev/eventstream/endpoint.js';
 
 export interface FaultResult {
   fault: string;
@@ -24,7 +26,7 @@ export interface FaultResult {
   reported: number;
   crashes: number;
   unfinished: number;
-  /** Requests Power BI itself refused with 429 (the limiter should leave none). */
+  /** Requests the destination itself refused as throttled: Power BI's 429s (the limiter should leave none), Eventstream's server-busy answers (injected). */
   throttled: number;
   seconds: number;
   /** From the fault (`during`) to every version's outcome. */
@@ -48,13 +50,15 @@ function file(first: number, rows: number): Buffer {
   return Buffer.from(lines.join('\n') + '\n');
 }
 
-function rowsIn(t: TestStack, route: string): number[] {
+function rowsIn(t: TestStack, route: string, ep?: EventstreamEndpoint): number[] {
+  if (route === 'eventstream') return ep!.events.map((e) => (e.body as { id: number }).id);
   const em = t.stack.emulator!;
   if (route === 'rest') return [...em.rest.datasets.values()].flatMap((d) => [...d.tables.values()]).flatMap((tb) => tb.rows.map((r) => r.id as number));
   return em.state.datasets.get(t.stack.emulatorDatasetId!)!.rows.map((r) => r.row.id as number);
 }
 
-function throttledByPowerBi(t: TestStack): number {
+function throttledByDestination(t: TestStack, ep?: EventstreamEndpoint): number {
+  if (ep) return ep.stats.busy;
   const em = t.stack.emulator!;
   return [...em.rest.datasets.values(), ...em.state.datasets.values()].reduce((n, d) => n + (d.refused['429'] ?? 0), 0);
 }
@@ -65,11 +69,12 @@ async function injectFaults(t: TestStack, faults: Fault[]): Promise<void> {
 
 interface Scenario {
   name: string;
-  route: 'rest' | 'push-url';
+  /** eventstream: the Eventstream sink alone, to the in-repo AMQP endpoint (dev/eventstream/endpoint.ts). */
+  route: 'rest' | 'push-url' | 'eventstream';
   /** Processes of every function (REPLICAS). */
   replicas?: number;
   /** Before the uploads. */
-  before?: (t: TestStack) => Promise<void>;
+  before?: (t: TestStack, ep?: EventstreamEndpoint) => Promise<void>;
   /** Right after the uploads. */
   after?: (t: TestStack) => Promise<void>;
   /** Once the first rows reached Power BI. */
@@ -122,6 +127,9 @@ export const SCENARIOS: Scenario[] = [
   { name: 'publish killed mid-push (SIGKILL), restarted', route: 'rest', during: (t) => kill(t, 'publish') },
   { name: 'transform killed mid-run (SIGKILL), restarted', route: 'rest', during: (t) => kill(t, 'transform') },
   { name: 'S3 unreachable for 5 s mid-run (reads and writes cut), then back', route: 'rest', during: (t) => t.stack.s3Outage(5000) },
+  { name: 'Eventstream: server busy on every 4th batch', route: 'eventstream', before: async (_t, ep) => void Object.assign(ep!.faults, { busyEvery: 4, busyWaitSeconds: 0.5 }) },
+  { name: 'Eventstream: a batch stored, then the connection dropped (every 15th)', route: 'eventstream', before: async (_t, ep) => void Object.assign(ep!.faults, { dropEvery: 15 }) },
+  { name: 'Eventstream: publish killed mid-send (SIGKILL), restarted', route: 'eventstream', during: (t) => kill(t, 'publish') },
   {
     // A key whose outputs would pass S3's 1,024 bytes can never succeed: refused for good at the
     // edge, and the files behind it in MinIO's one-at-a-time queue go through.
@@ -156,7 +164,10 @@ export const SCENARIOS: Scenario[] = [
 
 export async function runScenario(s: Scenario, load: Load): Promise<FaultResult> {
   const started = Date.now();
-  const t = await startTestStack({ POWERBI_EMULATOR_ROUTE: s.route, WEBHOOK_WAIT_SECONDS: '2', RECONCILE_SECONDS: '3600', LOG_LEVEL: 'warn', REPLICAS: String(s.replicas ?? 1) });
+  const ep = s.route === 'eventstream' ? await startEventstreamEndpoint({ port: 0 }) : undefined;
+  // Eventstream alone (Power BI off); small batches and a short timeout, so that faults hit many of them and cost little.
+  const sinkEnv: Record<string, string> = ep ? { POWERBI_ENABLED: 'false', EVENTSTREAM_CONNECTION_STRING: ep.connectionString, EVENTSTREAM_MAX_BATCH_BYTES: String(64 * 1024), EVENTSTREAM_TIMEOUT_SECONDS: '3' } : { POWERBI_EMULATOR_ROUTE: s.route };
+  const t = await startTestStack({ ...sinkEnv, WEBHOOK_WAIT_SECONDS: '2', RECONCILE_SECONDS: '3600', LOG_LEVEL: 'warn', REPLICAS: String(s.replicas ?? 1) });
   const crashes: string[] = [];
   const watch = () => {
     for (const [name, p] of [...t.stack.replicas].flatMap(([n, ps]) => ps.map((q) => [n, q] as const))) {
@@ -172,7 +183,7 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
   };
   try {
     watch();
-    await s.before?.(t);
+    await s.before?.(t, ep);
     const keys: string[] = [];
     let expected = 0;
     let next = 0;
@@ -192,7 +203,7 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
     watch();
     let faultAt: number | undefined;
     if (s.during) {
-      await waitFor('rows reaching Power BI', async () => (rowsIn(t, s.route).length > 0 ? true : undefined), 120_000, 20);
+      await waitFor('rows reaching the sink', async () => (rowsIn(t, s.route, ep).length > 0 ? true : undefined), 120_000, 20);
       faultAt = Date.now();
       await s.during(t);
       watch();
@@ -206,7 +217,7 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
       throw new Error(`${(err as Error).message}: ${left.length} left, e.g. ${left.slice(0, 3).map((r) => r.key).join(', ')}`);
     }
     const afterFault = faultAt ? Math.round((Date.now() - faultAt) / 1000) : undefined;
-    const ids = rowsIn(t, s.route);
+    const ids = rowsIn(t, s.route, ep);
     let reported = 0;
     for (const key of keys) {
       const m = await getJson<{ sinks: Record<string, { possibleDuplicates?: number }> }>(t.s3, 'processed', outputNames(key).manifest);
@@ -223,18 +234,19 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
       reported,
       crashes: crashes.length,
       unfinished: (await unfinishedObjects(opts)).length,
-      throttled: throttledByPowerBi(t),
+      throttled: throttledByDestination(t, ep),
       seconds: Math.round((Date.now() - started) / 1000),
       afterFault,
       replicas: s.replicas ?? 1,
     };
   } finally {
     await t.stop();
+    await ep?.close();
   }
 }
 
 export function table(results: FaultResult[]): string {
-  const lines = ['| fault | replicas | route | files | rows expected | delivered | duplicated | reported as possible duplicates | crashes | left unfinished | 429s from Power BI | s | s from the fault to every outcome |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  const lines = ['| fault | replicas | route | files | rows expected | delivered | duplicated | reported as possible duplicates | crashes | left unfinished | throttled by the destination (Power BI 429, Eventstream busy) | s | s from the fault to every outcome |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of results) lines.push(`| ${r.fault} | ${r.replicas} | ${r.route} | ${r.files} | ${r.expected} | ${r.delivered} | ${r.duplicated} | ${r.reported} | ${r.crashes} | ${r.unfinished} | ${r.throttled} | ${r.seconds} | ${r.afterFault ?? '–'} |`);
   return lines.join('\n');
 }
@@ -242,7 +254,8 @@ export function table(results: FaultResult[]): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const load = process.env.FAULTS_QUICK ? QUICK : FULL;
   const results: FaultResult[] = [];
-  for (const s of SCENARIOS) {
+  // FAULTS_ONLY=<text>: only the scenarios whose name contains it (e.g. Eventstream).
+  for (const s of SCENARIOS.filter((x) => !process.env.FAULTS_ONLY || x.name.includes(process.env.FAULTS_ONLY))) {
     process.stdout.write(`- ${s.name} …\n`);
     results.push(await runScenario(s, load));
   }

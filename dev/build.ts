@@ -58,6 +58,23 @@ async function withEsbuild<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Libraries a function loads only when configured, bundled beside it rather than into it: the
+ * function's bundle (and its start) stays as small as without them. `import('<name>')` from the
+ * project's code becomes `require('./<file>')` next to the bundle; tsx and tests load the package.
+ */
+export const SIDE_BUNDLES: Record<string, string> = {
+  // The Eventstream sink's client (@azure/event-hubs, rhea, core-amqp: ~280 KiB of publish's bundle).
+  '@azure/event-hubs': 'event-hubs.cjs',
+};
+const sideBundles = (format: 'cjs' | 'esm'): Plugin => ({
+  name: 'side-bundles',
+  setup(b) {
+    if (format !== 'cjs') return;
+    b.onResolve({ filter: /^@azure\/event-hubs$/ }, (args) => (args.kind === 'dynamic-import' && !/[\\/]node_modules[\\/]/.test(args.importer) ? { path: `./${SIDE_BUNDLES[args.path]}`, external: true } : undefined));
+  },
+});
+
 /** Bundle one entry file into one CommonJS file (ESM only for the bench's own worker). */
 export async function bundleEntry(entry: string, outfile: string, format: 'cjs' | 'esm' = 'cjs'): Promise<{ file: string; bytes: number; metafile: Metafile }> {
   const result = await withEsbuild(() => build({
@@ -73,9 +90,21 @@ export async function bundleEntry(entry: string, outfile: string, format: 'cjs' 
     ...(format === 'esm' ? { banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } } : {}),
     logLevel: 'warning',
     metafile: true,
-    plugins: [minioShims],
+    plugins: [minioShims, sideBundles(format)],
+    // A CommonJS bundle runs through vm.Script (the code cache), where import() has no loader: an
+    // external import() becomes require() (bundled ones are inlined either way).
+    ...(format === 'cjs' ? { supported: { 'dynamic-import': false } } : {}),
   }));
   return { file: outfile, bytes: statSync(outfile).size, metafile: result.metafile };
+}
+
+/** The side bundles a function's bundle asks for (its external `./<file>` imports), built beside it. */
+async function bundleSides(metafile: Metafile, outdir: string): Promise<void> {
+  const wanted = new Set(Object.values(metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path)));
+  for (const [pkg, file] of Object.entries(SIDE_BUNDLES)) {
+    if (!wanted.has(`./${file}`)) continue;
+    await build({ stdin: { contents: `module.exports = require(${JSON.stringify(pkg)});`, resolveDir: ROOT, loader: 'js' }, outfile: join(outdir, file), bundle: true, platform: 'node', format: 'cjs', target: 'node20', minify: true, legalComments: 'none', logLevel: 'warning' });
+  }
 }
 
 /** Bundle a function's entry into `<outdir>/function.cjs`, with its process entry `<outdir>/index.cjs`. */
@@ -83,6 +112,7 @@ export async function bundleFunction(entry: string, outdir: string): Promise<{ f
   // A code cache from an earlier bundle would only be rejected: the image writes a fresh one.
   rmSync(join(outdir, 'function.cache'), { force: true });
   const fn = await bundleEntry(entry, join(outdir, 'function.cjs'));
+  await bundleSides(fn.metafile, outdir);
   const start = await bundleEntry(resolve(ROOT, START_ENTRY), join(outdir, 'index.cjs'));
   return { file: start.file, bundle: fn.file, bytes: fn.bytes, metafile: fn.metafile };
 }

@@ -14,7 +14,7 @@ export interface Manifest {
   stats: { rowsIn: number; rowsOut: number; rowsRejected: number; warnings?: string[] };
   rejects: { count: number; object?: string; first: { line: number; reason: string }[] };
   outputs: Record<string, string | undefined>;
-  sinks: Record<string, { rowsSent?: number; requests?: number; possibleDuplicates?: number; rowsNotSent?: number; reason?: string; skipped?: string; rowsRejected?: number; table?: string }>;
+  sinks: Record<string, { rowsSent?: number; requests?: number; possibleDuplicates?: number; rowsNotSent?: number; reason?: string; skipped?: string; rowsRejected?: number; table?: string; title?: string }>;
 }
 
 /** The lifecycle as the local tools read it (reads only: the settings do not matter). */
@@ -62,9 +62,11 @@ export async function followFile(stack: RunningStack, s3: Storage, key: string, 
   for (const w of m.stats.warnings ?? []) out(`    warning  ${w}`);
   out(`    outputs  ${Object.entries(m.outputs).filter(([k, v]) => k !== 'bucket' && v).map(([, v]) => `${stack.outputBucket}/${v}`).join('  ')}`);
   for (const [name, r] of Object.entries(m.sinks)) {
-    if (r.skipped) out(`    Power BI skipped: ${r.skipped}`);
-    else if (r.reason) out(`    Power BI ${name}: REFUSED — ${num(r.rowsNotSent ?? 0)} rows not sent: ${r.reason}`);
-    else out(`    Power BI ${name}: ${num(r.rowsSent ?? 0)} rows sent in ${plural(r.requests ?? 0, 'request')}${r.table ? ` to table '${r.table}'` : ''}${r.rowsRejected ? `, ${num(r.rowsRejected)} refused as rows` : ''}${r.possibleDuplicates ? `, ${num(r.possibleDuplicates)} possibly twice (a lost answer)` : ''}`);
+    // The destination's own name beside the sink's (the manifest's refusal records carry it as `title`).
+    const dest = r.title ?? (name === 'eventstream' ? 'Eventstream' : 'Power BI');
+    if (r.skipped) out(`    ${dest} skipped: ${r.skipped}`);
+    else if (r.reason) out(`    ${dest} ${name}: REFUSED — ${num(r.rowsNotSent ?? 0)} rows not sent: ${r.reason}`);
+    else out(`    ${dest} ${name}: ${num(r.rowsSent ?? 0)} rows sent in ${plural(r.requests ?? 0, 'request')}${r.table ? ` to table '${r.table}'` : ''}${r.rowsRejected ? `, ${num(r.rowsRejected)} refused as rows` : ''}${r.possibleDuplicates ? `, ${num(r.possibleDuplicates)} possibly twice (a lost answer)` : ''}`);
   }
   if (m.partial) out(`    partial  ${m.partial}`);
   return status;

@@ -19,6 +19,7 @@ import { startEmbeddedS3, type EmbeddedS3, type S3RecordEvent } from './embedded
 import { startGateway, type Gateway } from './gateway.js';
 import { NotifyBridge } from './notify-bridge.js';
 import { startEmulator, type EmulatorServer } from './powerbi/server.js';
+import { startEventstreamEndpoint, type EventstreamEndpoint } from './eventstream/endpoint.js';
 import type { EmuDataset } from './powerbi/model.js';
 import { STACK_STATE_FILE, type RunningStack } from './running.js';
 import { PipelineConsole } from './console.js';
@@ -63,6 +64,8 @@ export interface LocalStack {
   gateway: Gateway;
   emulator?: EmulatorServer;
   emulatorDatasetId?: string;
+  /** The local Eventstream endpoint (EVENTSTREAM_LOCAL=true without a connection string). */
+  eventstream?: EventstreamEndpoint;
   dashboardUrl?: string;
   bridge?: NotifyBridge;
   s3?: EmbeddedS3;
@@ -221,6 +224,16 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     });
   }
 
+  // Eventstream: the local endpoint when asked for and no connection string is given; each batch it receives is a log line.
+  let eventstream: EventstreamEndpoint | undefined;
+  if (dev.EVENTSTREAM_LOCAL && !baseEnv.EVENTSTREAM_CONNECTION_STRING) {
+    eventstream = await startEventstreamEndpoint({
+      port: dev.EVENTSTREAM_LOCAL_PORT,
+      onBatch: (events, partition) => log.info('eventstream received', { events: events.length, partition, objectKey: events[0]?.properties.objectKey, rows: `${events[0]?.properties.row}–${events.at(-1)?.properties.row}`, first: events[0]?.body }),
+    });
+    closers.push(() => eventstream!.close());
+  }
+
   const env: Record<string, string> = {
     ...(Object.fromEntries(Object.entries(baseEnv).filter(([, v]) => v !== undefined)) as Record<string, string>),
     S3_ENDPOINT: s3Url,
@@ -232,6 +245,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     INTERNAL_TOKEN: internalToken,
     ...(pushUrl && (route !== 'rest' || !emulator) ? { POWERBI_PUSH_URL: pushUrl } : {}),
     ...restEnv,
+    ...(eventstream ? { EVENTSTREAM_CONNECTION_STRING: eventstream.connectionString } : {}),
     GATEWAY_URL: gateway.url,
     PORT: '0',
     // Nothing of the local stack listens beyond this machine.
@@ -355,6 +369,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     gateway,
     emulator,
     emulatorDatasetId,
+    eventstream,
     dashboardUrl: emulator?.url ? `${emulator.url}/` : undefined,
     bridge,
     s3,

@@ -30,6 +30,7 @@ try {
     `  buckets       ${c.INPUT_BUCKET} (drop CSVs here) → ${c.OUTPUT_BUCKET} (cleaned CSV, manifest, rejects)`,
     `  gateway       ${stack.gateway.url}/function/{webhook,transform,publish}`,
     stack.dashboardUrl ? `  console       ${stack.dashboardUrl}   (each file's journey; the Power BI emulator's tables)` : '  Power BI      your endpoints from the environment (POWERBI_PUSH_URL, or POWERBI_API_URL and the service principal), no emulator',
+    ...(stack.eventstream ? [`  eventstream   ${stack.eventstream.url}/${stack.eventstream.hub}   (local Event Hubs-compatible endpoint; each batch it receives is shown here)`] : []),
     `  data          ${stack.config.dev.DATA_DIR}/`,
     ...(stack.autoscaler ? [`  autoscale     ${stack.config.dev.AUTOSCALE}: ${[...stack.autoscaler.scalers.values()].map((s) => `${s.name} ${s.policy.min}…${s.policy.max}`).join(', ')} processes (${stack.autoscaler.scalers.get('transform')!.policy.source.replace('transform', '*')}); ${stack.config.dev.AUTOSCALE === 'knative' ? `0 after ${(stack.autoscaler.scalers.get('transform')!.policy.stableMs + stack.autoscaler.scalers.get('transform')!.policy.zeroAfterMs) / 1000} s idle; ` : ''}live: ${stack.gateway.url}/system/functions`] : []),
     '',

@@ -329,7 +329,7 @@ describe('docs/microk8s-lab.md and the README, against the manifests', () => {
     assert.ok(without.length > 0);
     const loaded = loadFunctionConfig(FUNCTION_MODULES.publish, { POWERBI_PUSH_URL: without, INTERNAL_TOKEN: 'lab-internal-token-0123456789', SECRETS_DIR: '/nonexistent' });
     assert.ok(!(loaded instanceof ConfigError), String(loaded instanceof ConfigError && loaded.message));
-    assert.equal((loaded.config as { powerbi: { POWERBI_PUSH_URL?: string } }).powerbi.POWERBI_PUSH_URL, undefined, `"${without}" means no push URL`);
+    assert.equal((loaded.config as unknown as { powerbi: { POWERBI_PUSH_URL?: string } }).powerbi.POWERBI_PUSH_URL, undefined, `"${without}" means no push URL`);
     assert.doesNotMatch(lab, /patch configmap pipeline-config/, 'nothing patched beside the manifests');
   });
 

@@ -67,8 +67,8 @@ describe('pipeline end to end', () => {
     });
     const pub = await scraped('publish', /^minipipeline_files_total\{outcome="published"\} 1$/m);
     assert.match(pub, /^minipipeline_rows_total\{kind="out"\} 10000$/m);
-    assert.match(pub, /^minipipeline_powerbi_rows_total\{sink="powerbi-push",outcome="sent"\} 10000$/m);
-    assert.match(pub, /^minipipeline_powerbi_requests_total\{sink="powerbi-push"\} [1-9]\d*$/m);
+    assert.match(pub, /^minipipeline_sink_rows_total\{sink="powerbi-push",outcome="sent"\} 10000$/m);
+    assert.match(pub, /^minipipeline_sink_requests_total\{sink="powerbi-push"\} [1-9]\d*$/m);
     // The webhook answers MinIO 202 as soon as a run holds the file; transform answers 200 once publish has.
     await scraped('webhook', /^minipipeline_request_duration_seconds_count\{fn="webhook",status="202"\} [1-9]/m);
     await scraped('transform', /^minipipeline_request_duration_seconds_count\{fn="transform",status="200"\} [1-9]/m);

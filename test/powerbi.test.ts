@@ -293,7 +293,7 @@ describe('Power BI sinks against the emulator', () => {
     assert.match((r2.sinks['powerbi-rest'] as { error: { detail: string } }).error.detail, /no table 'realtimedata'/);
   });
 
-  test('creating the dataset from the schema; FeatureDeprecatedError is reported plainly', async () => {
+  test('creating the dataset from the schema; FeatureDeprecatedError ends the file partial and names the Eventstream sink', async () => {
     const sink = restSink('', { datasetId: undefined, createDataset: { name: 'created', retention: 'basicFIFO' } });
     const result = await publish('create.csv', rowsOf(100), [sink]);
     const id = (result.sinks['powerbi-rest'] as unknown as { datasetId: string }).datasetId;
@@ -304,7 +304,12 @@ describe('Power BI sinks against the emulator', () => {
     em.rest.blockStreamingCreation = true;
     try {
       const r = await publish('create2.csv', rowsOf(10), [restSink('', { datasetId: undefined, createDataset: { name: 'x', retention: 'basicFIFO' } })]);
-      assert.match((r.sinks['powerbi-rest'] as { error: { detail: string } }).error.detail, /FeatureDeprecatedError/);
+      assert.equal(r.status, 'partial');
+      const refused = r.sinks['powerbi-rest'] as { error: { type: string; detail: string }; rowsNotSent: number };
+      assert.match(refused.error.type, /powerbi-creation-refused/);
+      assert.match(refused.error.detail, /FeatureDeprecatedError/);
+      assert.match(refused.error.detail, /Eventstream sink: set EVENTSTREAM_CONNECTION_STRING/);
+      assert.equal(refused.rowsNotSent, 10);
     } finally {
       em.rest.blockStreamingCreation = false;
     }

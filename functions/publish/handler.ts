@@ -1,4 +1,4 @@
-/** publish: the dataset stream in; output bucket and Power BI out; manifest and completion marker. */
+/** publish: the dataset stream in; output bucket and the sinks (Power BI, Eventstream) out; manifest and completion marker. */
 import { csvConfig } from '../../shared/csv/config.js';
 import { datasetSchemas } from '../../shared/dataset/contract.js';
 import { decodeNdjson } from '../../shared/dataset/ndjson.js';
@@ -6,37 +6,45 @@ import { defineFunction } from '../../shared/runtime/main.js';
 import { requireBearer } from '../../shared/runtime/auth.js';
 import { internalConfig } from '../../shared/runtime/config.js';
 import { createLogger } from '../../shared/runtime/log.js';
-import { powerbiConfig } from '../../shared/sinks/powerbi/config.js';
 import { outputFormatsConfig, storageConfig } from '../../shared/storage/config.js';
 import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
 import { publishDataset } from './publish.js';
 import { claimSettings, lifecycleConfig } from '../../shared/lifecycle/config.js';
 import { Lifecycle } from '../../shared/lifecycle/index.js';
 import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
-import { createSinks, s3SchemaMemory, sharedBudgets } from './sinks.js';
+import { sharedBudgets } from '../../shared/sinks/shared-budget.js';
+import { createSinks, sinkConfigs } from './sinks.js';
 
 export const publish = defineFunction({
   name: 'publish',
   maxBodyBytes: Infinity,
-  config: { storage: storageConfig, lifecycle: lifecycleConfig, outputs: outputFormatsConfig, chain: internalConfig, csv: csvConfig, powerbi: powerbiConfig },
+  config: { storage: storageConfig, lifecycle: lifecycleConfig, outputs: outputFormatsConfig, chain: internalConfig, csv: csvConfig, ...sinkConfigs },
   create: (config) => {
     const s3 = createStorage(config.storage);
     const lifecycle = new Lifecycle(s3, config.storage.OUTPUT_BUCKET, claimSettings(config.lifecycle));
     // publish validates every dataset's header and trailer: their schemas are built now, not on the first file.
     datasetSchemas();
-    // Sinks are built once per process: the Power BI limits and token cache hold across requests.
+    // Sinks are built once per process: their limits, token caches and connections hold across requests.
     const log = createLogger({ fn: 'publish' });
-    const sinks = createSinks(config.powerbi, log, s3SchemaMemory(s3, config.storage.OUTPUT_BUCKET, config.powerbi), sharedBudgets(s3, config.storage.OUTPUT_BUCKET));
-    // Say at start whether each destination answers (REST: Get Tables); a failure is logged, not fatal:
-    // the output bucket still gets every file, and the manifest records what Power BI refused.
-    for (const sink of sinks) {
-      sink.healthcheck?.().then(
-        () => log.info('sink reachable', { sink: sink.name }),
-        (err) => log.warn('sink not reachable at start', { sink: sink.name, error: err }),
-      );
-    }
+    const sinks = createSinks(config, { log, s3, outputBucket: config.storage.OUTPUT_BUCKET, budget: sharedBudgets(s3, config.storage.OUTPUT_BUCKET) });
+    // Say at start whether each destination answers (Power BI REST: Get Tables; Eventstream: the hub's
+    // properties); a failure is logged, not fatal: the output bucket still gets every file, and the
+    // manifest records what a sink refused.
+    // A second after start, so that a client library loaded on first use (Eventstream's) does not delay readiness.
+    const checkSinks = () => {
+      for (const sink of sinks) {
+        sink.healthcheck?.().then(
+          () => log.info('sink reachable', { sink: sink.name }),
+          (err) => log.warn('sink not reachable at start', { sink: sink.name, error: err }),
+        );
+      }
+    };
+    setTimeout(checkSinks, 1000).unref();
     return {
       ready: () => checkBuckets(s3, [config.storage.OUTPUT_BUCKET]),
+      shutdown: async () => {
+        await Promise.all(sinks.map((s) => s.close?.()));
+      },
       handle: async (event, ctx) => {
         // Only transform sends datasets: a forged one is refused before anything is read or written.
         requireBearer(event.headers, [config.chain.INTERNAL_TOKEN], 'INTERNAL_TOKEN');

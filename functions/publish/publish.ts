@@ -1,7 +1,7 @@
 /**
  * publish: the dataset stream fans out to the sinks.
  * 1. The output bucket (always): cleaned CSV and/or Parquet (OUTPUT_FORMATS) and rejects CSV, streamed as they arrive.
- * 2. Row sinks (Power BI), once the file is known good, read back from the cleaned CSV (the Parquet file without it) with
+ * 2. Row sinks (Power BI, Eventstream), once the file is known good, read back from the cleaned CSV (the Parquet file without it) with
  *    per-batch checkpoints, so a retry resumes instead of pushing rows twice.
  * 3. The manifest, then the version's outcome: a replay of the same object version is a no-op.
  * A file that cannot be read produces `failed/<key>.json`; the source is never touched.
@@ -44,7 +44,7 @@ export interface PublishDeps {
 }
 
 export interface PublishResult {
-  /** partial: in the output bucket whole, but Power BI refused some or all of its rows (the manifest says which and why). */
+  /** partial: in the output bucket whole, but a sink refused some or all of its rows (the manifest says which and why). */
   status: Outcome;
   /** The version had this outcome already: nothing was done again. */
   replay?: boolean;
@@ -52,7 +52,7 @@ export interface PublishResult {
   source: Source;
   outputs: { bucket: string; cleaned?: string; parquet?: string; manifest?: string; rejects?: string; failure?: string };
   stats?: DatasetTrailer['stats'];
-  sinks: Record<string, SinkResult | { skipped: string } | { sink: string; error: unknown; rowsAcknowledged: number; rowsNotSent: number; reason: string }>;
+  sinks: Record<string, SinkResult | { skipped: string } | { sink: string; title: string; error: unknown; rowsAcknowledged: number; rowsNotSent: number; reason: string }>;
   problem?: ReturnType<Problem['toJSON']>;
 }
 
@@ -201,28 +201,28 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
       if (err instanceof Problem && !err.retryable) {
         // The destination refuses these rows (schema mismatch, a 400 splitting could not isolate…):
         // a retry cannot help. The output bucket has everything; the file ends partial, and the
-        // manifest says what Power BI did not take and why.
+        // manifest says what the sink did not take and why.
         const rowsNotSent = Math.max(0, trailer.stats.rowsOut - acked);
         const reason = `${err.title}${err.detail ? `: ${err.detail}` : ''}`;
-        log.error('partial: Power BI refused rows', { sink: sink.name, reason, rowsNotSent, acked });
-        sinks[sink.name] = { sink: sink.name, error: err.toJSON(), rowsAcknowledged: acked, rowsNotSent, reason };
+        log.error('partial: a sink refused rows', { sink: sink.name, reason, rowsNotSent, acked });
+        sinks[sink.name] = { sink: sink.name, title: sink.title, error: err.toJSON(), rowsAcknowledged: acked, rowsNotSent, reason };
         continue;
       }
       log.error('sink failed', { sink: sink.name, error: err, acked });
       throw err;
     }
   }
-  if (!deps.sinks.length) sinks['powerbi'] = { skipped: 'no Power BI destination configured (POWERBI_PUSH_URL unset or POWERBI_ENABLED=false)' };
+  if (!deps.sinks.length) sinks['powerbi'] = { skipped: 'no sink configured (POWERBI_PUSH_URL unset or POWERBI_ENABLED=false, and no EVENTSTREAM_CONNECTION_STRING)' };
   if (Object.values(sinks).some((r) => 'superseded' in r && r.superseded) || !(await isCurrent(true))) return finishSuperseded(trailer, sinks);
 
   // 3. Manifest and completion marker.
-  const refused = Object.entries(sinks).filter(([, r]) => 'error' in r) as [string, { reason: string; rowsNotSent: number }][];
+  const refused = Object.entries(sinks).filter(([, r]) => 'error' in r) as [string, { title: string; reason: string; rowsNotSent: number }][];
   const status: 'published' | 'partial' = refused.length ? 'partial' : 'published';
   const manifest: Manifest = {
     manifestVersion: 1,
     id,
     status,
-    ...(refused.length ? { partial: refused.map(([name, r]) => `${name}: ${r.rowsNotSent} rows not sent to Power BI (${r.reason}); every row is in the cleaned CSV`).join('; ') } : {}),
+    ...(refused.length ? { partial: refused.map(([name, r]) => `${name}: ${r.rowsNotSent} rows not sent to ${r.title} (${r.reason}); every row is in the cleaned CSV`).join('; ') } : {}),
     callId: deps.callId,
     runId: deps.runId,
     source,

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (prom-client), served on `/metrics` by every function: requests in flight
- * and their durations from the server, files, rows and bytes from the pipeline, Power BI
- * requests, retries and throttling from the sinks, and Node's own process metrics.
+ * and their durations from the server, files, rows and bytes from the pipeline, requests,
+ * retries and throttling from the sinks (Power BI, Eventstream), and Node's own process metrics.
  */
 // prom-client's index also loads its Pushgateway (http, https, url), Summary and cluster
 // aggregation, which no function uses: its modules are imported one by one (types from the
@@ -35,8 +35,8 @@ export const metrics = {
   rows: new Counter({ name: 'minipipeline_rows_total', help: 'Rows read (in), written (out) and rejected.', labelNames: ['kind'], registers: [registry] }),
   bytesIn: new Counter({ name: 'minipipeline_bytes_in_total', help: 'CSV bytes read.', registers: [registry] }),
   fileDuration: new Histogram({ name: 'minipipeline_file_duration_seconds', help: 'Time per file, by stage (transform, publish).', labelNames: ['stage'], buckets: durations, registers: [registry] }),
-  powerbiRequests: new Counter({ name: 'minipipeline_powerbi_requests_total', help: 'Requests sent to Power BI (every attempt).', labelNames: ['sink'], registers: [registry] }),
-  powerbiRetries: new Counter({ name: 'minipipeline_powerbi_retries_total', help: 'Power BI requests retried (429, 5xx, timeouts, resets).', labelNames: ['sink'], registers: [registry] }),
-  powerbiThrottled: new Counter({ name: 'minipipeline_powerbi_throttled_seconds_total', help: 'Time spent waiting for the Power BI limits (own limiter and Retry-After).', labelNames: ['sink'], registers: [registry] }),
-  powerbiRows: new Counter({ name: 'minipipeline_powerbi_rows_total', help: 'Rows for Power BI by outcome (sent, rejected, not_sent, possible_duplicate).', labelNames: ['sink', 'outcome'], registers: [registry] }),
+  sinkRequests: new Counter({ name: 'minipipeline_sink_requests_total', help: 'Requests (batches) sent to a sink, every attempt.', labelNames: ['sink'], registers: [registry] }),
+  sinkRetries: new Counter({ name: 'minipipeline_sink_retries_total', help: 'Sink requests retried (throttled, busy, 5xx, timeouts, resets).', labelNames: ['sink'], registers: [registry] }),
+  sinkThrottled: new Counter({ name: 'minipipeline_sink_throttled_seconds_total', help: 'Time spent waiting for a sink’s limits (own limiter, Retry-After, server busy).', labelNames: ['sink'], registers: [registry] }),
+  sinkRows: new Counter({ name: 'minipipeline_sink_rows_total', help: 'Rows for a sink by outcome (sent, rejected, not_sent, possible_duplicate).', labelNames: ['sink', 'outcome'], registers: [registry] }),
 };

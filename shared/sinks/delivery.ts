@@ -1,20 +1,28 @@
 /**
- * The one delivery driver every row sink runs on. It owns what all sinks share: skipping the
- * rows an earlier attempt had acknowledged, the per-file row cap (counted over all attempts),
- * reject bookkeeping, batching under the sink's row and byte limits (bytes are UTF-8 bytes of
- * the exact body), requests in flight, and acknowledgements as a contiguous prefix of the
- * dataset. A sink supplies only its parts: how a row is encoded and how a batch is sent.
+ * The one delivery driver every row sink runs on; it knows no sink. It owns what all sinks share:
+ * skipping the rows an earlier attempt had acknowledged, the per-file row cap (counted over all
+ * attempts), reject bookkeeping, batching under the sink's row and byte limits (bytes are UTF-8
+ * bytes of the encoded rows), requests in flight, and acknowledgements as a contiguous prefix of
+ * the dataset (the checkpoints). A sink supplies only its parts: how a row is encoded and how a
+ * batch is sent (its request builder and service).
  *
  * Duplicates: before a request goes out its end is checkpointed (`onSending`), so a resumed run
  * counts every row it resends that an earlier attempt had sent: with the lost answers the service
- * counts, `possibleDuplicates` is exact. A request refused as too large (413) is split in halves
- * and retried; a 400 is split the same way, within a budget, to isolate the rows Power BI refuses
- * (each becomes a reject with Power BI's words). What still cannot be sent ends the file partial.
+ * counts, `possibleDuplicates` is exact. A batch refused as too large is split in halves and
+ * retried; a batch whose rows are refused is split the same way, within a budget, to isolate the
+ * rows the destination refuses (each becomes a reject with its words). What still cannot be sent
+ * ends the file partial.
  */
 import type { Row } from '../dataset/contract.js';
 import { Problem } from '../runtime/problem.js';
-import type { RequestStats } from './powerbi/service.js';
-import type { SinkDelivery, SinkResult } from './sink.js';
+import type { RequestStats, SinkDelivery, SinkResult } from './sink.js';
+
+/**
+ * How a sink's service marks a refusal the driver can work around: `too-large` (HTTP 413, AMQP
+ * message-size-exceeded: split the batch) or `rows-refused` (HTTP 400: split to find the rows).
+ * Set as the Problem's `refusal` extension.
+ */
+export type Refusal = 'too-large' | 'rows-refused';
 
 export interface Batch {
   /** Dataset row index of the batch's first row, and one past its last (rejected rows included). */
@@ -23,7 +31,7 @@ export interface Batch {
   /** Encoded rows (JSON text each), and the dataset row index of each. */
   rows: string[];
   index: number[];
-  /** UTF-8 bytes of the rows joined with commas. */
+  /** UTF-8 bytes of the rows joined with commas (and each row's overhead). */
   bytes: number;
 }
 
@@ -39,6 +47,8 @@ export interface SinkRun {
     maxBytes: number;
     /** Bytes the body adds around the joined rows (`[` `]`, `{"rows":[` `]}`). */
     wrapperBytes: number;
+    /** Bytes each row costs beyond its encoding, at most (an event's framing and properties); default 0. */
+    rowOverheadBytes?: number;
     inFlight: number;
   };
   /**
@@ -54,26 +64,28 @@ export interface SinkRun {
 
 export interface BatchingSinkParts {
   name: string;
+  /** What the destination is called in reject reasons ("Power BI refused the row: …"). */
+  title: string;
   maxRowsPerFile: number;
   prepare(d: SinkDelivery): Promise<SinkRun>;
 }
 
 const MAX_REJECTS_LISTED = 100;
-/** Extra requests a file may spend splitting batches Power BI answered 400 to. */
-const SPLIT_BUDGET_400 = 32;
-/** Single rows refused (400) in a row, with nothing accepted between: the table, not the rows, is the problem. */
-const SYSTEMIC_400_ROWS = 5;
+/** Extra requests a file may spend splitting batches whose rows were refused. */
+const SPLIT_BUDGET_REFUSED = 32;
+/** Single rows refused in a row, with nothing accepted between: the table, not the rows, is the problem. */
+const SYSTEMIC_REFUSED_ROWS = 5;
 
-function refusal(err: unknown): { status: number; reason: string } | undefined {
+function refusal(err: unknown): { kind: Refusal; reason: string } | undefined {
   if (!(err instanceof Problem) || err.retryable) return undefined;
-  const status = Number(err.extensions.upstreamStatus);
-  return status === 413 || status === 400 ? { status, reason: err.detail ?? err.title } : undefined;
+  const kind = err.extensions.refusal;
+  return kind === 'too-large' || kind === 'rows-refused' ? { kind, reason: err.detail ?? err.title } : undefined;
 }
 
-function slice(b: Batch, from: number, to: number): Batch {
+function slice(b: Batch, from: number, to: number, overhead: number): Batch {
   const rows = b.rows.slice(from, to);
   const index = b.index.slice(from, to);
-  return { start: index[0], end: to < b.rows.length ? b.index[to] : b.end, rows, index, bytes: rows.reduce((n, r) => n + Buffer.byteLength(r), 0) + Math.max(0, rows.length - 1) };
+  return { start: index[0], end: to < b.rows.length ? b.index[to] : b.end, rows, index, bytes: rows.reduce((n, r) => n + Buffer.byteLength(r) + overhead, 0) + Math.max(0, rows.length - 1) };
 }
 
 export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery): Promise<SinkResult> {
@@ -93,6 +105,7 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
     ...run.extra,
   };
   const budget = run.limits.maxBytes - run.limits.wrapperBytes;
+  const overhead = run.limits.rowOverheadBytes ?? 0;
   const reject = (row: number, reason: string) => {
     result.rowsRejected++;
     if (result.rejects.length < MAX_REJECTS_LISTED) result.rejects.push({ row, reason });
@@ -115,10 +128,10 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
     if (moved) await d.onAck(ackedTo, run.checkpointExtra);
   };
   let stopped = false;
-  let splitBudget = SPLIT_BUDGET_400;
+  let splitBudget = SPLIT_BUDGET_REFUSED;
   let refusedInARow = 0;
   let sentTo = d.sentTo ?? 0;
-  /** Send a batch; a 413 (or, within budget, a 400) splits it, and a single refused row becomes a reject. */
+  /** Send a batch; too large (or, within budget, rows refused) splits it, and a single refused row becomes a reject. */
   const sendOrSplit = async (b: Batch): Promise<void> => {
     const resent = run.resendsMayDuplicate && d.sentTo ? b.index.filter((i) => i < d.sentTo!).length : 0;
     try {
@@ -130,14 +143,14 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
       const refused = refusal(err);
       if (!refused) throw err;
       if (b.rows.length === 1) {
-        if (refused.status === 400 && ++refusedInARow >= SYSTEMIC_400_ROWS) throw err;
-        reject(b.index[0] + 1, `Power BI refused the row: ${refused.reason}`);
+        if (refused.kind === 'rows-refused' && ++refusedInARow >= SYSTEMIC_REFUSED_ROWS) throw err;
+        reject(b.index[0] + 1, `${parts.title} refused the row: ${refused.reason}`);
         return;
       }
-      if (refused.status === 400 && (splitBudget -= 2) < 0) throw err;
+      if (refused.kind === 'rows-refused' && (splitBudget -= 2) < 0) throw err;
       const half = b.rows.length >> 1;
-      await sendOrSplit(slice(b, 0, half));
-      await sendOrSplit(slice(b, half, b.rows.length));
+      await sendOrSplit(slice(b, 0, half, overhead));
+      await sendOrSplit(slice(b, half, b.rows.length, overhead));
     }
   };
   const launch = async (b: Batch) => {
@@ -189,7 +202,7 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
         reject(i + 1, encoded.reject);
         continue;
       }
-      const size = Buffer.byteLength(encoded);
+      const size = Buffer.byteLength(encoded) + overhead;
       if (size > budget) {
         reject(i + 1, `row is ${size} bytes; one request holds at most ${run.limits.maxBytes}`);
         continue;

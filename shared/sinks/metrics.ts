@@ -4,11 +4,11 @@ import type { SinkResult } from './sink.js';
 
 export function recordDelivery(r: SinkResult): void {
   const sink = r.sink;
-  metrics.powerbiRequests.inc({ sink }, r.requests);
-  metrics.powerbiRetries.inc({ sink }, r.retries);
-  metrics.powerbiThrottled.inc({ sink }, r.throttledMs / 1000);
-  metrics.powerbiRows.inc({ sink, outcome: 'sent' }, r.rowsSent);
-  metrics.powerbiRows.inc({ sink, outcome: 'rejected' }, r.rowsRejected);
-  metrics.powerbiRows.inc({ sink, outcome: 'not_sent' }, r.rowsNotSent ?? 0);
-  metrics.powerbiRows.inc({ sink, outcome: 'possible_duplicate' }, r.possibleDuplicates ?? 0);
+  metrics.sinkRequests.inc({ sink }, r.requests);
+  metrics.sinkRetries.inc({ sink }, r.retries);
+  metrics.sinkThrottled.inc({ sink }, r.throttledMs / 1000);
+  metrics.sinkRows.inc({ sink, outcome: 'sent' }, r.rowsSent);
+  metrics.sinkRows.inc({ sink, outcome: 'rejected' }, r.rowsRejected);
+  metrics.sinkRows.inc({ sink, outcome: 'not_sent' }, r.rowsNotSent ?? 0);
+  metrics.sinkRows.inc({ sink, outcome: 'possible_duplicate' }, r.possibleDuplicates ?? 0);
 }

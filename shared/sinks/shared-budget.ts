@@ -14,7 +14,10 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { sleep } from '../runtime/retry.js';
-import type { ConditionalStore } from '../storage/conditional-store.js';
+import { ConditionalStore } from '../storage/conditional-store.js';
+import type { Storage } from '../storage/s3.js';
+import { stateKeys } from '../lifecycle/keys.js';
+import type { BudgetFactory } from './sink.js';
 import type { SlidingWindowLimiter, Slot } from './rate-limiter.js';
 
 const Turn = z.object({
@@ -201,4 +204,10 @@ export class SharedBudget<C = undefined> {
     })();
     return this.releasing;
   }
+}
+
+/** Each destination's budget, shared by every publish replica through the output bucket (one record per destination). */
+export function sharedBudgets(s3: Storage, bucket: string): BudgetFactory {
+  const store = new ConditionalStore(s3, bucket);
+  return <C>(target: string, limiter: PortableLimiter<C>) => new SharedBudget<C>(store, stateKeys.budget(target), limiter);
 }

@@ -1,8 +1,19 @@
 /**
  * A row sink receives the published dataset's rows in order and acknowledges them as it
  * goes, so a run that stops half-way can resume after the last acknowledged row.
+ *
+ * A sink is one folder under shared/sinks/ (as Vector's sinks are: config → encoder → request
+ * builder → service), and its folder exports one `SinkSpec`: the configuration it reads, each
+ * variable described, and how its sinks are built from it. publish lists the specs
+ * (functions/publish/sinks.ts); the delivery driver (delivery.ts), checkpoints and metrics
+ * are the same for every sink.
  */
 import type { DatasetHeader, Row } from '../dataset/contract.js';
+import type { Component } from '../runtime/config.js';
+import type { Logger } from '../runtime/log.js';
+import type { Storage } from '../storage/s3.js';
+import type { PortableLimiter } from './shared-budget.js';
+import type { Slot } from './rate-limiter.js';
 
 export interface SinkDelivery {
   header: DatasetHeader;
@@ -22,6 +33,15 @@ export interface SinkDelivery {
   stillCurrent?: () => Promise<boolean>;
 }
 
+/** What the requests of one delivery cost; it goes into the manifest. */
+export interface RequestStats {
+  requests: number;
+  retries: number;
+  throttledMs: number;
+  /** Rows of requests whose answer was lost after they were sent: they may be stored twice. */
+  possibleDuplicates?: number;
+}
+
 export interface SinkResult {
   sink: string;
   rowsSent: number;
@@ -37,19 +57,48 @@ export interface SinkResult {
    * have stored them before the answer was lost (push URL: no way to tell, so they may be there twice).
    */
   possibleDuplicates?: number;
-  /** Rows beyond POWERBI_MAX_ROWS_PER_FILE: not pushed (they are in the output bucket). */
+  /** Rows beyond the sink's per-file cap: not sent (they are in the output bucket). */
   rowsNotSent?: number;
-  /** Power BI refused part of the file for good (e.g. a 400 that splitting could not isolate): what and why. */
+  /** The destination refused part of the file for good (e.g. a 400 that splitting could not isolate): what and why. */
   refused?: { reason: string; rowsNotSent: number };
   /** A newer version of the source appeared: pushing stopped before the next batch. */
   superseded?: boolean;
-  /** Sink-specific figures (REST: datasetId, unmappedColumns). */
+  /** Sink-specific figures (Power BI REST: datasetId, unmappedColumns). */
   [extra: string]: unknown;
 }
 
 export interface RowSink {
   readonly name: string;
+  /** What the destination is called in messages ("rows not sent to Power BI"). */
+  readonly title: string;
   deliver(d: SinkDelivery): Promise<SinkResult>;
   /** Whether the destination answers with these credentials (REST: Get Tables). */
   healthcheck?(signal?: AbortSignal): Promise<void>;
+  /** Close connections the sink holds open (AMQP), at shutdown. */
+  close?(): Promise<void>;
+}
+
+/** What a sink's builder gets from publish: its log and the output bucket (for state it keeps there). */
+export interface SinkContext {
+  log: Logger;
+  s3: Storage;
+  outputBucket: string;
+  /** A destination's request budget shared by every publish replica (shared-budget.ts), for sinks whose destination counts requests. */
+  budget?: BudgetFactory;
+}
+
+/** Make the shared budget of one destination (`target` names it; hashed into the record's key) around this process's limiter. */
+export type BudgetFactory = <C>(target: string, limiter: PortableLimiter<C>) => { acquire(cost?: C, signal?: AbortSignal): Promise<Slot> };
+
+/**
+ * One sink kind, as publish lists it: its configuration (a component, every variable described,
+ * so `npm run docs` and the deploy checks know it) and how its sinks are built from the values.
+ * `create` runs once per process (limiters and connections then hold across files) and returns
+ * no sink when the configuration names no destination.
+ */
+export interface SinkSpec<V = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The component's key in the loaded configuration. */
+  name: string;
+  config: Component<any, V>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  create(config: V, ctx: SinkContext): RowSink[];
 }

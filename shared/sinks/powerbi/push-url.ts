@@ -8,6 +8,7 @@
 import type { Logger } from '../../runtime/log.js';
 import { deliverInBatches, type SinkRun } from '../delivery.js';
 import { SlidingWindowLimiter, type Slot } from '../rate-limiter.js';
+import { keyOf, longestPrefix } from '../routes.js';
 import type { RowSink, SinkDelivery, SinkResult } from '../sink.js';
 import { PowerBiService } from './service.js';
 import { toPowerBiRow } from './values.js';
@@ -43,6 +44,7 @@ export function perSecondLimiter(perSecond: number): SlidingWindowLimiter {
 
 export class PowerBiPushSink implements RowSink {
   readonly name = 'powerbi-push';
+  readonly title = 'Power BI';
   private readonly service: PowerBiService;
 
   constructor(private readonly opts: PushUrlOptions) {
@@ -59,7 +61,7 @@ export class PowerBiPushSink implements RowSink {
   }
 
   deliver(d: SinkDelivery): Promise<SinkResult> {
-    return deliverInBatches({ name: this.name, maxRowsPerFile: this.opts.maxRowsPerFile ?? Infinity, prepare: async () => this.run(d) }, d);
+    return deliverInBatches({ name: this.name, title: this.title, maxRowsPerFile: this.opts.maxRowsPerFile ?? Infinity, prepare: async () => this.run(d) }, d);
   }
 
   private run(d: SinkDelivery): SinkRun {
@@ -86,7 +88,8 @@ export class PowerBiPushSink implements RowSink {
  */
 export class RoutedPushSink implements RowSink {
   readonly name = 'powerbi-push';
-  private readonly byPrefix: [string, PowerBiPushSink][];
+  readonly title = 'Power BI';
+  private readonly byPrefix: Record<string, PowerBiPushSink>;
 
   constructor(
     routes: Record<string, string>,
@@ -94,15 +97,11 @@ export class RoutedPushSink implements RowSink {
     make: (url: string) => PowerBiPushSink,
   ) {
     const made = new Map<string, PowerBiPushSink>();
-    this.byPrefix = Object.entries(routes)
-      .sort(([a], [b]) => b.length - a.length)
-      .map(([prefix, url]) => [prefix, made.get(url) ?? made.set(url, make(url)).get(url)!]);
+    this.byPrefix = Object.fromEntries(Object.entries(routes).map(([prefix, url]) => [prefix, made.get(url) ?? made.set(url, make(url)).get(url)!]));
   }
 
   private sinkFor(d: SinkDelivery): PowerBiPushSink | undefined {
-    const src = d.header.source;
-    const key = src.kind === 'object' ? src.key : (src.name ?? '');
-    return this.byPrefix.find(([p]) => key.startsWith(p))?.[1] ?? this.fallback;
+    return longestPrefix(this.byPrefix, keyOf(d.header)) ?? this.fallback;
   }
 
   async deliver(d: SinkDelivery): Promise<SinkResult> {

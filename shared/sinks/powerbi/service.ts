@@ -11,16 +11,8 @@ import { Problem } from '../../runtime/problem.js';
 import { errorCode, isConnectionError, isRetryableStatus, isTimeout, parseRetryAfter, retryDelay, sleep, type RetryPolicy } from '../../runtime/retry.js';
 import type { EntraTokenProvider } from './entra-token.js';
 import type { Slot } from '../rate-limiter.js';
+import type { RequestStats } from '../sink.js';
 import { powerbiProblems } from './problems.js';
-
-/** What the requests of one delivery cost; it goes into the manifest. */
-export interface RequestStats {
-  requests: number;
-  retries: number;
-  throttledMs: number;
-  /** Rows of requests whose answer was lost after they were sent: they may be stored twice. */
-  possibleDuplicates?: number;
-}
 
 export interface PowerBiServiceOptions {
   sink: string;
@@ -97,7 +89,9 @@ export class PowerBiService {
       if (maybeStored && stats && req.rows) stats.possibleDuplicates = (stats.possibleDuplicates ?? 0) + req.rows;
       const detail = status ? powerBiError(text) : text;
       if (!isRetryableStatus(status)) {
-        throw powerbiProblems.refused(`HTTP ${status} ${detail}`.trim(), { sink: this.opts.sink, upstreamStatus: status });
+        // 413 and 400 are refusals the driver works around by splitting the batch.
+        const refusal = status === 413 ? 'too-large' : status === 400 ? 'rows-refused' : undefined;
+        throw powerbiProblems.refused(`HTTP ${status} ${detail}`.trim(), { sink: this.opts.sink, upstreamStatus: status, ...(refusal ? { refusal } : {}) });
       }
       if (attempt >= policy.maxRetries) {
         throw powerbiProblems.unavailable(`gave up after ${attempt + 1} attempts (last: ${status || text})`, { sink: this.opts.sink, upstreamStatus: status || undefined });

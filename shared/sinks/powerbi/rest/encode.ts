@@ -4,7 +4,7 @@
  * coerced makes the row a reject, never a 400 for the whole batch.
  */
 import type { Column, Row } from '../../../dataset/contract.js';
-import { MAX_STRING_CHARS } from '../values.js';
+import { dateTime, textTooLong } from '../values.js';
 
 export type TargetType = 'Int64' | 'Double' | 'Decimal' | 'Boolean' | 'DateTime' | 'String';
 
@@ -29,12 +29,13 @@ export function coerce(v: Row[number], type: TargetType, sourceType: Column['typ
     case 'Boolean':
       return typeof v === 'boolean' ? { ok: true, value: v } : { ok: false, why: `${JSON.stringify(v)} is not true/false` };
     case 'DateTime':
-      if (typeof v === 'string' && sourceType === 'date') return { ok: true, value: `${v}T00:00:00.000Z` };
+      if (typeof v === 'string' && sourceType === 'date') return { ok: true, value: dateTime(v) };
       if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return { ok: true, value: new Date(Date.parse(v)).toISOString() };
       return { ok: false, why: `${JSON.stringify(v)} is not a date/time` };
     case 'String': {
       const s = typeof v === 'string' ? v : String(v);
-      return s.length <= MAX_STRING_CHARS ? { ok: true, value: s } : { ok: false, why: `text longer than ${MAX_STRING_CHARS} characters` };
+      const tooLong = textTooLong(s);
+      return tooLong ? { ok: false, why: tooLong } : { ok: true, value: s };
     }
   }
 }

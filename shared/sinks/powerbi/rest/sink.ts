@@ -11,6 +11,7 @@ import type { Column, DatasetHeader } from '../../../dataset/contract.js';
 import type { Logger } from '../../../runtime/log.js';
 import { Problem } from '../../../runtime/problem.js';
 import { deliverInBatches, type SinkRun } from '../../delivery.js';
+import { keyOf, longestPrefix } from '../../routes.js';
 import type { RowSink, SinkDelivery, SinkResult } from '../../sink.js';
 import type { EntraTokenProvider } from '../entra-token.js';
 import { powerbiProblems } from '../problems.js';
@@ -46,6 +47,10 @@ export interface RestOptions {
   memory?: SchemaMemory;
 }
 
+/** What a refusal to create a push dataset says: the way forward is the Eventstream sink. */
+const SUCCESSOR = 'The successor is the Eventstream sink: set EVENTSTREAM_CONNECTION_STRING to a Fabric Eventstream custom endpoint and route it to an Eventhouse (docs/eventstream.md). Every row is in the cleaned CSV.';
+export const DEPRECATION_ADVICE = `FeatureDeprecatedError: Power BI no longer creates new real-time semantic models (push and streaming; creation ends 31 Oct 2027). Existing datasets keep working: set POWERBI_DATASET_ID to one. ${SUCCESSOR}`;
+
 /** A push dataset the pipeline created for one schema: its id, table and columns. */
 export interface CreatedDataset {
   datasetId: string;
@@ -75,6 +80,7 @@ const TYPE_NAMES: Record<string, TargetType> = { int64: 'Int64', double: 'Double
 
 export class PowerBiRestSink implements RowSink {
   readonly name = 'powerbi-rest';
+  readonly title = 'Power BI';
   private readonly service: PowerBiService;
   /** Each dataset's limits (shared with the other replicas when a budget is given). */
   private readonly limits = new Map<string, { acquire(rows?: number, signal?: AbortSignal): Promise<Slot> }>();
@@ -120,12 +126,7 @@ export class PowerBiRestSink implements RowSink {
 
   /** The route of a file: the longest POWERBI_ROUTES prefix of its key, else the defaults. */
   private route(header: DatasetHeader): RestRoute {
-    const key = header.source.kind === 'object' ? header.source.key : (header.source.name ?? '');
-    const routes = this.opts.routes ?? {};
-    const prefix = Object.keys(routes)
-      .filter((p) => key.startsWith(p) && (routes[p].datasetId || routes[p].table))
-      .sort((a, b) => b.length - a.length)[0];
-    return prefix === undefined ? {} : this.opts.routes![prefix];
+    return longestPrefix(this.opts.routes ?? {}, keyOf(header), (r) => !!(r.datasetId || r.table)) ?? {};
   }
 
   /**
@@ -168,8 +169,9 @@ export class PowerBiRestSink implements RowSink {
       this.opts.log.info('powerbi dataset created', { sink: this.name, datasetId: ds.datasetId, name, retention: create.retention, columns: columns.length });
       return ds;
     } catch (err) {
-      if (err instanceof Problem && String(err.detail).includes('FeatureDeprecatedError')) {
-        throw powerbiProblems.creationRefused('FeatureDeprecatedError: new real-time semantic models can no longer be created (retired 31 Oct 2027); create it in an existing workspace before then, or move to Fabric Eventstream', { sink: this.name });
+      // Any refusal to create it (FeatureDeprecatedError above all) ends the file partial and names the successor.
+      if (err instanceof Problem && !err.retryable) {
+        throw powerbiProblems.creationRefused(String(err.detail).includes('FeatureDeprecatedError') ? DEPRECATION_ADVICE : `${err.detail}. ${SUCCESSOR}`, { sink: this.name });
       }
       throw err;
     }
@@ -202,7 +204,7 @@ export class PowerBiRestSink implements RowSink {
   private lastSequence = 0;
 
   deliver(d: SinkDelivery): Promise<SinkResult> {
-    const run = () => deliverInBatches({ name: this.name, maxRowsPerFile: this.opts.maxRowsPerFile, prepare: () => this.run(d) }, d);
+    const run = () => deliverInBatches({ name: this.name, title: this.title, maxRowsPerFile: this.opts.maxRowsPerFile, prepare: () => this.run(d) }, d);
     if (!this.opts.sequenceNumbers) return run();
     const turn = this.tableTurn.then(run, run);
     this.tableTurn = turn.catch(() => undefined);
