@@ -17,7 +17,6 @@ import { sleep } from '../runtime/retry.js';
 import { ConditionalStore } from '../storage/conditional-store.js';
 import type { Storage } from '../storage/s3.js';
 import { stateKeys } from '../lifecycle/keys.js';
-import type { BudgetFactory } from './sink.js';
 import type { SlidingWindowLimiter, Slot } from './rate-limiter.js';
 
 const Turn = z.object({
@@ -205,6 +204,9 @@ export class SharedBudget<C = undefined> {
     return this.releasing;
   }
 }
+
+/** Make the shared budget of one destination (`target` names it; hashed into the record's key) around this process's limiter. */
+export type BudgetFactory = <C>(target: string, limiter: PortableLimiter<C>) => { acquire(cost?: C, signal?: AbortSignal): Promise<Slot> };
 
 /** Each destination's budget, shared by every publish replica through the output bucket (one record per destination). */
 export function sharedBudgets(s3: Storage, bucket: string): BudgetFactory {

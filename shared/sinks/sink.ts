@@ -12,8 +12,7 @@ import type { DatasetHeader, Row } from '../dataset/contract.js';
 import type { Component } from '../runtime/config.js';
 import type { Logger } from '../runtime/log.js';
 import type { Storage } from '../storage/s3.js';
-import type { PortableLimiter } from './shared-budget.js';
-import type { Slot } from './rate-limiter.js';
+import type { BudgetFactory } from './shared-budget.js';
 
 export interface SinkDelivery {
   header: DatasetHeader;
@@ -87,8 +86,6 @@ export interface SinkContext {
   budget?: BudgetFactory;
 }
 
-/** Make the shared budget of one destination (`target` names it; hashed into the record's key) around this process's limiter. */
-export type BudgetFactory = <C>(target: string, limiter: PortableLimiter<C>) => { acquire(cost?: C, signal?: AbortSignal): Promise<Slot> };
 
 /**
  * One sink kind, as publish lists it: its configuration (a component, every variable described,
