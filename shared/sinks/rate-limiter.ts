@@ -45,10 +45,15 @@ export class SlidingWindowLimiter {
     for (const s of Array.isArray(starts) ? (starts as number[]) : []) if (s > t - this.windowMs - this.marginMs) this.starts.push(s);
   }
 
-  /** Count a whole window as used from now (after a holder vanished: what it sent last is unknown). */
-  fill(): void {
+  /**
+   * Count as used, from now, what another process could have started in the last `staleMs` that
+   * this one was not told of (a holder that vanished after its last handover of the window): at
+   * the limit's rate over that time, at most the whole limit.
+   */
+  fill(staleMs: number): void {
     const t = this.now();
-    for (let i = 0; i < this.limit; i++) this.starts.push(t + i * 1e-3);
+    const n = Math.min(this.limit, Math.max(1, Math.ceil((this.limit * staleMs) / this.windowMs)));
+    for (let i = 0; i < n; i++) this.starts.push(t + i * 1e-3);
   }
 
   /** Wait until a start is allowed, then record it. Waiters are served in arrival order (files with one request pending each take turns). */

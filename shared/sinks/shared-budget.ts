@@ -45,8 +45,8 @@ export interface PortableLimiter<C = undefined> {
   export(): unknown;
   /** Take over the windows of the previous holder. */
   load(window: unknown): void;
-  /** Count a whole window as used (the previous holder vanished: what it sent last is unknown). */
-  fill(): void;
+  /** Count as used what a vanished holder could have sent in its last `staleMs` (not handed over). */
+  fill(staleMs: number): void;
 }
 
 export class SharedBudget<C = undefined> {
@@ -133,7 +133,7 @@ export class SharedBudget<C = undefined> {
         if (!etag) continue;
         this.limiter.load(t?.window);
         // A holder that vanished (its turn expired, not handed over) may have sent after its last renewal.
-        if (t?.holder && t.holder !== this.me) this.limiter.fill();
+        if (t?.holder && t.holder !== this.me) this.limiter.fill(this.ttlMs);
         this.held = true;
         this.heldSince = now;
         this.heldUntil = now + this.ttlMs;

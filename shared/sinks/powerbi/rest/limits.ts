@@ -88,8 +88,8 @@ export class DatasetLimits implements PortableLimiter<number> {
     for (const r of w?.rows ?? []) this.rows.push(r);
   }
 
-  fill(): void {
-    this.perMinute.fill();
-    if (this.bigTable) this.perHour.fill();
+  fill(staleMs: number): void {
+    this.perMinute.fill(staleMs);
+    if (this.bigTable) this.perHour.fill(staleMs);
   }
 }
