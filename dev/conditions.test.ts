@@ -10,7 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startEmbeddedS3, type EmbeddedS3 } from './embedded-s3.js';
+import { ConditionalRequests, conditionOf } from './conditions.js';
 import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
 import { createStorage, type Storage } from '../shared/storage/s3.js';
 
@@ -103,5 +106,50 @@ describe('conditional DELETE', () => {
 
   test('If-Match on a missing key is 404 NoSuchKey', async () => {
     assert.equal(await status(del('never.json', '*')), 'NoSuchKey');
+  });
+});
+
+describe('a client that goes away mid-request (SIGKILL)', () => {
+  // A request whose client died after sending its body goes on in the store (a PUT still commits);
+  // the answer's 'close' has been emitted by the time it takes its key's lock. The lock must not wait
+  // for that 'close' again: a key held for good hung every later read of it (a publish killed while
+  // saving its checkpoint left the next run's adopt waiting forever).
+  const fake = (method: string, headers: Record<string, string> = {}) => {
+    const req = Object.assign(new EventEmitter(), { method, url: '/cond/held.json', headers }) as unknown as IncomingMessage;
+    const res = Object.assign(new EventEmitter(), { closed: false, destroyed: false, writableFinished: false, writeHead: () => res }) as unknown as ServerResponse & { closed: boolean; destroyed: boolean };
+    return { req, res };
+  };
+  const within = <T>(p: Promise<T>, ms: number, what: string) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms).unref())]);
+
+  for (const [what, method, headers] of [
+    ['a conditional PUT', 'PUT', { 'if-match': '"abc"' }],
+    ['a PUT without conditions', 'PUT', {}],
+    ['a conditional DELETE', 'DELETE', { 'if-match': '"abc"' }],
+  ] as const) {
+    test(`${what} whose client closed before it took the lock: the next read of the key is answered`, async () => {
+      const requests = new ConditionalRequests();
+      const gone = fake(method, headers);
+      const scope = requests.scope(gone.req, gone.res, ['cond', 'held.json'], conditionOf(gone.req.headers))!;
+      gone.res.closed = gone.res.destroyed = true;
+      gone.res.emit('close');
+      await scope.enter();
+      const next = fake('GET');
+      await within(requests.scope(next.req, next.res, ['cond', 'held.json'], {})!.start(), 1000, 'the read after it');
+    });
+  }
+
+  test('a read whose client closed while it waited in line does not hold the key', async () => {
+    const requests = new ConditionalRequests();
+    const writer = fake('PUT');
+    const writing = requests.scope(writer.req, writer.res, ['cond', 'held.json'], {})!;
+    await writing.enter();
+    const gone = fake('GET');
+    const waiting = requests.scope(gone.req, gone.res, ['cond', 'held.json'], {})!.start();
+    gone.res.closed = gone.res.destroyed = true;
+    gone.res.emit('close');
+    writer.res.emit('finish');
+    await waiting;
+    const next = fake('GET');
+    await within(requests.scope(next.req, next.res, ['cond', 'held.json'], {})!.start(), 1000, 'the read after it');
   });
 });

@@ -75,6 +75,17 @@ export interface RequestScope {
   start(): Promise<void>;
 }
 
+/**
+ * Release a key's lock when the answer ends, or at once when it has ended already: a client that
+ * went away (killed mid-request) before its request took the lock has had its 'close' event, and
+ * a lock waiting for it would hold the key for good — every later request on it would hang.
+ */
+function releaseWhenAnswered(res: ServerResponse, release: () => void): void {
+  if (res.closed || res.destroyed || res.writableFinished) return release();
+  res.once('close', release);
+  res.once('finish', release);
+}
+
 export class ConditionalRequests {
   private static readonly storage = new AsyncLocalStorage<RequestScope>();
   private readonly tails = new Map<string, Promise<void>>();
@@ -120,13 +131,13 @@ export class ConditionalRequests {
       if (entered) return;
       entered = true;
       if (conditional && this.busy(key)) throw s3Error(conflict);
-      const release = await this.lock(key).taken;
-      res.once('close', release);
-      res.once('finish', release);
+      releaseWhenAnswered(res, await this.lock(key).taken);
     };
     const start = async () => {
       if (method !== 'GET' && method !== 'HEAD') return;
       const release = await this.lock(key).taken;
+      // A client gone while its read waited in line: nothing will be answered, the lock goes on.
+      if (res.closed || res.destroyed) return release();
       // Held until the answer starts: the metadata has been read and the file opened by then.
       const writeHead = res.writeHead.bind(res) as (...a: unknown[]) => ServerResponse;
       res.writeHead = ((...a: unknown[]) => {
