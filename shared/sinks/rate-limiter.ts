@@ -13,6 +13,23 @@ export interface Slot {
   cancel?(): void;
 }
 
+/**
+ * Two accounts of the same events, merged so that each event counts once: an event in both (equal
+ * key) is kept once, as often as the larger account has it. A window handed over and taken back by
+ * the same process holds its own events twice otherwise, and doubles at every turn.
+ */
+export function unionOf<T>(mine: readonly T[], theirs: readonly T[], key: (x: T) => string | number): T[] {
+  const held = new Map<string | number, number>();
+  for (const x of mine) held.set(key(x), (held.get(key(x)) ?? 0) + 1);
+  const out = [...mine];
+  for (const x of theirs) {
+    const n = held.get(key(x)) ?? 0;
+    if (n > 0) held.set(key(x), n - 1);
+    else out.push(x);
+  }
+  return out;
+}
+
 export class SlidingWindowLimiter {
   private readonly starts: number[] = [];
   /** The last waiter in line (FIFO). */
@@ -39,10 +56,17 @@ export class SlidingWindowLimiter {
     return this.starts.filter((s) => s > t - this.windowMs - this.marginMs).sort((a, b) => a - b);
   }
 
-  /** Continue another process's window: its recent starts count here too (two at one instant are two). */
+  /**
+   * Continue the window handed over with the turn: its recent starts count here too (two at one
+   * instant are two), but a start this process holds already — its own, handed over and taken back
+   * — is not counted again.
+   */
   load(starts: unknown): void {
     const t = this.now();
-    for (const s of Array.isArray(starts) ? (starts as number[]) : []) if (s > t - this.windowMs - this.marginMs) this.starts.push(s);
+    const recent = (Array.isArray(starts) ? (starts as number[]) : []).filter((s) => s > t - this.windowMs - this.marginMs);
+    const merged = unionOf(this.starts, recent, (s) => s);
+    this.starts.length = 0;
+    this.starts.push(...merged);
   }
 
   /**

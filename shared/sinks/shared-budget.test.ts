@@ -77,3 +77,23 @@ test('a holder that dies is replaced once its turn expires', { timeout: 30_000 }
   next.done();
   assert.ok(Date.now() - started < 3_000, `the next holder sent within the turn's time-to-live (${Date.now() - started} ms)`);
 });
+
+test('one replica taking its own turn back, file after file: its windows are not counted twice (REST: rows an hour)', { timeout: 60_000 }, async () => {
+  const { DatasetLimits } = await import('./powerbi/rest/limits.js');
+  const limits = new DatasetLimits(false);
+  const budget = new SharedBudget(store(), '_state/budgets/test-three.json', limits, { ttlMs: 600, quantumMs: 300 });
+  // 12 files of 10,000 rows one after another, the turn handed over while idle between them: 120,000
+  // rows in the hour, far below the 1,000,000 limit. Counted twice at each handover (2^12 × 10,000)
+  // the limit would be passed by the 7th file, and the next would wait for an hour.
+  for (let file = 0; file < 12; file++) {
+    const slot = await Promise.race([budget.acquire(10_000), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`file ${file} still waits for a slot after 5 s`)), 5_000).unref())]);
+    slot.done();
+    const turns = budget.stats.turns;
+    const idle = Date.now();
+    while (budget.stats.turns === turns && Date.now() - idle < 1_000 && (budget as unknown as { held: boolean }).held) await new Promise((r) => setTimeout(r, 20));
+  }
+  const window = limits.export();
+  assert.equal(window.rows.reduce((n, r) => n + r.n, 0), 120_000, 'each file\'s rows counted once');
+  assert.equal(window.minute.length, 12, 'each request counted once in the minute window');
+  assert.ok(budget.stats.turns >= 6, `the turn was handed over and taken back (${budget.stats.turns} turns)`);
+});

@@ -6,7 +6,7 @@
  * is sends, and the windows travel with the turn, so the limits hold across replicas.
  */
 import { sleep } from '../../../runtime/retry.js';
-import { SlidingWindowLimiter, type Slot } from '../../rate-limiter.js';
+import { SlidingWindowLimiter, unionOf, type Slot } from '../../rate-limiter.js';
 import type { PortableLimiter } from '../../shared-budget.js';
 
 export const REST_LIMITS = { rowsPerRequest: 10_000, bytesPerRequest: 16 * 1024 * 1024, inFlight: 5, perMinute: 120, perHourBigTable: 120, rowsPerHour: 1_000_000 };
@@ -85,7 +85,7 @@ export class DatasetLimits implements PortableLimiter<number> {
     const w = state as Partial<DatasetWindows> | undefined;
     this.perMinute.load(w?.minute ?? []);
     this.perHour.load(w?.hour ?? []);
-    for (const r of w?.rows ?? []) this.rows.push(r);
+    this.rows = unionOf(this.rows, w?.rows ?? [], (r) => `${r.at}:${r.n}`);
   }
 
   fill(staleMs: number): void {
