@@ -53,7 +53,7 @@ export const transform = defineFunction({
         if (type.startsWith('application/json') && event.method === 'POST') {
           // Only the webhook (or the recovery sweep) hands objects over.
           requireBearer(event.headers, [internal], 'INTERNAL_TOKEN');
-          return transformObject(await readJson(event.body, REF_MAX_BYTES, 'an object reference'), deps, ctx, { force: event.query.get('force') === 'true' });
+          return transformObject(await readJson(event.body, REF_MAX_BYTES, 'an object reference'), deps, ctx, { force: event.query.get('force') === 'true', deadline: event.deadline });
         }
         // Ad-hoc use is open unless ADHOC_TOKEN is set; publishing an ad-hoc file writes outputs
         // and pushes rows, so it needs the chain's own credential.

@@ -111,7 +111,7 @@ function notClaimed(taken: Exclude<ClaimAttempt, { kind: 'claimed' }>, id: strin
  * failure a retry can help leaves the version waiting for its next attempt; one it cannot ends it
  * failed, with its record. A run that loses its claim stops (its signal aborts the stream).
  */
-export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext, opts: { force?: boolean } = {}): Promise<FunctionResult> {
+export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext, opts: { force?: boolean; deadline?: AbortSignal } = {}): Promise<FunctionResult> {
   const source = await versionOf(refInput, deps, ctx.log);
   const log = ctx.log.child({ bucket: source.bucket, key: source.key });
   const id = versionId(source);
@@ -131,15 +131,51 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
   claim.startHeartbeat((why) => log.warn('claim lost: stopping', { id, runId, why }));
   log.info('claimed', { id, runId, attempts: claim.attempts });
   try {
-    const answer = await runClaimed(claim, deps, ctx, log);
-    return answer;
+    const run = runClaimed(claim, deps, ctx, log, opts.deadline);
+    if (!opts.deadline) return await run;
+    // An await that never ends (a store or a publish that stops answering) cannot hold the claim past the deadline.
+    const past = untilAborted(opts.deadline).then(() => pastDeadline(claim, deps, log));
+    return await Promise.race([run, past]);
   } finally {
     claim.end();
   }
 }
 
-async function runClaimed(claim: HeldClaim, deps: TransformDeps, ctx: FunctionContext, log: FunctionContext['log']): Promise<FunctionResult> {
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** The memo of each claim's end at the deadline (the race and the run's own catch may both get there). */
+const expiring = new WeakMap<HeldClaim, Promise<FunctionResult>>();
+
+/**
+ * The run passed the handler deadline (the caller was answered 504): the version waits for its
+ * next attempt, counted, and this run gives its claim up so that nothing it still does is written.
+ */
+function pastDeadline(claim: HeldClaim, deps: TransformDeps, log: FunctionContext['log']): Promise<FunctionResult> {
+  let done = expiring.get(claim);
+  if (!done) {
+    done = (async () => {
+      if (claim.lost) return { status: 409, headers: { 'content-type': PROBLEM_CONTENT_TYPE }, json: (claim.signal.reason as Problem).toJSON() };
+      const problem = problems.timeout('the run passed the handler deadline (HANDLER_TIMEOUT_SECONDS); the next attempt resumes it');
+      const next = await claim.expire(problem);
+      if ('failed' in next) throw lifecycleProblems.gaveUp(next.failed.reason, { failure: `${deps.outputBucket}/${next.failed.failure}`, last: problem.toJSON() });
+      log.warn('the run passed its deadline: the next attempt waits', { id: claim.id, attempts: claim.attempts, retryAt: next.retryAt });
+      return { status: 202, json: { status: 'waiting', id: claim.id, retryAt: next.retryAt, attempts: claim.attempts, last: problem.toJSON() } };
+    })();
+    expiring.set(claim, done);
+  }
+  return done;
+}
+
+/**
+ * The run of a claimed version. It stops when its claim is lost or at the handler deadline,
+ * whichever comes first: no wait (a store or a publish that never answers) holds a claim past
+ * the deadline; the version then waits for its next attempt.
+ */
+async function runClaimed(claim: HeldClaim, deps: TransformDeps, ctx: FunctionContext, log: FunctionContext['log'], deadline?: AbortSignal): Promise<FunctionResult> {
   const { source, id, runId } = claim;
+  const stop = deadline ? AbortSignal.any([claim.signal, deadline]) : claim.signal;
   const failed = async (problem: Problem): Promise<FunctionResult> => {
     const record = await deps.lifecycle.outcomes.fail({ id, source, problem, runId, attempts: claim.attempts });
     await claim.release();
@@ -164,8 +200,9 @@ async function runClaimed(claim: HeldClaim, deps: TransformDeps, ctx: FunctionCo
       body.destroy();
       throw err;
     }
-    answer = await forwardToPublish(deps, started.stream, ctx, claim.signal, runId);
+    answer = await forwardToPublish(deps, started.stream, ctx, stop, runId);
   } catch (err) {
+    if (deadline?.aborted) return pastDeadline(claim, deps, log);
     const problem = err instanceof Problem ? err : toProblem(err, ctx.callId);
     if (problem.retryable || claim.lost) return retryLater(problem);
     return failed(problem);

@@ -190,6 +190,16 @@ export class HeldClaim {
     return { retryAt: this.record.expiresAt };
   }
 
+  /**
+   * The run ends at its deadline: the version waits for its next attempt (as `defer`), and the
+   * claim counts as lost from now on, so that whatever the run still does writes nothing.
+   */
+  async expire(problem: Problem): Promise<{ retryAt: string } | { failed: OutcomeRecord }> {
+    const next = await this.defer(problem, { kind: 'retryable', reason: problem.title });
+    this.lose('its run passed its deadline');
+    return next;
+  }
+
   /** Past the ceiling of attempts: the version fails for good, with its record. */
   async giveUp(last?: Claim['last']): Promise<OutcomeRecord> {
     const problem = lifecycleProblems.gaveUp(`gave up after ${this.record.attempts} attempts${last ? `; the last: ${last.title}${last.detail ? ` (${last.detail})` : ''}` : ''}`, { last });

@@ -22,8 +22,10 @@ export interface FunctionEvent {
   /** The request body as a stream; reading past the function's limit fails with 413. */
   body: Readable;
   callId: string;
-  /** Aborted when the client goes away before the answer is complete. */
+  /** Aborted when the client goes away before the answer is complete, or at the handler deadline. */
   signal: AbortSignal;
+  /** Aborted at the handler deadline only (work that outlives its caller stops there). */
+  deadline?: AbortSignal;
 }
 
 export interface FunctionContext {
@@ -184,6 +186,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
     res.setHeader('x-call-id', callId);
     const reqLog = log.child({ callId });
     const abort = new AbortController();
+    const pastDeadline = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) abort.abort(new Error('client closed the connection'));
     });
@@ -192,6 +195,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
           const p = problems.timeout(`no answer within ${opts.timeoutSeconds}s`);
           reqLog.error('handler deadline passed', { status: 504, timeoutSeconds: opts.timeoutSeconds });
           abort.abort(p);
+          pastDeadline.abort(p);
           if (!res.headersSent) sendProblem(res, p, callId);
           else res.destroy(p);
         }, opts.timeoutSeconds * 1000)
@@ -214,6 +218,7 @@ export async function serveFunction(opts: ServeOptions): Promise<RunningFunction
         body,
         callId,
         signal: abort.signal,
+        deadline: pastDeadline.signal,
       };
       const result = await opts.handler(event, { fn: opts.name, callId, log: reqLog });
       status = result.status ?? 200;
