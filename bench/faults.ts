@@ -13,6 +13,7 @@ import { toMinioEvent } from '../dev/notify-bridge.js';
 import type { Fault } from '../dev/powerbi/server.js';
 import { getJson } from '../shared/storage/s3.js';
 import { outputNames } from '../shared/storage/layout.js';
+import { versionId } from '../shared/lifecycle/keys.js';
 import { lifecycleOf, startTestStack, waitFor, type TestStack } from '../test/helpers.js';
 import { startEventstreamEndpoint, type EventstreamEndpoint } from '../dev/eventstream/endpoint.js';
 
@@ -167,7 +168,7 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
   const ep = s.route === 'eventstream' ? await startEventstreamEndpoint({ port: 0 }) : undefined;
   // Eventstream alone (Power BI off); small batches and a short timeout, so that faults hit many of them and cost little.
   const sinkEnv: Record<string, string> = ep ? { POWERBI_ENABLED: 'false', EVENTSTREAM_CONNECTION_STRING: ep.connectionString, EVENTSTREAM_MAX_BATCH_BYTES: String(64 * 1024), EVENTSTREAM_TIMEOUT_SECONDS: '3' } : { POWERBI_EMULATOR_ROUTE: s.route };
-  const t = await startTestStack({ ...sinkEnv, WEBHOOK_WAIT_SECONDS: '2', RECONCILE_SECONDS: '3600', LOG_LEVEL: 'warn', REPLICAS: String(s.replicas ?? 1) });
+  const t = await startTestStack({ ...sinkEnv, WEBHOOK_WAIT_SECONDS: '2', RECONCILE_SECONDS: '3600', LOG_LEVEL: process.env.FAULTS_DEBUG ? 'debug' : 'warn', REPLICAS: String(s.replicas ?? 1) });
   const crashes: string[] = [];
   const watch = () => {
     for (const [name, p] of [...t.stack.replicas].flatMap(([n, ps]) => ps.map((q) => [n, q] as const))) {
@@ -181,9 +182,11 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
       });
     }
   };
+  const trace = (m: string) => process.env.FAULTS_DEBUG && process.stderr.write(`[faults +${Date.now() - started} ms] ${m}\n`);
   try {
     watch();
     await s.before?.(t, ep);
+    trace('before done');
     const keys: string[] = [];
     let expected = 0;
     let next = 0;
@@ -199,19 +202,31 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
     for (let i = 0; i < load.large; i++) add(load.largeRows);
     for (let i = 0; i < load.small; i++) add(load.smallRows);
     await Promise.all(uploads);
+    trace('uploaded');
     await s.after?.(t);
     watch();
     let faultAt: number | undefined;
     if (s.during) {
       await waitFor('rows reaching the sink', async () => (rowsIn(t, s.route, ep).length > 0 ? true : undefined), 120_000, 20);
       faultAt = Date.now();
+      trace('rows reached the sink: fault');
       await s.during(t);
+      trace('fault done');
       watch();
     }
     // Every object version ends with a terminal state (the reconciliation sweep is the safety net).
     const opts = { s3: t.s3, lifecycle: lifecycleOf(t.s3), inputBucket: 'incoming', prefix: '', suffixes: ['.csv'], withoutOutcome: true };
     try {
-      await waitFor('every object version in a terminal state', async () => ((await unfinishedObjects(opts)).length === 0 ? true : undefined), Number(process.env.FAULTS_WAIT_MS ?? 600_000), 250);
+      let shown = Date.now();
+      await waitFor('every object version in a terminal state', async () => {
+        const left = await unfinishedObjects(opts);
+        if (process.env.FAULTS_DEBUG && Date.now() - shown > 10_000) {
+          shown = Date.now();
+          if (process.env.FAULTS_LOG) writeFileSync(process.env.FAULTS_LOG, t.logs.join('\n'));
+          trace(`unfinished: ${JSON.stringify(await Promise.all(left.map(async (r) => [r.key, await opts.lifecycle.status(versionId(r))])))}`);
+        }
+        return left.length === 0 ? true : undefined;
+      }, Number(process.env.FAULTS_WAIT_MS ?? 600_000), 250);
     } catch (err) {
       const left = await unfinishedObjects(opts);
       throw new Error(`${(err as Error).message}: ${left.length} left, e.g. ${left.slice(0, 3).map((r) => r.key).join(', ')}`);
