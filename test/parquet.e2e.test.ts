@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { readCleaned } from '../shared/csv/cleaned-csv.js';
 import type { Cell, Column } from '../shared/dataset/contract.js';
 import { examplePath, repoRoot } from './kit.js';
@@ -79,9 +79,16 @@ describe('Parquet beside the cleaned CSV (OUTPUT_FORMATS=csv,parquet)', () => {
     await t.stack.bridge!.settled();
     const body = readFileSync(examplePath('vendas_ptbr.csv'));
     const ask = async (accept: string) => {
-      const res = await request(`${t.stack.gateway.url}/function/transform`, { method: 'POST', headers: { 'content-type': 'text/csv', accept }, body });
-      assert.equal(res.statusCode, 200);
-      return { type: String(res.headers['content-type']), rows: res.headers['x-rows'], bytes: Buffer.from(await res.body.arrayBuffer()) };
+      // A new connection for each request, as curl makes: a pooled one from an earlier suite (whose
+      // gateway is gone, its port perhaps reused) was reset twice in whole-suite runs.
+      const fresh = new Agent();
+      try {
+        const res = await request(`${t.stack.gateway.url}/function/transform`, { method: 'POST', headers: { 'content-type': 'text/csv', accept }, body, dispatcher: fresh });
+        assert.equal(res.statusCode, 200);
+        return { type: String(res.headers['content-type']), rows: res.headers['x-rows'], bytes: Buffer.from(await res.body.arrayBuffer()) };
+      } finally {
+        await fresh.close();
+      }
     };
     const pq = await ask('application/vnd.apache.parquet');
     assert.equal(pq.type, 'application/vnd.apache.parquet');
