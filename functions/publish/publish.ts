@@ -31,7 +31,7 @@ export interface PublishDeps {
   escapeFormulas: boolean;
   /** The formats of the cleaned rows (OUTPUT_FORMATS): `csv` when unset. */
   formats?: readonly ('csv' | 'parquet')[];
-  /** Multipart part size of the outputs, in bytes. */
+  /** Multipart part size of the CSV outputs, in bytes (Parquet's parts are S3's smallest, 5 MiB). */
   partSize?: number;
   s3: Storage;
   sinks: RowSink[];
@@ -115,7 +115,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   const cleaned = new ObjectWriter(deps.s3, bucket, names.cleaned, 'text/csv; charset=utf-8', deps.partSize);
   const rejects = new ObjectWriter(deps.s3, bucket, names.rejects, 'text/csv; charset=utf-8', deps.partSize);
   const csv = !deps.formats || deps.formats.includes('csv');
-  const parquet = deps.formats?.includes('parquet') ? parquetObject(deps.s3, bucket, names.parquet, columns, deps.partSize) : undefined;
+  const parquet = deps.formats?.includes('parquet') ? parquetObject(deps.s3, bucket, names.parquet, columns) : undefined;
   let trailer: DatasetTrailer | undefined;
   let rejectCount = 0;
   try {
