@@ -40,12 +40,14 @@ const SENTINEL: RowGroup = { columns: [], total_byte_size: 0n, num_rows: 0n };
 /** The footer is drained into the sink every this many bytes. */
 const DRAIN_BYTES = 1 << 20;
 
+/** The library's bytes or page indexes are not what the footer can splice: no file is finished. */
 export class FooterError extends Error {
   constructor(what: string) {
     super(`Parquet footer: hyparquet-writer's metadata bytes are not laid out as expected (${what}); refusing to write a file whose footer could be corrupt`);
   }
 }
 
+/** Whether two byte ranges hold the same bytes. */
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }

@@ -11,6 +11,7 @@ import { DUCKDB_TYPE, readParquetWithDuckDB } from '../../test/parquet-reader.js
 import { parquetChunks, ParquetFileWriter, parquetSchema, type ParquetOptions } from './writer.js';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { CompactFooter, FooterError } from './footer.js';
 
 const col = (name: string, type: ColumnType): Column => ({ name, sourceName: name, type, nullable: true, origin: 'inferred' });
 const COLUMNS = [col('id', 'integer'), col('valor', 'decimal'), col('ativo', 'boolean'), col('dia', 'date'), col('quando', 'datetime'), col('cidade', 'text')];
@@ -141,6 +142,14 @@ describe('Parquet footer kept as bytes, against the library\'s own', () => {
     assert.ok(back.offsetIndexes >= 3, `the library's file has offset indexes (${back.offsetIndexes})`);
     assert.ok(ours.bytes.equals(library), 'byte for byte the library\'s file');
     assert.deepEqual((await readParquetWithDuckDB(ours.bytes)).rows, rows);
+  });
+
+  test('what the footer cannot splice (a bloom filter, written after the indexes) is refused, not written', async () => {
+    const schema = parquetSchema(columns);
+    const w = new ParquetWriter({ writer: new ByteWriter(), schema });
+    await w.write({ columnData: [{ name: 'id', data: [1n, 2n], bloomFilter: true }, { name: 'valor', data: [1, 2] }, { name: 'cidade', data: ['a', 'b'] }] });
+    const footer = new CompactFooter({ schema, createdBy: 'x' });
+    assert.throws(() => footer.add(w.row_groups[0], w.pendingIndexes), FooterError);
   });
 
   test('an empty file: the library\'s bytes', async () => {
