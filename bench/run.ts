@@ -249,6 +249,11 @@ for (const { shape, file } of files) {
 }
 say('');
 say("Rows differ: transform rejects rows that do not fit a column's type (and DuckDB, with ignore_errors, skips or keeps them as text). Peak RSS is the whole process (the transform's own share is in the clean-CSV row).");
+// The writer alone, at the 1 GB file's size: its footer is the part that grows with the file.
+const probes = Array.from({ length: runs }, () => worker('parquet-writer', files[0].file));
+const rss = probes.map((p) => p.maxRssMB);
+say('');
+say(`Writer alone (worker mode \`parquet-writer\`: ${probes[0].rows.toLocaleString('en')} seed-shaped rows, the 1 GB file's, cycled from the file's first 20,000; ${((probes[0].outBytes ?? 0) / 1e6).toFixed(0)} MB of Parquet; no memory limit): peak RSS ${Math.min(...rss).toFixed(0)} MB (lowest of ${runs}; highest ${Math.max(...rss).toFixed(0)} MB), ${Math.min(...probes.map((p) => p.seconds)).toFixed(0)} s.`);
 }
 if (want('pipeline')) {
 say('');

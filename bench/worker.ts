@@ -1,6 +1,7 @@
 /**
  * One measurement in a fresh process (so peak RSS is its own): `node bench/out/worker.mjs <mode> <file> [delimiter]`.
  * Prints one JSON line: { mode, seconds, rows, outBytes, maxRssMB }.
+ * `parquet-writer` is the writer-only probe: BENCH_PROBE_ROWS rows (cycled from the file's first 20,000) into Parquet.
  */
 import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
@@ -13,6 +14,7 @@ import { csvLine } from '../shared/csv/writer.js';
 import { readCsv } from '../shared/csv/reader.js';
 import { ParquetFileWriter } from '../shared/parquet/writer.js';
 import { open } from 'node:fs/promises';
+import type { Column, Row } from '../shared/dataset/contract.js';
 
 const [mode, file, delimiter = ','] = process.argv.slice(2);
 const t0 = performance.now();
@@ -123,6 +125,25 @@ if (mode === 'floor') {
   }
   await w!.end();
   await out.close();
+} else if (mode === 'parquet-writer') {
+  // The Parquet writer alone: the file's first 20,000 typed rows, written again and again until
+  // BENCH_PROBE_ROWS rows (default 22,000,000: the 1 GB seed-shaped file's), bytes counted, not kept.
+  const config = csvDefaults();
+  const events = transformCsv(createReadStream(file, { highWaterMark: READ }), transformOptionsFrom(config, { kind: 'adhoc', name: file }, { maxRejectRatio: 1 }));
+  const sample: Row[] = [];
+  let columns: readonly Column[] = [];
+  for await (const e of events) {
+    if (e.kind === 'header') columns = e.header.schema.columns;
+    else if (e.kind === 'rows' && sample.length < 20_000) sample.push(...e.rows);
+  }
+  const total = Number(process.env.BENCH_PROBE_ROWS ?? 22_000_000);
+  const w = new ParquetFileWriter(columns, async (b) => void (outBytes += b.length));
+  for (let at = 0; rows < total; at = (at + 1000) % sample.length) {
+    const batch = sample.slice(at, Math.min(at + 1000, sample.length, at + total - rows));
+    await w.writeRows(batch);
+    rows += batch.length;
+  }
+  await w.end();
 } else {
   throw new Error(`unknown mode ${mode}`);
 }

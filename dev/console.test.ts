@@ -2,7 +2,8 @@
  * The console's status comes from the lifecycle's records, as the embedded store reports their
  * writes: a file finished by another process (a sweep after a restart) appears when its outcome is
  * recorded; a reprocess starts its journey again and ends with the new outcome; a partial file is
- * partial, with the rows its sink refused and Power BI's words.
+ * partial, with the rows its sink refused and Power BI's words; a file links the outputs its manifest
+ * recorded (Parquet alone: no cleaned CSV).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -59,4 +60,15 @@ test('a file finished elsewhere appears; a reprocess starts its journey again; a
   assert.deepEqual(f.sinkRejects, ['powerbi-push refused row 2: Power BI refused the row: a string longer than 4,000 characters']);
   assert.equal(f.problem, 'powerbi-push: 1 rows not sent');
   assert.deepEqual(f.steps.map((s) => s.stage), ['transforming', 'partial'], 'the earlier run\'s steps are gone');
+});
+
+test("a file's links are the outputs its manifest recorded: a Parquet-only file has no cleaned CSV", async () => {
+  const l = new Lifecycle(s3, 'processed', { claimMs: 30_000, maxAttempts: 20 });
+  const names = outputNames('pq/only.csv');
+  const source = { kind: 'object' as const, bucket: 'incoming', key: 'pq/only.csv', etag: 'p1' };
+  const outputs = { bucket: 'processed', parquet: names.parquet, manifest: names.manifest };
+  await putJson(s3, 'processed', names.manifest, { manifestVersion: 1, id: versionId(source), status: 'published', source, stats, rejects: { count: 0, first: [] }, outputs, sinks: {} });
+  await l.outcomes.record({ id: versionId(source), source, outcome: 'published', manifest: names.manifest, sinks: {} });
+  const f = await waitFor('the file listed', async () => (pc.files.get(versionId(source))?.stage === 'published' ? pc.files.get(versionId(source)) : undefined), 10_000, 20);
+  assert.deepEqual(f.links, { parquet: 'cleaned/pq/only.csv.parquet', manifest: 'manifests/pq/only.csv.json' });
 });

@@ -15,7 +15,8 @@ import type { ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { decide, goQueryEscape, type S3EventNotification } from '../shared/storage/s3-event.js';
 import { Lifecycle, recordOfKey, versionId, type Manifest, type OutcomeRecord } from '../shared/lifecycle/index.js';
-import { outputNames } from '../shared/storage/layout.js';
+import { outputNames, type OutputNames } from '../shared/storage/layout.js';
+import { PARQUET_CONTENT_TYPE } from '../shared/parquet/writer.js';
 import { getJson, type Storage } from '../shared/storage/s3.js';
 import type { S3RecordEvent } from './embedded-s3.js';
 import type { EmulatorServer } from './powerbi/server.js';
@@ -47,6 +48,23 @@ export interface FileJourney {
   sinkRejects?: string[];
   links: Record<string, string>;
   totalMs?: number;
+}
+
+/**
+ * A finished file's links: the outputs its manifest recorded (a Parquet-only file has no cleaned
+ * CSV). Manifests without `outputs` (earlier releases) had the cleaned CSV and rejects at their names.
+ */
+function outputLinks(m: Manifest, manifest: string, names: OutputNames): Record<string, string> {
+  const recorded = m.outputs
+    ? Object.fromEntries(Object.entries(m.outputs).filter((e): e is [string, string] => e[0] !== 'bucket' && !!e[1]))
+    : { cleaned: names.cleaned, ...(m.rejects?.count ? { rejects: names.rejects } : {}) };
+  return { ...recorded, manifest };
+}
+
+/** The content type an output is downloaded with. */
+function contentTypeOf(key: string): string {
+  if (key.endsWith('.json')) return 'application/json';
+  return key.endsWith('.parquet') ? PARQUET_CONTENT_TYPE : 'text/csv; charset=utf-8';
 }
 
 export interface ConsoleOptions {
@@ -177,7 +195,7 @@ export class PipelineConsole {
       // Rows a sink refused one by one (e.g. a cell too long for Power BI), with its words.
       f.sinkRejects = Object.entries(m.sinks).flatMap(([name, r]) => (r.rejects ?? []).slice(0, 3).map((x) => `${name} refused row ${x.row}: ${x.reason}`));
       f.problem = m.partial;
-      f.links = { cleaned: names.cleaned, manifest: c.manifest ?? names.manifest, ...(m.rejects?.count ? { rejects: names.rejects } : {}) };
+      f.links = outputLinks(m, c.manifest ?? names.manifest, names);
     }
     this.step(f, c.outcome, at);
   }
@@ -220,7 +238,7 @@ export class PipelineConsole {
         if (!/^(cleaned|manifests|rejects|failed)\//.test(key)) return json(res, { error: 'only outputs can be downloaded' }, 400);
         try {
           const body = await this.opts.s3().getObject(this.opts.outputBucket, key);
-          res.writeHead(200, { 'content-type': key.endsWith('.json') ? 'application/json' : 'text/csv; charset=utf-8', 'content-disposition': `inline; filename="${key.split('/').pop()!.replace(/"/g, '')}"` });
+          res.writeHead(200, { 'content-type': contentTypeOf(key), 'content-disposition': `inline; filename="${key.split('/').pop()!.replace(/"/g, '')}"` });
           body.pipe(res);
         } catch {
           json(res, { error: 'not found' }, 404);

@@ -17,10 +17,10 @@ import { cleanedHeaderLine, readCleaned } from '../../shared/csv/cleaned-csv.js'
 import { csvLine } from '../../shared/csv/writer.js';
 import { parquetObject, readParquetRows } from '../../shared/parquet/object.js';
 import type { RowSink, SinkResult } from '../../shared/sinks/sink.js';
-import { putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
+import { getJson, putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
 import { ObjectWriter } from '../../shared/storage/object-writer.js';
-import { outputsOf, sourceId, supersededManifest } from '../../shared/storage/layout.js';
-import { lifecycleProblems, memoryCheckpoint, type Lifecycle, type Manifest, type Outcome, type RunCheckpoint } from '../../shared/lifecycle/index.js';
+import { outputsOf, sourceId, supersededManifest, type OutputNames } from '../../shared/storage/layout.js';
+import { lifecycleProblems, memoryCheckpoint, type Lifecycle, type Manifest, type Outcome, type OutcomeRecord, type RunCheckpoint } from '../../shared/lifecycle/index.js';
 import type { DatasetEvent } from '../../shared/csv/clean.js';
 import { datasetProblems } from '../../shared/dataset/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
@@ -31,7 +31,7 @@ export interface PublishDeps {
   escapeFormulas: boolean;
   /** The formats of the cleaned rows (OUTPUT_FORMATS): `csv` when unset. */
   formats?: readonly ('csv' | 'parquet')[];
-  /** Multipart part size of the outputs, in bytes. */
+  /** Multipart part size of the CSV outputs, in bytes (Parquet's parts are S3's smallest, 5 MiB). */
   partSize?: number;
   s3: Storage;
   sinks: RowSink[];
@@ -103,7 +103,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
     for (let n = await it.next(); !n.done; n = await it.next()); // drain
     log.info('replay: the version has its outcome already; nothing to do', { outcome: done.outcome });
     metrics.replays.inc({ outcome: done.outcome });
-    return { status: done.outcome, replay: true, id, source, outputs: { bucket, cleaned: names.cleaned, manifest: done.manifest ?? names.manifest, failure: done.failure }, sinks: done.sinks as PublishResult['sinks'] };
+    return { status: done.outcome, replay: true, id, source, outputs: await recordedOutputs(deps.s3, bucket, done, names), sinks: done.sinks as PublishResult['sinks'] };
   }
   // The run's checkpoint: adopted only by the run that holds the version's claim.
   if (source.kind === 'object' && !deps.runId) throw lifecycleProblems.noClaim('publish needs the run id of the claim (X-Run-Id, sent by transform)');
@@ -115,7 +115,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   const cleaned = new ObjectWriter(deps.s3, bucket, names.cleaned, 'text/csv; charset=utf-8', deps.partSize);
   const rejects = new ObjectWriter(deps.s3, bucket, names.rejects, 'text/csv; charset=utf-8', deps.partSize);
   const csv = !deps.formats || deps.formats.includes('csv');
-  const parquet = deps.formats?.includes('parquet') ? parquetObject(deps.s3, bucket, names.parquet, columns, deps.partSize) : undefined;
+  const parquet = deps.formats?.includes('parquet') ? parquetObject(deps.s3, bucket, names.parquet, columns) : undefined;
   let trailer: DatasetTrailer | undefined;
   let rejectCount = 0;
   try {
@@ -257,6 +257,17 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   recordFile(status, trailer.stats, started);
   log[refused.length ? 'error' : 'info'](status, { rowsIn: trailer.stats.rowsIn, rows: trailer.stats.rowsOut, rejected: trailer.stats.rowsRejected, rejectReasons: trailer.stats.rejectReasons, sinks: sinkSummary, totalMs: manifest.timings?.totalMs });
   return { status, id, source, outputs, stats: trailer.stats, sinks };
+}
+
+/**
+ * The outputs a finished version's replay answers with: those its manifest recorded (with
+ * OUTPUT_FORMATS=parquet, no cleaned CSV); a failed version's failure record.
+ */
+async function recordedOutputs(s3: Storage, bucket: string, done: OutcomeRecord, names: OutputNames): Promise<PublishResult['outputs']> {
+  if (done.outcome === 'failed') return { bucket, failure: done.failure ?? names.failure };
+  const manifest = done.manifest ?? names.manifest;
+  const recorded = (await getJson<Manifest>(s3, bucket, manifest))?.outputs;
+  return { ...recorded, bucket, manifest };
 }
 
 function recordFile(outcome: string, stats: DatasetTrailer['stats'], started: number): void {

@@ -1,10 +1,10 @@
 /**
  * Parquet in an object store: a dataset's rows written into an object as row groups fill
- * (multipart upload, one part in flight), and read back, a row group at a time, by range reads.
+ * (multipart upload of 5 MiB parts, one in flight), and read back, a row group at a time, by range reads.
  */
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer } from 'hyparquet';
 import type { Cell, Column, Row } from '../dataset/contract.js';
-import { ObjectWriter } from '../storage/object-writer.js';
+import { MIN_PART_SIZE, ObjectWriter } from '../storage/object-writer.js';
 import type { Storage } from '../storage/s3.js';
 import { PARQUET_CONTENT_TYPE, ParquetFileWriter, type ParquetOptions } from './writer.js';
 
@@ -15,9 +15,14 @@ export interface ParquetObject {
   abort(): Promise<void>;
 }
 
-/** A Parquet object written as its rows arrive; nothing is created until `end()` (or parts abort cleanly). */
-export function parquetObject(s3: Storage, bucket: string, key: string, columns: readonly Column[], partSize?: number, opts?: ParquetOptions): ParquetObject {
-  const object = new ObjectWriter(s3, bucket, key, PARQUET_CONTENT_TYPE, partSize);
+/**
+ * A Parquet object written as its rows arrive; nothing is created until `end()` (or parts abort
+ * cleanly). Its parts are S3's smallest, 5 MiB, whatever S3_PART_SIZE_MB says: two part buffers
+ * are in memory (the one filling, the one in flight), beside the row group being encoded. At
+ * 10,000 parts that still allows a 48 GiB file.
+ */
+export function parquetObject(s3: Storage, bucket: string, key: string, columns: readonly Column[], opts?: ParquetOptions): ParquetObject {
+  const object = new ObjectWriter(s3, bucket, key, PARQUET_CONTENT_TYPE, MIN_PART_SIZE);
   const file = new ParquetFileWriter(columns, (bytes) => object.writeBytes(bytes), opts);
   return {
     key,

@@ -1,12 +1,17 @@
 /**
  * The Parquet writer, read back by an independent reader (DuckDB): the dataset's types, every
- * value (unicode, nulls, extremes), row groups as the rows arrive, an empty file.
+ * value (unicode, nulls, extremes), row groups as the rows arrive, an empty file. Its footer,
+ * assembled from row groups kept as bytes (footer.ts), against hyparquet-writer's own: the same
+ * file byte for byte, with many row groups and with page indexes, read back by hyparquet too.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Cell, Column, ColumnType, Row } from '../dataset/contract.js';
 import { DUCKDB_TYPE, readParquetWithDuckDB } from '../../test/parquet-reader.js';
-import { parquetChunks, ParquetFileWriter, type ParquetOptions } from './writer.js';
+import { parquetChunks, ParquetFileWriter, parquetSchema, type ParquetOptions } from './writer.js';
+import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { CompactFooter, FooterError } from './footer.js';
 
 const col = (name: string, type: ColumnType): Column => ({ name, sourceName: name, type, nullable: true, origin: 'inferred' });
 const COLUMNS = [col('id', 'integer'), col('valor', 'decimal'), col('ativo', 'boolean'), col('dia', 'date'), col('quando', 'datetime'), col('cidade', 'text')];
@@ -85,5 +90,70 @@ describe('Parquet writer, read back by DuckDB', () => {
     const got = await readParquetWithDuckDB(Buffer.concat(chunks));
     assert.equal(got.rowGroups, 3);
     assert.deepEqual(got.rows, rows);
+  });
+});
+
+/** The same rows written by hyparquet-writer alone (its own footer), `groupRows` rows a group; integer, decimal and text columns. */
+async function libraryFile(columns: Column[], rows: Row[], groupRows: number): Promise<Buffer> {
+  const out = new ByteWriter();
+  const w = new ParquetWriter({ writer: out, schema: parquetSchema(columns), createdBy: 'mini-pipeline (hyparquet-writer)' });
+  const physical = (v: Cell, c: Column) => (v === null ? null : c.type === 'integer' ? BigInt(v as number) : v);
+  for (let at = 0; at < rows.length; at += groupRows) {
+    const group = rows.slice(at, at + groupRows);
+    await w.write({ columnData: columns.map((c, i) => ({ name: c.name, data: group.map((r) => physical(r[i], c)) })), rowGroupSize: group.length });
+  }
+  await w.finish();
+  return Buffer.from(out.getBytes());
+}
+
+/** The rows as hyparquet reads them back (bigints as numbers). */
+async function readWithHyparquet(bytes: Buffer): Promise<{ rows: Cell[][]; rowGroups: number; offsetIndexes: number }> {
+  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
+  const metadata = parquetMetadata(file);
+  const objects = await parquetReadObjects({ file, metadata });
+  const names = metadata.schema.slice(1).map((e) => e.name);
+  const rows = objects.map((o) => names.map((n) => (typeof o[n] === 'bigint' ? Number(o[n]) : (o[n] as Cell))));
+  const offsetIndexes = metadata.row_groups.flatMap((g) => g.columns).filter((c) => c.offset_index_offset !== undefined).length;
+  return { rows, rowGroups: metadata.row_groups.length, offsetIndexes };
+}
+
+describe('Parquet footer kept as bytes, against the library\'s own', () => {
+  const columns = [col('id', 'integer'), col('valor', 'decimal'), col('cidade', 'text')];
+
+  for (const groups of [1, 4, 14, 15, 45]) {
+    test(`${groups} row groups: the same file as hyparquet-writer's, read back by hyparquet and DuckDB`, async () => {
+      const rows: Row[] = Array.from({ length: groups * 150 }, (_, i) => [i % 7 === 0 ? null : i * 1_000_003 - 5e9, i % 5 === 0 ? null : i / 8, i % 9 === 0 ? null : `São Paulo ${i % 40} ${'x'.repeat(i % 13)}`]);
+      const ours = await write(columns, [rows.slice(0, 1000), rows.slice(1000)], { rowGroupRows: 150 });
+      assert.equal(ours.groups, groups);
+      assert.ok(ours.bytes.equals(await libraryFile(columns, rows, 150)), 'byte for byte the library\'s file');
+      const back = await readWithHyparquet(ours.bytes);
+      assert.equal(back.rowGroups, groups);
+      assert.deepEqual(back.rows, rows);
+      if (groups >= 40) assert.deepEqual((await readParquetWithDuckDB(ours.bytes)).rows, rows);
+    });
+  }
+
+  test('multi-page column chunks: their offset indexes after the last group, offsets in the footer as the library writes them', async () => {
+    // Unique 600-character texts, 2,000 a group: over the library's 1 MiB page size, so two pages a chunk.
+    const rows: Row[] = Array.from({ length: 6000 }, (_, i) => [i, i / 3, `${i}:${'ç'.repeat(300)}${String(i * 7919).padStart(300, '0')}`]);
+    const ours = await write(columns, [rows], { rowGroupRows: 2000, rowGroupTextChars: 1e9 });
+    const library = await libraryFile(columns, rows, 2000);
+    const back = await readWithHyparquet(library);
+    assert.ok(back.offsetIndexes >= 3, `the library's file has offset indexes (${back.offsetIndexes})`);
+    assert.ok(ours.bytes.equals(library), 'byte for byte the library\'s file');
+    assert.deepEqual((await readParquetWithDuckDB(ours.bytes)).rows, rows);
+  });
+
+  test('what the footer cannot splice (a bloom filter, written after the indexes) is refused, not written', async () => {
+    const schema = parquetSchema(columns);
+    const w = new ParquetWriter({ writer: new ByteWriter(), schema });
+    await w.write({ columnData: [{ name: 'id', data: [1n, 2n], bloomFilter: true }, { name: 'valor', data: [1, 2] }, { name: 'cidade', data: ['a', 'b'] }] });
+    const footer = new CompactFooter({ schema, createdBy: 'x' });
+    assert.throws(() => footer.add(w.row_groups[0], w.pendingIndexes), FooterError);
+  });
+
+  test('an empty file: the library\'s bytes', async () => {
+    const ours = await write(columns, []);
+    assert.ok(ours.bytes.equals(await libraryFile(columns, [], 1)));
   });
 });

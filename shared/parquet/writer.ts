@@ -2,13 +2,15 @@
  * Typed rows into a Parquet file, written as they arrive: rows are gathered into columns, each
  * row group is encoded (hyparquet-writer: pure JS, snappy, dictionaries, statistics) and handed
  * to `sink` as bytes before the next one fills, and the footer follows at the end. Memory holds
- * one row group, bounded in cells and text, whatever the file's size.
+ * one row group, bounded in cells and text, and the footer's bytes (shared/parquet/footer.ts:
+ * about 600 bytes a column chunk, not the library's objects).
  *
  * Types from the dataset's columns: integer → INT64, decimal → DOUBLE, boolean → BOOLEAN,
  * date → DATE, datetime → TIMESTAMP (UTC, milliseconds), text → UTF-8 string; every column is
  * OPTIONAL, a null cell is a Parquet null. Column names are the dataset's, as in the cleaned CSV.
  */
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { CompactFooter } from './footer.js';
 import type { Cell, Column, ColumnType, Row } from '../dataset/contract.js';
 
 export const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
@@ -90,9 +92,14 @@ class DrainingWriter extends ByteWriter {
  */
 export const ROW_GROUP_CELLS = 131_072;
 
+/** "PAR1", the magic at both ends of a Parquet file (as a little-endian uint32). */
+const PAR1 = 0x31524150;
+
 export class ParquetFileWriter {
   private readonly out: DrainingWriter;
   private readonly writer: ParquetWriter;
+  /** Each finished row group's metadata, as bytes. */
+  private readonly footer: CompactFooter;
   private readonly types: ColumnType[];
   private readonly names: string[];
   private readonly maxRows: number;
@@ -100,7 +107,6 @@ export class ParquetFileWriter {
   private cols: (number | bigint | boolean | string | null)[][];
   private rows = 0;
   private textChars = 0;
-  private groups = 0;
 
   constructor(
     columns: readonly Column[],
@@ -114,12 +120,14 @@ export class ParquetFileWriter {
     this.cols = columns.map(() => []);
     // Each row group's bytes go to the sink before the next is encoded (the writer awaits flush).
     this.out = new DrainingWriter(sink);
-    this.writer = new ParquetWriter({ writer: this.out, schema: parquetSchema(columns), createdBy: opts.createdBy ?? 'mini-pipeline (hyparquet-writer)' });
+    const fields = { schema: parquetSchema(columns), createdBy: opts.createdBy ?? 'mini-pipeline (hyparquet-writer)' };
+    this.writer = new ParquetWriter({ writer: this.out, ...fields });
+    this.footer = new CompactFooter(fields);
   }
 
   /** Row groups written so far. */
   get rowGroups(): number {
-    return this.groups;
+    return this.footer.rowGroups;
   }
 
   async writeRows(rows: readonly Row[]): Promise<void> {
@@ -140,10 +148,12 @@ export class ParquetFileWriter {
     }
   }
 
-  /** Write what is left and the footer. */
+  /** Write what is left and the footer (the library's, from the kept bytes), then the closing magic. */
   async end(): Promise<void> {
     await this.flushGroup();
-    await this.writer.finish();
+    await this.footer.write(this.out, this.writer.num_rows);
+    this.out.appendUint32(PAR1);
+    await this.out.finish();
   }
 
   private async flushGroup(): Promise<void> {
@@ -154,7 +164,10 @@ export class ParquetFileWriter {
     this.rows = 0;
     this.textChars = 0;
     await this.writer.write({ columnData, rowGroupSize: rows });
-    this.groups++;
+    // The group's metadata leaves the library's lists as bytes (one group per write).
+    const group = this.writer.row_groups.pop();
+    if (!group || this.writer.row_groups.length) throw new Error('Parquet writer: expected exactly one row group per write');
+    this.footer.add(group, this.writer.pendingIndexes.splice(0));
   }
 }
 

@@ -12,7 +12,7 @@ export const storageConfig = component({
     S3_ACCESS_KEY: variable(z.string().min(3).default(LOCAL_S3_ACCESS_KEY), 'S3 access key.', { secret: 's3-access-key' }),
     S3_SECRET_KEY: variable(z.string().min(8, 'must be at least 8 characters').default(LOCAL_S3_SECRET_KEY), 'S3 secret key.', { secret: 's3-secret-key' }),
     S3_REGION: variable(z.string().default('us-east-1'), 'S3 region.'),
-    S3_PART_SIZE_MB: variable(int(8, 5, 5120), 'Multipart part size for outputs of unknown size (memory per upload).'),
+    S3_PART_SIZE_MB: variable(int(8, 5, 5120), 'Multipart part size for the CSV outputs (memory per upload; the Parquet output uses S3\'s smallest, 5).'),
     INPUT_BUCKET: variable(bucketName.default('incoming'), 'Bucket whose new CSV files are processed.'),
     OUTPUT_BUCKET: variable(bucketName.default('processed'), 'Bucket the cleaned CSV, manifest, rejects, failures and state go to.'),
     INPUT_PREFIX: variable(z.string().default(''), 'Only keys under this prefix are processed.'),

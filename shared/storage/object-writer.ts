@@ -8,6 +8,9 @@
 import { createHash } from 'node:crypto';
 import type { Storage } from './s3.js';
 
+/** S3's smallest multipart part (every part but the last): 5 MiB. */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+
 export class ObjectWriter {
   /** The part being filled (it grows up to `partSize`), and the bytes in it. */
   private fill?: Buffer;
