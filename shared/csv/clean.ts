@@ -12,7 +12,7 @@ import { Problem } from '../runtime/problem.js';
 import { normaliseHeaders, normaliseName } from './headers.js';
 import type { PinnedSchema } from './pinned-schema.js';
 import { readCsv, type CsvRecord, type ReadRoute, type ReadStats } from './reader.js';
-import { MISSING, RowEncoder, type EncoderHost } from './row-encoder.js';
+import { MISSING, RowEncoder, type EncoderHost, type RowOutput } from './row-encoder.js';
 import { inferColumn, INVALID, parserFor, type CellParser, type ColumnTyping, type Parsed } from './types.js';
 import { csvProblems } from './problems.js';
 
@@ -67,6 +67,15 @@ export interface EncodedRows {
   rows: number;
 }
 
+/** Rows already written as clean CSV lines (`csvLine`'s, comma-delimited, no header), and how many. */
+export interface EncodedCsvRows {
+  kind: 'encoded-csv';
+  csv: Buffer;
+  rows: number;
+}
+
+const NDJSON_OUTPUT: RowOutput = { format: 'ndjson' };
+
 /**
  * Transform a CSV byte stream into dataset events. A problem before the header (not text,
  * empty) is thrown; a problem after it ends the stream with a trailer carrying `error`.
@@ -74,19 +83,29 @@ export interface EncodedRows {
  * infer the types, emit the header, type every record, emit the trailer.
  */
 export function transformCsv(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions): AsyncGenerator<DatasetEvent> {
-  return transform(bytes, opts, false) as AsyncGenerator<DatasetEvent>;
+  return transform(bytes, opts) as AsyncGenerator<DatasetEvent>;
 }
 
 /**
  * The same dataset with its rows as NDJSON bytes (`encoded` events): what goes on the wire. After
  * the sample, lines are typed from their bytes straight into NDJSON (see RowEncoder); the bytes
- * are those `encodeNdjson` writes for `transformCsv`'s rows.
+ * are those `encodeNdjson` writes for `transformCsv`'s rows. With `output` csv, the rows are clean
+ * CSV lines instead (`encoded-csv` events): those `csvLine(row, escapeFormulas)` writes for them.
  */
-export function transformCsvEncoded(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions): AsyncGenerator<DatasetEvent | EncodedRows> {
-  return transform(bytes, opts, true);
+export function transformCsvEncoded(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: { format: 'ndjson' }): AsyncGenerator<DatasetEvent | EncodedRows>;
+export function transformCsvEncoded(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output: { format: 'csv'; escapeFormulas: boolean }): AsyncGenerator<DatasetEvent | EncodedCsvRows>;
+export function transformCsvEncoded(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output: RowOutput = NDJSON_OUTPUT): AsyncGenerator<DatasetEvent | EncodedRows | EncodedCsvRows> {
+  return transform(bytes, opts, output);
 }
 
-async function* transform(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, encode: boolean): AsyncGenerator<DatasetEvent | EncodedRows> {
+/** What the encoder wrote since its last flush, as the event of its output format. */
+function flushed(encoder: RowEncoder, output: RowOutput | undefined): EncodedRows | EncodedCsvRows | undefined {
+  const e = encoder.flush();
+  if (!e) return undefined;
+  return output?.format === 'csv' ? { kind: 'encoded-csv', csv: e.bytes, rows: e.rows } : { kind: 'encoded', ndjson: e.bytes, rows: e.rows };
+}
+
+async function* transform(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: RowOutput): AsyncGenerator<DatasetEvent | EncodedRows | EncodedCsvRows> {
   const started = performance.now();
   const file = fileName(opts.source);
   let dialect: Dialect | undefined;
@@ -119,7 +138,7 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
   };
 
   const typer = new RowTyper(columns, typings, pinned, nulls, head.width);
-  const encoder = encode ? new RowEncoder(typings, { delimiter, nullValues: nulls, maxFieldBytes: opts.maxFieldBytes, required: columns.map((_, c) => !!pinned.get(c)?.required) }, typer) : undefined;
+  const encoder = output ? new RowEncoder(typings, { delimiter, nullValues: nulls, maxFieldBytes: opts.maxFieldBytes, required: columns.map((_, c) => !!pinned.get(c)?.required), output }, typer) : undefined;
   typer.encoder = encoder;
   let error: Problem | undefined;
   try {
@@ -128,8 +147,8 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
     yield* typer.drainRejects();
     if (encoder) {
       for (const row of first) encoder.writeRow(row);
-      const e = encoder.flush();
-      if (e) yield { kind: 'encoded', ...e };
+      const e = flushed(encoder, output);
+      if (e) yield e;
       // From here on the reader hands its lines to the encoder; its batches are empty.
       route.sink = encoder;
     } else if (first.length) yield { kind: 'rows', rows: first };
@@ -139,8 +158,8 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
       if (n.done) break;
       if (encoder) {
         yield* typer.drainRejects();
-        const e = encoder.flush();
-        if (e) yield { kind: 'encoded', ...e };
+        const e = flushed(encoder, output);
+        if (e) yield e;
         continue;
       }
       const rows = typer.typeBatch(n.value);
@@ -154,8 +173,8 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
   if (encoder) {
     // What the encoder wrote before a problem ended the read.
     yield* typer.drainRejects();
-    const e = encoder.flush();
-    if (e) yield { kind: 'encoded', ...e };
+    const e = flushed(encoder, output);
+    if (e) yield e;
   }
   error ??= rejectCeiling(typer, opts, file);
   yield { kind: 'trailer', trailer: typer.trailer(readStats, Math.round(performance.now() - started), error && { ...error.toJSON(), file }) };

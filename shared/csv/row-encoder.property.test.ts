@@ -6,14 +6,19 @@
  * leading zeros, long digits, tiny decimals, impossible dates, quoted cells, ragged and blank
  * lines, CRLF; sometimes with a pinned schema that requires a column. The sample is small, so most
  * lines go through the encoder, in parse slices of any size.
+ *
+ * The same files written as clean CSV (the typed path's `csv` output) give exactly the lines
+ * `csvLine(row, escapeFormulas)` writes for the string path's rows, with and without formula
+ * escaping, in the same order among the rejects, with the same trailer.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { csvDefaults } from './config.js';
-import { transformCsv, transformCsvEncoded, transformOptionsFrom } from './clean.js';
+import { transformCsv, transformCsvEncoded, transformOptionsFrom, type DatasetEvent, type EncodedCsvRows } from './clean.js';
 import { encodeNdjson } from '../dataset/ndjson.js';
 import { Problem } from '../runtime/problem.js';
+import { csvLine } from './writer.js';
 
 const two = (n: number) => String(n).padStart(2, '0');
 /**
@@ -41,6 +46,8 @@ const dateTime: fc.Arbitrary<string> = fc.oneof(
     .map(([a, b, y, h, mi, s, s1, s2, t, pad]) => `${pad ? two(a) : a}${s1}${pad ? two(b) : b}${s2}${y}${t}${pad ? two(h) : h}:${two(mi)}${s === null ? '' : `:${two(s)}`}`),
   fc.constantFrom('2024-01-02T03:04:05.', '2024-01-02T03:04:5', '2024-01-02T3:04', '2024-01-02T03:04:05+2', '2024-01-02T03:04:05z', '2024-01-02T03:04.5', '2024-01-02T03:04:05+02:00Z', '1/2/2024 3:4', '1/2/2024 03:04:5', '1/2/24 03:04', '2024-01-02', '0000-01-01T00:30+01:00', '0000-01-01 01:00+0100', '9999-12-31T23:30-01:00', '9999-12-31T22:59:59.999-01:00', '2024-02-29T23:59:59.9999999-00:01', '2023-12-31T23:00-23:59'),
 );
+/** Text a spreadsheet would run as a formula (clean CSV escapes it with `'`), near misses, and text clean CSV quotes (commas). */
+const formulaLike = ['=1+1', '+x', '-x', '@x', '=', "'=x", "''+1", "'x", "'", 'a=b', 'x-', '=SUM(A1:A2)', '@', '-', '+', 'a,b', '=a,b', '-1,5', "'@,x", 'a;b', 'a|b'];
 /** An integer with its thousands grouped by sep. */
 const group = (i: number, sep: string) => (i < 0 ? '-' : '') + String(Math.abs(i)).replace(/\B(?=(\d{3})+(?!\d))/g, sep);
 /** A cell as a quoted field, its quotes doubled. */
@@ -53,7 +60,7 @@ const valid: Record<string, fc.Arbitrary<string>> = {
   decimalDotGrouped: fc.tuple(fc.integer({ min: -99999999, max: 99999999 }), fc.nat({ max: 99 })).map(([i, f]) => `${group(i, ',')}.${f}`),
   dateIso: fc.date({ min: new Date('1900-01-01'), max: new Date('2099-12-31'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)),
   dateDmy: fc.tuple(fc.integer({ min: 1, max: 31 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1950, max: 2040 }), fc.constantFrom('/', '.', '-'), fc.boolean()).map(([d, m, y, s, pad]) => `${pad ? String(d).padStart(2, '0') : d}${s}${pad ? String(m).padStart(2, '0') : m}${s}${y}`),
-  text: fc.constantFrom('Solteiro', 'Viúvo', 'São Paulo', 'x', 'M', 'Ωmega', 'naïve café', '日本', 'a b', 'emoji 🎉'),
+  text: fc.constantFrom('Solteiro', 'Viúvo', 'São Paulo', 'x', 'M', 'Ωmega', 'naïve café', '日本', 'a b', 'emoji 🎉', ...formulaLike),
   boolean: fc.constantFrom('true', 'false', 'sim', 'não', 'yes', 'no', 'TRUE', 'False', 'Sim', 'Não', 'NÃO', 'nAo', 'S', 'n', 'Verdadeiro', 'FAUX'),
   datetime: dateTime,
 };
@@ -65,6 +72,8 @@ const wild = fc.constantFrom(
   'abc', 'é', 'a\\b', 'x\ty', 'ctl\u0001', '—', 'true', 'não', '"q,x"', '"a ""b"""', '"multi\nline"', '"1,5"',
   // Quotes the encoder must leave to papaparse, or read exactly as it does.
   'ab"c', '"abc" ', '"a"b', ' "x"', '""', '""""', '" NA "', '"NA"', '"-"', '"a\rb"', '"a\r\nb"', '"x"""', '"""x', '"\u00a0"', '"é""ü"', '"a""\\b"', '"',
+  // Formula-looking text, quoted, with quotes or commas, padded: escaped and quoted in clean CSV.
+  '"=1+1"', '"=a,""b"""', '"+x"""', '" -x"', '\t=x', '"\t@x"', '"\r=x"', '"@x""y"', `"'=x"`, '"a,b,c"', '" a,b"', '"a""b"', '"-1.5"', '"@"', '"=x\ny"',
 );
 
 const kinds = Object.keys(valid);
@@ -96,16 +105,19 @@ const file = fc
     return { cols, text, delimiter: delimiter as ',' | ';' | '\t' | '|' };
   });
 
-async function ndjson(encoded: boolean, text: string, opts: ReturnType<typeof transformOptionsFrom>): Promise<string> {
+type Options = ReturnType<typeof transformOptionsFrom>;
+
+/** The text's bytes in uneven pieces, so that characters and lines straddle them. */
+async function* slices(text: string): AsyncGenerator<Buffer> {
   const bytes = Buffer.from(text);
-  async function* source() {
-    // Uneven pieces, so that characters and lines straddle them.
-    for (let at = 0; at < bytes.length; at += 37) yield bytes.subarray(at, at + 37);
-  }
+  for (let at = 0; at < bytes.length; at += 37) yield bytes.subarray(at, at + 37);
+}
+
+/** What a run wrote, its times left out; a problem thrown before the header, in words. */
+async function written(write: (out: string[]) => Promise<void>): Promise<string> {
   const out: string[] = [];
   try {
-    const events = encoded ? transformCsvEncoded(source(), opts) : transformCsv(source(), opts);
-    for await (const s of encodeNdjson(events)) out.push(String(s));
+    await write(out);
   } catch (err) {
     if (err instanceof Problem) return `problem ${err.status} ${err.detail}`;
     throw err;
@@ -113,16 +125,41 @@ async function ndjson(encoded: boolean, text: string, opts: ReturnType<typeof tr
   return out.join('').replace(/"startedAt":"[^"]*"/, '').replace(/"durationMs":\d+/, '');
 }
 
+async function ndjson(encoded: boolean, text: string, opts: Options): Promise<string> {
+  return written(async (out) => {
+    const events = encoded ? transformCsvEncoded(slices(text), opts) : transformCsv(slices(text), opts);
+    for await (const s of encodeNdjson(events)) out.push(String(s));
+  });
+}
+
+/**
+ * The clean CSV answer's rows: the typed path's `csv` bytes, or csvLine of each string-path row;
+ * the header, rejects and trailer between them as JSON lines (so their order is held too).
+ */
+async function cleanCsv(encoded: boolean, text: string, opts: Options, escapeFormulas: boolean): Promise<string> {
+  return written(async (out) => {
+    const events: AsyncGenerator<DatasetEvent | EncodedCsvRows> = encoded ? transformCsvEncoded(slices(text), opts, { format: 'csv', escapeFormulas }) : transformCsv(slices(text), opts);
+    for await (const e of events) {
+      if (e.kind === 'encoded-csv') out.push(e.csv.toString());
+      else if (e.kind === 'rows') for (const r of e.rows) out.push(csvLine(r, escapeFormulas));
+      else out.push(JSON.stringify(e) + '\n');
+    }
+  });
+}
+
+/** Options for a generated file: a small sample, any slice size, maybe a required column, maybe odd null values. */
+function fileOptions(cols: string[], delimiter: Options['delimiter'], sampleRows: number, batchBytes: number, requiredCol: number | null, oddNulls: boolean): Options {
+  const schema = requiredCol === null || requiredCol >= cols.length ? undefined : { prefix: '', columns: [{ name: `${cols[requiredCol]}_${requiredCol}`, required: true }] };
+  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'p.csv' }, { maxRejectRatio: 1, sampleRows, batchBytes, schema, delimiter });
+  // Null values that look like numbers or start with a non-ASCII character.
+  if (oddNulls) opts.nullValues = ['', '-', '0', '-1', 'não', '\u00a0', 'NA'];
+  return opts;
+}
+
 test('typed path: the same NDJSON bytes as the string path, for any mix of cells, slices and schemas', async () => {
   await fc.assert(
     fc.asyncProperty(file, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 300 }), fc.option(fc.nat({ max: 4 })), fc.boolean(), async ({ cols, text, delimiter }, sampleRows, batchBytes, requiredCol, oddNulls) => {
-      const schema =
-        requiredCol === null || requiredCol >= cols.length
-          ? undefined
-          : { prefix: '', columns: [{ name: `${cols[requiredCol]}_${requiredCol}`, required: true }] };
-      const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'p.csv' }, { maxRejectRatio: 1, sampleRows, batchBytes, schema, delimiter });
-      // Null values that look like numbers or start with a non-ASCII character.
-      if (oddNulls) opts.nullValues = ['', '-', '0', '-1', 'não', '\u00a0', 'NA'];
+      const opts = fileOptions(cols, delimiter, sampleRows, batchBytes, requiredCol, oddNulls);
       const want = await ndjson(false, text, opts);
       const got = await ndjson(true, text, opts);
       assert.equal(got, want);
@@ -131,7 +168,17 @@ test('typed path: the same NDJSON bytes as the string path, for any mix of cells
   );
 });
 
-test('typed path: a bench-shaped file (seed columns, ~2% messy rows) gives the string path’s bytes', async () => {
+test('typed path, clean CSV: the lines csvLine writes for the string path’s rows, with and without formula escaping', async () => {
+  await fc.assert(
+    fc.asyncProperty(file, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 300 }), fc.option(fc.nat({ max: 4 })), fc.boolean(), fc.boolean(), async ({ cols, text, delimiter }, sampleRows, batchBytes, requiredCol, oddNulls, escapeFormulas) => {
+      const opts = fileOptions(cols, delimiter, sampleRows, batchBytes, requiredCol, oddNulls);
+      assert.equal(await cleanCsv(true, text, opts, escapeFormulas), await cleanCsv(false, text, opts, escapeFormulas));
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('typed path: a bench-shaped file (seed columns, ~2% messy rows) gives the string path’s bytes (NDJSON and clean CSV)', async () => {
   const lines = ['id_cliente,idade,genero,estado_civil,renda_mensal,valor_medio_compra,churn'];
   for (let i = 0; i < 3000; i++) {
     const civil = i % 97 === 0 ? '"Casado, com filhos"' : i % 89 === 0 ? ` \tViúvo ` : ['Solteiro', 'Casado', 'Viúvo'][i % 3];
@@ -143,9 +190,10 @@ test('typed path: a bench-shaped file (seed columns, ~2% messy rows) gives the s
   const got = await ndjson(true, text, opts);
   assert.equal(got, await ndjson(false, text, opts));
   assert.ok(got.split('\n').filter((l) => l.startsWith('[')).length > 2900);
+  assert.equal(await cleanCsv(true, text, opts, true), await cleanCsv(false, text, opts, true));
 });
 
-test('typed path: lines longer than what the encoder takes at once (256 KiB) still give the string path’s bytes', async () => {
+test('typed path: lines longer than what the encoder takes at once (256 KiB) still give the string path’s bytes (NDJSON and clean CSV)', async () => {
   const long = 'x'.repeat(300 * 1024);
   const lines = ['id,name,n'];
   for (let i = 0; i < 2000; i++) lines.push(i === 700 ? `${i},${long},1` : i === 1400 ? `${i},${long}é${long},2` : `${i},name ${i},${i % 7}`);
@@ -154,11 +202,12 @@ test('typed path: lines longer than what the encoder takes at once (256 KiB) sti
   const got = await ndjson(true, text, opts);
   assert.equal(got, await ndjson(false, text, opts));
   assert.ok(got.includes(`[1400,"${long}é${long}",2]`));
+  assert.equal(await cleanCsv(true, text, opts, true), await cleanCsv(false, text, opts, true));
 });
 
-test('typed path: datetimes of every form, in either day order, give the string path’s bytes', async () => {
+test('typed path: datetimes of every form, in either day order, give the string path’s bytes (NDJSON and clean CSV)', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.tuple(dateTime, dateTime, fc.nat({ max: 5 })), { minLength: 1, maxLength: 120 }), fc.boolean(), fc.integer({ min: 8, max: 300 }), async (rows, mdy, batchBytes) => {
+    fc.asyncProperty(fc.array(fc.tuple(dateTime, dateTime, fc.nat({ max: 5 })), { minLength: 1, maxLength: 120 }), fc.boolean(), fc.integer({ min: 8, max: 300 }), fc.boolean(), async (rows, mdy, batchBytes, escapeFormulas) => {
       // The first record decides the columns: datetimes, day first or month first.
       const first = mdy ? '12/31/2024 10:00,1/13/2024 0:00' : '31/12/2024 10:00,13/1/2024 0:00';
       const text = 't,u\n' + first + '\n' + rows.map(([a, b, q]) => (q === 0 ? `${quoted(a)},${b}` : `${a},${b}`)).join('\n') + '\n';
@@ -166,6 +215,7 @@ test('typed path: datetimes of every form, in either day order, give the string 
       const got = await ndjson(true, text, opts);
       assert.match(got, /"type":"datetime".*"type":"datetime"/);
       assert.equal(got, await ndjson(false, text, opts));
+      assert.equal(await cleanCsv(true, text, opts, escapeFormulas), await cleanCsv(false, text, opts, escapeFormulas));
     }),
     { numRuns: 200 },
   );

@@ -1,5 +1,5 @@
 /**
- * Typed rows written straight from CSV bytes to NDJSON bytes: the transform's fast path.
+ * Typed rows written straight from CSV bytes to NDJSON bytes (or clean CSV): the transform's fast path.
  *
  * The reader hands over lines as bytes (it is a `LineSink`). For each line, each cell (a quoted
  * field's content too, `""` read as `"`) is typed from its bytes and its JSON written into one
@@ -14,10 +14,16 @@
  *   that goes on past its line, is declined: the reader hands it over as a record (read by
  *   papaparse when it has a quote), typed (and rejected, with its reason) as every record is.
  * So the bytes are exactly `JSON.stringify(row)` of the string path (row-encoder.property.test.ts).
+ *
+ * The same cells, typed by the same code, can be written as clean CSV instead (`output` csv):
+ * each row the line `csvLine(row, escapeFormulas)` writes for the string path's row. Only the
+ * writing differs: no brackets, null empty, dates and datetimes unquoted, text with `'` before
+ * a formula and quoted when it holds a quote (doubled, as the field had it) or a comma.
  */
 import type { Cell, ColumnStats, Row } from '../dataset/contract.js';
 import type { CsvRecord, LineSink } from './reader.js';
 import { FALSE, INVALID, isCalendarDate, TRUE, type ColumnTyping, type Parsed } from './types.js';
+import { csvCell, csvLine } from './writer.js';
 
 /** A required value that is missing (a null in a required column). */
 export const MISSING: unique symbol = Symbol('missing');
@@ -55,6 +61,11 @@ const enum Order {
 
 const LF = 10;
 const QUOTE = 0x22;
+const COMMA = 0x2c;
+const APOSTROPHE = 0x27;
+/** The bytes after leading apostrophes that make a spreadsheet run a text as a formula (writer.ts FORMULA: = + - @ tab CR). */
+const FORMULA_LEAD = new Uint8Array(256);
+for (const b of [0x3d, 0x2b, 0x2d, 0x40, 9, 13]) FORMULA_LEAD[b] = 1;
 const DAY_MS = 86_400_000;
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 /** Lead bytes of the non-ASCII characters String.prototype.trim removes (U+00A0, U+1680, U+2000–U+205F, U+3000, U+FEFF). */
@@ -74,7 +85,11 @@ export interface RowEncoderOptions {
   maxFieldBytes: number;
   /** Columns where a null rejects the line. */
   required: boolean[];
+  /** What the rows are written as: NDJSON (the default), or clean CSV lines (comma-delimited). */
+  output?: RowOutput;
 }
+
+export type RowOutput = { format: 'ndjson' } | { format: 'csv'; escapeFormulas: boolean };
 
 export class RowEncoder implements LineSink {
   taken = 0;
@@ -87,6 +102,9 @@ export class RowEncoder implements LineSink {
   private reserve = 0;
   private readonly width: number;
   private readonly delim: number;
+  /** Clean CSV out (else NDJSON), and whether its text is formula-escaped. */
+  private readonly csv: boolean;
+  private readonly escapeFormulas: boolean;
   private readonly kinds: Uint8Array;
   private readonly dmy: Uint8Array;
   private readonly order: Uint8Array;
@@ -116,6 +134,8 @@ export class RowEncoder implements LineSink {
   ) {
     const w = (this.width = typings.length);
     this.delim = opts.delimiter.charCodeAt(0);
+    this.csv = opts.output?.format === 'csv';
+    this.escapeFormulas = opts.output?.format === 'csv' && opts.output.escapeFormulas;
     this.maxFieldBytes = opts.maxFieldBytes;
     this.required = Uint8Array.from(opts.required, (r) => (r ? 1 : 0));
     this.kinds = Uint8Array.from(typings, kindOf);
@@ -139,10 +159,10 @@ export class RowEncoder implements LineSink {
 
   /** Rows typed by the string path, in their place. */
   writeRow(row: Row): void {
-    const json = JSON.stringify(row);
-    this.room(3 * json.length + 1);
-    this.o += this.out.write(json, this.o);
-    this.out[this.o++] = LF;
+    const text = this.csv ? csvLine(row, this.escapeFormulas) : JSON.stringify(row);
+    this.room(3 * text.length + 1);
+    this.o += this.out.write(text, this.o);
+    if (!this.csv) this.out[this.o++] = LF;
     this.pending++;
   }
 
@@ -151,16 +171,16 @@ export class RowEncoder implements LineSink {
     if (row) this.writeRow(row);
   }
 
-  /** The NDJSON written since the last flush, and how many rows it holds. */
-  flush(): { ndjson: Buffer; rows: number } | undefined {
+  /** The NDJSON (or CSV) written since the last flush, and how many rows it holds. */
+  flush(): { bytes: Buffer; rows: number } | undefined {
     if (this.o === 0) return undefined;
-    const ndjson = Buffer.allocUnsafe(this.o);
-    this.out.copy(ndjson, 0, 0, this.o);
+    const bytes = Buffer.allocUnsafe(this.o);
+    this.out.copy(bytes, 0, 0, this.o);
     const rows = this.pending;
     this.o = 0;
     this.pending = 0;
     if (this.out.length > 8 * OUT_BYTES) this.out = Buffer.allocUnsafe(OUT_BYTES); // after a huge row: let it go
-    return { ndjson, rows };
+    return { bytes, rows };
   }
 
   /** The statistics of the lines taken here, added to the string path's. */
@@ -203,6 +223,7 @@ export class RowEncoder implements LineSink {
     this.room(this.reserve);
     let out = this.out;
     const { width, delim, kinds, isNull, value, nullLead, maxNull } = this;
+    const json = !this.csv;
     let pos = from;
     let taken = 0;
     while (pos < to) {
@@ -213,7 +234,7 @@ export class RowEncoder implements LineSink {
       let end = -1;
       let fail = b[pos] === LF; // a blank line is the string path's to count
       let unfinished = false;
-      if (!fail) out[o++] = 0x5b; // [
+      if (!fail && json) out[o++] = 0x5b; // [
       while (!fail) {
         const kind = kinds[c];
         let j = i;
@@ -277,7 +298,7 @@ export class RowEncoder implements LineSink {
           // Copied as it is, unless it needs an escape, is padded, or may be a null value.
           const o1 = o;
           let plain = true;
-          out[o++] = 0x22;
+          if (json) out[o++] = 0x22;
           while (j < to) {
             x = b[j];
             if (x === delim || x === LF) break;
@@ -290,7 +311,8 @@ export class RowEncoder implements LineSink {
             const c0 = b[i];
             const cl = b[j - 1];
             if (c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i, j)) && !(len <= maxNull && nullLead[c0] === 1)) {
-              out[o++] = 0x22;
+              if (json) out[o++] = 0x22;
+              else o = this.csvText(o1, o, false, delim !== COMMA);
               isNull[c] = 0;
               done = true;
             }
@@ -340,7 +362,7 @@ export class RowEncoder implements LineSink {
         this.declined = true;
         break;
       }
-      out[o++] = 0x5d; // ]
+      if (json) out[o++] = 0x5d; // ]
       out[o++] = LF;
       this.o = o;
       this.commit();
@@ -410,12 +432,13 @@ export class RowEncoder implements LineSink {
   private plainText(b: Buffer, a: number, z: number, c: number, o: number): number {
     const out = this.out;
     const o1 = o;
-    out[o++] = QUOTE;
+    if (!this.csv) out[o++] = QUOTE;
     for (let k = a; k < z; k++) {
       const x = b[k];
       if (x < 32 || x === 0x5c || x === QUOTE) return this.byString(b, a, z, c, o1);
       out[o++] = x;
     }
+    if (this.csv) return this.csvText(o1, o, false, true);
     out[o++] = QUOTE;
     return o;
   }
@@ -463,16 +486,40 @@ export class RowEncoder implements LineSink {
     this.isNull[c] = 0;
     const out = this.out;
     const o1 = o;
-    out[o++] = QUOTE;
+    if (!this.csv) out[o++] = QUOTE;
     for (let k = a; k < z; k++) {
       const x = b[k];
       if (x === QUOTE) {
-        out[o++] = 0x5c;
+        out[o++] = this.csv ? QUOTE : 0x5c; // CSV keeps the quote doubled
         k++;
       } else if (x < 32 || x === 0x5c) return this.byValue(b.toString('utf8', a, z).replaceAll('""', '"'), c, o1);
       out[o++] = x;
     }
+    if (this.csv) return this.csvText(o1, o, true, false);
     out[o++] = QUOTE;
+    return o;
+  }
+
+  /**
+   * Text just copied to out[from, to) made the field csvLine writes for it: `'` before what a
+   * spreadsheet would run as a formula (when escaping), and quoted when it holds a quote
+   * (`hasQuote`: copied doubled already) or a comma (looked for when `mayHoldComma`). Text here
+   * is never padded and holds no control characters: those went by the string path.
+   */
+  private csvText(from: number, to: number, hasQuote: boolean, mayHoldComma: boolean): number {
+    const out = this.out;
+    let lead = from;
+    while (lead < to && out[lead] === APOSTROPHE) lead++;
+    const formula = this.escapeFormulas && lead < to && FORMULA_LEAD[out[lead]] === 1;
+    let quote = hasQuote;
+    for (let k = from; !quote && mayHoldComma && k < to; k++) quote = out[k] === COMMA;
+    if (!formula && !quote) return to;
+    const before = (quote ? 1 : 0) + (formula ? 1 : 0);
+    out.copyWithin(from + before, from, to);
+    if (quote) out[from] = QUOTE;
+    if (formula) out[from + before - 1] = APOSTROPHE;
+    let o = to + before;
+    if (quote) out[o++] = QUOTE;
     return o;
   }
 
@@ -577,7 +624,7 @@ export class RowEncoder implements LineSink {
       yAt = a + s2 + 1;
     }
     if (!isCalendarDate(y, m, d)) return this.byString(b, a, z, c, o);
-    out[o++] = 0x22;
+    if (!this.csv) out[o++] = 0x22;
     for (let k = yAt; k < yAt + 4; k++) out[o++] = b[k];
     out[o++] = 45;
     out[o++] = 48 + ((m / 10) | 0);
@@ -585,7 +632,7 @@ export class RowEncoder implements LineSink {
     out[o++] = 45;
     out[o++] = 48 + ((d / 10) | 0);
     out[o++] = 48 + (d % 10);
-    out[o++] = 0x22;
+    if (!this.csv) out[o++] = 0x22;
     this.value[c] = y * 10000 + m * 100 + d;
     return o;
   }
@@ -655,13 +702,13 @@ export class RowEncoder implements LineSink {
     const t = daysFromCivil(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
     if (t < MIN_TIME || t >= END_TIME) return this.byString(b, a, z, c, o);
     this.value[c] = t;
-    return writeIso(this.out, o, t);
+    return writeIso(this.out, o, t, !this.csv);
   }
 
   private writeNull(c: number, o: number): number {
     if (this.required[c] === 1) return -1; // the string path rejects the line
     this.isNull[c] = 1;
-    return writeBytes(this.out, o, NULL_BYTES);
+    return this.csv ? o : writeBytes(this.out, o, NULL_BYTES); // CSV: an empty field
   }
 
   private isNullValue(b: Buffer, a: number, len: number): boolean {
@@ -685,15 +732,15 @@ export class RowEncoder implements LineSink {
     if (v === INVALID || v === MISSING) return -1;
     if (v === null) {
       this.isNull[c] = 1;
-      return writeBytes(this.out, o, NULL_BYTES);
+      return this.csv ? o : writeBytes(this.out, o, NULL_BYTES);
     }
     this.isNull[c] = 0;
-    const json = JSON.stringify(v);
-    if (o + 3 * json.length + this.reserve > this.out.length) {
+    const text = this.csv ? csvCell(v, this.escapeFormulas) : JSON.stringify(v);
+    if (o + 3 * text.length + this.reserve > this.out.length) {
       this.o = o;
-      this.room(3 * json.length + this.reserve);
+      this.room(3 * text.length + this.reserve);
     }
-    o += this.out.write(json, o);
+    o += this.out.write(text, o);
     if (typeof v === 'number') this.value[c] = v;
     else if (typeof v === 'string') {
       if (this.kinds[c] === Kind.Date) this.value[c] = +v.slice(0, 4) * 10000 + +v.slice(5, 7) * 100 + +v.slice(8, 10);
@@ -763,8 +810,8 @@ function daysFromCivil(y: number, m: number, d: number): number {
 const MIN_TIME = daysFromCivil(0, 1, 1) * DAY_MS;
 const END_TIME = daysFromCivil(10000, 1, 1) * DAY_MS;
 
-/** `"yyyy-mm-ddThh:mm:ss.mmmZ"` of an epoch time in [MIN_TIME, END_TIME), at o: the new end (H. Hinnant's civil_from_days). */
-function writeIso(out: Buffer, o: number, t: number): number {
+/** `"yyyy-mm-ddThh:mm:ss.mmmZ"` (quoted for JSON) of an epoch time in [MIN_TIME, END_TIME), at o: the new end (H. Hinnant's civil_from_days). */
+function writeIso(out: Buffer, o: number, t: number, quoted: boolean): number {
   const days = Math.floor(t / DAY_MS);
   let rest = t - days * DAY_MS;
   const z = days + 719468;
@@ -776,7 +823,7 @@ function writeIso(out: Buffer, o: number, t: number): number {
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
   const m = mp < 10 ? mp + 3 : mp - 9;
   const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  out[o++] = QUOTE;
+  if (quoted) out[o++] = QUOTE;
   out[o++] = 48 + ((y / 1000) | 0);
   out[o++] = 48 + (((y / 100) | 0) % 10);
   out[o++] = 48 + (((y / 10) | 0) % 10);
@@ -798,7 +845,7 @@ function writeIso(out: Buffer, o: number, t: number): number {
   out[o++] = 48 + (((ms / 10) | 0) % 10);
   out[o++] = 48 + (ms % 10);
   out[o++] = 90;
-  out[o++] = QUOTE;
+  if (quoted) out[o++] = QUOTE;
   return o;
 }
 

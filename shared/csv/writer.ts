@@ -21,15 +21,19 @@ export function csvField(s: string, delimiter = ','): string {
   return needs ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 
+/** One typed cell as an output field: null empty, text escaped (maybe) and quoted when needed; numbers and booleans as they print. */
+export function csvCell(v: Cell, escapeFormulas: boolean, delimiter = ','): string {
+  if (v === null) return '';
+  if (typeof v === 'string') return csvField(escapeFormulas ? escapeFormula(v) : v, delimiter);
+  return String(v);
+}
+
 /** One output line (with `\n`) for typed cells; numbers and booleans are never formula-escaped. */
 export function csvLine(cells: readonly Cell[], escapeFormulas: boolean, delimiter = ','): string {
   let out = '';
   for (let i = 0; i < cells.length; i++) {
     if (i) out += delimiter;
-    const v = cells[i];
-    if (v === null) continue;
-    if (typeof v === 'string') out += csvField(escapeFormulas ? escapeFormula(v) : v, delimiter);
-    else out += String(v);
+    out += csvCell(cells[i], escapeFormulas, delimiter);
   }
   return out + '\n';
 }
