@@ -3,7 +3,9 @@
  * answer can begin with what the rows cannot say (the counts, the first reject reasons, the
  * typing warnings) or be the problem if the file failed, never a cut file with a 200.
  */
-import type { DatasetEvent } from '../../shared/csv/clean.js';
+import { Readable } from 'node:stream';
+import type { DatasetEvent, EncodedCsvRows } from '../../shared/csv/clean.js';
+import { csvLine } from '../../shared/csv/writer.js';
 import type { DatasetHeader, DatasetTrailer, Row } from '../../shared/dataset/contract.js';
 import { PARQUET_CONTENT_TYPE, parquetChunks } from '../../shared/parquet/writer.js';
 import type { FunctionResult } from '../../shared/runtime/server.js';
@@ -44,4 +46,29 @@ export function parquetAnswer(header: DatasetHeader, stream: AsyncIterable<Datas
     }
   }
   return spooledAnswer(parquetChunks(header.schema.columns, rows()), PARQUET_CONTENT_TYPE, () => trailer, limit);
+}
+
+/**
+ * `Accept: text/csv`: the header line, then the rows as clean CSV (written from their bytes,
+ * `encoded-csv`; rows typed by the string path, if any, by csvLine). Spooled unless full duplex.
+ */
+export async function cleanCsvAnswer(header: DatasetHeader, stream: AsyncIterable<DatasetEvent | EncodedCsvRows>, opts: { escapeFormulas: boolean; fullDuplex: boolean; limit: number }): Promise<FunctionResult> {
+  const names = header.schema.columns.map((c) => c.name);
+  let trailer: DatasetTrailer | undefined;
+  async function* csv(): AsyncGenerator<string | Buffer> {
+    yield csvLine(names, false);
+    for await (const e of stream) {
+      if (e.kind === 'encoded-csv') yield e.csv;
+      else if (e.kind === 'rows') {
+        let t = '';
+        for (const r of e.rows) t += csvLine(r, opts.escapeFormulas);
+        yield t;
+      } else if (e.kind === 'trailer') trailer = e.trailer;
+    }
+  }
+  const contentType = 'text/csv; charset=utf-8';
+  if (opts.fullDuplex) return { status: 200, headers: { 'content-type': contentType }, body: Readable.from(csv()) };
+  // The answer is spooled too, so that it can start with what the rows cannot say: the counts,
+  // the first reject reasons and the typing warnings (or the problem, if the file failed).
+  return spooledAnswer(csv(), contentType, () => trailer, opts.limit);
 }

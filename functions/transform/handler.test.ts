@@ -7,6 +7,8 @@ import { contextOf, create, eventOf } from '../../test/unit-helpers.js';
 import { transform } from './handler.js';
 import { adhocOverrides, negotiate } from './requests.js';
 import { readParquetWithDuckDB } from '../../test/parquet-reader.js';
+import { csvLine } from '../../shared/csv/writer.js';
+import type { Cell } from '../../shared/dataset/contract.js';
 
 const INTERNAL = 'unit-internal-token-0123456';
 const fn = create(transform, { S3_ENDPOINT: 'http://127.0.0.1:1', LOG_LEVEL: 'error', INTERNAL_TOKEN: INTERNAL });
@@ -125,4 +127,30 @@ test('reject lines count the physical lines of quoted fields that span lines', a
   const res = await fn.handle(eventOf({ body, headers: { accept: 'application/json' } }), contextOf('transform'));
   const rejects = (res.json as { rejects: { line: number }[] }).rejects;
   assert.deepEqual(rejects.map((r) => r.line), [4, 8]);
+});
+
+test('an ad-hoc text/csv answer past the sample (rows written from their bytes) is csvLine of the string path’s rows, in order, with its counts', async () => {
+  const texts = ['=1+1', '+x', '-x', '@x', "'=x", 'Belém, PA', 'a "b"', 'plain', ''];
+  const lines = ['id,nome,valor,dia,quando,pago'];
+  for (let i = 0; i < 1500; i++) {
+    const t = texts[i % texts.length];
+    const nome = t.includes(',') || t.includes('"') || i % 7 === 0 ? `"${t.replaceAll('"', '""')}"` : t;
+    const quando = i % 5 === 0 ? `0${1 + (i % 9)}/03/2024 14:2${i % 10}` : `2024-03-05T14:22:3${i % 10}.5+02:00`;
+    lines.push(i === 1200 ? `${i},x` : i === 1300 ? `${i},"two\nlines",1,2024-01-01,2024-01-01T00:00Z,sim` : `${i},${nome},${i % 11 === 0 ? '' : `${i}.${i % 10}`},0${1 + (i % 9)}/02/2024,${quando},${i % 2 ? 'sim' : 'Não'}`);
+  }
+  const body = lines.join('\n') + '\n';
+  const csv = await fn.handle(eventOf({ body, headers: { accept: 'text/csv' } }), contextOf('transform'));
+  const json = await fn.handle(eventOf({ body, headers: { accept: 'application/json' } }), contextOf('transform'));
+  const doc = json.json as { schema: { columns: { name: string }[] }; rows: Record<string, Cell>[]; stats: { rowsOut: number; rowsRejected: number } };
+  const names = doc.schema.columns.map((c) => c.name);
+  const want = csvLine(names, false) + doc.rows.map((r) => csvLine(names.map((n) => r[n]), true)).join('');
+  assert.equal(csv.status, 200);
+  assert.equal(await text(csv.body), want);
+  assert.equal(csv.headers?.['x-rows'], String(doc.stats.rowsOut));
+  assert.equal(csv.headers?.['x-rejected-rows'], String(doc.stats.rowsRejected));
+  assert.equal(doc.stats.rowsRejected, 1);
+  // Past the sample too: formulas escaped, commas and quotes quoted.
+  assert.match(want, /\n1008,'=1\+1,1008\.8,/);
+  assert.match(want, /\n1013,"Belém, PA",/);
+  assert.match(want, /\n1014,"a ""b""",/);
 });

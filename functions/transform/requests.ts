@@ -8,9 +8,8 @@
  */
 import { Readable } from 'node:stream';
 import type { CsvConfig } from '../../shared/csv/config.js';
-import { NDJSON, type Cell, type DatasetHeader, type DatasetTrailer, type Source } from '../../shared/dataset/contract.js';
+import { NDJSON, type Cell, type DatasetHeader, type Source } from '../../shared/dataset/contract.js';
 import { encodeNdjson } from '../../shared/dataset/ndjson.js';
-import { csvLine } from '../../shared/csv/writer.js';
 import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
 import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
 import { Problem, PROBLEM_CONTENT_TYPE, problems, toProblem, type ProblemDetails } from '../../shared/runtime/problem.js';
@@ -19,10 +18,10 @@ import { schemaFor, type PinnedSchema } from '../../shared/csv/pinned-schema.js'
 import { isOutcome, Lifecycle, lifecycleProblems, versionId, type ClaimAttempt, type HeldClaim } from '../../shared/lifecycle/index.js';
 import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
 import { isNotFound, type Storage } from '../../shared/storage/s3.js';
-import { transformCsv, transformCsvEncoded, transformOptionsFrom, type DatasetEvent, type EncodedRows, type TransformOptions } from '../../shared/csv/clean.js';
+import { transformCsv, transformCsvEncoded, transformOptionsFrom, type DatasetEvent, type EncodedCsvRows, type EncodedRows, type TransformOptions } from '../../shared/csv/clean.js';
 import { storageProblems } from '../../shared/storage/problems.js';
 import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
-import { parquetAnswer, spooledAnswer } from './answers.js';
+import { cleanCsvAnswer, parquetAnswer } from './answers.js';
 import { bearer } from '../../shared/runtime/auth.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 import { metrics } from '../../shared/runtime/metrics.js';
@@ -49,7 +48,7 @@ export interface TransformDeps {
 }
 
 /** Pull the header (so that problems before it surface as errors), then hand on the whole stream. */
-async function startDataset<E extends DatasetEvent | EncodedRows>(events: AsyncGenerator<E>): Promise<{ header: DatasetHeader; stream: AsyncGenerator<E> }> {
+async function startDataset<E extends DatasetEvent | EncodedRows | EncodedCsvRows>(events: AsyncGenerator<E>): Promise<{ header: DatasetHeader; stream: AsyncGenerator<E> }> {
   const first = await events.next();
   if (first.done || first.value.kind !== 'header') throw problems.internal('transform produced no header');
   const header = (first.value as DatasetEvent & { kind: 'header' }).header;
@@ -295,27 +294,14 @@ async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, l
     if (publish) return forwardToPublish(deps, stream, ctx, event.signal);
     return { status: 200, headers: { 'content-type': NDJSON }, body: Readable.from(encodeNdjson(stream)) };
   }
+  if (answer === 'csv') {
+    // Clean CSV: the rows are typed from their bytes straight into its lines.
+    const escapeFormulas = deps.csv.CSV_ESCAPE_FORMULAS;
+    const { header, stream } = await startDataset(transformCsvEncoded(bytes, opts, { format: 'csv', escapeFormulas }));
+    return cleanCsvAnswer(header, stream, { escapeFormulas, fullDuplex: deps.fullDuplex, limit: 4 * deps.spoolMaxBytes });
+  }
   const { header, stream } = await startDataset(transformCsv(bytes, opts));
   if (answer === 'parquet') return parquetAnswer(header, stream, 4 * deps.spoolMaxBytes);
-  if (answer === 'csv') {
-    const names = header.schema.columns.map((c) => c.name);
-    const escape = deps.csv.CSV_ESCAPE_FORMULAS;
-    let trailer: DatasetTrailer | undefined;
-    async function* csv(): AsyncGenerator<string> {
-      yield csvLine(names, false);
-      for await (const e of stream) {
-        if (e.kind === 'rows') {
-          let t = '';
-          for (const r of e.rows) t += csvLine(r, escape);
-          yield t;
-        } else if (e.kind === 'trailer') trailer = e.trailer;
-      }
-    }
-    if (deps.fullDuplex) return { status: 200, headers: { 'content-type': 'text/csv; charset=utf-8' }, body: Readable.from(csv()) };
-    // The answer is spooled too, so that it can start with what the rows cannot say: the counts,
-    // the first reject reasons and the typing warnings (or the problem, if the file failed).
-    return spooledAnswer(csv(), 'text/csv; charset=utf-8', () => trailer, 4 * deps.spoolMaxBytes);
-  }
   // One JSON document, bounded.
   const names = header.schema.columns.map((c) => c.name);
   const rows: Record<string, Cell>[] = [];
