@@ -72,7 +72,7 @@ const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
 const SPACE_LEAD = new Uint8Array(256);
 for (const b of [0xc2, 0xe1, 0xe2, 0xe3, 0xef]) SPACE_LEAD[b] = 1;
 const NULL_BYTES = Buffer.from('null');
-/** The boolean words as UTF-8 bytes, and their JSON. */
+/** The boolean words as UTF-8 bytes, and their JSON (which is also what csvLine writes for them). */
 const BOOLEAN_WORDS = [...[...TRUE].map((w) => ({ bytes: Buffer.from(w), json: Buffer.from('true') })), ...[...FALSE].map((w) => ({ bytes: Buffer.from(w), json: Buffer.from('false') }))];
 /** Input bytes taken per call of `lines`, at most. */
 const MAX_INPUT = 256 * 1024;
