@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { request } from 'undici';
+import { request as undiciRequest } from 'undici';
 import { startGateway, type Gateway } from '../../dev/gateway.js';
 import { serveFunction, type RunningFunction } from '../../shared/runtime/server.js';
 import { SPOOL_FILE_PREFIX } from '../../shared/runtime/spool.js';
@@ -43,6 +43,9 @@ function slowly(text: string, parts: number): Readable {
     })(),
   );
 }
+
+/** Each call on a connection of its own (closed after it): a kept-alive one may be closed by the server just as it is reused. */
+const request: typeof undiciRequest = ((url: string, opts: object) => undiciRequest(url, { ...opts, reset: true })) as typeof undiciRequest;
 
 async function noSpoolFilesLeft(): Promise<void> {
   for (let i = 0; i < 100 && spoolFiles().length; i++) await new Promise((r) => setTimeout(r, 20));

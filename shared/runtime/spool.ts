@@ -104,7 +104,7 @@ export function holdBody(body: AsyncIterable<Buffer | string>, limit: number): H
       return chunk;
     } catch (err) {
       failure = { reason: err };
-      void source.return?.(); // a Readable is destroyed: nothing more is read of it
+      source.return?.()?.catch(() => {}); // a Readable is destroyed: nothing more is read of it
       throw new BodyFailed(err);
     }
   };
