@@ -158,6 +158,31 @@ describe('ad-hoc transform through the half-duplex gateway', () => {
     await noSpoolFilesLeft();
   });
 
+  test('an answer held past the handler deadline: 504, and its file is removed', async () => {
+    const handler = create(transform, { S3_ENDPOINT: 'http://127.0.0.1:1', LOG_LEVEL: 'error', INTERNAL_TOKEN: INTERNAL });
+    const f = await serveFunction({ name: 'transform', log: quietLog, handler: handler.handle, maxBodyBytes: Infinity, timeoutSeconds: 1 });
+    const g = await startGateway({ routes: [{ name: 'transform', port: f.port }] });
+    try {
+      // The rows at once (the answer is spooled), the last line 1.5 s later: past the deadline.
+      const body = Readable.from(
+        (async function* () {
+          yield Buffer.from(table(20_000));
+          await new Promise((r) => setTimeout(r, 1500));
+          yield Buffer.from('20000,Recife,1.5,2026-11-01\n');
+        })(),
+      );
+      const res = await request(`${g.url}/function/transform`, { method: 'POST', body, headers: { accept: 'application/x-ndjson' } });
+      assert.equal(res.statusCode, 504);
+      await res.body.text();
+      await new Promise((r) => setTimeout(r, 700)); // the body's end reaches the handler
+      await noSpoolFilesLeft();
+    } finally {
+      await g.close();
+      await f.close();
+      await handler.shutdown?.();
+    }
+  });
+
   test('?publish=true: the body streams into the call to publish, every row arrives, and the caller gets publish\'s answer', async () => {
     const res = await request(url('?publish=true'), { method: 'POST', body: slowly(table(30_000), 400), headers: { authorization: `Bearer ${INTERNAL}` } });
     assert.equal(res.statusCode, 200);

@@ -276,7 +276,7 @@ export async function transformAdhoc(event: FunctionEvent, deps: TransformDeps, 
   const declared = event.headers['content-length'] ? Number(event.headers['content-length']) : undefined;
   const accept = String(event.headers.accept ?? '');
   if (deps.fullDuplex) return answerAdhoc(event, event.body, negotiate(accept, declared, deps.jsonMaxBytes), deps, ctx);
-  const body = holdBody(event.body, deps.spoolMaxBytes);
+  const body = holdBody(event.body, deps.spoolMaxBytes, event.signal);
   let result: FunctionResult;
   try {
     // A gateway may pass the body on chunked: without its length, read ahead to see whether it is small enough for one JSON document.
@@ -289,6 +289,7 @@ export async function transformAdhoc(event: FunctionEvent, deps: TransformDeps, 
   }
   try {
     await body.readToEnd();
+    event.signal.throwIfAborted(); // answered 504 at the deadline meanwhile, or the client gone
   } catch (err) {
     if (result.body instanceof Readable) result.body.destroy(); // removes its spool file
     throw err;

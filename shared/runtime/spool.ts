@@ -86,27 +86,37 @@ export interface HeldBody {
   readToEnd(): Promise<void>;
 }
 
-export function holdBody(body: AsyncIterable<Buffer | string>, limit: number): HeldBody {
+/** `signal`: stop reading (the handler deadline passed, the client is gone); the body then fails with its reason. */
+export function holdBody(body: AsyncIterable<Buffer | string>, limit: number, signal?: AbortSignal): HeldBody {
   const source = body[Symbol.asyncIterator]();
   const ahead: Buffer[] = [];
   let bytes = 0;
   let ended = false;
   let failure: { reason: unknown } | undefined;
+  const fail = (reason: unknown) => {
+    failure ??= { reason };
+    // Nothing more is read of it: a Readable is destroyed (which ends a read that waits).
+    if (body instanceof Readable) body.destroy();
+    else source.return?.()?.catch(() => {});
+  };
+  signal?.addEventListener('abort', () => fail(signal.reason), { once: true });
   const pull = async (): Promise<Buffer | undefined> => {
-    if (failure) throw new BodyFailed(failure.reason);
-    if (ended) return undefined;
-    try {
-      const n = await source.next();
-      if (n.done) return void (ended = true);
-      const chunk = typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
-      bytes += chunk.length;
-      if (bytes > limit) throw problems.bodyTooLarge(limit);
-      return chunk;
-    } catch (err) {
-      failure = { reason: err };
-      source.return?.()?.catch(() => {}); // a Readable is destroyed: nothing more is read of it
-      throw new BodyFailed(err);
+    if (!failure && !ended) {
+      try {
+        const n = await source.next();
+        if (n.done) ended = !failure;
+        else if (!failure) {
+          const chunk = typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
+          bytes += chunk.length;
+          if (bytes <= limit) return chunk;
+          fail(problems.bodyTooLarge(limit));
+        }
+      } catch (err) {
+        fail(err);
+      }
     }
+    if (failure) throw new BodyFailed(failure.reason);
+    return undefined;
   };
   const next = async (): Promise<IteratorResult<Buffer>> => {
     const chunk = ahead.shift() ?? (await pull());
