@@ -116,7 +116,7 @@ const PY_PANDAS = "import pandas as pd, sys, json, time, resource\nt=time.perf_c
 type Result = { seconds: number; cpuSeconds?: number; rows: number; maxRssMB: number };
 type Peer = { mode: string; label: string; run: (file: string, delimiter: string) => Result | Promise<Result>; maxMb?: number };
 // What a user gets: the ad-hoc POST of the file through the local gateway (Go-like, half duplex:
-// the body is spooled before the answer starts), NDJSON or CSV back, to the last byte. One stack
+// the answer is held in a temp file until the body has been read whole), NDJSON or CSV back, to the last byte. One stack
 // for the whole section (its processes are not fresh for each run); peak RSS is transform's.
 const GATEWAY_MAX_MB = 100;
 let gatewayStack: Awaited<ReturnType<typeof startTestStack>> | undefined;

@@ -240,6 +240,11 @@ describe('knative/', () => {
     const t = services.find((s) => s.metadata.name === 'transform')!;
     const tEnv = ((t.spec as { template: { spec: { containers: { env: { name: string; value: string }[] }[] } } }).template.spec.containers[0].env);
     assert.ok(!tEnv.some((e) => e.name === 'LEASE_SECONDS'), 'no lease: a claim is renewed while its run lives');
+    const tSpec = (t.spec as { template: { spec: { containers: { volumeMounts: { name: string; mountPath: string }[] }[]; volumes: { name: string; emptyDir?: { medium?: string } }[] } } }).template.spec;
+    const tmp = tSpec.containers[0].volumeMounts.find((m) => m.mountPath === '/tmp');
+    assert.ok(tmp, 'transform holds ad-hoc answers in /tmp: writable under a read-only root');
+    const vol = tSpec.volumes.find((v) => v.name === tmp.name);
+    assert.ok(vol?.emptyDir && vol.emptyDir.medium !== 'Memory', 'an emptyDir on disk (a tmpfs would count against the 256Mi limit)');
   });
 
   test("NetworkPolicy: only webhook (and Knative's data path) reaches transform, only transform reaches publish", () => {

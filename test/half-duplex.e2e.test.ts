@@ -1,8 +1,9 @@
 /**
  * Every Go HTTP/1 hop in front of the functions is half duplex, and so is the local gateway:
  * once an answer starts, at most 256 KiB more of the request body get through. A handler that
- * answers early loses data behind it (caught here); ad-hoc transform spools its body first and
- * returns every row.
+ * answers early loses data behind it (caught here); ad-hoc transform holds its answer until the
+ * body has been read whole and returns every row (functions/transform/adhoc.test.ts: the answer's
+ * temporary file, NDJSON from a slow chunked body).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,16 +1,18 @@
 /**
  * Ad-hoc answers that are files (clean CSV, Parquet): spooled whole before they start, so the
  * answer can begin with what the rows cannot say (the counts, the first reject reasons, the
- * typing warnings) or be the problem if the file failed, never a cut file with a 200.
+ * typing warnings) or be the problem if the file failed, never a cut file with a 200. And the
+ * NDJSON dataset, spooled behind half-duplex proxies only (its trailer says how the file ended).
  */
 import { Readable } from 'node:stream';
-import type { DatasetEvent, EncodedCsvRows } from '../../shared/csv/clean.js';
+import type { DatasetEvent, EncodedCsvRows, EncodedRows } from '../../shared/csv/clean.js';
+import { NDJSON, type DatasetHeader, type DatasetTrailer, type Row } from '../../shared/dataset/contract.js';
+import { encodeNdjson } from '../../shared/dataset/ndjson.js';
 import { csvLine } from '../../shared/csv/writer.js';
-import type { DatasetHeader, DatasetTrailer, Row } from '../../shared/dataset/contract.js';
 import { PARQUET_CONTENT_TYPE, parquetChunks } from '../../shared/parquet/writer.js';
 import type { FunctionResult } from '../../shared/runtime/server.js';
 import { PROBLEM_CONTENT_TYPE } from '../../shared/runtime/problem.js';
-import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
+import { answerFrom, spoolToFile } from '../../shared/runtime/spool.js';
 
 /** The headers that sum a file up beside its bytes (non-ASCII escaped: header values are Latin-1). */
 export function summaryHeaders(contentType: string, trailer: DatasetTrailer | undefined): Record<string, string> {
@@ -27,13 +29,13 @@ export function summaryHeaders(contentType: string, trailer: DatasetTrailer | un
 
 /** A file's bytes, spooled (at most `limit`), answered with its summary, or the file's problem. */
 export async function spooledAnswer(bytes: AsyncIterable<string | Buffer>, contentType: string, trailer: () => DatasetTrailer | undefined, limit: number): Promise<FunctionResult> {
-  const out = await spoolBody(bytes, limit);
+  const out = await spoolToFile(bytes, limit);
   const t = trailer();
   if (t?.error) {
     await out.remove();
     return { status: t.error.status, headers: { 'content-type': PROBLEM_CONTENT_TYPE }, json: { ...t.error, stats: t.stats } };
   }
-  return { status: 200, headers: summaryHeaders(contentType, t), body: removingAfter(out.stream(), out.remove) };
+  return { status: 200, headers: summaryHeaders(contentType, t), body: answerFrom(out) };
 }
 
 /** `Accept: application/vnd.apache.parquet`: the typed rows as one Parquet file. */
@@ -50,9 +52,11 @@ export function parquetAnswer(header: DatasetHeader, stream: AsyncIterable<Datas
 
 /**
  * `Accept: text/csv`: the header line, then the rows as clean CSV (written from their bytes,
- * `encoded-csv`; rows typed by the string path, if any, by csvLine). Spooled unless full duplex.
+ * `encoded-csv`; rows typed by the string path, if any, by csvLine), streamed as it is made, or
+ * spooled whole first (at most `limit` bytes) so that it can start with what the rows cannot say
+ * (the counts, the first reject reasons, the typing warnings), or be the problem if the file failed.
  */
-export async function cleanCsvAnswer(header: DatasetHeader, stream: AsyncIterable<DatasetEvent | EncodedCsvRows>, opts: { escapeFormulas: boolean; fullDuplex: boolean; limit: number }): Promise<FunctionResult> {
+export function csvAnswer(header: DatasetHeader, stream: AsyncIterable<DatasetEvent | EncodedCsvRows>, escapeFormulas: boolean, spool: { limit: number } | undefined): Promise<FunctionResult> | FunctionResult {
   const names = header.schema.columns.map((c) => c.name);
   let trailer: DatasetTrailer | undefined;
   async function* csv(): AsyncGenerator<string | Buffer> {
@@ -61,14 +65,23 @@ export async function cleanCsvAnswer(header: DatasetHeader, stream: AsyncIterabl
       if (e.kind === 'encoded-csv') yield e.csv;
       else if (e.kind === 'rows') {
         let t = '';
-        for (const r of e.rows) t += csvLine(r, opts.escapeFormulas);
+        for (const r of e.rows) t += csvLine(r, escapeFormulas);
         yield t;
       } else if (e.kind === 'trailer') trailer = e.trailer;
     }
   }
   const contentType = 'text/csv; charset=utf-8';
-  if (opts.fullDuplex) return { status: 200, headers: { 'content-type': contentType }, body: Readable.from(csv()) };
-  // The answer is spooled too, so that it can start with what the rows cannot say: the counts,
-  // the first reject reasons and the typing warnings (or the problem, if the file failed).
-  return spooledAnswer(csv(), contentType, () => trailer, opts.limit);
+  if (!spool) return { status: 200, headers: { 'content-type': contentType }, body: Readable.from(csv()) };
+  return spooledAnswer(csv(), contentType, () => trailer, spool.limit);
+}
+
+/**
+ * The dataset as NDJSON, a 200 whatever its trailer says (a file that fails ends with its
+ * problem in the trailer line): streamed as it is made, or spooled whole first (at most `limit`
+ * bytes) when the answer must wait for the request body to end.
+ */
+export async function ndjsonAnswer(events: AsyncIterable<DatasetEvent | EncodedRows>, spool: { limit: number } | undefined): Promise<FunctionResult> {
+  const headers = { 'content-type': NDJSON };
+  if (!spool) return { status: 200, headers, body: Readable.from(encodeNdjson(events)) };
+  return { status: 200, headers, body: answerFrom(await spoolToFile(encodeNdjson(events), spool.limit)) };
 }

@@ -20,8 +20,8 @@ import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
 import { isNotFound, type Storage } from '../../shared/storage/s3.js';
 import { transformCsv, transformCsvEncoded, transformOptionsFrom, type DatasetEvent, type EncodedCsvRows, type EncodedRows, type TransformOptions } from '../../shared/csv/clean.js';
 import { storageProblems } from '../../shared/storage/problems.js';
-import { removingAfter, spoolBody } from '../../shared/runtime/spool.js';
-import { cleanCsvAnswer, parquetAnswer } from './answers.js';
+import { holdBody } from '../../shared/runtime/spool.js';
+import { csvAnswer, ndjsonAnswer, parquetAnswer } from './answers.js';
 import { bearer } from '../../shared/runtime/auth.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 import { metrics } from '../../shared/runtime/metrics.js';
@@ -220,13 +220,18 @@ async function runClaimed(claim: HeldClaim, deps: TransformDeps, ctx: FunctionCo
 
 type Answer = 'ndjson' | 'json' | 'csv' | 'parquet';
 
-export function negotiate(accept: string | undefined, contentLength: number | undefined, jsonMax: number): Answer {
+/** The answer `Accept` names, if it names one. */
+function acceptedAnswer(accept: string | undefined): Answer | undefined {
   const a = (accept ?? '').toLowerCase();
   if (a.includes('application/x-ndjson') || a.includes('application/ndjson')) return 'ndjson';
   if (a.includes('text/csv')) return 'csv';
   if (a.includes('application/vnd.apache.parquet')) return 'parquet';
   if (a.includes('application/json')) return 'json';
-  return contentLength !== undefined && contentLength <= jsonMax ? 'json' : 'ndjson';
+  return undefined;
+}
+
+export function negotiate(accept: string | undefined, contentLength: number | undefined, jsonMax: number): Answer {
+  return acceptedAnswer(accept) ?? (contentLength !== undefined && contentLength <= jsonMax ? 'json' : 'ndjson');
 }
 
 export function adhocOverrides(q: URLSearchParams): Partial<TransformOptions> {
@@ -258,51 +263,65 @@ export function adhocOverrides(q: URLSearchParams): Partial<TransformOptions> {
   return o;
 }
 
+/** An ad-hoc answer may be larger than its CSV (NDJSON, typed JSON): its spool holds up to 4× the body limit. */
+const answerSpoolMaxBytes = (deps: TransformDeps) => 4 * deps.spoolMaxBytes;
+
 /**
- * An ad-hoc CSV: spooled to a temporary file first (half-duplex proxies drop what is unread once
- * the answer starts), then transformed; the file is removed on every path.
+ * An ad-hoc CSV. Behind half-duplex proxies (unless `fullDuplex`) the body is transformed as it
+ * arrives and the answer is held instead: spooled to a temporary file as it is made (NDJSON, CSV,
+ * Parquet; a JSON document is held in memory, bounded), it starts only once the body has been
+ * read whole. The file is removed on every path.
  */
 export async function transformAdhoc(event: FunctionEvent, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
-  if (deps.fullDuplex) {
-    const declared = event.headers['content-length'] ? Number(event.headers['content-length']) : undefined;
-    return answerAdhoc(event, event.body, declared, deps, ctx);
-  }
-  const spool = await spoolBody(event.body, deps.spoolMaxBytes);
+  const declared = event.headers['content-length'] ? Number(event.headers['content-length']) : undefined;
+  const accept = String(event.headers.accept ?? '');
+  if (deps.fullDuplex) return answerAdhoc(event, event.body, negotiate(accept, declared, deps.jsonMaxBytes), deps, ctx);
+  const body = holdBody(event.body, deps.spoolMaxBytes, event.signal);
+  let result: FunctionResult;
   try {
-    const result = await answerAdhoc(event, spool.stream(), spool.bytes, deps, ctx);
-    if (result.body !== undefined && typeof result.body !== 'string' && !(result.body instanceof Uint8Array)) {
-      return { ...result, body: removingAfter(result.body, spool.remove) };
-    }
-    await spool.remove();
-    return result;
+    // A gateway may pass the body on chunked: without its length, read ahead to see whether it is small enough for one JSON document.
+    const lengthNeeded = declared === undefined && !acceptedAnswer(accept) && event.query.get('publish') !== 'true';
+    const length = lengthNeeded ? await body.lengthUpTo(deps.jsonMaxBytes) : declared;
+    result = await answerAdhoc(event, body.chunks, negotiate(accept, length, deps.jsonMaxBytes), deps, ctx);
   } catch (err) {
-    await spool.remove();
+    await body.readToEnd(); // the body's own problem (too large, the client gone) comes first
     throw err;
   }
+  try {
+    await body.readToEnd();
+    event.signal.throwIfAborted(); // answered 504 at the deadline meanwhile, or the client gone
+  } catch (err) {
+    if (result.body instanceof Readable) result.body.destroy(); // removes its spool file
+    throw err;
+  }
+  return result;
 }
 
-async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, length: number | undefined, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
+async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, answer: Answer, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
   const name = event.query.get('name') ?? String(event.headers['x-file-name'] ?? 'adhoc.csv');
   const source: Source = { kind: 'adhoc', name };
   const schemaKey = event.query.get('schema') ?? name;
   const opts = transformOptionsFrom(deps.csv, source, { ...adhocOverrides(event.query), schema: schemaFor(schemaKey, deps.schemas) });
   const publish = event.query.get('publish') === 'true';
-  const answer = negotiate(String(event.headers.accept ?? ''), length, deps.jsonMaxBytes);
   if (publish || answer === 'ndjson') {
     // NDJSON on the wire: the rows are typed from their bytes straight into it.
     const { stream } = await startDataset(transformCsvEncoded(bytes, opts));
     if (publish) return forwardToPublish(deps, stream, ctx, event.signal);
-    return { status: 200, headers: { 'content-type': NDJSON }, body: Readable.from(encodeNdjson(stream)) };
+    return ndjsonAnswer(stream, deps.fullDuplex ? undefined : { limit: answerSpoolMaxBytes(deps) });
   }
   if (answer === 'csv') {
     // Clean CSV: the rows are typed from their bytes straight into its lines.
     const escapeFormulas = deps.csv.CSV_ESCAPE_FORMULAS;
     const { header, stream } = await startDataset(transformCsvEncoded(bytes, opts, { format: 'csv', escapeFormulas }));
-    return cleanCsvAnswer(header, stream, { escapeFormulas, fullDuplex: deps.fullDuplex, limit: 4 * deps.spoolMaxBytes });
+    return csvAnswer(header, stream, escapeFormulas, deps.fullDuplex ? undefined : { limit: answerSpoolMaxBytes(deps) });
   }
   const { header, stream } = await startDataset(transformCsv(bytes, opts));
-  if (answer === 'parquet') return parquetAnswer(header, stream, 4 * deps.spoolMaxBytes);
-  // One JSON document, bounded.
+  if (answer === 'parquet') return parquetAnswer(header, stream, answerSpoolMaxBytes(deps));
+  return jsonAnswer(source, header, stream, deps.jsonMaxBytes);
+}
+
+/** One JSON document, bounded (held in memory). */
+async function jsonAnswer(source: Source, header: DatasetHeader, stream: AsyncIterable<DatasetEvent>, jsonMaxBytes: number): Promise<FunctionResult> {
   const names = header.schema.columns.map((c) => c.name);
   const rows: Record<string, Cell>[] = [];
   const rejects: unknown[] = [];
@@ -316,8 +335,8 @@ async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, l
         rows.push(o);
         size += JSON.stringify(r).length + names.length * 8;
       }
-      if (size > deps.jsonMaxBytes) {
-        throw problems.answerTooLarge(`the answer passes ${deps.jsonMaxBytes} bytes; ask for Accept: application/x-ndjson (streamed) or text/csv`);
+      if (size > jsonMaxBytes) {
+        throw problems.answerTooLarge(`the answer passes ${jsonMaxBytes} bytes; ask for Accept: application/x-ndjson (streamed) or text/csv`);
       }
     } else if (e.kind === 'reject') {
       if (rejects.length < 1000) rejects.push(e.reject);

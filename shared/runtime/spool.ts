@@ -1,8 +1,10 @@
 /**
- * Spooling a request body to a bounded temporary file before answering. Every Go HTTP/1 hop in
- * front of a function (of-watchdog, the OpenFaaS gateway, Knative's queue-proxy before 1.13) is
- * half duplex: once the answer starts, the unread rest of the request body is dropped. A
- * function that answers while it still reads must therefore read to the end first.
+ * Answering behind half-duplex proxies. Every Go HTTP/1 hop in front of a function (of-watchdog,
+ * the OpenFaaS gateway, Knative's queue-proxy before 1.13) is half duplex: once the answer starts,
+ * the unread rest of the request body is dropped. A function that answers from what it reads
+ * therefore holds its answer, not the body: it reads the body as it arrives (`holdBody`), writes
+ * the answer to a bounded temporary file as it is made (`spoolToFile`), and starts it from that
+ * file once the body has been read whole (`answerFrom`), removing the file on every path.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -13,45 +15,128 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { problems } from './problem.js';
 
+/** The name every spool file starts with (in the temporary directory). */
+export const SPOOL_FILE_PREFIX = 'mini-pipeline-spool-';
+
 export interface Spooled {
   path: string;
   bytes: number;
-  /** The spooled body, read back in 64 KiB chunks. */
+  /** The spooled bytes, read back in 64 KiB chunks. */
   stream(): Readable;
   /** Remove the file (idempotent). */
   remove(): Promise<void>;
 }
 
-/** Write `body` to a temporary file, refusing more than `limit` bytes (413; the file is removed). */
-export async function spoolBody(body: AsyncIterable<Buffer | string>, limit: number, dir = tmpdir()): Promise<Spooled> {
-  const path = join(dir, `mini-pipeline-spool-${randomUUID()}`);
-  let bytes = 0;
+/** Write `bytes` to a temporary file, refusing more than `limit` bytes (413; the file is removed). */
+export async function spoolToFile(bytes: AsyncIterable<Buffer | string>, limit: number, dir = tmpdir()): Promise<Spooled> {
+  const path = join(dir, `${SPOOL_FILE_PREFIX}${randomUUID()}`);
+  let written = 0;
   let removed: Promise<void> | undefined;
   const remove = () => (removed ??= rm(path, { force: true }));
   const count = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
-      cb(bytes > limit ? problems.bodyTooLarge(limit) : null, chunk);
+      written += chunk.length;
+      cb(written > limit ? problems.bodyTooLarge(limit) : null, chunk);
     },
   });
   try {
-    await pipeline(Readable.from(body), count, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+    await pipeline(Readable.from(bytes), count, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
   } catch (err) {
     await remove();
     throw err;
   }
-  return { path, bytes, stream: () => createReadStream(path, { highWaterMark: 64 * 1024 }), remove };
+  return { path, bytes: written, stream: () => createReadStream(path, { highWaterMark: 64 * 1024 }), remove };
 }
 
-/** A response body that removes the spooled file once it has been sent, or abandoned. */
-export function removingAfter(body: AsyncIterable<string | Uint8Array>, remove: () => Promise<void>): Readable {
-  return Readable.from(
+/**
+ * A spooled file as a response body: removed once it has been sent, or abandoned (a client gone
+ * mid-answer, or an answer destroyed before its first byte).
+ */
+export function answerFrom(spool: Spooled): Readable {
+  const body = Readable.from(
     (async function* () {
       try {
-        yield* body;
+        yield* spool.stream();
       } finally {
-        await remove();
+        await spool.remove();
       }
     })(),
   );
+  body.once('close', () => void spool.remove());
+  return body;
+}
+
+/**
+ * Why a request body stopped (too large, the client gone): carried through a transform as an
+ * error of its own (a transform ends the file with a problem in its trailer instead).
+ */
+export class BodyFailed extends Error {
+  constructor(readonly reason: unknown) {
+    super('the request body failed', { cause: reason });
+  }
+}
+
+/** A request body read once, as it arrives, with what is left of it read to the end before the answer. */
+export interface HeldBody {
+  /** The chunks, at most `limit` bytes (past it, and on a body error, `BodyFailed`). Leaving early does not close the body. */
+  chunks: AsyncIterable<Buffer>;
+  /** The body's whole length when it is at most `max` bytes (read ahead, and still in `chunks`), else undefined. */
+  lengthUpTo(max: number): Promise<number | undefined>;
+  /** Read (and drop) what nobody read; fails with the body's own problem if it failed. */
+  readToEnd(): Promise<void>;
+}
+
+/** `signal`: stop reading (the handler deadline passed, the client is gone); the body then fails with its reason. */
+export function holdBody(body: AsyncIterable<Buffer | string>, limit: number, signal?: AbortSignal): HeldBody {
+  const source = body[Symbol.asyncIterator]();
+  const ahead: Buffer[] = [];
+  let bytes = 0;
+  let ended = false;
+  let failure: { reason: unknown } | undefined;
+  const fail = (reason: unknown) => {
+    failure ??= { reason };
+    // Nothing more is read of it: a Readable is destroyed (which ends a read that waits).
+    if (body instanceof Readable) body.destroy();
+    else source.return?.()?.catch(() => {});
+  };
+  signal?.addEventListener('abort', () => fail(signal.reason), { once: true });
+  const pull = async (): Promise<Buffer | undefined> => {
+    if (!failure && !ended) {
+      try {
+        const n = await source.next();
+        if (n.done) ended = !failure;
+        else if (!failure) {
+          const chunk = typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
+          bytes += chunk.length;
+          if (bytes <= limit) return chunk;
+          fail(problems.bodyTooLarge(limit));
+        }
+      } catch (err) {
+        fail(err);
+      }
+    }
+    if (failure) throw new BodyFailed(failure.reason);
+    return undefined;
+  };
+  const next = async (): Promise<IteratorResult<Buffer>> => {
+    const chunk = ahead.shift() ?? (await pull());
+    return chunk ? { done: false, value: chunk } : { done: true, value: undefined };
+  };
+  return {
+    chunks: { [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: undefined }) }) },
+    async lengthUpTo(max) {
+      while (!ended && bytes <= max) {
+        const chunk = await pull();
+        if (chunk) ahead.push(chunk);
+      }
+      return ended && bytes <= max ? bytes : undefined;
+    },
+    async readToEnd() {
+      try {
+        while (!(await next()).done);
+      } catch (err) {
+        throw err instanceof BodyFailed ? err.reason : err;
+      }
+    },
+  };
 }
