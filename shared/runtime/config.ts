@@ -43,9 +43,10 @@ export function variable<S extends z.ZodType>(schema: S, description: string, op
   return { schema, description, ...opts };
 }
 
-// Field types.
-export const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
-export const num = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().min(min).max(max).default(def);
+// Field types. Checks are added in one `.check()` (as `.int().min().max()` would add them): each
+// chained call copies the whole schema, and every function's start builds these dozens of times.
+export const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().check(z.int(), z.gte(min), z.lte(max)).default(def);
+export const num = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().check(z.gte(min), z.lte(max)).default(def);
 export const bool = (def: boolean) =>
   z
     .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
