@@ -34,7 +34,7 @@ const START_ENTRY = 'shared/runtime/start.ts';
  * that the shims cover what minio uses.
  */
 export const MINIO_SHIMS: Record<string, string> = {
-  lodash: 'dev/bundle-shims/lodash-for-minio.mjs',
+  lodash: 'dev/bundle-shims/lodash-for-minio.cjs',
   'mime-types': 'dev/bundle-shims/mime-types-for-minio.cjs',
   https: 'dev/bundle-shims/https-for-minio.cjs',
   // Libraries minio loads as it loads but uses only in calls no cold start makes (~1.4 MB of

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import lodashForMinio from '../dev/bundle-shims/lodash-for-minio.mjs';
+import lodashForMinio from '../dev/bundle-shims/lodash-for-minio.cjs';
 import * as mimeForMinio from '../dev/bundle-shims/mime-types-for-minio.cjs';
 import * as xml2jsForMinio from '../dev/bundle-shims/xml2js-for-minio.cjs';
 import BlockStream2ForMinio from '../dev/bundle-shims/block-stream2-for-minio.cjs';
