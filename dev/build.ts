@@ -139,10 +139,13 @@ async function bundleSides(metafile: Metafile, outdir: string): Promise<void> {
 export async function bundleFunction(entry: string, outdir: string): Promise<{ file: string; bundle: string; bytes: number; metafile: Metafile }> {
   // A code cache from an earlier bundle would only be rejected: the image writes a fresh one.
   rmSync(join(outdir, 'function.cache'), { force: true });
-  const fn = await bundleEntry(entry, join(outdir, 'function.cjs'), 'cjs', true);
-  await bundleSides(fn.metafile, outdir);
-  const start = await bundleEntry(resolve(ROOT, START_ENTRY), join(outdir, 'index.cjs'));
-  return { file: start.file, bundle: fn.file, bytes: fn.bytes, metafile: fn.metafile };
+  // One esbuild service for the bundle, its side bundles and its entry, stopped once at the end.
+  return withEsbuild(async () => {
+    const fn = await bundleEntry(entry, join(outdir, 'function.cjs'), 'cjs', true);
+    await bundleSides(fn.metafile, outdir);
+    const start = await bundleEntry(resolve(ROOT, START_ENTRY), join(outdir, 'index.cjs'));
+    return { file: start.file, bundle: fn.file, bytes: fn.bytes, metafile: fn.metafile };
+  });
 }
 
 /** Bundle a function by name into `<outdir>/<name>/` (run it with `node <outdir>/<name>/index.cjs`). */
