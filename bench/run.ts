@@ -23,7 +23,7 @@ import type { DatasetHeader, Row } from '../shared/dataset/contract.js';
 import { startTestStack } from '../test/helpers.js';
 import { startEmulator } from '../dev/powerbi/server.js';
 import { generateShape, DELIMITER, SHAPES, type Shape } from './shapes.js';
-import { coldStartRows, measureColdStart } from './cold-start.js';
+import { COLD_START_HEADER, coldStartRows, measureColdStart } from './cold-start.js';
 import { parseArgs } from 'node:util';
 import { generate, generateTyped } from './generate.js';
 import { startEmbeddedS3 } from '../dev/embedded-s3.js';
@@ -208,8 +208,7 @@ if (want('coldstart')) {
   say('');
   say(`## 1b. Cold start on this machine (the bundle with its code cache written as the image writes it; spawn → first 2xx, best / median of ${coldRuns}, interleaved with a bare Node HTTP server)`);
   say('');
-  say('| what | best / median | ratio of bests to the bare server |');
-  say('|---|---|---|');
+  for (const line of COLD_START_HEADER) say(line);
   const r = await measureColdStart({ runs: coldRuns, port: BENCH_PORT, dir: resolve(OUT), functions: ['webhook', 'transform', 'publish'] });
   for (const row of coldStartRows(r)) say(row);
 }

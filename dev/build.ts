@@ -11,10 +11,11 @@
  * code cache applies to a script, not to an ES module.
  */
 import { build, stop, type Metafile, type Plugin } from 'esbuild';
-import { rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CJS_WRAPPER_HEAD, CJS_WRAPPER_TAIL } from '../shared/runtime/code-cache.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -28,18 +29,26 @@ const START_ENTRY = 'shared/runtime/start.ts';
 
 /**
  * What minio imports that a function's cold start need not pay for (dev/bundle-shims/): lodash
- * cherry-picked, mime-types and https loaded on first use. Only imports made by minio's own files
- * are redirected; test/bundle-shims.test.ts checks that the shims cover what minio uses.
+ * cherry-picked; mime-types, https, xml2js, block-stream2, async and query-string loaded on first
+ * use. Only imports made by minio's own files are redirected; test/bundle-shims.test.ts checks
+ * that the shims cover what minio uses.
  */
 export const MINIO_SHIMS: Record<string, string> = {
-  lodash: 'dev/bundle-shims/lodash-for-minio.mjs',
+  lodash: 'dev/bundle-shims/lodash-for-minio.cjs',
   'mime-types': 'dev/bundle-shims/mime-types-for-minio.cjs',
   https: 'dev/bundle-shims/https-for-minio.cjs',
+  // Libraries minio loads as it loads but uses only in calls no cold start makes (~1.4 MB of
+  // objects at every start together): kept in the bundle, evaluated on first use.
+  xml2js: 'dev/bundle-shims/xml2js-for-minio.cjs',
+  'block-stream2': 'dev/bundle-shims/block-stream2-for-minio.cjs',
+  async: 'dev/bundle-shims/async-for-minio.cjs',
+  'query-string': 'dev/bundle-shims/query-string-for-minio.cjs',
 };
+const MINIO_SHIM_FILTER = new RegExp(`^(${Object.keys(MINIO_SHIMS).join('|')})$`);
 const minioShims: Plugin = {
   name: 'minio-shims',
   setup(b) {
-    b.onResolve({ filter: /^(lodash|mime-types|https)$/ }, (args) => (/[\\/]node_modules[\\/]minio[\\/]/.test(args.importer) ? { path: resolve(ROOT, MINIO_SHIMS[args.path]) } : undefined));
+    b.onResolve({ filter: MINIO_SHIM_FILTER }, (args) => (/[\\/]node_modules[\\/]minio[\\/]/.test(args.importer) ? { path: resolve(ROOT, MINIO_SHIMS[args.path]) } : undefined));
   },
 };
 
@@ -59,24 +68,40 @@ async function withEsbuild<T>(run: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Libraries a function loads only when configured, bundled beside it rather than into it: the
- * function's bundle (and its start) stays as small as without them. `import('<name>')` from the
- * project's code becomes `require('./<file>')` next to the bundle; tsx and tests load the package.
+ * Libraries a function loads only on first use, after it is ready (or only when configured),
+ * bundled beside it rather than into it: the function's bundle, which every start reads and
+ * deserialises with its code cache, stays as small as without them. `import('<name>')` from the
+ * project's code (or `require('<name>')` from a bundle shim) becomes `require('./<file>')` next to
+ * the bundle; tsx and tests load the package.
  */
 export const SIDE_BUNDLES: Record<string, string> = {
   // The Eventstream sink's client (@azure/event-hubs, rhea, core-amqp: ~280 KiB of publish's bundle).
   '@azure/event-hubs': 'event-hubs.cjs',
+  // The HTTP client of the chain's calls and the sinks (~525 KiB: 40 % of every bundle), first used by a request.
+  undici: 'undici.cjs',
+  // minio's mime lookup (mime-types and mime-db, ~140 KiB), used only by fPutObject (dev/bundle-shims/).
+  'mime-types': 'mime-types.cjs',
 };
-const sideBundles = (format: 'cjs' | 'esm'): Plugin => ({
+const SIDE_FILTER = new RegExp(`^(${Object.keys(SIDE_BUNDLES).map((k) => k.replace(/[/\\-]/g, '\\$&')).join('|')})$`);
+const sideBundles: Plugin = {
   name: 'side-bundles',
   setup(b) {
-    if (format !== 'cjs') return;
-    b.onResolve({ filter: /^@azure\/event-hubs$/ }, (args) => (args.kind === 'dynamic-import' && !/[\\/]node_modules[\\/]/.test(args.importer) ? { path: `./${SIDE_BUNDLES[args.path]}`, external: true } : undefined));
+    b.onResolve({ filter: SIDE_FILTER }, (args) => {
+      const fromProject = args.kind === 'dynamic-import' && !/[\\/]node_modules[\\/]/.test(args.importer);
+      const fromShim = args.kind === 'require-call' && /[\\/]dev[\\/]bundle-shims[\\/]/.test(args.importer);
+      return fromProject || fromShim ? { path: `./${SIDE_BUNDLES[args.path]}`, external: true } : undefined;
+    });
   },
-});
+};
 
-/** Bundle one entry file into one CommonJS file (ESM only for the bench's own worker). */
-export async function bundleEntry(entry: string, outfile: string, format: 'cjs' | 'esm' = 'cjs'): Promise<{ file: string; bytes: number; metafile: Metafile }> {
+/**
+ * Bundle one entry file into one CommonJS file (ESM only for the bench's own worker).
+ * `forCodeCache` (a function's bundle, see bundleFunction): the SIDE_BUNDLES libraries are left
+ * out, to be built beside it, and the file is the exact script V8 compiles with the code cache:
+ * ASCII only (read as latin1, V8's cheapest string) and already inside its CommonJS wrapper (no
+ * 1 MB string to join at each start).
+ */
+export async function bundleEntry(entry: string, outfile: string, format: 'cjs' | 'esm' = 'cjs', forCodeCache = false): Promise<{ file: string; bytes: number; metafile: Metafile }> {
   const result = await withEsbuild(() => build({
     entryPoints: [entry],
     outfile,
@@ -87,14 +112,17 @@ export async function bundleEntry(entry: string, outfile: string, format: 'cjs' 
     minify: true,
     sourcemap: false,
     legalComments: 'none',
+    charset: 'ascii',
     ...(format === 'esm' ? { banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } } : {}),
+    ...(forCodeCache ? { banner: { js: CJS_WRAPPER_HEAD }, footer: { js: CJS_WRAPPER_TAIL } } : {}),
     logLevel: 'warning',
     metafile: true,
-    plugins: [minioShims, sideBundles(format)],
+    plugins: [minioShims, ...(forCodeCache ? [sideBundles] : [])],
     // A CommonJS bundle runs through vm.Script (the code cache), where import() has no loader: an
     // external import() becomes require() (bundled ones are inlined either way).
     ...(format === 'cjs' ? { supported: { 'dynamic-import': false } } : {}),
   }));
+  if (forCodeCache && /[^\x00-\x7f]/.test(readFileSync(outfile, 'latin1'))) throw new Error(`${outfile}: not ASCII (the code cache reads it as latin1)`);
   return { file: outfile, bytes: statSync(outfile).size, metafile: result.metafile };
 }
 
@@ -111,10 +139,13 @@ async function bundleSides(metafile: Metafile, outdir: string): Promise<void> {
 export async function bundleFunction(entry: string, outdir: string): Promise<{ file: string; bundle: string; bytes: number; metafile: Metafile }> {
   // A code cache from an earlier bundle would only be rejected: the image writes a fresh one.
   rmSync(join(outdir, 'function.cache'), { force: true });
-  const fn = await bundleEntry(entry, join(outdir, 'function.cjs'));
-  await bundleSides(fn.metafile, outdir);
-  const start = await bundleEntry(resolve(ROOT, START_ENTRY), join(outdir, 'index.cjs'));
-  return { file: start.file, bundle: fn.file, bytes: fn.bytes, metafile: fn.metafile };
+  // One esbuild service for the bundle, its side bundles and its entry, stopped once at the end.
+  return withEsbuild(async () => {
+    const fn = await bundleEntry(entry, join(outdir, 'function.cjs'), 'cjs', true);
+    await bundleSides(fn.metafile, outdir);
+    const start = await bundleEntry(resolve(ROOT, START_ENTRY), join(outdir, 'index.cjs'));
+    return { file: start.file, bundle: fn.file, bytes: fn.bytes, metafile: fn.metafile };
+  });
 }
 
 /** Bundle a function by name into `<outdir>/<name>/` (run it with `node <outdir>/<name>/index.cjs`). */

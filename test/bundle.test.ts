@@ -4,22 +4,25 @@
  * reported as diagnostics (measured, not asserted).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
-import { bundle } from '../dev/build.js';
+import { bundle, SIDE_BUNDLES } from '../dev/build.js';
 import { startEmbeddedS3, type EmbeddedS3 } from '../dev/embedded-s3.js';
 import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
+import { fixturePath } from './kit.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-bundle-'));
 const env: Record<string, string> = { PATH: process.env.PATH ?? '', WEBHOOK_TOKEN: 'bundle-webhook-token-0123', INTERNAL_TOKEN: 'bundle-internal-token-0123', DRAIN_SECONDS: '0', PORT: '0', SECRETS_DIR: join(dir, 'none'), LOG_LEVEL: 'warn' };
 
-async function startBundle(file: string): Promise<{ port: number; readyMs: number; stop: () => Promise<number | null> }> {
+async function startBundle(file: string, extraEnv: Record<string, string> = {}): Promise<{ port: number; readyMs: number; stop: () => Promise<number | null> }> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [file], { env: { ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [file], { env: { ...env, ...extraEnv, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -84,6 +87,8 @@ describe('bundled functions', () => {
 
   test("bundling leaves no esbuild service behind (the local stack's bundles do not hold one for its life)", async () => {
     await bundle('webhook', join(dir, 'again'));
+    // esbuild's stop() kills its child without waiting for it to exit: give a loaded machine a moment.
+    for (let waited = 0; waited < 2000 && esbuildChildren().join() !== esbuildAtLoad.join(); waited += 50) await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(esbuildChildren(), esbuildAtLoad);
   });
 
@@ -139,6 +144,45 @@ describe('bundled functions', () => {
     assert.equal(res.statusCode, 400);
     assert.match(await res.body.text(), /invalid-dataset/);
     assert.equal(await f.stop(), 0);
+  });
+
+  test('the libraries loaded on first use are side bundles beside each function, and load from there', () => {
+    for (const n of ['webhook', 'transform', 'publish']) {
+      const out = join(dir, n);
+      const source = readFileSync(join(out, 'function.cjs'), 'latin1');
+      for (const side of [SIDE_BUNDLES.undici, SIDE_BUNDLES['mime-types']]) assert.ok(source.includes(`require("./${side}")`), `${n} asks for ./${side}`);
+      assert.ok(!/[^\x00-\x7f]/.test(source), `${n}: the bundle is ASCII (the code cache reads it as latin1)`);
+      // minio's mime lookup (only fPutObject uses it), from the side bundle beside the function.
+      const lookup = execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(join(out, SIDE_BUNDLES['mime-types']))}).lookup('a.csv'))`], { encoding: 'utf8' }).trim();
+      assert.equal(lookup, 'text/csv', n);
+    }
+  });
+
+  test("webhook bundle hands a notification on to transform through undici, its side bundle, loaded on first use", async () => {
+    const calls: { auth?: string; body: string }[] = [];
+    const fakeTransform = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        calls.push({ auth: req.headers.authorization, body });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'published' }));
+      });
+    });
+    await new Promise<void>((r) => fakeTransform.listen(0, '127.0.0.1', r));
+    const f = await startBundle(files.webhook.file, { TRANSFORM_URL: `http://127.0.0.1:${(fakeTransform.address() as AddressInfo).port}/`, RECONCILE_SECONDS: '3600' });
+    try {
+      const event = readFileSync(join(fixturePath('minio-events'), 'put-simple.json'), 'utf8');
+      const res = await request(`http://127.0.0.1:${f.port}/`, { method: 'POST', body: event, headers: { 'content-type': 'application/json', authorization: `Bearer ${env.WEBHOOK_TOKEN}` } });
+      const answer = (await res.body.json()) as { results: { status: string }[] };
+      assert.equal(res.statusCode, 200, JSON.stringify(answer));
+      assert.equal(answer.results[0].status, 'published');
+      assert.equal(calls.length, 1);
+      assert.equal(calls[0].auth, `Bearer ${env.INTERNAL_TOKEN}`);
+      assert.equal(JSON.parse(calls[0].body).bucket, 'incoming');
+    } finally {
+      assert.equal(await f.stop(), 0);
+      fakeTransform.close();
+    }
   });
 
   test('start-to-ready, median of 10 starts per function (reported)', async (t) => {

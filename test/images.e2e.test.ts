@@ -32,8 +32,9 @@ describe('function images', () => {
       assert.deepEqual(config.Cmd, ['node', 'index.cjs']);
       assert.ok(config.Env.includes('PORT=8080'), 'PORT=8080 as on Knative');
       const files = execFileSync('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'ls', imageOf(fn), '-A', '/home/app'], { encoding: 'utf8' }).trim().split('\n').sort();
-      // publish also carries its side bundle: the Eventstream client, loaded on first use (dev/build.ts SIDE_BUNDLES).
-      const expected = ['function.cache', 'function.cjs', 'index.cjs', 'setup.cjs', ...(fn === 'publish' ? ['event-hubs.cjs'] : [])].sort();
+      // The side bundles, loaded on first use (dev/build.ts SIDE_BUNDLES): undici and minio's mime-types
+      // beside every function, and publish's Eventstream client.
+      const expected = ['function.cache', 'function.cjs', 'index.cjs', 'setup.cjs', 'undici.cjs', 'mime-types.cjs', ...(fn === 'publish' ? ['event-hubs.cjs'] : [])].sort();
       assert.deepEqual(files, expected, `${fn}: no sources, no node_modules`);
       assert.ok(sizes[fn] > 0);
     }

@@ -13,7 +13,7 @@ import { encodeNdjson } from '../../shared/dataset/ndjson.js';
 import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
 import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
 import { Problem, PROBLEM_CONTENT_TYPE, problems, toProblem, type ProblemDetails } from '../../shared/runtime/problem.js';
-import { ObjectRef } from '../../shared/storage/s3-event.js';
+import { s3EventSchemas } from '../../shared/storage/s3-event.js';
 import { schemaFor, type PinnedSchema } from '../../shared/csv/pinned-schema.js';
 import { isOutcome, Lifecycle, lifecycleProblems, versionId, type ClaimAttempt, type HeldClaim } from '../../shared/lifecycle/index.js';
 import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
@@ -74,7 +74,7 @@ async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<Data
 
 /** The object version a reference names, checked against the store (it must exist and be that version). */
 async function versionOf(refInput: unknown, deps: TransformDeps, log: FunctionContext['log']): Promise<ObjectSource> {
-  const ref = ObjectRef.parse(refInput);
+  const ref = s3EventSchemas().ObjectRef.parse(refInput);
   if (ref.bucket !== deps.inputBucket) throw storageProblems.wrongBucket(`transform reads only bucket ${deps.inputBucket}`, { bucket: ref.bucket });
   const refused = keyProblem(ref.key);
   if (refused) throw storageProblems.invalidKey(refused, { file: ref.key });

@@ -35,7 +35,7 @@ export const webhook = defineFunction({
     };
     // Every object version in the input bucket ends with an outcome: the sweeps hand on the rest.
     const log = createLogger({ fn: 'webhook' });
-    const stopReconciler = startReconciler({
+    const reconciler = startReconciler({
       s3,
       lifecycle,
       inputBucket: config.storage.INPUT_BUCKET,
@@ -48,6 +48,12 @@ export const webhook = defineFunction({
         log.info('recovered', { bucket: ref.bucket, key: ref.key, outcome: out.status });
       },
     });
-    return { handle: (event, ctx) => handleNotification(event, deps, ctx), ready: () => checkBuckets(s3, [config.storage.INPUT_BUCKET, config.storage.OUTPUT_BUCKET]), shutdown: stopReconciler };
+    return {
+      handle: (event, ctx) => handleNotification(event, deps, ctx),
+      ready: () => checkBuckets(s3, [config.storage.INPUT_BUCKET, config.storage.OUTPUT_BUCKET]),
+      // The sweeps' first run, once ready (at start, after the readiness check, not beside it).
+      whenReady: reconciler.sweepNow,
+      shutdown: reconciler.stop,
+    };
   },
 });

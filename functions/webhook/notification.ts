@@ -14,7 +14,7 @@ import { readJson } from '../../shared/runtime/body.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
 import { Problem, problems, type ProblemDetails } from '../../shared/runtime/problem.js';
-import { decide, S3EventNotification, type ObjectRef } from '../../shared/storage/s3-event.js';
+import { decide, s3EventSchemas, type ObjectRef } from '../../shared/storage/s3-event.js';
 import { isOutcome, versionId, type Lifecycle, type Phase } from '../../shared/lifecycle/index.js';
 import { storageProblems } from '../../shared/storage/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
@@ -130,7 +130,7 @@ export async function handleNotification(event: FunctionEvent, deps: WebhookDeps
   requireBearer(event.headers, [token], 'WEBHOOK_TOKEN'); // MinIO: auth_token
   const raw = await readJson(event.body, NOTIFICATION_MAX_BYTES, 'an S3 event notification');
   if (raw === null) return { status: 204 }; // old MinIO liveness probe: an empty POST
-  const parsed = S3EventNotification.safeParse(raw);
+  const parsed = s3EventSchemas().S3EventNotification.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue.path.length ? issue.path.join('.') : '(root)';

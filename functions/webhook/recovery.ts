@@ -55,8 +55,12 @@ async function sweepInput(opts: ReconcileOptions): Promise<void> {
   }
 }
 
-/** Sweep at start and on their timers; returns a stop function (called on shutdown). */
-export function startReconciler(opts: ReconcileOptions): () => void {
+/**
+ * The sweeps on their timers, and `sweepNow`: both at once, which the webhook calls as soon as it
+ * is ready (the first listing of the input bucket then does not compete with its start and its
+ * readiness check for the store). `stop` clears the timers (on shutdown).
+ */
+export function startReconciler(opts: ReconcileOptions): { sweepNow: () => void; stop: () => void } {
   const dueEvery = Math.max(500, opts.lifecycle.settings.claimMs / 2);
   const running = new Set<string>();
   const sweep = (name: string, ms: number, fn: () => Promise<void>, always = false) => async () => {
@@ -72,8 +76,10 @@ export function startReconciler(opts: ReconcileOptions): () => void {
   };
   const due = sweep('due', dueEvery, () => sweepDue(opts));
   const input = sweep('input', opts.everyMs, () => sweepInput(opts));
-  void sweep('input', opts.everyMs, () => sweepInput(opts), true)().then(due);
   const timers = [setInterval(due, dueEvery), setInterval(input, opts.everyMs)];
   for (const t of timers) t.unref();
-  return () => timers.forEach(clearInterval);
+  return {
+    sweepNow: () => void sweep('input', opts.everyMs, () => sweepInput(opts), true)().then(due),
+    stop: () => timers.forEach(clearInterval),
+  };
 }

@@ -11,23 +11,26 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { ColumnType } from '../dataset/contract.js';
 
-export const PinnedColumn = z.strictObject({
-  /** Output column name. */
-  name: z.string().min(1),
-  /** Header in the file (matched trimmed, case-insensitive); default: a header normalising to `name`. */
-  source: z.string().optional(),
-  type: ColumnType.optional(),
-  required: z.boolean().default(false),
-});
-export type PinnedColumn = z.infer<typeof PinnedColumn>;
-
-export const PinnedSchema = z.strictObject({
-  prefix: z.string(),
-  columns: z.array(PinnedColumn).min(1),
-});
-export type PinnedSchema = z.infer<typeof PinnedSchema>;
-
-export const SchemaFile = z.strictObject({ schemas: z.array(PinnedSchema) });
+/** The schema file's schemas, built on first use (a function without CSV_SCHEMA_FILE never needs them). */
+function buildSchemaFile() {
+  const PinnedColumn = z.strictObject({
+    /** Output column name. */
+    name: z.string().min(1),
+    /** Header in the file (matched trimmed, case-insensitive); default: a header normalising to `name`. */
+    source: z.string().optional(),
+    type: ColumnType.optional(),
+    required: z.boolean().default(false),
+  });
+  const PinnedSchema = z.strictObject({
+    prefix: z.string(),
+    columns: z.array(PinnedColumn).min(1),
+  });
+  return { PinnedColumn, PinnedSchema, SchemaFile: z.strictObject({ schemas: z.array(PinnedSchema) }) };
+}
+let schemaFile: ReturnType<typeof buildSchemaFile> | undefined;
+export const schemaFileSchemas = () => (schemaFile ??= buildSchemaFile());
+export type PinnedColumn = z.infer<ReturnType<typeof schemaFileSchemas>['PinnedColumn']>;
+export type PinnedSchema = z.infer<ReturnType<typeof schemaFileSchemas>['PinnedSchema']>;
 
 export function loadSchemaFile(path: string): PinnedSchema[] {
   let raw: unknown;
@@ -36,7 +39,7 @@ export function loadSchemaFile(path: string): PinnedSchema[] {
   } catch (err) {
     throw new Error(`CSV_SCHEMA_FILE: cannot read ${path}: ${(err as Error).message}`);
   }
-  const parsed = SchemaFile.safeParse(raw);
+  const parsed = schemaFileSchemas().SchemaFile.safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
     throw new Error(`CSV_SCHEMA_FILE: ${i.path.join('.')}: ${i.message}`);

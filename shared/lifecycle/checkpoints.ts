@@ -6,7 +6,7 @@
  * since a save goes before every request to a sink, the older run stops before its next request.
  */
 import { stateKeys } from './keys.js';
-import { Checkpoint } from './records.js';
+import { recordSchemas, type Checkpoint } from './records.js';
 import type { ConditionalStore } from '../storage/conditional-store.js';
 import type { Claims } from './claims.js';
 import { lifecycleProblems } from './problems.js';
@@ -35,7 +35,7 @@ export class Checkpoints {
       if (!claim || claim.runId !== runId || Date.parse(claim.expiresAt) <= Date.now()) {
         throw lifecycleProblems.noClaim(`run ${runId} does not hold ${id}${claim?.runId ? ' (another run does)' : ''}`);
       }
-      const seen = await this.store.read(stateKeys.checkpoint(id), Checkpoint);
+      const seen = await this.store.read(stateKeys.checkpoint(id), recordSchemas().Checkpoint);
       const progress: Progress = seen ? { acked: seen.value.acked, sentTo: seen.value.sentTo, sequenceBase: seen.value.sequenceBase } : { acked: {} };
       const record = { id, runId, ...progress, updatedAt: new Date().toISOString() };
       const etag = seen ? await this.store.replace(stateKeys.checkpoint(id), record, seen.etag) : await this.store.create(stateKeys.checkpoint(id), record);

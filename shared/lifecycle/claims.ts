@@ -11,7 +11,7 @@ import type { Problem } from '../runtime/problem.js';
 import { delayFor, type RetryPolicy, type Verdict } from '../runtime/retry.js';
 import type { Source } from '../dataset/contract.js';
 import { stateKeys } from './keys.js';
-import { Claim, type OutcomeRecord } from './records.js';
+import { recordSchemas, type Claim, type OutcomeRecord } from './records.js';
 import type { ConditionalStore } from '../storage/conditional-store.js';
 import type { Outcomes } from './outcomes.js';
 import { lifecycleProblems } from './problems.js';
@@ -44,7 +44,7 @@ export class Claims {
   ) {}
 
   read(id: string) {
-    return this.store.read(stateKeys.claim(id), Claim);
+    return this.store.read(stateKeys.claim(id), recordSchemas().Claim);
   }
 
   /**

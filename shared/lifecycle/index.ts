@@ -10,7 +10,7 @@ import { Checkpoints } from './checkpoints.js';
 import { Claims, HOLDER, type ClaimSettings } from './claims.js';
 import { CLAIMS_PREFIX, recordOfKey, stateKeys, versionId } from './keys.js';
 import { Outcomes } from './outcomes.js';
-import { Claim, type OutcomeRecord, type Phase } from './records.js';
+import { recordSchemas, type Claim, type OutcomeRecord, type Phase } from './records.js';
 import { ConditionalStore } from '../storage/conditional-store.js';
 import { sleep } from '../runtime/retry.js';
 
@@ -89,7 +89,7 @@ export class Lifecycle {
    */
   async sweepTurn(name: string, ms: number): Promise<boolean> {
     const key = stateKeys.sweep(name);
-    const seen = await this.store.read(key, Claim.pick({ expiresAt: true, holder: true }));
+    const seen = await this.store.read(key, recordSchemas().Claim.pick({ expiresAt: true, holder: true }));
     if (seen && Date.parse(seen.value.expiresAt) > Date.now()) return false;
     const turn = { holder: HOLDER, expiresAt: new Date(Date.now() + ms).toISOString() };
     return !!(seen ? await this.store.replace(key, turn, seen.etag) : await this.store.create(key, turn));

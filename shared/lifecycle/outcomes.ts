@@ -8,7 +8,7 @@ import type { Problem } from '../runtime/problem.js';
 import { outputsOf } from '../storage/layout.js';
 import { putJson } from '../storage/s3.js';
 import { recordOfKey, STATE_PREFIX, stateKeys } from './keys.js';
-import { OutcomeRecord, type Outcome } from './records.js';
+import { recordSchemas, type OutcomeRecord, type Outcome } from './records.js';
 import type { ConditionalStore } from '../storage/conditional-store.js';
 
 export interface OutcomeInput {
@@ -27,7 +27,7 @@ export class Outcomes {
   constructor(private readonly store: ConditionalStore) {}
 
   async read(id: string): Promise<OutcomeRecord | undefined> {
-    return (await this.store.read(stateKeys.outcome(id), OutcomeRecord))?.value;
+    return (await this.store.read(stateKeys.outcome(id), recordSchemas().OutcomeRecord))?.value;
   }
 
   /** Record the outcome unless one is there already; returns the one that stands. */

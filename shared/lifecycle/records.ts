@@ -21,113 +21,140 @@ export function isOutcome(s: unknown): s is Outcome {
   return typeof s === 'string' && (OUTCOMES as readonly string[]).includes(s);
 }
 
-const iso = z.string();
-const Problem = z.looseObject({ type: z.string(), title: z.string(), status: z.number(), detail: z.string().optional() });
+function recordParts() {
+  const iso = z.string();
+  const Problem = z.looseObject({ type: z.string(), title: z.string(), status: z.number(), detail: z.string().optional() });
 
-/** Which object version a record is about. */
-const Version = {
-  id: z.string(),
-  bucket: z.string(),
-  key: z.string(),
-  etag: z.string().optional(),
-  versionId: z.string().optional(),
-  size: z.number().optional(),
-};
+  /** Which object version a record is about. */
+  const Version = {
+    id: z.string(),
+    bucket: z.string(),
+    key: z.string(),
+    etag: z.string().optional(),
+    versionId: z.string().optional(),
+    size: z.number().optional(),
+  };
+  return { iso, Problem, Version };
+}
+
+/** The records of a version while it runs. */
+function buildRunRecords({ iso, Problem, Version }: ReturnType<typeof recordParts>) {
+  /**
+   * `_state/claims/<id>.json`: who holds an unfinished version, until when, and how many runs it
+   * has had. Created with If-None-Match: *, renewed and taken over only with If-Match on the ETag
+   * read; deleted (If-Match) once an outcome is recorded.
+   */
+  const Claim = z.object({
+    ...Version,
+    /** The run holding it; absent while the version waits for its next attempt. */
+    runId: z.string().optional(),
+    /** Which process holds it (for people: logs, the console). */
+    holder: z.string().optional(),
+    claimedAt: iso,
+    renewedAt: iso,
+    /** A claim is live until then; an expired one may be taken over. */
+    expiresAt: iso,
+    /** Runs started for this version, this one included. */
+    attempts: z.number().int().nonnegative(),
+    /** Why the previous attempt ended without an outcome. */
+    last: Problem.optional(),
+    /** Set when the last attempt was refused by a throttle (never a failure). */
+    throttled: z.boolean().optional(),
+    writeId: z.string().optional(),
+  });
+
+  /**
+   * `_state/<id>.progress.json`: what each sink has acknowledged, written by publish, each write
+   * conditional on the one before (a run that did not adopt it cannot write it).
+   */
+  const Checkpoint = z.object({
+    id: z.string(),
+    runId: z.string(),
+    /** Rows acknowledged by each sink, in dataset order. */
+    acked: z.record(z.string(), z.number().int()),
+    /** Per sink: one past the last row of every request sent (saved before sending). */
+    sentTo: z.record(z.string(), z.number().int()).optional(),
+    /** Per sink: the sequence-number base of the run (REST route with sequence numbers). */
+    sequenceBase: z.record(z.string(), z.number()).optional(),
+    updatedAt: iso,
+    writeId: z.string().optional(),
+  });
+  return { Claim, Checkpoint };
+}
+
+/** The records of how a version ended. */
+function buildEndRecords({ iso, Problem, Version }: ReturnType<typeof recordParts>) {
+  /**
+   * `_state/<id>.done.json`: the version's one outcome, created once (If-None-Match: *). Records
+   * of earlier releases (`outcome`, `sinks`, `failure`) read as they are.
+   */
+  const OutcomeRecord = z.looseObject({
+    ...Version,
+    outcome: z.enum(OUTCOMES),
+    finishedAt: iso,
+    runId: z.string().optional(),
+    attempts: z.number().int().optional(),
+    /** Where the manifest is (published, partial, superseded). */
+    manifest: z.string().optional(),
+    /** Where the failure record is (failed). */
+    failure: z.string().optional(),
+    /** In words, for partial and failed. */
+    reason: z.string().optional(),
+    sinks: z.record(z.string(), z.unknown()).default({}),
+    writeId: z.string().optional(),
+  });
+
+  /** `failed/<key>.json`: why a file failed for good. */
+  const FailureRecord = z.looseObject({
+    source: z.unknown(),
+    failedAt: iso,
+    retryable: z.boolean(),
+    attempts: z.number().int().optional(),
+    problem: Problem,
+  });
+  return { OutcomeRecord, FailureRecord };
+}
 
 /**
- * `_state/claims/<id>.json`: who holds an unfinished version, until when, and how many runs it
- * has had. Created with If-None-Match: *, renewed and taken over only with If-Match on the ETag
- * read; deleted (If-Match) once an outcome is recorded.
+ * The records' schemas, built on first use: a cold start reads no record before it is ready, and
+ * zod schemas are costly to build (a few KiB of closures each, and the collections they cause).
  */
-export const Claim = z.object({
-  ...Version,
-  /** The run holding it; absent while the version waits for its next attempt. */
-  runId: z.string().optional(),
-  /** Which process holds it (for people: logs, the console). */
-  holder: z.string().optional(),
-  claimedAt: iso,
-  renewedAt: iso,
-  /** A claim is live until then; an expired one may be taken over. */
-  expiresAt: iso,
-  /** Runs started for this version, this one included. */
-  attempts: z.number().int().nonnegative(),
-  /** Why the previous attempt ended without an outcome. */
-  last: Problem.optional(),
-  /** Set when the last attempt was refused by a throttle (never a failure). */
-  throttled: z.boolean().optional(),
-  writeId: z.string().optional(),
-});
-export type Claim = z.infer<typeof Claim>;
-
-/**
- * `_state/<id>.progress.json`: what each sink has acknowledged, written by publish, each write
- * conditional on the one before (a run that did not adopt it cannot write it).
- */
-export const Checkpoint = z.object({
-  id: z.string(),
-  runId: z.string(),
-  /** Rows acknowledged by each sink, in dataset order. */
-  acked: z.record(z.string(), z.number().int()),
-  /** Per sink: one past the last row of every request sent (saved before sending). */
-  sentTo: z.record(z.string(), z.number().int()).optional(),
-  /** Per sink: the sequence-number base of the run (REST route with sequence numbers). */
-  sequenceBase: z.record(z.string(), z.number()).optional(),
-  updatedAt: iso,
-  writeId: z.string().optional(),
-});
-export type Checkpoint = z.infer<typeof Checkpoint>;
-
-/**
- * `_state/<id>.done.json`: the version's one outcome, created once (If-None-Match: *). Records
- * of earlier releases (`outcome`, `sinks`, `failure`) read as they are.
- */
-export const OutcomeRecord = z.looseObject({
-  ...Version,
-  outcome: z.enum(OUTCOMES),
-  finishedAt: iso,
-  runId: z.string().optional(),
-  attempts: z.number().int().optional(),
-  /** Where the manifest is (published, partial, superseded). */
-  manifest: z.string().optional(),
-  /** Where the failure record is (failed). */
-  failure: z.string().optional(),
-  /** In words, for partial and failed. */
-  reason: z.string().optional(),
-  sinks: z.record(z.string(), z.unknown()).default({}),
-  writeId: z.string().optional(),
-});
-export type OutcomeRecord = z.infer<typeof OutcomeRecord>;
-
-/** `failed/<key>.json`: why a file failed for good. */
-export const FailureRecord = z.looseObject({
-  source: z.unknown(),
-  failedAt: iso,
-  retryable: z.boolean(),
-  attempts: z.number().int().optional(),
-  problem: Problem,
-});
-export type FailureRecord = z.infer<typeof FailureRecord>;
+function buildRecords() {
+  const parts = recordParts();
+  return { iso: parts.iso, ...buildRunRecords(parts), ...buildEndRecords(parts) };
+}
+let records: ReturnType<typeof buildRecords> | undefined;
+export const recordSchemas = () => (records ??= buildRecords());
+type Records = ReturnType<typeof recordSchemas>;
+export type Claim = z.infer<Records['Claim']>;
+export type Checkpoint = z.infer<Records['Checkpoint']>;
+export type OutcomeRecord = z.infer<Records['OutcomeRecord']>;
+export type FailureRecord = z.infer<Records['FailureRecord']>;
 
 /** What a sink received, as the manifest tells it (its figures, or why it was skipped or refused). */
-const SinkReport = z.looseObject({
-  sink: z.string().optional(),
-  rowsSent: z.number().int().optional(),
-  rowsSkippedAsAlreadySent: z.number().int().optional(),
-  rowsRejected: z.number().int().optional(),
-  rowsNotSent: z.number().int().optional(),
-  requests: z.number().int().optional(),
-  retries: z.number().int().optional(),
-  throttledMs: z.number().optional(),
-  possibleDuplicates: z.number().int().optional(),
-  /** Rows the sink refused one by one, with its words (the first 100). */
-  rejects: z.array(z.object({ row: z.number().int(), reason: z.string() })).optional(),
-  /** The sink refused the file (partial): why. */
-  reason: z.string().optional(),
-  skipped: z.string().optional(),
-});
+function buildSinkReport() {
+  return z.looseObject({
+    sink: z.string().optional(),
+    rowsSent: z.number().int().optional(),
+    rowsSkippedAsAlreadySent: z.number().int().optional(),
+    rowsRejected: z.number().int().optional(),
+    rowsNotSent: z.number().int().optional(),
+    requests: z.number().int().optional(),
+    retries: z.number().int().optional(),
+    throttledMs: z.number().optional(),
+    possibleDuplicates: z.number().int().optional(),
+    /** Rows the sink refused one by one, with its words (the first 100). */
+    rejects: z.array(z.object({ row: z.number().int(), reason: z.string() })).optional(),
+    /** The sink refused the file (partial): why. */
+    reason: z.string().optional(),
+    skipped: z.string().optional(),
+  });
+}
 
 function buildManifest() {
   const d = datasetSchemas();
+  const { iso } = recordSchemas();
+  const SinkReport = buildSinkReport();
   return z.object({
     manifestVersion: z.literal(1),
     id: z.string(),

@@ -24,6 +24,12 @@ export function codeCacheState(): CodeCacheState | undefined {
 }
 
 export const BUNDLE_FILE = 'function.cjs';
+/**
+ * The CommonJS wrapper, written around the bundle by the bundler (dev/build.ts) on its first and
+ * last lines: the file is the script V8 compiles, read as it is (its positions stay true).
+ */
+export const CJS_WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+export const CJS_WRAPPER_TAIL = '\n})';
 export const CACHE_FILE = 'function.cache';
 
 /** How long a write run lets the function start before it saves what V8 compiled. */
@@ -32,7 +38,8 @@ const WRITE_AFTER_MS = 1500;
 export function runBundle(dir: string, mode = process.env.CODE_CACHE): void {
   const file = join(dir, BUNDLE_FILE);
   const cacheFile = join(dir, CACHE_FILE);
-  const source = readFileSync(file, 'utf8');
+  // ASCII (the bundler checks): latin1 makes V8's one-byte string without decoding UTF-8.
+  const source = readFileSync(file, 'latin1');
   let cachedData: Buffer | undefined;
   if (mode !== 'write') {
     try {
@@ -41,8 +48,7 @@ export function runBundle(dir: string, mode = process.env.CODE_CACHE): void {
       cachedData = undefined;
     }
   }
-  // The CommonJS wrapper, on the bundle's first line so that its positions stay true.
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  const script = new Script(source, { filename: file, cachedData });
   (globalThis as Record<symbol, CodeCacheState>)[STATE] = mode === 'write' ? 'writing' : !cachedData ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used';
 
   if (mode === 'write') {

@@ -43,14 +43,21 @@ export function variable<S extends z.ZodType>(schema: S, description: string, op
   return { schema, description, ...opts };
 }
 
-// Field types.
-export const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
-export const num = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().min(min).max(max).default(def);
-export const bool = (def: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
-    .default(def ? 'true' : 'false')
-    .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+// Field types. Every variable of one kind and range shares one schema and adds only its default:
+// each zod schema (and each chained call, which copies it) is a few KiB of objects, and every
+// function's start builds its configuration's dozens of variables.
+const sharedSchemas = new Map<string, z.ZodType>();
+function shared<S extends z.ZodType>(key: string, build: () => S): S {
+  let schema = sharedSchemas.get(key) as S | undefined;
+  if (!schema) sharedSchemas.set(key, (schema = build()));
+  return schema;
+}
+export const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => shared(`int ${min} ${max}`, () => z.coerce.number().check(z.int(), z.gte(min), z.lte(max))).default(def);
+export const num = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => shared(`num ${min} ${max}`, () => z.coerce.number().check(z.gte(min), z.lte(max))).default(def);
+const BOOL_WORDS = ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'] as const;
+const TRUE_WORDS: readonly string[] = ['true', '1', 'yes', 'on'];
+/** Unset: `def` itself (what the word for it would give). */
+export const bool = (def: boolean) => shared('bool', () => z.enum(BOOL_WORDS).transform((v) => TRUE_WORDS.includes(v))).default(def);
 export const list = (def: string) =>
   z
     .string()

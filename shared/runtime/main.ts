@@ -13,6 +13,8 @@ export interface FunctionInstance {
   handle: FunctionHandler;
   /** What must hold before the function is ready (its store and buckets); throws the reason. */
   ready?(): Promise<void>;
+  /** Called once the function is ready: start-up work that need not delay it (the webhook's first sweeps). */
+  whenReady?(): void;
   shutdown?(): Promise<void> | void;
 }
 
@@ -76,7 +78,10 @@ export async function runFunction<C extends Components>(mod: FunctionModule<C>, 
     onShutdown: () => instance.shutdown?.(),
     readiness: instance.ready ? () => instance.ready!() : undefined,
     // Always printed, whatever LOG_LEVEL: the local stack and cold-start measurements read it.
-    onReady: (port) => createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port, startMs: Math.round(process.uptime() * 1000), codeCache: codeCacheState() ?? 'absent' }),
+    onReady: (port) => {
+      createLogger({ fn: mod.name }, { level: 'info' }).info('ready', { port, startMs: Math.round(process.uptime() * 1000), codeCache: codeCacheState() ?? 'absent' });
+      instance.whenReady?.();
+    },
   });
   createLogger({ fn: mod.name }, { level: 'info' }).info('listening', { port: running.port });
 }

@@ -7,8 +7,7 @@
  * file once the body has been read whole (`answerFrom`), removing the file on every path.
  */
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream, rm } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -32,7 +31,9 @@ export async function spoolToFile(bytes: AsyncIterable<Buffer | string>, limit: 
   const path = join(dir, `${SPOOL_FILE_PREFIX}${randomUUID()}`);
   let written = 0;
   let removed: Promise<void> | undefined;
-  const remove = () => (removed ??= rm(path, { force: true }));
+  // node:fs's rm, not node:fs/promises': that module (and the readline and watcher modules it
+  // loads, ~5 ms) would be loaded at every cold start for a file removed after a request.
+  const remove = () => (removed ??= new Promise<void>((resolve, reject) => rm(path, { force: true }, (err) => (err ? reject(err) : resolve()))));
   const count = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       written += chunk.length;

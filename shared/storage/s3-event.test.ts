@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { decide, decodeEventKey, goQueryEscape, S3EventNotification } from './s3-event.js';
+import { decide, decodeEventKey, goQueryEscape, s3EventSchemas } from './s3-event.js';
 import { fixturePath } from '../../test/kit.js';
 
 const dir = fixturePath('minio-events');
-const load = (f: string) => S3EventNotification.parse(JSON.parse(readFileSync(join(dir, f), 'utf8')));
+const load = (f: string) => s3EventSchemas().S3EventNotification.parse(JSON.parse(readFileSync(join(dir, f), 'utf8')));
 const filter = { buckets: ['incoming'], prefix: '', suffixes: ['.csv'] };
 
 test('every MinIO event fixture parses and its Key matches bucket + decoded key', () => {
@@ -14,7 +14,7 @@ test('every MinIO event fixture parses and its Key matches bucket + decoded key'
   assert.ok(files.length >= 4);
   for (const f of files) {
     const raw = JSON.parse(readFileSync(join(dir, f), 'utf8'));
-    const ev = S3EventNotification.parse(raw);
+    const ev = s3EventSchemas().S3EventNotification.parse(raw);
     const r = ev.Records[0];
     assert.equal(ev.Key, `${r.s3.bucket.name}/${decodeEventKey(r.s3.object.key)}`, f);
     assert.equal(ev.EventName, r.eventName, f);
@@ -41,7 +41,7 @@ test('plain {Records} (no EventName/Key, AWS-style names) is accepted', () => {
   delete raw.EventName;
   delete raw.Key;
   raw.Records[0].eventName = 'ObjectCreated:Put';
-  const [d] = decide(S3EventNotification.parse(raw), filter);
+  const [d] = decide(s3EventSchemas().S3EventNotification.parse(raw), filter);
   assert.equal(d.action, 'process');
   assert.equal(d.action === 'process' && d.ref.key, 'sales/2026-11/customers.csv');
 });

@@ -4,46 +4,49 @@
  */
 import * as z from 'zod';
 
-const S3Object = z.object({
-  key: z.string().min(1),
-  size: z.number().int().nonnegative().optional(),
-  eTag: z.string().optional(),
-  versionId: z.string().optional(),
-  sequencer: z.string().optional(),
-  contentType: z.string().optional(),
-});
-
-export const S3EventRecord = z.object({
-  eventVersion: z.string().optional(),
-  eventSource: z.string().optional(),
-  eventTime: z.string().optional(),
-  eventName: z.string().min(1),
-  s3: z.object({
-    bucket: z.object({ name: z.string().min(1) }),
-    object: S3Object,
-  }),
-});
-
-export const S3EventNotification = z.object({
-  EventName: z.string().optional(),
-  Key: z.string().optional(),
-  Records: z.array(S3EventRecord),
-});
-
-export type S3EventNotification = z.infer<typeof S3EventNotification>;
-export type S3EventRecord = z.infer<typeof S3EventRecord>;
-
-/** What `webhook` hands to `transform`: a small reference to one object version. */
-export const ObjectRef = z.object({
-  bucket: z.string().min(1),
-  key: z.string().min(1),
-  etag: z.string().optional(),
-  size: z.number().int().nonnegative().optional(),
-  versionId: z.string().optional(),
-  eventTime: z.string().optional(),
-  sequencer: z.string().optional(),
-});
-export type ObjectRef = z.infer<typeof ObjectRef>;
+/** The schemas of a notification and of a reference, built on first use (not at a cold start). */
+function buildEventSchemas() {
+  const S3Object = z.object({
+    key: z.string().min(1),
+    size: z.number().int().nonnegative().optional(),
+    eTag: z.string().optional(),
+    versionId: z.string().optional(),
+    sequencer: z.string().optional(),
+    contentType: z.string().optional(),
+  });
+  const S3EventRecord = z.object({
+    eventVersion: z.string().optional(),
+    eventSource: z.string().optional(),
+    eventTime: z.string().optional(),
+    eventName: z.string().min(1),
+    s3: z.object({
+      bucket: z.object({ name: z.string().min(1) }),
+      object: S3Object,
+    }),
+  });
+  const S3EventNotification = z.object({
+    EventName: z.string().optional(),
+    Key: z.string().optional(),
+    Records: z.array(S3EventRecord),
+  });
+  /** What `webhook` hands to `transform`: a small reference to one object version. */
+  const ObjectRef = z.object({
+    bucket: z.string().min(1),
+    key: z.string().min(1),
+    etag: z.string().optional(),
+    size: z.number().int().nonnegative().optional(),
+    versionId: z.string().optional(),
+    eventTime: z.string().optional(),
+    sequencer: z.string().optional(),
+  });
+  return { S3EventRecord, S3EventNotification, ObjectRef };
+}
+let eventSchemas: ReturnType<typeof buildEventSchemas> | undefined;
+export const s3EventSchemas = () => (eventSchemas ??= buildEventSchemas());
+type EventSchemas = ReturnType<typeof s3EventSchemas>;
+export type S3EventNotification = z.infer<EventSchemas['S3EventNotification']>;
+export type S3EventRecord = z.infer<EventSchemas['S3EventRecord']>;
+export type ObjectRef = z.infer<EventSchemas['ObjectRef']>;
 
 /** Event names that announce a new object worth processing. */
 export const CREATED_EVENTS = new Set(['ObjectCreated:Put', 'ObjectCreated:CompleteMultipartUpload']);

@@ -1,2 +1,2 @@
 declare const lodashForMinio: Record<string, (...args: any[]) => any>;
-export default lodashForMinio;
+export = lodashForMinio;

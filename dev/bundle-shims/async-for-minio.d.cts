@@ -1,0 +1,1 @@
+export declare function eachSeries(...args: unknown[]): unknown;

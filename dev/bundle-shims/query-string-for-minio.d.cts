@@ -1,0 +1,1 @@
+export declare function stringify(...args: unknown[]): string;

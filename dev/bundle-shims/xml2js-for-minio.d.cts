@@ -1,0 +1,4 @@
+export declare class Builder {
+  constructor(options?: Record<string, unknown>);
+  buildObject(rootObj: unknown): string;
+}
