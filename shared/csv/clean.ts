@@ -153,19 +153,7 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
       route.sink = encoder;
     } else if (first.length) yield { kind: 'rows', rows: first };
     first = undefined;
-    while (!head.exhausted) {
-      const n = await batches.next();
-      if (n.done) break;
-      if (encoder) {
-        yield* typer.drainRejects();
-        const e = flushed(encoder, output);
-        if (e) yield e;
-        continue;
-      }
-      const rows = typer.typeBatch(n.value);
-      yield* typer.drainRejects();
-      if (rows.length) yield { kind: 'rows', rows };
-    }
+    if (!head.exhausted) yield* restOfFile(batches, typer, encoder, output);
   } catch (err) {
     if (!(err instanceof Problem)) throw err;
     error = err;
@@ -178,6 +166,26 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
   }
   error ??= rejectCeiling(typer, opts, file);
   yield { kind: 'trailer', trailer: typer.trailer(readStats, Math.round(performance.now() - started), error && { ...error.toJSON(), file }) };
+}
+
+/**
+ * The records after the sample: typed rows, or what the encoder wrote from their bytes. A
+ * function of its own, so that the hot loop is optimized without the whole transform around it.
+ */
+async function* restOfFile(batches: AsyncGenerator<CsvRecord[], ReadStats>, typer: RowTyper, encoder: RowEncoder | undefined, output: RowOutput | undefined): AsyncGenerator<DatasetEvent | EncodedRows | EncodedCsvRows> {
+  for (;;) {
+    const n = await batches.next();
+    if (n.done) return;
+    if (encoder) {
+      yield* typer.drainRejects();
+      const e = flushed(encoder, output);
+      if (e) yield e;
+      continue;
+    }
+    const rows = typer.typeBatch(n.value);
+    yield* typer.drainRejects();
+    if (rows.length) yield { kind: 'rows', rows };
+  }
 }
 
 interface Head {
@@ -241,18 +249,39 @@ function applyPinnedSchema(names: ReturnType<typeof normaliseHeaders>, opts: Tra
 
 /** Step 4: each column's type, from the sample (or pinned). */
 function inferTypings(names: unknown[], sample: CsvRecord[], width: number, pinned: Pinned, nulls: Set<string>, opts: TransformOptions): ColumnTyping[] {
+  const nullGate = new NullGate(nulls);
   return names.map((_, c) => {
     const pin = pinned.get(c)?.type;
     if (pin === 'decimal') return { type: pin, decimalSeparator: opts.decimal === ',' ? ',' : '.' };
     if (pin) return { type: pin };
-    const values: string[] = [];
-    for (const r of sample) {
-      if (r.fields.length !== width || r.error) continue;
-      const v = r.fields[c].trim();
-      if (!nulls.has(v)) values.push(v);
-    }
-    return inferColumn(values, { decimal: opts.decimal === 'auto' ? undefined : opts.decimal });
+    return inferColumn(sampleValues(sample, c, width, nullGate), { decimal: opts.decimal === 'auto' ? undefined : opts.decimal });
   });
+}
+
+/** The null values, and a cheap gate before looking a value up among them. */
+class NullGate {
+  private readonly first: NullFirst;
+  private readonly maxLength: number;
+  constructor(readonly values: Set<string>) {
+    this.first = new NullFirst([...values].filter((n) => n.length).map((n) => n.charCodeAt(0)));
+    this.maxLength = Math.max(0, ...[...values].map((n) => n.length));
+  }
+  /** Whether a value (trimmed already) is a null value: only short values with the right first character are looked up. */
+  has(v: string): boolean {
+    return (v.length === 0 || (v.length <= this.maxLength && this.first.may(v.charCodeAt(0)))) && this.values.has(v);
+  }
+}
+
+/** Column c's values in the sample records that have every field: trimmed, null values left out. */
+function sampleValues(sample: CsvRecord[], c: number, width: number, nulls: NullGate): string[] {
+  const values: string[] = [];
+  for (const r of sample) {
+    if (r.fields.length !== width || r.error) continue;
+    const raw = r.fields[c];
+    const v = raw.length && (mayTrim(raw.charCodeAt(0)) || mayTrim(raw.charCodeAt(raw.length - 1))) ? raw.trim() : raw;
+    if (!nulls.has(v)) values.push(v);
+  }
+  return values;
 }
 
 /** Step 5: the header's column descriptions. */

@@ -236,6 +236,11 @@ export class RowEncoder implements LineSink {
       let unfinished = false;
       if (!fail && json) out[o++] = 0x5b; // [
       while (!fail) {
+        if (i >= to) {
+          // The line is cut after a delimiter (read no further: b may end here).
+          unfinished = true;
+          break;
+        }
         const kind = kinds[c];
         let j = i;
         let x = 0;
