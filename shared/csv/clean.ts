@@ -105,7 +105,38 @@ function flushed(encoder: RowEncoder, output: RowOutput | undefined): EncodedRow
   return output?.format === 'csv' ? { kind: 'encoded-csv', csv: e.bytes, rows: e.rows } : { kind: 'encoded', ndjson: e.bytes, rows: e.rows };
 }
 
-async function* transform(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: RowOutput): AsyncGenerator<DatasetEvent | EncodedRows | EncodedCsvRows> {
+type TransformEvent = DatasetEvent | EncodedRows | EncodedCsvRows;
+
+/**
+ * The head's events (header, the sample's rows and rejects), then the rest of the file's. Only
+ * this small delegation is resumed once per batch; the head's code runs once.
+ */
+async function* transform(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: RowOutput): AsyncGenerator<TransformEvent> {
+  const head = transformHead(bytes, opts, output);
+  let n = await head.next();
+  while (!n.done) {
+    yield n.value;
+    n = await head.next();
+  }
+  yield* n.value;
+}
+
+/** What the rest of the file needs from the head. */
+interface Run {
+  /** The reader, unless the sample held the whole file or a problem ended the read. */
+  batches?: AsyncGenerator<CsvRecord[], ReadStats>;
+  typer: RowTyper;
+  encoder?: RowEncoder;
+  output?: RowOutput;
+  opts: TransformOptions;
+  file: string;
+  readStats: ReadStats;
+  started: number;
+  error?: Problem;
+}
+
+/** Steps 1–6 for the sample: the header event, the sample's rows and rejects; returns the rest of the file's events. */
+async function* transformHead(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: RowOutput): AsyncGenerator<TransformEvent, AsyncGenerator<TransformEvent>> {
   const started = performance.now();
   const file = fileName(opts.source);
   let dialect: Dialect | undefined;
@@ -140,9 +171,9 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
   const typer = new RowTyper(columns, typings, pinned, nulls, head.width);
   const encoder = output ? new RowEncoder(typings, { delimiter, nullValues: nulls, maxFieldBytes: opts.maxFieldBytes, required: columns.map((_, c) => !!pinned.get(c)?.required), output }, typer) : undefined;
   typer.encoder = encoder;
-  let error: Problem | undefined;
+  const run: Run = { batches: head.exhausted ? undefined : batches, typer, encoder, output, opts, file, readStats, started };
   try {
-    // Type the sample, then let go of it: this frame lives as long as the file is read.
+    // Type the sample, then let go of it: the rest of the file does not hold it.
     let first: Row[] | undefined = typer.typeBatch(head.sample.splice(0, head.sample.length));
     yield* typer.drainRejects();
     if (encoder) {
@@ -153,7 +184,35 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
       route.sink = encoder;
     } else if (first.length) yield { kind: 'rows', rows: first };
     first = undefined;
-    if (!head.exhausted) yield* restOfFile(batches, typer, encoder, output);
+  } catch (err) {
+    if (!(err instanceof Problem)) throw err;
+    run.error = err;
+    run.batches = undefined;
+  }
+  return restOfFile(run);
+}
+
+/**
+ * Step 6 for the records after the sample (typed rows, or what the encoder wrote from their
+ * bytes), then step 7 and the trailer. A problem the reader meets ends the read: the trailer says it.
+ */
+async function* restOfFile(run: Run): AsyncGenerator<TransformEvent> {
+  const { batches, typer, encoder, output, opts, file } = run;
+  let error = run.error;
+  try {
+    for (;;) {
+      const n = batches ? await batches.next() : undefined;
+      if (!n || n.done) break;
+      if (encoder) {
+        yield* typer.drainRejects();
+        const e = flushed(encoder, output);
+        if (e) yield e;
+        continue;
+      }
+      const rows = typer.typeBatch(n.value);
+      yield* typer.drainRejects();
+      if (rows.length) yield { kind: 'rows', rows };
+    }
   } catch (err) {
     if (!(err instanceof Problem)) throw err;
     error = err;
@@ -165,27 +224,7 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
     if (e) yield e;
   }
   error ??= rejectCeiling(typer, opts, file);
-  yield { kind: 'trailer', trailer: typer.trailer(readStats, Math.round(performance.now() - started), error && { ...error.toJSON(), file }) };
-}
-
-/**
- * The records after the sample: typed rows, or what the encoder wrote from their bytes. A
- * function of its own, so that the hot loop is optimized without the whole transform around it.
- */
-async function* restOfFile(batches: AsyncGenerator<CsvRecord[], ReadStats>, typer: RowTyper, encoder: RowEncoder | undefined, output: RowOutput | undefined): AsyncGenerator<DatasetEvent | EncodedRows | EncodedCsvRows> {
-  for (;;) {
-    const n = await batches.next();
-    if (n.done) return;
-    if (encoder) {
-      yield* typer.drainRejects();
-      const e = flushed(encoder, output);
-      if (e) yield e;
-      continue;
-    }
-    const rows = typer.typeBatch(n.value);
-    yield* typer.drainRejects();
-    if (rows.length) yield { kind: 'rows', rows };
-  }
+  yield { kind: 'trailer', trailer: typer.trailer(run.readStats, Math.round(performance.now() - run.started), error && { ...error.toJSON(), file }) };
 }
 
 interface Head {
