@@ -105,7 +105,38 @@ function flushed(encoder: RowEncoder, output: RowOutput | undefined): EncodedRow
   return output?.format === 'csv' ? { kind: 'encoded-csv', csv: e.bytes, rows: e.rows } : { kind: 'encoded', ndjson: e.bytes, rows: e.rows };
 }
 
-async function* transform(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: RowOutput): AsyncGenerator<DatasetEvent | EncodedRows | EncodedCsvRows> {
+type TransformEvent = DatasetEvent | EncodedRows | EncodedCsvRows;
+
+/**
+ * The head's events (header, the sample's rows and rejects), then the rest of the file's. Only
+ * this small delegation is resumed once per batch; the head's code runs once.
+ */
+async function* transform(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: RowOutput): AsyncGenerator<TransformEvent> {
+  const head = transformHead(bytes, opts, output);
+  let n = await head.next();
+  while (!n.done) {
+    yield n.value;
+    n = await head.next();
+  }
+  yield* n.value;
+}
+
+/** What the rest of the file needs from the head. */
+interface Run {
+  /** The reader, unless the sample held the whole file or a problem ended the read. */
+  batches?: AsyncGenerator<CsvRecord[], ReadStats>;
+  typer: RowTyper;
+  encoder?: RowEncoder;
+  output?: RowOutput;
+  opts: TransformOptions;
+  file: string;
+  readStats: ReadStats;
+  started: number;
+  error?: Problem;
+}
+
+/** Steps 1–6 for the sample: the header event, the sample's rows and rejects; returns the rest of the file's events. */
+async function* transformHead(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: RowOutput): AsyncGenerator<TransformEvent, AsyncGenerator<TransformEvent>> {
   const started = performance.now();
   const file = fileName(opts.source);
   let dialect: Dialect | undefined;
@@ -140,9 +171,9 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
   const typer = new RowTyper(columns, typings, pinned, nulls, head.width);
   const encoder = output ? new RowEncoder(typings, { delimiter, nullValues: nulls, maxFieldBytes: opts.maxFieldBytes, required: columns.map((_, c) => !!pinned.get(c)?.required), output }, typer) : undefined;
   typer.encoder = encoder;
-  let error: Problem | undefined;
+  const run: Run = { batches: head.exhausted ? undefined : batches, typer, encoder, output, opts, file, readStats, started };
   try {
-    // Type the sample, then let go of it: this frame lives as long as the file is read.
+    // Type the sample, then let go of it: the rest of the file does not hold it.
     let first: Row[] | undefined = typer.typeBatch(head.sample.splice(0, head.sample.length));
     yield* typer.drainRejects();
     if (encoder) {
@@ -153,9 +184,25 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
       route.sink = encoder;
     } else if (first.length) yield { kind: 'rows', rows: first };
     first = undefined;
-    while (!head.exhausted) {
-      const n = await batches.next();
-      if (n.done) break;
+  } catch (err) {
+    if (!(err instanceof Problem)) throw err;
+    run.error = err;
+    run.batches = undefined;
+  }
+  return restOfFile(run);
+}
+
+/**
+ * Step 6 for the records after the sample (typed rows, or what the encoder wrote from their
+ * bytes), then step 7 and the trailer. A problem the reader meets ends the read: the trailer says it.
+ */
+async function* restOfFile(run: Run): AsyncGenerator<TransformEvent> {
+  const { batches, typer, encoder, output, opts, file } = run;
+  let error = run.error;
+  try {
+    for (;;) {
+      const n = batches ? await batches.next() : undefined;
+      if (!n || n.done) break;
       if (encoder) {
         yield* typer.drainRejects();
         const e = flushed(encoder, output);
@@ -177,7 +224,7 @@ async function* transform(bytes: AsyncIterable<Buffer | string>, opts: Transform
     if (e) yield e;
   }
   error ??= rejectCeiling(typer, opts, file);
-  yield { kind: 'trailer', trailer: typer.trailer(readStats, Math.round(performance.now() - started), error && { ...error.toJSON(), file }) };
+  yield { kind: 'trailer', trailer: typer.trailer(run.readStats, Math.round(performance.now() - run.started), error && { ...error.toJSON(), file }) };
 }
 
 interface Head {
@@ -241,18 +288,39 @@ function applyPinnedSchema(names: ReturnType<typeof normaliseHeaders>, opts: Tra
 
 /** Step 4: each column's type, from the sample (or pinned). */
 function inferTypings(names: unknown[], sample: CsvRecord[], width: number, pinned: Pinned, nulls: Set<string>, opts: TransformOptions): ColumnTyping[] {
+  const nullGate = new NullGate(nulls);
   return names.map((_, c) => {
     const pin = pinned.get(c)?.type;
     if (pin === 'decimal') return { type: pin, decimalSeparator: opts.decimal === ',' ? ',' : '.' };
     if (pin) return { type: pin };
-    const values: string[] = [];
-    for (const r of sample) {
-      if (r.fields.length !== width || r.error) continue;
-      const v = r.fields[c].trim();
-      if (!nulls.has(v)) values.push(v);
-    }
-    return inferColumn(values, { decimal: opts.decimal === 'auto' ? undefined : opts.decimal });
+    return inferColumn(sampleValues(sample, c, width, nullGate), { decimal: opts.decimal === 'auto' ? undefined : opts.decimal });
   });
+}
+
+/** The null values, and a cheap gate before looking a value up among them. */
+class NullGate {
+  private readonly first: NullFirst;
+  private readonly maxLength: number;
+  constructor(readonly values: Set<string>) {
+    this.first = new NullFirst([...values].filter((n) => n.length).map((n) => n.charCodeAt(0)));
+    this.maxLength = Math.max(0, ...[...values].map((n) => n.length));
+  }
+  /** Whether a value (trimmed already) is a null value: only short values with the right first character are looked up. */
+  has(v: string): boolean {
+    return (v.length === 0 || (v.length <= this.maxLength && this.first.may(v.charCodeAt(0)))) && this.values.has(v);
+  }
+}
+
+/** Column c's values in the sample records that have every field: trimmed, null values left out. */
+function sampleValues(sample: CsvRecord[], c: number, width: number, nulls: NullGate): string[] {
+  const values: string[] = [];
+  for (const r of sample) {
+    if (r.fields.length !== width || r.error) continue;
+    const raw = r.fields[c];
+    const v = raw.length && (mayTrim(raw.charCodeAt(0)) || mayTrim(raw.charCodeAt(raw.length - 1))) ? raw.trim() : raw;
+    if (!nulls.has(v)) values.push(v);
+  }
+  return values;
 }
 
 /** Step 5: the header's column descriptions. */

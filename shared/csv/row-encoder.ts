@@ -236,6 +236,11 @@ export class RowEncoder implements LineSink {
       let unfinished = false;
       if (!fail && json) out[o++] = 0x5b; // [
       while (!fail) {
+        if (i >= to) {
+          // The line is cut after a delimiter (read no further: b may end here).
+          unfinished = true;
+          break;
+        }
         const kind = kinds[c];
         let j = i;
         let x = 0;
@@ -702,6 +707,8 @@ export class RowEncoder implements LineSink {
     const t = daysFromCivil(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
     if (t < MIN_TIME || t >= END_TIME) return this.byString(b, a, z, c, o);
     this.value[c] = t;
+    // Without a zone to apply, the parts read are the UTC time's already.
+    if (shift === 0) return writeIsoParts(this.out, o, y, m, d, h, mi, s, ms, !this.csv);
     return writeIso(this.out, o, t, !this.csv);
   }
 
@@ -813,7 +820,7 @@ const END_TIME = daysFromCivil(10000, 1, 1) * DAY_MS;
 /** `"yyyy-mm-ddThh:mm:ss.mmmZ"` (quoted for JSON) of an epoch time in [MIN_TIME, END_TIME), at o: the new end (H. Hinnant's civil_from_days). */
 function writeIso(out: Buffer, o: number, t: number, quoted: boolean): number {
   const days = Math.floor(t / DAY_MS);
-  let rest = t - days * DAY_MS;
+  const rest = t - days * DAY_MS;
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
@@ -823,6 +830,13 @@ function writeIso(out: Buffer, o: number, t: number, quoted: boolean): number {
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
   const m = mp < 10 ? mp + 3 : mp - 9;
   const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const ms = rest % 1000;
+  const sec = (rest - ms) / 1000;
+  return writeIsoParts(out, o, y, m, d, Math.floor(sec / 3600), Math.floor(sec / 60) % 60, sec % 60, ms, quoted);
+}
+
+/** `"yyyy-mm-ddThh:mm:ss.mmmZ"` (quoted for JSON) of a UTC time's parts (a year of four digits), at o: the new end. */
+function writeIsoParts(out: Buffer, o: number, y: number, m: number, d: number, h: number, mi: number, s: number, ms: number, quoted: boolean): number {
   if (quoted) out[o++] = QUOTE;
   out[o++] = 48 + ((y / 1000) | 0);
   out[o++] = 48 + (((y / 100) | 0) % 10);
@@ -833,13 +847,11 @@ function writeIso(out: Buffer, o: number, t: number, quoted: boolean): number {
   out[o++] = 45;
   o = two(out, o, d);
   out[o++] = 84;
-  const ms = rest % 1000;
-  rest = (rest - ms) / 1000;
-  o = two(out, o, Math.floor(rest / 3600));
+  o = two(out, o, h);
   out[o++] = 58;
-  o = two(out, o, Math.floor(rest / 60) % 60);
+  o = two(out, o, mi);
   out[o++] = 58;
-  o = two(out, o, rest % 60);
+  o = two(out, o, s);
   out[o++] = 46;
   out[o++] = 48 + ((ms / 100) | 0);
   out[o++] = 48 + (((ms / 10) | 0) % 10);

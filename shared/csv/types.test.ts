@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { inferColumn, INVALID, parseDate, parseDateTime, parseDecimal, parserFor, simpleDecimal } from './types.js';
+import { inferColumn, INVALID, isDateTime, parseDate, parseDateTime, parseDecimal, parserFor, simpleDecimal } from './types.js';
 
 test('integers, and leading-zero codes stay text', () => {
   assert.equal(inferColumn(['1', '-2', '300']).type, 'integer');
@@ -96,4 +96,46 @@ test('parseDate by hand reads every string as the regex version did', () => {
   );
   for (const s of ['2024-02-29', '2023-02-29', '31/12/2026', '1.2.2026', '1/2-2026', '12/31/2026', '0000-01-01', '2026-13-01'])
     for (const order of ['dmy', 'mdy'] as const) assert.equal(parseDate(s, order), oracle(s, order), s);
+});
+
+/** parseDateTime as it was, every ISO value through a Date: the oracle of the one without. */
+function dateTimeByDate(s: string, order: 'dmy' | 'mdy'): unknown {
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  const isoDate = (y: number, mo: number, d: number) => {
+    const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    return mo >= 1 && mo <= 12 && d >= 1 && d <= days[mo - 1] ? `${pad(y, 4)}-${pad(mo)}-${pad(d)}` : INVALID;
+  };
+  let m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(s);
+  if (m) {
+    const date = isoDate(+m[1], +m[2], +m[3]);
+    if (date === INVALID || +m[4] > 23 || +m[5] > 59 || +(m[6] ?? 0) > 59) return INVALID;
+    const frac = m[7] ? m[7].slice(0, 4).padEnd(4, '0') : '.000';
+    let zone = m[8] ?? 'Z';
+    if (zone !== 'Z' && !zone.includes(':')) zone = zone.slice(0, 3) + ':' + zone.slice(3);
+    const d = new Date(`${date}T${m[4]}:${m[5]}:${m[6] ?? '00'}${frac}${zone}`);
+    return Number.isNaN(d.getTime()) ? INVALID : d.toISOString();
+  }
+  m = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(s);
+  if (!m) return INVALID;
+  const date = order === 'dmy' ? isoDate(+m[3], +m[2], +m[1]) : isoDate(+m[3], +m[1], +m[2]);
+  if (date === INVALID || +m[4] > 23 || +m[5] > 59 || +(m[6] ?? 0) > 59) return INVALID;
+  return `${date}T${pad(+m[4])}:${m[5]}:${m[6] ?? '00'}.000Z`;
+}
+
+test('parseDateTime without a Date for UTC values, and isDateTime, answer as through a Date: offsets, ranges, both orders', () => {
+  const two = (n: number) => String(n).padStart(2, '0');
+  const iso = fc
+    .tuple(fc.constantFrom(0, 1, 1999, 2024, 9999), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 25 }), fc.integer({ min: 0, max: 61 }), fc.option(fc.integer({ min: 0, max: 61 })), fc.option(fc.stringMatching(/^[0-9]{1,10}$/)), fc.constantFrom('', 'Z', '+', '-', '+00:00'), fc.integer({ min: 0, max: 99 }), fc.integer({ min: 0, max: 99 }), fc.boolean(), fc.constantFrom('T', ' ', 't'))
+    .map(([y, mo, d, h, mi, s, f, z, oh, om, colon, t]) => `${String(y).padStart(4, '0')}-${two(mo)}-${two(d)}${t}${two(h)}:${two(mi)}${s === null ? '' : `:${two(s)}${f === null ? '' : `.${f}`}`}${z === '+' || z === '-' ? `${z}${two(oh)}${colon ? ':' : ''}${two(om)}` : z}`);
+  const slash = fc
+    .tuple(fc.integer({ min: 0, max: 33 }), fc.integer({ min: 0, max: 33 }), fc.constantFrom(2000, 2023, 2024, 999), fc.integer({ min: 0, max: 25 }), fc.integer({ min: 0, max: 61 }), fc.option(fc.integer({ min: 0, max: 61 })), fc.constantFrom('/', '.', '-', ':'), fc.constantFrom(' ', 'T', '_'))
+    .map(([a, b, y, h, mi, s, sep, t]) => `${a}${sep}${b}${sep}${y}${t}${h}:${two(mi)}${s === null ? '' : `:${two(s)}`}`);
+  fc.assert(
+    fc.property(fc.oneof(iso, slash, fc.string()), fc.constantFrom('dmy' as const, 'mdy' as const), (s, order) => {
+      const expected = dateTimeByDate(s, order);
+      assert.equal(parseDateTime(s, order), expected, s);
+      assert.equal(isDateTime(s, order), expected !== INVALID, s);
+    }),
+    { numRuns: 20000 },
+  );
 });

@@ -171,23 +171,54 @@ export function parseDate(s: string, order: 'dmy' | 'mdy'): Parsed {
   return isCalendarDate(y, m, d) ? `${s.slice(s2 + 1)}-${two(m)}-${two(d)}` : INVALID;
 }
 
+/**
+ * The ISO form's match, and whether its date, time and zone are in range: the values `new Date`
+ * then reads (an offset's hours above 23 or minutes above 59 it does not). null: not the ISO form.
+ */
+function isoDateTimeMatch(s: string): { m: RegExpExecArray; valid: boolean } | null {
+  const m = ISO_DATETIME.exec(s);
+  if (!m) return null;
+  const zone = m[8];
+  const zoneOk = !zone || zone === 'Z' || (+zone.slice(1, 3) <= 23 && +zone.slice(-2) <= 59);
+  return { m, valid: zoneOk && isCalendarDate(+m[1], +m[2], +m[3]) && +m[4] <= 23 && +m[5] <= 59 && +(m[6] ?? 0) <= 59 };
+}
+
+/** The slash form's match when its date (in the column's order) and time are in range, else null. */
+function slashDateTimeMatch(s: string, order: 'dmy' | 'mdy'): { m: RegExpExecArray; date: string } | null {
+  const m = SLASH_DATETIME.exec(s);
+  if (!m) return null;
+  const date = order === 'dmy' ? isoDate(+m[3], +m[2], +m[1]) : isoDate(+m[3], +m[1], +m[2]);
+  if (date === INVALID || +m[4] > 23 || +m[5] > 59 || +(m[6] ?? 0) > 59) return null;
+  return { m, date };
+}
+
 /** Datetimes become ISO 8601 in UTC (`Z`); a time without an offset is taken as UTC. */
 export function parseDateTime(s: string, order: 'dmy' | 'mdy'): Parsed {
-  let m = ISO_DATETIME.exec(s);
-  if (m) {
-    const date = isoDate(+m[1], +m[2], +m[3]);
-    if (date === INVALID || +m[4] > 23 || +m[5] > 59 || +(m[6] ?? 0) > 59) return INVALID;
+  const iso = isoDateTimeMatch(s);
+  if (iso) {
+    const { m, valid } = iso;
+    if (!valid) return INVALID;
     const frac = m[7] ? m[7].slice(0, 4).padEnd(4, '0') : '.000';
-    let zone = m[8] ?? 'Z';
+    // In UTC already (a four-digit year): its ISO string is its own parts, no Date needed.
+    if (m[8] === undefined || m[8] === 'Z') return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? '00'}${frac}Z`;
+    let zone = m[8];
     if (zone !== 'Z' && !zone.includes(':')) zone = zone.slice(0, 3) + ':' + zone.slice(3);
-    const d = new Date(`${date}T${m[4]}:${m[5]}:${m[6] ?? '00'}${frac}${zone}`);
+    const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? '00'}${frac}${zone}`);
     return Number.isNaN(d.getTime()) ? INVALID : d.toISOString();
   }
-  m = SLASH_DATETIME.exec(s);
-  if (!m) return INVALID;
-  const date = order === 'dmy' ? isoDate(+m[3], +m[2], +m[1]) : isoDate(+m[3], +m[1], +m[2]);
-  if (date === INVALID || +m[4] > 23 || +m[5] > 59 || +(m[6] ?? 0) > 59) return INVALID;
+  const slash = slashDateTimeMatch(s, order);
+  if (!slash) return INVALID;
+  const { m, date } = slash;
   return `${date}T${pad(+m[4])}:${m[5]}:${m[6] ?? '00'}.000Z`;
+}
+
+/**
+ * Whether parseDateTime reads s: the same answer without a Date or the ISO string (inference
+ * asks it of every sampled value; types.test.ts holds it to parseDateTime).
+ */
+export function isDateTime(s: string, order: 'dmy' | 'mdy'): boolean {
+  const iso = isoDateTimeMatch(s);
+  return iso ? iso.valid : slashDateTimeMatch(s, order) !== null;
 }
 
 export type CellParser = (s: string) => Parsed;
@@ -227,6 +258,7 @@ function dateOrderOf(values: string[]): { order: 'dmy' | 'mdy'; assumed: boolean
   let dmy = false;
   let mdy = false;
   for (const v of values) {
+    if (!mayBeSlashDate(v)) continue;
     const m = SLASH_DATE.exec(v) ?? SLASH_DATETIME.exec(v);
     if (!m) continue;
     if (+m[1] > 12) dmy = true;
@@ -237,6 +269,32 @@ function dateOrderOf(values: string[]): { order: 'dmy' | 'mdy'; assumed: boolean
   return { order: 'dmy', assumed: !dmy, conflict: false };
 }
 
+/** A gate before the slash regexes (`^\d{1,2}[/.-]`): a separator second or third. */
+const mayBeSlashDate = (v: string) => isDateSeparator(v.charCodeAt(1)) || isDateSeparator(v.charCodeAt(2));
+/** A gate before ONLY_DOT and ONLY_COMMA: they start with a sign, a digit, `.` or `,`. */
+const mayBeNumber = (v: string) => {
+  const c = v.charCodeAt(0);
+  return (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46 || c === 44;
+};
+/** A gate before the leading-zero regex (`^[+-]?0\d+$`). */
+const mayLeadWithZero = (v: string) => v.charCodeAt(0) === 48 || v.charCodeAt(1) === 48;
+/** A parser as a test: whether it reads the value. */
+const reads = (p: CellParser) => (s: string) => p(s) !== INVALID;
+
+/**
+ * The values `reads` rejects, unless they are more than half of them (then undefined: too many
+ * for the text fallback's note, so counting stops there).
+ */
+function oddValues(values: string[], reads: (s: string) => boolean): string[] | undefined {
+  const odd: string[] = [];
+  for (const v of values) {
+    if (reads(v)) continue;
+    odd.push(v);
+    if (odd.length > values.length / 2) return undefined;
+  }
+  return odd;
+}
+
 /** Infer a column's type from its non-null sample values. */
 export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTyping {
   if (values.length === 0) return { type: 'text' };
@@ -244,41 +302,42 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
   const need = Math.ceil(values.length * threshold);
   // How many values p reads, or any number below `need` once too many have failed (a type is
   // chosen only when it reads `need` of them; a wide file's text columns fail fast).
-  const count = (p: CellParser) => {
+  const count = (test: (s: string) => boolean) => {
     let ok = 0;
     let failed = 0;
     for (const v of values) {
-      if (p(v) !== INVALID) ok++;
+      if (test(v)) ok++;
       else if (++failed > values.length - need) return ok;
     }
     return ok;
   };
   // Leading-zero codes (CEP, ZIP, 001101) stay text: they are identifiers, not numbers.
-  const leadingZeros = values.filter((v) => /^[+-]?0\d+$/.test(v)).length;
+  const leadingZeros = values.filter((v) => mayLeadWithZero(v) && /^[+-]?0\d+$/.test(v)).length;
   if (leadingZeros > values.length - need) return { type: 'text' };
 
-  if (count(parseBoolean) >= need && values.some((v) => !/^[yns]$/i.test(v))) return { type: 'boolean' };
-  if (count(parseInteger) >= need) return { type: 'integer' };
+  if (count(reads(parseBoolean)) >= need && values.some((v) => !/^[yns]$/i.test(v))) return { type: 'boolean' };
+  if (count(reads(parseInteger)) >= need) return { type: 'integer' };
 
   let sep: '.' | ',' = opts.decimal ?? '.';
   if (!opts.decimal) {
     let dot = 0;
     let comma = 0;
     for (const v of values) {
+      if (!mayBeNumber(v)) continue;
       if (ONLY_COMMA.test(v)) comma++;
       else if (ONLY_DOT.test(v)) dot++;
     }
     sep = comma > dot ? ',' : '.';
   }
-  if (count((s) => parseDecimal(s, sep)) >= need) return { type: 'decimal', decimalSeparator: sep };
+  if (count((s) => parseDecimal(s, sep) !== INVALID) >= need) return { type: 'decimal', decimalSeparator: sep };
 
   const { order, assumed } = dateOrderOf(values);
   const fmt = (f: string) => (assumed ? `${f} (day first assumed: no day above 12 in the sample)` : f);
-  if (count((s) => parseDate(s, order)) >= need) {
+  if (count((s) => parseDate(s, order) !== INVALID) >= need) {
     const slash = values.some((v) => SLASH_DATE.test(v));
     return { type: 'date', dateOrder: order, format: slash ? fmt(order === 'dmy' ? 'dd/mm/yyyy' : 'mm/dd/yyyy') : 'yyyy-mm-dd' };
   }
-  if (count((s) => parseDateTime(s, order)) >= need) {
+  if (count((s) => isDateTime(s, order)) >= need) {
     const slash = values.some((v) => SLASH_DATETIME.test(v));
     return {
       type: 'datetime',
@@ -287,15 +346,15 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
     };
   }
   // Text after all: say so when most values were of one type and a few kept it text.
-  const candidates: [ColumnType, CellParser][] = [
-    ['integer', parseInteger],
-    ['decimal', (s) => parseDecimal(s, sep)],
-    ['date', (s) => parseDate(s, order)],
-    ['datetime', (s) => parseDateTime(s, order)],
+  const candidates: [ColumnType, (s: string) => boolean][] = [
+    ['integer', reads(parseInteger)],
+    ['decimal', (s) => parseDecimal(s, sep) !== INVALID],
+    ['date', (s) => parseDate(s, order) !== INVALID],
+    ['datetime', (s) => isDateTime(s, order)],
   ];
-  for (const [type, p] of candidates) {
-    const odd = values.filter((v) => p(v) === INVALID);
-    if (odd.length && odd.length <= values.length / 2) return { type: 'text', fellBackFrom: { type, odd: odd.length, of: values.length, examples: [...new Set(odd)].slice(0, 3) } };
+  for (const [type, test] of candidates) {
+    const odd = oddValues(values, test);
+    if (odd?.length) return { type: 'text', fellBackFrom: { type, odd: odd.length, of: values.length, examples: [...new Set(odd)].slice(0, 3) } };
   }
   return { type: 'text' };
 }
