@@ -84,6 +84,9 @@ describe('bundled functions', () => {
 
   test("bundling leaves no esbuild service behind (the local stack's bundles do not hold one for its life)", async () => {
     await bundle('webhook', join(dir, 'again'));
+    // esbuild's stop() signals its service and does not wait for it: give it up to 5 s to exit.
+    const deadline = Date.now() + 5000;
+    while (esbuildChildren().length > esbuildAtLoad.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(esbuildChildren(), esbuildAtLoad);
   });
 
