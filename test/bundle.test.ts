@@ -88,7 +88,7 @@ describe('bundled functions', () => {
   test("bundling leaves no esbuild service behind (the local stack's bundles do not hold one for its life)", async () => {
     await bundle('webhook', join(dir, 'again'));
     // esbuild's stop() kills its child without waiting for it to exit: give a loaded machine a moment.
-    for (let waited = 0; waited < 2000 && esbuildChildren().join() !== esbuildAtLoad.join(); waited += 50) await new Promise((r) => setTimeout(r, 50));
+    for (let waited = 0; waited < 5000 && esbuildChildren().join() !== esbuildAtLoad.join(); waited += 50) await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(esbuildChildren(), esbuildAtLoad);
   });
 
