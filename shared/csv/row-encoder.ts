@@ -654,6 +654,10 @@ export class RowEncoder implements LineSink {
     let s = 0;
     let ms = 0;
     let shift = 0; // the zone's offset, in minutes
+    let iso = false; // read from ISO's fixed layout (its digits can be copied)
+    let sAt = -1; // where its seconds' digits are, if it has them
+    let fAt = -1; // where its fraction's digits are, and how many
+    let fLen = 0;
     if (len >= 16 && b[a + 4] === 45 && b[a + 7] === 45 && (b[a + 10] === 84 || b[a + 10] === 32) && b[a + 13] === 58) {
       y = digitsOf(b, a, a + 4);
       m = digitsOf(b, a + 5, a + 7);
@@ -661,8 +665,10 @@ export class RowEncoder implements LineSink {
       h = digitsOf(b, a + 11, a + 13);
       mi = digitsOf(b, a + 14, a + 16);
       let i = a + 16;
+      iso = true;
       if (i < z && b[i] === 58) {
         s = i + 3 <= z ? digitsOf(b, i + 1, i + 3) : -1;
+        sAt = i + 1;
         i += 3;
         if (i < z && b[i] === 46) {
           let k = i + 1;
@@ -670,6 +676,8 @@ export class RowEncoder implements LineSink {
           const n = k - i - 1;
           if (n < 1 || n > 9) return this.byString(b, a, z, c, o);
           ms = (b[i + 1] - 48) * 100 + (n > 1 ? (b[i + 2] - 48) * 10 : 0) + (n > 2 ? b[i + 3] - 48 : 0);
+          fAt = i + 1;
+          fLen = n;
           i = k;
         }
       }
@@ -707,7 +715,8 @@ export class RowEncoder implements LineSink {
     const t = daysFromCivil(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
     if (t < MIN_TIME || t >= END_TIME) return this.byString(b, a, z, c, o);
     this.value[c] = t;
-    // Without a zone to apply, the parts read are the UTC time's already.
+    // Without a zone to apply, the parts read are the UTC time's already: ISO's digits are copied.
+    if (shift === 0 && iso) return copyIso(this.out, o, b, a, sAt, fAt, fLen, !this.csv);
     if (shift === 0) return writeIsoParts(this.out, o, y, m, d, h, mi, s, ms, !this.csv);
     return writeIso(this.out, o, t, !this.csv);
   }
@@ -856,6 +865,28 @@ function writeIsoParts(out: Buffer, o: number, y: number, m: number, d: number, 
   out[o++] = 48 + ((ms / 100) | 0);
   out[o++] = 48 + (((ms / 10) | 0) % 10);
   out[o++] = 48 + (ms % 10);
+  out[o++] = 90;
+  if (quoted) out[o++] = QUOTE;
+  return o;
+}
+
+/**
+ * `"yyyy-mm-ddThh:mm:ss.mmmZ"` (quoted for JSON) copied from a checked ISO datetime's digits at
+ * b[a] (`yyyy-mm-dd[T ]hh:mm`), seconds at sAt (-1: none, written 00), fraction at fAt (its first
+ * three digits, zero-padded; -1: none), at o: the new end. The same bytes as writeIsoParts of its parts.
+ */
+function copyIso(out: Buffer, o: number, b: Buffer, a: number, sAt: number, fAt: number, fLen: number, quoted: boolean): number {
+  if (quoted) out[o++] = QUOTE;
+  for (let k = a; k < a + 10; k++) out[o++] = b[k];
+  out[o++] = 84;
+  for (let k = a + 11; k < a + 16; k++) out[o++] = b[k];
+  out[o++] = 58;
+  out[o++] = sAt < 0 ? 48 : b[sAt];
+  out[o++] = sAt < 0 ? 48 : b[sAt + 1];
+  out[o++] = 46;
+  out[o++] = fAt < 0 ? 48 : b[fAt];
+  out[o++] = fLen > 1 ? b[fAt + 1] : 48;
+  out[o++] = fLen > 2 ? b[fAt + 2] : 48;
   out[o++] = 90;
   if (quoted) out[o++] = QUOTE;
   return o;
