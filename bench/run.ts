@@ -72,8 +72,8 @@ mkdirSync(OUT, { recursive: true });
 await bundleEntry(resolve('bench/worker.ts'), resolve('bench/out/worker.mjs'), 'esm');
 // Flags (or the same in the environment): --sizes=100,1000 (MB; BENCH_SIZES), --shapes=mixed,wide
 // (BENCH_SHAPES), --runs=3 (BENCH_RUNS), --peers=transform,duckdb-1 (BENCH_PEERS; papaparse always
-// runs: it is the ratio's base), --sections=csv,coldstart,parquet,pipeline,powerbi,images,replicas (BENCH_SECTIONS; replicas takes many
-// minutes, so it runs only when named).
+// runs: it is the ratio's base), --sections=csv,coldstart,parquet,pipeline,powerbi,images,replicas,overlap (BENCH_SECTIONS; replicas and
+// overlap take minutes, so they run only when named).
 // A quick run: `npm run bench -- --sizes=10 --runs=1 --sections=csv`.
 const { values: flags } = parseArgs({ options: { sizes: { type: 'string' }, shapes: { type: 'string' }, runs: { type: 'string' }, peers: { type: 'string' }, sections: { type: 'string' }, 'cold-runs': { type: 'string' } } });
 const sizes = (flags.sizes ?? process.env.BENCH_SIZES ?? '100,1000').split(',').map(Number);
@@ -412,6 +412,14 @@ if (sections.has('replicas')) {
   say('## Publish across replicas: one Power BI budget per target (strict push-URL stand-in, 5 POSTs a second per dataset)');
   say('');
   say(replicasTable(runs));
+  say('');
+}
+if (sections.has('overlap')) {
+  // Whether files overlap in the local pipeline (bench/overlap.ts; OVERLAP_BIG_MB, default 1000).
+  const { runOverlap, overlapTable } = await import('./overlap.js');
+  say('## Files that overlap: many small files against one, a small file behind a large one (output bucket only, one process per function)');
+  say('');
+  say(overlapTable(await runOverlap()));
   say('');
 }
 writeFileSync(join(OUT, 'results.md'), lines.join('\n') + '\n');

@@ -1,0 +1,97 @@
+/**
+ * `BENCH_SECTIONS=overlap npm run bench` (or `npx tsx bench/overlap.ts`): whether files overlap
+ * in the local pipeline (issue 26's goals), the output bucket only (POWERBI_ENABLED=false: Power
+ * BI's own pace is the replicas section's), one process per function, MinIO's one-at-a-time
+ * delivery as the local bridge models it, the webhook's default wait:
+ * - one 1M-row `mixed` file, upload to outcome, against the same rows as 50 files of 20,000 rows
+ *   uploaded at once, first upload to last outcome (goal: within 1.1×);
+ * - a 1,000-row file uploaded right after a large `mixed` file (OVERLAP_BIG_MB, default 1000):
+ *   its upload to its outcome (goal: within 2 s).
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { versionId } from '../shared/lifecycle/index.js';
+import { lifecycleOf, startTestStack, waitFor, type TestStack } from '../test/helpers.js';
+import { generateShape } from './shapes.js';
+
+const OUT = 'bench/out';
+const BIG_MB = Number(process.env.OVERLAP_BIG_MB ?? 1000);
+const ENV = { POWERBI_ENABLED: 'false', LOG_LEVEL: 'error', WEBHOOK_WAIT_SECONDS: '25' };
+
+export interface OverlapRun {
+  oneFileSeconds: number;
+  manyFilesSeconds: number;
+  bigFileMB: number;
+  bigFileSeconds: number;
+  smallFileSeconds: number;
+}
+
+/** The first `rows` rows of a `mixed` file, as `files` CSV files of equal rows (header on each). */
+async function mixedRows(rows: number, files: number): Promise<{ whole: Buffer; parts: Buffer[] }> {
+  const path = join(OUT, 'mixed-200MB.csv');
+  await generateShape('mixed', path, 200e6);
+  const text = readFileSync(path, 'utf8').split('\n');
+  const header = text[0];
+  const body = text.slice(1, rows + 1);
+  if (body.length < rows) throw new Error(`${path} has fewer than ${rows} rows`);
+  const per = rows / files;
+  const parts = Array.from({ length: files }, (_, f) => Buffer.from([header, ...body.slice(f * per, (f + 1) * per)].join('\n') + '\n'));
+  return { whole: Buffer.from([header, ...body].join('\n') + '\n'), parts };
+}
+
+/** Seconds from `since` until every upload's outcome is recorded (each must be published). */
+async function outcomesOf(t: TestStack, since: number, uploads: Promise<{ key: string; etag: string }>[]): Promise<number> {
+  const lifecycle = lifecycleOf(t.s3);
+  for (const { key, etag } of await Promise.all(uploads)) {
+    const id = versionId({ bucket: 'incoming', key, etag });
+    const outcome = await waitFor(key, async () => (await lifecycle.status(id)).outcome, 1_800_000, 50);
+    if (outcome.outcome !== 'published') throw new Error(`${key} ended ${outcome.outcome}`);
+  }
+  return (Date.now() - since) / 1000;
+}
+
+async function withStack<T>(run: (t: TestStack) => Promise<T>): Promise<T> {
+  const t = await startTestStack(ENV);
+  try {
+    return await run(t);
+  } finally {
+    await t.stop();
+  }
+}
+
+const put = (t: TestStack, key: string, body: Buffer) => t.s3.putObject('incoming', key, body, body.length).then((r) => ({ key, etag: r.etag }));
+
+export async function runOverlap(): Promise<OverlapRun> {
+  const { whole, parts } = await mixedRows(1_000_000, 50);
+  const oneFileSeconds = await withStack((t) => outcomesOf(t, Date.now(), [put(t, 'one/whole.csv', whole)]));
+  const manyFilesSeconds = await withStack((t) => outcomesOf(t, Date.now(), parts.map((p, i) => put(t, `many/part-${i}.csv`, p))));
+  const bigPath = join(OUT, `mixed-${BIG_MB}MB.csv`);
+  await generateShape('mixed', bigPath, BIG_MB * 1e6);
+  const lines = parts[0].toString('utf8').split('\n');
+  const smallBody = Buffer.from(lines.slice(0, 1_001).join('\n') + '\n');
+  const { bigFileSeconds, smallFileSeconds } = await withStack(async (t) => {
+    const started = Date.now();
+    await t.s3.fPutObject('incoming', 'big/large.csv', bigPath);
+    const bigEtag = (await t.s3.statObject('incoming', 'big/large.csv')).etag;
+    const smallFileSeconds = await outcomesOf(t, Date.now(), [put(t, 'big/small.csv', smallBody)]);
+    const bigFileSeconds = await outcomesOf(t, started, [Promise.resolve({ key: 'big/large.csv', etag: bigEtag })]);
+    return { smallFileSeconds, bigFileSeconds };
+  });
+  return { oneFileSeconds, manyFilesSeconds, bigFileMB: statSync(bigPath).size / 1e6, bigFileSeconds, smallFileSeconds };
+}
+
+export function overlapTable(r: OverlapRun): string {
+  return [
+    '| what | seconds | goal |',
+    '|---|---|---|',
+    `| one 1,000,000-row mixed file: upload → outcome | ${r.oneFileSeconds.toFixed(1)} | – |`,
+    `| the same rows as 50 × 20,000-row files uploaded at once: first upload → last outcome | ${r.manyFilesSeconds.toFixed(1)} (${(r.manyFilesSeconds / r.oneFileSeconds).toFixed(2)}×) | ≤ 1.1× |`,
+    `| a ${r.bigFileMB.toFixed(0)} MB mixed file: upload start → outcome | ${r.bigFileSeconds.toFixed(1)} | – |`,
+    `| a 1,000-row file uploaded right after it: upload → outcome | ${r.smallFileSeconds.toFixed(1)} | ≤ 2 s |`,
+  ].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.stdout.write(`${overlapTable(await runOverlap())}\n`);
+  process.exit(0);
+}
