@@ -7,32 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { startGateway } from '../dev/gateway.js';
 import { serveFunction } from '../shared/runtime/server.js';
 import { useTestStack } from './helpers.js';
-import { quietLog } from './unit-helpers.js';
-
-function table(rows: number): string {
-  const lines = ['id,city,amount,day'];
-  for (let i = 0; i < rows; i++) lines.push(`${i},São Paulo ${i % 97},${(i % 1000) / 4},2026-11-${String(1 + (i % 28)).padStart(2, '0')}`);
-  return lines.join('\n') + '\n';
-}
-
-/** The body in many small chunks, each sent after the previous one was taken (a slow client). */
-function slowly(text: string, parts: number): Readable {
-  const buf = Buffer.from(text);
-  const size = Math.ceil(buf.length / parts);
-  return Readable.from(
-    (async function* () {
-      for (let i = 0; i < buf.length; i += size) {
-        yield buf.subarray(i, i + size);
-        await new Promise((r) => setImmediate(r));
-      }
-    })(),
-  );
-}
+import { csvTable, quietLog, slowly } from './unit-helpers.js';
 
 describe('half-duplex gateway', () => {
   test('a handler that answers before reading its body loses the rest behind the gateway', async () => {
@@ -63,7 +42,7 @@ describe('half-duplex gateway', () => {
 
     test('30,000 rows sent slowly in chunks, Accept: text/csv: every row comes back', async () => {
       const t = stack();
-      const res = await request(`${t.stack.gateway.url}/function/transform`, { method: 'POST', body: slowly(table(30_000), 400), headers: { accept: 'text/csv' } });
+      const res = await request(`${t.stack.gateway.url}/function/transform`, { method: 'POST', body: slowly(csvTable(30_000), 400), headers: { accept: 'text/csv' } });
       assert.equal(res.statusCode, 200);
       const lines = (await res.body.text()).trimEnd().split('\n');
       assert.equal(lines.length, 30_001);
@@ -72,7 +51,7 @@ describe('half-duplex gateway', () => {
 
     test('8,000 rows with Content-Length, Accept: application/x-ndjson: every row comes back', async () => {
       const t = stack();
-      const body = table(8_000);
+      const body = csvTable(8_000);
       const res = await request(`${t.stack.gateway.url}/function/transform`, { method: 'POST', body, headers: { accept: 'application/x-ndjson', 'content-length': String(Buffer.byteLength(body)) } });
       assert.equal(res.statusCode, 200);
       const lines = (await res.body.text()).trimEnd().split('\n');

@@ -48,3 +48,24 @@ export async function recorder(answer: (body: string) => { status: number; json:
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { url, bodies, headers, server, close: () => new Promise((r) => server.close(() => r())) };
 }
+
+/** id, city, amount, day; a row `badAt` carries a field longer than the record limit (the file fails there). */
+export function csvTable(rows: number, badAt = -1): string {
+  const lines = ['id,city,amount,day'];
+  for (let i = 0; i < rows; i++) lines.push(`${i},${i === badAt ? 'x'.repeat(4096) : `São Paulo ${i % 97}`},${(i % 1000) / 4},2026-11-${String(1 + (i % 28)).padStart(2, '0')}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The body in many small chunks, each sent after the previous one was taken (a slow client). */
+export function slowly(text: string, parts: number): Readable {
+  const buf = Buffer.from(text);
+  const size = Math.ceil(buf.length / parts);
+  return Readable.from(
+    (async function* () {
+      for (let i = 0; i < buf.length; i += size) {
+        yield buf.subarray(i, i + size);
+        await new Promise((r) => setImmediate(r));
+      }
+    })(),
+  );
+}

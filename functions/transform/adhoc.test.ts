@@ -15,34 +15,13 @@ import { request as undiciRequest } from 'undici';
 import { startGateway, type Gateway } from '../../dev/gateway.js';
 import { serveFunction, type RunningFunction } from '../../shared/runtime/server.js';
 import { SPOOL_FILE_PREFIX } from '../../shared/runtime/spool.js';
-import { create, quietLog, recorder } from '../../test/unit-helpers.js';
+import { create, csvTable, quietLog, recorder, slowly } from '../../test/unit-helpers.js';
 import { transform } from './handler.js';
 
 const INTERNAL = 'unit-internal-token-0123456';
 /** The spool's own temporary directory (os.tmpdir() reads TMPDIR at each call): only this file's spools land there. */
 const spoolDir = mkdtempSync(join(tmpdir(), 'adhoc-test-'));
 const spoolFiles = () => readdirSync(spoolDir).filter((f) => f.startsWith(SPOOL_FILE_PREFIX));
-
-/** id, city, amount, day; a row `badAt` carries a field longer than the record limit (the file fails there). */
-function table(rows: number, badAt = -1): string {
-  const lines = ['id,city,amount,day'];
-  for (let i = 0; i < rows; i++) lines.push(`${i},${i === badAt ? 'x'.repeat(4096) : `São Paulo ${i % 97}`},${(i % 1000) / 4},2026-11-${String(1 + (i % 28)).padStart(2, '0')}`);
-  return lines.join('\n') + '\n';
-}
-
-/** The body in many small chunks, each sent after the previous one was taken (a slow client). */
-function slowly(text: string, parts: number): Readable {
-  const buf = Buffer.from(text);
-  const size = Math.ceil(buf.length / parts);
-  return Readable.from(
-    (async function* () {
-      for (let i = 0; i < buf.length; i += size) {
-        yield buf.subarray(i, i + size);
-        await new Promise((r) => setImmediate(r));
-      }
-    })(),
-  );
-}
 
 /** Each call on a connection of its own (closed after it): a kept-alive one may be closed by the server just as it is reused. */
 const request: typeof undiciRequest = ((url: string, opts: object) => undiciRequest(url, { ...opts, reset: true })) as typeof undiciRequest;
@@ -76,7 +55,7 @@ describe('ad-hoc transform through the half-duplex gateway', () => {
   });
 
   test('30,000 rows sent slowly in chunks, NDJSON: every row comes back, in order, and the answer file is removed', async () => {
-    const res = await request(url(), { method: 'POST', body: slowly(table(30_000), 400), headers: { accept: 'application/x-ndjson' } });
+    const res = await request(url(), { method: 'POST', body: slowly(csvTable(30_000), 400), headers: { accept: 'application/x-ndjson' } });
     assert.equal(res.statusCode, 200);
     const lines = (await res.body.text()).trimEnd().split('\n');
     const rows = lines.filter((l) => l.startsWith('['));
@@ -87,10 +66,10 @@ describe('ad-hoc transform through the half-duplex gateway', () => {
   });
 
   test('without Accept or Content-Length (a chunked body), a small file is one JSON document and a large one NDJSON', async () => {
-    const small = await request(url(), { method: 'POST', body: slowly(table(100), 10) });
+    const small = await request(url(), { method: 'POST', body: slowly(csvTable(100), 10) });
     assert.match(String(small.headers['content-type']), /^application\/json/);
     assert.equal(((await small.body.json()) as { rows: unknown[] }).rows.length, 100);
-    const large = await request(url(), { method: 'POST', body: slowly(table(400_000), 100) });
+    const large = await request(url(), { method: 'POST', body: slowly(csvTable(400_000), 100) });
     assert.match(String(large.headers['content-type']), /ndjson/);
     const lines = (await large.body.text()).trimEnd().split('\n');
     assert.equal(JSON.parse(lines.at(-1)!).stats.rowsOut, 400_000);
@@ -98,7 +77,7 @@ describe('ad-hoc transform through the half-duplex gateway', () => {
   });
 
   test('a file that fails mid-way: NDJSON ends with its problem in the trailer, CSV is the problem; no file is left', async () => {
-    const body = table(30_000, 20_000);
+    const body = csvTable(30_000, 20_000);
     const nd = await request(url(), { method: 'POST', body: slowly(body, 200), headers: { accept: 'application/x-ndjson' } });
     assert.equal(nd.statusCode, 200);
     const lines = (await nd.body.text()).trimEnd().split('\n');
@@ -127,7 +106,7 @@ describe('ad-hoc transform through the half-duplex gateway', () => {
       const problem = (await res.body.json()) as { type: string; detail: string };
       assert.equal(problem.type.split('/').pop(), 'body-too-large');
       assert.match(problem.detail, new RegExp(`${4 * 48 * 1024} bytes`), 'the answer\'s limit, not the body\'s');
-      const big = await request(`${g.url}/function/transform`, { method: 'POST', body: slowly(table(10_000), 50), headers: { accept: 'application/x-ndjson' } });
+      const big = await request(`${g.url}/function/transform`, { method: 'POST', body: slowly(csvTable(10_000), 50), headers: { accept: 'application/x-ndjson' } });
       assert.equal(big.statusCode, 413);
       await big.body.text();
       await noSpoolFilesLeft();
@@ -141,7 +120,7 @@ describe('ad-hoc transform through the half-duplex gateway', () => {
   test('a client gone mid-upload, or mid-answer: no file is left', async () => {
     // Mid-upload: half the body, then the connection is closed; once while the answer is being
     // spooled, once when it is whole (the file failed at line 5,002) and waits for the body's end.
-    for (const body of [Buffer.from(table(60_000)), Buffer.from(table(60_000, 5_000))]) {
+    for (const body of [Buffer.from(csvTable(60_000)), Buffer.from(csvTable(60_000, 5_000))]) {
       const req = httpRequest(url(), { method: 'POST', headers: { accept: 'application/x-ndjson', 'transfer-encoding': 'chunked' } });
       req.on('error', () => {});
       req.write(body.subarray(0, body.length / 2));
@@ -151,7 +130,7 @@ describe('ad-hoc transform through the half-duplex gateway', () => {
       await noSpoolFilesLeft();
     }
     // Mid-answer: the answer's first chunk read, then the connection closed.
-    const res = await request(url(), { method: 'POST', body: table(200_000), headers: { accept: 'application/x-ndjson' } });
+    const res = await request(url(), { method: 'POST', body: csvTable(200_000), headers: { accept: 'application/x-ndjson' } });
     assert.equal(res.statusCode, 200);
     for await (const _chunk of res.body) break;
     assert.equal(spoolFiles().length, 1, 'the answer is read from its file');
@@ -166,7 +145,7 @@ describe('ad-hoc transform through the half-duplex gateway', () => {
       // The rows at once (the answer is spooled), the last line 1.5 s later: past the deadline.
       const body = Readable.from(
         (async function* () {
-          yield Buffer.from(table(20_000));
+          yield Buffer.from(csvTable(20_000));
           await new Promise((r) => setTimeout(r, 1500));
           yield Buffer.from('20000,Recife,1.5,2026-11-01\n');
         })(),
@@ -184,7 +163,7 @@ describe('ad-hoc transform through the half-duplex gateway', () => {
   });
 
   test('?publish=true: the body streams into the call to publish, every row arrives, and the caller gets publish\'s answer', async () => {
-    const res = await request(url('?publish=true'), { method: 'POST', body: slowly(table(30_000), 400), headers: { authorization: `Bearer ${INTERNAL}` } });
+    const res = await request(url('?publish=true'), { method: 'POST', body: slowly(csvTable(30_000), 400), headers: { authorization: `Bearer ${INTERNAL}` } });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(await res.body.json(), { status: 'published' });
     const sent = publish.bodies.at(-1)!.trimEnd().split('\n');
