@@ -13,48 +13,23 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, ConfigError } from '../shared/runtime/config.js';
 import { storageConfig } from '../shared/storage/config.js';
-import type { DatasetHeader, Row } from '../shared/dataset/contract.js';
+import type { Row } from '../shared/dataset/contract.js';
 import { createLogger } from '../shared/runtime/log.js';
 import { publishDataset } from '../functions/publish/publish.js';
 import { Lifecycle, versionId } from '../shared/lifecycle/index.js';
 import { lifecycleOf } from './helpers.js';
+import { datasetOf } from './dataset-kit.js';
 import { eventstreamConfig } from '../shared/sinks/eventstream/config.js';
 import { eventstreamSinks } from '../shared/sinks/eventstream/spec.js';
 import type { RowSink, SinkResult } from '../shared/sinks/sink.js';
 import { createStorage, getJson } from '../shared/storage/s3.js';
-import type { DatasetEvent } from '../shared/csv/clean.js';
 import { startEmbeddedS3, type EmbeddedS3 } from '../dev/embedded-s3.js';
 import { startEventstreamEndpoint, validSas, type EventstreamEndpoint } from '../dev/eventstream/endpoint.js';
 
 const log = createLogger({ fn: 'test' }, { level: 'error' });
 
-const columns = [
-  { name: 'id', type: 'integer' },
-  { name: 'city', type: 'text' },
-  { name: 'amount', type: 'decimal' },
-  { name: 'day', type: 'date' },
-  { name: 'active', type: 'boolean' },
-] as const;
-
-function header(key: string): DatasetHeader {
-  return {
-    type: 'header',
-    version: 1,
-    source: { kind: 'object', bucket: 'incoming', key, etag: createHash('md5').update(key).digest('hex') },
-    dialect: { encoding: 'utf-8', bom: false, delimiter: ',', newline: '\n' },
-    schema: { columns: columns.map((c) => ({ name: c.name, sourceName: c.name, type: c.type, nullable: true, origin: 'inferred' as const })) },
-    startedAt: new Date().toISOString(),
-  };
-}
-
 function rowsOf(n: number): Row[] {
   return Array.from({ length: n }, (_, i) => [i, i % 7 === 0 ? 'São Paulo, "SP"' : `city ${i % 13}`, Math.round(i * 1.25 * 100) / 100, `2026-11-${String((i % 28) + 1).padStart(2, '0')}`, i % 5 === 0 ? null : i % 2 === 0]);
-}
-
-async function* dataset(key: string, rows: Row[]): AsyncGenerator<DatasetEvent> {
-  yield { kind: 'header', header: header(key) };
-  for (let i = 0; i < rows.length; i += 5000) yield { kind: 'rows', rows: rows.slice(i, i + 5000) };
-  yield { kind: 'trailer', trailer: { type: 'trailer', stats: { rowsIn: rows.length, rowsOut: rows.length, rowsRejected: 0, blankLines: 0, bytesIn: 0, durationMs: 1, columns: {}, rejectReasons: {} }, rejects: [], rejectsTruncated: false } };
 }
 
 describe('Eventstream sink against the AMQP endpoint', () => {
@@ -93,7 +68,7 @@ describe('Eventstream sink against the AMQP endpoint', () => {
     const runId = Lifecycle.runId();
     const taken = await lifecycle.claims.take(versionId(source), source, runId);
     try {
-      return await publishDataset(dataset(key, rows), { outputBucket: 'processed', escapeFormulas: true, s3: storage, sinks, log, callId: key, runId, lifecycle });
+      return await publishDataset(datasetOf(key, rows), { outputBucket: 'processed', escapeFormulas: true, s3: storage, sinks, log, callId: key, runId, lifecycle });
     } finally {
       if (taken.kind === 'claimed') await taken.claim.release();
     }
