@@ -52,9 +52,12 @@ describe('security probes', () => {
     const body = Buffer.from('id\n1\n2\n');
     await t.s3.putObject('incoming', 'refs/real.csv', body, body.length);
     const manifest = await waitForJson<{ source: { etag: string } }>(t.s3, 'processed', outputNames('refs/real.csv').manifest);
-    // The run is over (its claim released) before the probes start.
-    await waitFor('the claim released', async () => ((await lifecycleOf(t.s3).status(versionId({ bucket: 'incoming', key: 'refs/real.csv', etag: manifest.source.etag }))).claim ? undefined : true));
+    // The run is over (its claim record deleted, which follows the outcome) before the probes start:
+    // status() answers from the outcome alone once there is one, so the record itself is looked for.
+    const id = versionId({ bucket: 'incoming', key: 'refs/real.csv', etag: manifest.source.etag });
+    await waitFor('the outcome', async () => (await lifecycleOf(t.s3).status(id)).outcome);
     const outputs = () => outputsIn(t.s3, 'processed');
+    await waitFor('the claim released', async () => ((await outputs()).some((n) => n.startsWith('_state/claims/') && n.includes(id)) ? undefined : true));
     const before = await outputs();
     const url = `${t.stack.gateway.url}/function/transform`;
     const internal = { authorization: `Bearer ${t.stack.env.INTERNAL_TOKEN}` };
