@@ -62,8 +62,8 @@ export async function followFile(stack: RunningStack, s3: Storage, key: string, 
   for (const w of m.stats.warnings ?? []) out(`    warning  ${w}`);
   out(`    outputs  ${Object.entries(m.outputs).filter(([k, v]) => k !== 'bucket' && v).map(([, v]) => `${stack.outputBucket}/${v}`).join('  ')}`);
   for (const [name, r] of Object.entries(m.sinks)) {
-    // The destination's own name beside the sink's (the manifest's refusal records carry it as `title`).
-    const dest = r.title ?? (name === 'eventstream' ? 'Eventstream' : 'Power BI');
+    // The destination's own name beside the sink's (every sink's report carries it as `title`).
+    const dest = r.title ?? name;
     if (r.skipped) out(`    ${dest} skipped: ${r.skipped}`);
     else if (r.reason) out(`    ${dest} ${name}: REFUSED — ${num(r.rowsNotSent ?? 0)} rows not sent: ${r.reason}`);
     else out(`    ${dest} ${name}: ${num(r.rowsSent ?? 0)} rows sent in ${plural(r.requests ?? 0, 'request')}${r.table ? ` to table '${r.table}'` : ''}${r.rowsRejected ? `, ${num(r.rowsRejected)} refused as rows` : ''}${r.possibleDuplicates ? `, ${num(r.possibleDuplicates)} possibly twice (a lost answer)` : ''}`);

@@ -79,3 +79,24 @@ test("transform's bundle carries no publish code and no Power BI sink", async ()
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a sink is its folder and one line in functions/publish/sinks.ts: no product module outside the sink folders names its kind, its sinks or its settings', async () => {
+  const { SINKS } = await import('../functions/publish/sinks.js');
+  const folders = readdirSync(join(repoRoot, 'shared/sinks')).filter((d) => statSync(join(repoRoot, 'shared/sinks', d)).isDirectory());
+  const code = (file: string) => readFileSync(join(repoRoot, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  const found: string[] = [];
+  for (const spec of SINKS) {
+    const home = folders.find((d) => readFileSync(join(repoRoot, 'shared/sinks', d, 'spec.ts'), 'utf8').includes(`name: '${spec.name}'`));
+    assert.ok(home, `${spec.name}: a folder of shared/sinks/ with its spec.ts`);
+    const settings = Object.keys(spec.config.vars);
+    assert.ok(settings.length > 0, `${spec.name}: its settings`);
+    const named = new RegExp(`['"\`/]${spec.name}(['"\`/-])|\\b(${settings.join('|')})\\b`);
+    for (const file of ['functions', 'shared'].flatMap(sources)) {
+      // (A sink may point to another in its messages, as Power BI's retirement notice names Eventstream.)
+      if (folders.some((d) => file.startsWith(`shared/sinks/${d}/`)) || file === 'functions/publish/sinks.ts') continue;
+      const m = named.exec(code(file));
+      if (m) found.push(`${file}: ${m[0]}`);
+    }
+  }
+  assert.deepEqual(found, [], 'adding a sink touches its folder and the list, nothing else');
+});

@@ -25,6 +25,10 @@ import type { DatasetEvent } from '../../shared/csv/clean.js';
 import { datasetProblems } from '../../shared/dataset/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
 import { recordDelivery } from '../../shared/sinks/metrics.js';
+import { SINKS } from './sinks.js';
+
+/** The manifest's words when publish has no destination: the settings of every sink it lists. */
+const NO_SINK = `no sink configured (set one of: ${SINKS.map((s) => s.enabledBy).join('; ')})`;
 
 export interface PublishDeps {
   outputBucket: string;
@@ -193,7 +197,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
           await saveProgress();
         },
       });
-      sinks[sink.name] = delivered;
+      sinks[sink.name] = { ...delivered, title: sink.title };
       recordDelivery(delivered);
     } catch (err) {
       body?.destroy();
@@ -212,7 +216,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
       throw err;
     }
   }
-  if (!deps.sinks.length) sinks['powerbi'] = { skipped: 'no sink configured (POWERBI_PUSH_URL unset or POWERBI_ENABLED=false, and no EVENTSTREAM_CONNECTION_STRING)' };
+  if (!deps.sinks.length) sinks.none = { skipped: NO_SINK };
   if (Object.values(sinks).some((r) => 'superseded' in r && r.superseded) || !(await isCurrent(true))) return finishSuperseded(trailer, sinks);
 
   // 3. Manifest and completion marker.

@@ -96,6 +96,8 @@ export interface SinkContext {
 export interface SinkSpec<V = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   /** The component's key in the loaded configuration. */
   name: string;
+  /** The settings that name a destination for it, for the message when no sink is configured. */
+  enabledBy: string;
   config: Component<any, V>; // eslint-disable-line @typescript-eslint/no-explicit-any
   create(config: V, ctx: SinkContext): RowSink[];
 }

@@ -6,6 +6,7 @@ import { EventstreamSink } from './sink.js';
 
 export const eventstreamSinks: SinkSpec<EventstreamConfig> = {
   name: 'eventstream',
+  enabledBy: 'EVENTSTREAM_CONNECTION_STRING (or EVENTSTREAM_ROUTES)',
   config: eventstreamConfig,
   create(config, ctx) {
     const made = new Map<string, EventstreamService>();

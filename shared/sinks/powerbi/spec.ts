@@ -85,6 +85,7 @@ function restSink(config: PowerBiConfig, ctx: SinkContext, memory?: SchemaMemory
 
 export const powerbiSinks: SinkSpec<PowerBiConfig> = {
   name: 'powerbi',
+  enabledBy: 'POWERBI_PUSH_URL, POWERBI_ROUTES or the REST route\'s POWERBI_* settings, with POWERBI_ENABLED not false',
   config: powerbiConfig,
   create(config, ctx) {
     if (!config.POWERBI_ENABLED) return [];
