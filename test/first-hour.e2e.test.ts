@@ -5,22 +5,10 @@
  * runs the file again. Real child processes, as a user's terminal runs them.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
-import { examplePath, repoRoot } from './kit.js';
+import { examplePath, repoRoot, runScript as run } from './kit.js';
 import { emulatorRows, useTestStack } from './helpers.js';
-
-function run(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    // 'close', not 'exit': the child's last output may still be in its pipes when it exits.
-    child.once('close', (code) => resolve({ code, out }));
-  });
-}
 
 describe('the first hour', () => {
   const stack = useTestStack();

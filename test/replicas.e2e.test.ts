@@ -6,18 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { toMinioEvent } from '../dev/notify-bridge.js';
 import { versionId } from '../shared/lifecycle/index.js';
 import { createStorage, getJson } from '../shared/storage/s3.js';
 import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
-import { emulatorRows, lifecycleOf, useTestStack, waitFor, waitForJson } from './helpers.js';
-import { repoRoot } from './kit.js';
+import { startEmulator, type EmulatorServer } from '../dev/powerbi/server.js';
+import { emulatorRows, lifecycleOf, startTestStack, useTestStack, waitFor, waitForJson, type TestStack } from './helpers.js';
+import { repoRoot, runScript } from './kit.js';
 
 function table(first: number, rows: number): Buffer {
   const lines = ['id,region,amount'];
@@ -58,6 +59,68 @@ describe('REPLICAS=3: duplicate notifications at the same moment', () => {
     const ids = (await emulatorRows(t)).rows.map((r) => r.id as number);
     assert.equal(ids.length, files * rows, `every row once (${ids.length} stored for ${files * rows})`);
     assert.equal(new Set(ids).size, files * rows);
+  });
+});
+
+describe('REPLICAS=3: a file a sink refuses is partial in every place', () => {
+  // A push URL that keeps one table (as a real one does) refuses a file of other columns: partial.
+  let em: EmulatorServer;
+  let t: TestStack;
+  before(async () => {
+    em = await startEmulator({ port: 0 });
+    const fixed = em.state.createDataset({ name: 'fixed-columns', mode: 'Streaming', columns: [{ name: 'produto', type: 'Text' }] });
+    t = await startTestStack({ REPLICAS: '3', WEBHOOK_WAIT_SECONDS: '5', POWERBI_ROUTES: JSON.stringify({ 'fixed/': { pushUrl: em.state.pushUrl(fixed, em.url) } }) });
+  });
+  after(async () => {
+    await t?.stop();
+    await em?.close();
+  });
+
+  test('npm run upload, the lifecycle record, the manifest, the webhook and transform answers to a redelivery, the metrics and the console all say partial', { timeout: 240_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'partial-'));
+    const file = join(dir, 'refused.csv');
+    writeFileSync(file, table(0, 300));
+    const upload = await runScript('dev/upload.ts', ['--prefix', 'fixed/', file], { DATA_DIR: t.stack.config.dev.DATA_DIR });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(upload.code, 1, `npm run upload exits 1 on a partial file:\n${upload.out}`);
+    assert.match(upload.out, /partial/);
+    assert.match(upload.out, /REFUSED — 300 rows not sent/);
+
+    const key = 'fixed/refused.csv';
+    const stat = await t.s3.statObject('incoming', key);
+    const id = versionId({ bucket: 'incoming', key, etag: stat.etag });
+    assert.equal((await lifecycleOf(t.s3).status(id)).phase, 'partial', 'the lifecycle record');
+    const manifest = await waitForJson<{ status: string; partial?: string }>(t.s3, 'processed', `manifests/${key}.json`);
+    assert.equal(manifest.status, 'partial');
+    assert.match(manifest.partial ?? '', /300 rows not sent to Power BI/);
+
+    // The same notification again, to three webhook replicas at once, and transform asked directly.
+    const event = toMinioEvent({ eventName: 'ObjectCreated:Put', eventTime: new Date().toISOString(), s3: { bucket: { name: 'incoming' }, object: { key, size: stat.size, eTag: stat.etag, sequencer: 'p1' } } }, LOCAL_S3_ACCESS_KEY);
+    const send = () => request(`${t.stack.gateway.url}/function/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.stack.env.WEBHOOK_TOKEN}` }, body: JSON.stringify(event) }).then((r) => r.body.json() as Promise<{ results: { status: string; replay?: boolean }[] }>);
+    for (const a of await Promise.all([send(), send(), send()])) assert.deepEqual([a.results[0].status, a.results[0].replay], ['partial', true], JSON.stringify(a));
+    assert.ok(t.stack.env.INTERNAL_TOKEN);
+    const direct = await request(`${t.stack.gateway.url}/function/transform`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.stack.env.INTERNAL_TOKEN}` }, body: JSON.stringify({ bucket: 'incoming', key }) });
+    const answer = (await direct.body.json()) as { status: string; replay?: boolean };
+    assert.deepEqual([direct.statusCode, answer.status, answer.replay], [200, 'partial', true], JSON.stringify(answer));
+
+    // Metrics, summed over the replicas: one file ended partial (none published), three replays of a partial file.
+    const series = async (fn: 'webhook' | 'publish', name: string) => {
+      let n = 0;
+      for (const p of t.stack.replicas.get(fn)!) {
+        const text = await (await request(`http://127.0.0.1:${p.port}/metrics`)).body.text();
+        for (const m of text.matchAll(new RegExp(`^${name} (\\d+)$`, 'gm'))) n += Number(m[1]);
+      }
+      return n;
+    };
+    assert.equal(await series('publish', 'minipipeline_files_total\\{outcome="partial"\\}'), 1);
+    assert.equal(await series('publish', 'minipipeline_files_total\\{outcome="published"\\}'), 0);
+    assert.equal(await series('webhook', 'minipipeline_replays_total\\{outcome="partial"\\}'), 3);
+
+    // The console: partial, with Power BI's words.
+    const files = (await (await request(`${t.stack.emulator!.url}/_console/files`)).body.json()) as { key?: string; stage: string; problem?: string }[];
+    const shown = files.find((f) => f.key === key);
+    assert.equal(shown?.stage, 'partial', JSON.stringify(shown));
+    assert.match(shown?.problem ?? '', /300 rows not sent/);
   });
 });
 
