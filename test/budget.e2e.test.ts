@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
-import { emulatorRows, useTestStack } from './helpers.js';
+import { versionId } from '../shared/lifecycle/index.js';
+import { getJson } from '../shared/storage/s3.js';
+import { emulatorRows, lifecycleOf, useTestStack, waitFor } from './helpers.js';
 
 const csv = (n: number, rows: number) => ['id,city,amount,when', ...Array.from({ length: rows }, (_, i) => `${n * 1000 + i},Recife,${i}.5,2026-11-0${1 + (i % 9)}`)].join('\n') + '\n';
 
@@ -31,6 +33,49 @@ describe('one budget per push URL across three publish replicas', () => {
     assert.deepEqual(statuses, Array(60).fill(200));
     assert.equal((await emulatorRows(t)).total, 60 * 150);
     assert.equal(em.state.datasets.get(t.stack.emulatorDatasetId!)!.refused['429'] ?? 0, 0, 'the shared budget kept every request inside 5 a second');
+  });
+
+  test("the replica holding the turn SIGKILLed mid-file: the others send again within the turn's time-to-live, none throttled, every row there", { timeout: 240_000 }, async () => {
+    const t = stack();
+    const ds = t.stack.emulator!.state.datasets.get(t.stack.emulatorDatasetId!)!;
+    const before = { rows: ds.rows.length, refused: ds.refused['429'] ?? 0 };
+    const files = 3;
+    const rows = 12_000;
+    for (let n = 0; n < files; n++) {
+      const body = Buffer.from(csv(100 + 20 * n, rows)); // ids n·20,000 + 100,000 on: no two files share one
+      await t.s3.putObject('incoming', `turn/f${n}.csv`, body, body.length);
+    }
+    // The turn's record names its holder's process: SIGKILL that publish replica while it sends.
+    const lifecycle = lifecycleOf(t.s3);
+    const holder = await waitFor('a holder sending', async () => {
+      if (ds.rows.length - before.rows < 2_000) return undefined;
+      for await (const o of t.s3.listObjectsV2('processed', '_state/budgets/', true)) {
+        const turn = await getJson<{ holder?: string; expiresAt: number }>(t.s3, 'processed', o.name!);
+        const pid = Number(turn?.holder?.split('/')[1]);
+        const p = t.stack.replicas.get('publish')!.find((r) => r.child.pid === pid);
+        if (p && turn!.expiresAt > Date.now()) return p;
+      }
+      return undefined;
+    }, 60_000, 20);
+    const exited = new Promise((r) => holder.child.once('exit', r));
+    holder.child.kill('SIGKILL');
+    await exited;
+    const killedAt = Date.now();
+    const next = await waitFor('a row sent by another replica', async () => ds.rows.find((r) => r.at > killedAt + 100)?.at, 30_000, 20);
+    assert.ok(next - killedAt <= 3_000 + 2_000, `the others sent again ${next - killedAt} ms after the holder died (turn: 3 s to live)`);
+
+    let reported = 0;
+    for (let n = 0; n < files; n++) {
+      const stat = await t.s3.statObject('incoming', `turn/f${n}.csv`);
+      const id = versionId({ bucket: 'incoming', key: `turn/f${n}.csv`, etag: stat.etag });
+      await waitFor(`turn/f${n}.csv finished`, async () => ((await lifecycle.status(id)).outcome ? true : undefined), 180_000, 250);
+      const m = await getJson<{ sinks: Record<string, { possibleDuplicates?: number }> }>(t.s3, 'processed', `manifests/turn/f${n}.csv.json`);
+      reported += m!.sinks['powerbi-push'].possibleDuplicates ?? 0;
+    }
+    const ids = ds.rows.slice(before.rows).map((r) => r.row.id as number);
+    assert.equal(new Set(ids).size, files * rows, 'every row stored');
+    assert.ok(ids.length - files * rows <= reported, `duplicates (${ids.length - files * rows}) within those reported (${reported})`);
+    assert.equal((ds.refused['429'] ?? 0) - before.refused, 0, 'none throttled: the new holder counted what the dead one may have sent');
   });
 });
 

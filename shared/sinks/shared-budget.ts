@@ -12,6 +12,7 @@
  * has nothing to send. A holder that dies stops renewing: its turn expires after `ttlMs`.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import * as z from 'zod';
 import { sleep } from '../runtime/retry.js';
 import { ConditionalStore } from '../storage/conditional-store.js';
@@ -50,7 +51,8 @@ export interface PortableLimiter<C = undefined> {
 }
 
 export class SharedBudget<C = undefined> {
-  private readonly me = randomUUID();
+  /** The holder's name in the record: its pod (host name) and process, so that an operator can tell who holds the turn. */
+  private readonly me = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private held = false;
   private heldUntil = 0;
   private heldSince = 0;
