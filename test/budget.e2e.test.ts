@@ -35,7 +35,7 @@ describe('one budget per push URL across three publish replicas', () => {
     assert.equal(em.state.datasets.get(t.stack.emulatorDatasetId!)!.refused['429'] ?? 0, 0, 'the shared budget kept every request inside 5 a second');
   });
 
-  test("the replica holding the turn SIGKILLed mid-file: the others send again within the turn's time-to-live, none throttled, every row there", { timeout: 240_000 }, async () => {
+  test("the replica holding the turn SIGKILLed mid-file: the others send again within the turn's time-to-live, none throttled, every row there", { timeout: 240_000 }, async (ctx) => {
     const t = stack();
     const ds = t.stack.emulator!.state.datasets.get(t.stack.emulatorDatasetId!)!;
     const before = { rows: ds.rows.length, refused: ds.refused['429'] ?? 0 };
@@ -62,7 +62,9 @@ describe('one budget per push URL across three publish replicas', () => {
     await exited;
     const killedAt = Date.now();
     const next = await waitFor('a row sent by another replica', async () => ds.rows.find((r) => r.at > killedAt + 100)?.at, 30_000, 20);
-    assert.ok(next - killedAt <= 3_000 + 2_000, `the others sent again ${next - killedAt} ms after the holder died (turn: 3 s to live)`);
+    // The turn lives 3 s without a renewal; the next holder then counts the dead one's last second as used (1 s window), and a loaded machine adds to both.
+    assert.ok(next - killedAt <= 3_000 + 1_000 + 3_000, `the others sent again ${next - killedAt} ms after the holder died (turn: 3 s to live)`);
+    ctx.diagnostic(`next row ${next - killedAt} ms after the holder's SIGKILL`);
 
     let reported = 0;
     for (let n = 0; n < files; n++) {
