@@ -62,6 +62,33 @@ describe('REPLICAS=3: duplicate notifications at the same moment', () => {
   });
 });
 
+describe('one process of each function: 20 files at once, then a small one', () => {
+  // Each call from the webhook to transform stays open until its file is published. A cap of 16
+  // connections on the calls between functions held the 17th file's call until a large one
+  // ended: its hand-off failed, it was retried by the sweep, and a small file uploaded last
+  // waited for all of them.
+  const stack = useTestStack({ WEBHOOK_WAIT_SECONDS: '5' });
+
+  test('every hand-off is taken on its first attempt, the small file included', { timeout: 240_000 }, async () => {
+    const t = stack();
+    const files = 20;
+    const rows = 1500;
+    await Promise.all(
+      Array.from({ length: files }, async (_, f) => {
+        const body = table(1_000_000 + f * 10_000, rows);
+        await t.s3.putObject('incoming', `many/big-${f}.csv`, body, body.length);
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 3_000));
+    const small = table(9_000_000, 1_000);
+    const put = await t.s3.putObject('incoming', 'many/small.csv', small, small.length);
+    const lifecycle = lifecycleOf(t.s3);
+    await waitFor('the small file published', async () => ((await lifecycle.status(versionId({ bucket: 'incoming', key: 'many/small.csv', etag: put.etag }))).phase === 'published' ? true : undefined), 180_000, 200);
+    const failed = t.logs.filter((l) => l.includes('hand-off failed'));
+    assert.deepEqual(failed, [], 'no call to transform waited past the webhook\'s wait');
+  });
+});
+
 describe('REPLICAS=3: a file a sink refuses is partial in every place', () => {
   // A push URL that keeps one table (as a real one does) refuses a file of other columns: partial.
   let em: EmulatorServer;

@@ -10,7 +10,12 @@ import { readText } from './body.js';
 import { problems } from './problem.js';
 import { backoff, isConnectionError, sleep, errorCode } from './retry.js';
 
-const agent = lazyAgent({ connections: 16, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 10_000 });
+// No cap on connections: a call lasts as long as its file (the webhook's call to transform, transform's
+// stream to publish), so a cap queued the 17th file's call behind files that take minutes; with one
+// process of each function, a 1,000-row file behind 20 large ones was handed off only after three
+// attempts and published with the last of them. What runs at once is the platform's to bound
+// (containerConcurrency, max_inflight) before a request reaches a function.
+const agent = lazyAgent({ headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 10_000 });
 
 export interface InvokeOptions {
   method?: 'POST' | 'GET';
