@@ -33,6 +33,23 @@ export interface Batch {
   index: number[];
   /** UTF-8 bytes of the rows joined with commas (and each row's overhead). */
   bytes: number;
+  /**
+   * Its file's place in the target's line as it goes out (rate-limiter.ts HEAD_START): the file's
+   * size in requests, the larger of those it has sent and those its whole source is expected to need.
+   */
+  rank?: number;
+}
+
+/** Bytes of a row's JSON for one byte of CSV, about (names repeated, quotes): to guess a file's requests from its size. */
+const JSON_PER_CSV_BYTE = 2;
+
+/** The requests a file's whole source is expected to need at this sink's limits (undefined when its size is unknown). */
+export function expectedRequests(d: SinkDelivery, limits: SinkRun['limits']): number | undefined {
+  const size = d.header.source.kind === 'object' ? d.header.source.size : undefined;
+  if (size === undefined) return undefined;
+  const byBytes = Math.ceil((size * JSON_PER_CSV_BYTE) / Math.max(1, limits.maxBytes - limits.wrapperBytes));
+  const byRows = Number.isFinite(limits.maxRows) ? Math.ceil(size / 20 / limits.maxRows) : 0; // a CSV row is 20 bytes or more
+  return Math.max(1, byBytes, byRows);
 }
 
 /** What a sink prepares for one delivery, from the dataset's header. */
@@ -106,6 +123,7 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
   };
   const budget = run.limits.maxBytes - run.limits.wrapperBytes;
   const overhead = run.limits.rowOverheadBytes ?? 0;
+  const expected = expectedRequests(d, run.limits);
   const reject = (row: number, reason: string) => {
     result.rowsRejected++;
     if (result.rejects.length < MAX_REJECTS_LISTED) result.rejects.push({ row, reason });
@@ -134,6 +152,7 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
   /** Send a batch; too large (or, within budget, rows refused) splits it, and a single refused row becomes a reject. */
   const sendOrSplit = async (b: Batch): Promise<void> => {
     const resent = run.resendsMayDuplicate && d.sentTo ? b.index.filter((i) => i < d.sentTo!).length : 0;
+    b.rank = Math.max(result.requests, expected ?? 0);
     try {
       await run.send(b, result, d.signal);
       refusedInARow = 0;

@@ -13,6 +13,13 @@ export interface Slot {
   cancel?(): void;
 }
 
+/** What a request asks a limiter for: its cost (e.g. its rows), its rank (requests its file has sent so far, see HEAD_START), and when to give up. */
+export interface Ask<C = undefined> {
+  cost?: C;
+  rank?: number;
+  signal?: AbortSignal;
+}
+
 /**
  * Two accounts of the same events, merged so that each event counts once: an event in both (equal
  * key) is kept once, as often as the larger account has it. A window handed over and taken back by
@@ -30,10 +37,30 @@ export function unionOf<T>(mine: readonly T[], theirs: readonly T[], key: (x: T)
   return out;
 }
 
+/**
+ * How far ahead a request may go in the line: a request whose file has sent fewer than this many
+ * requests to the target goes before those of files that have sent more (fewest first), so a small
+ * file uploaded behind large ones is done within seconds; past its head start a file takes its
+ * turn with the others (arrival order), so files that share a target share its budget in turns.
+ */
+export const HEAD_START = 10;
+
+/** A request's place in line: fewer requests sent by its file so far come first, up to the head start; then arrival order. */
+export function placeOf(rank: number | undefined, seq: number): [number, number] {
+  return [Math.min(Math.max(0, rank ?? HEAD_START), HEAD_START), seq];
+}
+
+interface Waiter {
+  place: [number, number];
+  serve: (entry: number) => void;
+}
+
 export class SlidingWindowLimiter {
   private readonly starts: number[] = [];
-  /** The last waiter in line (FIFO). */
-  private tail: Promise<void> = Promise.resolve();
+  /** Requests waiting for a start, served by `place` (see HEAD_START). */
+  private readonly line: Waiter[] = [];
+  private arrivals = 0;
+  private serving = false;
   constructor(
     private readonly limit: number,
     private readonly windowMs: number,
@@ -48,6 +75,25 @@ export class SlidingWindowLimiter {
     while (this.starts.length && this.starts[0] <= t - this.windowMs - this.marginMs) this.starts.shift();
     if (this.starts.length < this.limit) return 0;
     return this.starts[0] + this.windowMs + this.marginMs - t;
+  }
+
+  /** Serve the line, best place first, each as soon as the window allows a start (the start is recorded as it is served). */
+  private async serveLine(): Promise<void> {
+    if (this.serving) return;
+    this.serving = true;
+    try {
+      while (this.line.length) {
+        for (let d = this.delay(); d > 0; d = this.delay()) await new Promise((r) => setTimeout(r, d));
+        let best = 0;
+        for (let i = 1; i < this.line.length; i++) if (before(this.line[i].place, this.line[best].place)) best = i;
+        const [next] = this.line.splice(best, 1);
+        const entry = this.now();
+        this.starts.push(entry);
+        next.serve(entry);
+      }
+    } finally {
+      this.serving = false;
+    }
   }
 
   /** The recent starts (to hand the window to another process). */
@@ -80,21 +126,18 @@ export class SlidingWindowLimiter {
     for (let i = 0; i < n; i++) this.starts.push(t + i * 1e-3);
   }
 
-  /** Wait until a start is allowed, then record it. Waiters are served in arrival order (files with one request pending each take turns). */
-  async acquire(): Promise<Slot> {
+  /**
+   * Wait until a start is allowed, then record it. `ask.rank`: how many requests this request's file
+   * has sent to the target so far (see HEAD_START); without one, a request takes its turn in
+   * arrival order.
+   */
+  async acquire({ rank }: Ask<unknown> = {}): Promise<Slot> {
     const arrived = this.now();
-    const turn = this.tail;
-    let leave!: () => void;
-    this.tail = new Promise<void>((r) => (leave = r));
-    await turn;
-    try {
-      for (let d = this.delay(); d > 0; d = this.delay()) await new Promise((r) => setTimeout(r, d));
-    } finally {
-      leave();
-    }
+    const entry = await new Promise<number>((serve) => {
+      this.line.push({ place: placeOf(rank, this.arrivals++), serve });
+      void this.serveLine();
+    });
     const waited = this.now() - arrived;
-    const entry = this.now();
-    this.starts.push(entry);
     let released = false;
     return {
       waited,
@@ -112,4 +155,8 @@ export class SlidingWindowLimiter {
       },
     };
   }
+}
+
+function before(a: [number, number], b: [number, number]): boolean {
+  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 }

@@ -86,7 +86,7 @@ test('one replica taking its own turn back, file after file: its windows are not
   // rows in the hour, far below the 1,000,000 limit. Counted twice at each handover (2^12 × 10,000)
   // the limit would be passed by the 7th file, and the next would wait for an hour.
   for (let file = 0; file < 12; file++) {
-    const slot = await Promise.race([budget.acquire(10_000), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`file ${file} still waits for a slot after 5 s`)), 5_000).unref())]);
+    const slot = await Promise.race([budget.acquire({ cost: 10_000 }), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`file ${file} still waits for a slot after 5 s`)), 5_000).unref())]);
     slot.done();
     const turns = budget.stats.turns;
     const idle = Date.now();

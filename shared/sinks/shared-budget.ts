@@ -18,7 +18,7 @@ import { sleep } from '../runtime/retry.js';
 import { ConditionalStore } from '../storage/conditional-store.js';
 import type { Storage } from '../storage/s3.js';
 import { stateKeys } from '../lifecycle/keys.js';
-import type { SlidingWindowLimiter, Slot } from './rate-limiter.js';
+import type { Ask, SlidingWindowLimiter, Slot } from './rate-limiter.js';
 
 const Turn = z.object({
   holder: z.string().optional(),
@@ -41,7 +41,7 @@ export interface SharedBudgetOptions {
 
 /** A limiter whose windows can be handed from one process to the next (`C`: what a request costs, e.g. its rows). */
 export interface PortableLimiter<C = undefined> {
-  acquire(cost?: C): Promise<Slot>;
+  acquire(ask?: Ask<C>): Promise<Slot>;
   /** Its windows (recent request times), to hand over. */
   export(): unknown;
   /** Take over the windows of the previous holder. */
@@ -78,17 +78,17 @@ export class SharedBudget<C = undefined> {
   }
 
   /** Wait for this replica's turn and a slot of the limiter; the slot's `done` ends the request. */
-  async acquire(cost?: C, signal?: AbortSignal): Promise<Slot> {
+  async acquire(ask: Ask<C> = {}): Promise<Slot> {
     this.demand++;
     const started = Date.now();
     try {
       for (;;) {
         await this.releasing;
         if (!this.holds()) {
-          await (this.turnTaking ??= this.takeTurn(signal).finally(() => (this.turnTaking = undefined)));
+          await (this.turnTaking ??= this.takeTurn(ask.signal).finally(() => (this.turnTaking = undefined)));
           continue;
         }
-        const slot = await this.limiter.acquire(cost);
+        const slot = await this.limiter.acquire(ask);
         // The turn may have been handed over while the slot was awaited: then the request waits for the next one.
         if (!this.holds() || this.releasing) {
           slot.cancel?.();
@@ -208,7 +208,7 @@ export class SharedBudget<C = undefined> {
 }
 
 /** Make the shared budget of one destination (`target` names it; hashed into the record's key) around this process's limiter. */
-export type BudgetFactory = <C>(target: string, limiter: PortableLimiter<C>) => { acquire(cost?: C, signal?: AbortSignal): Promise<Slot> };
+export type BudgetFactory = <C>(target: string, limiter: PortableLimiter<C>) => { acquire(ask?: Ask<C>): Promise<Slot> };
 
 /** Each destination's budget, shared by every publish replica through the output bucket (one record per destination). */
 export function sharedBudgets(s3: Storage, bucket: string): BudgetFactory {

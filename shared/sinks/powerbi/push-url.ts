@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../../runtime/log.js';
 import { deliverInBatches, type SinkRun } from '../delivery.js';
-import { SlidingWindowLimiter, type Slot } from '../rate-limiter.js';
+import { SlidingWindowLimiter, type Ask, type Slot } from '../rate-limiter.js';
 import { keyOf, longestPrefix } from '../routes.js';
 import type { RowSink, SinkDelivery, SinkResult } from '../sink.js';
 import { PowerBiService } from './service.js';
@@ -23,7 +23,7 @@ export interface PushUrlOptions {
   maxRowsPerFile?: number;
   log: Logger;
   /** The budget shared with the other publish replicas for this URL (the limiter is this process's part of it). */
-  budget?: (target: string, limiter: SlidingWindowLimiter) => { acquire(cost?: undefined, signal?: AbortSignal): Promise<Slot> };
+  budget?: (target: string, limiter: SlidingWindowLimiter) => { acquire(ask?: Ask): Promise<Slot> };
 }
 
 export function describePushUrl(url: string): string {
@@ -56,7 +56,7 @@ export class PowerBiPushSink implements RowSink {
       timeoutMs: opts.timeoutMs,
       policy: { maxRetries: opts.maxRetries, baseMs: 250, maxMs: 10_000 },
       log: opts.log,
-      beforeAttempt: (_req, signal) => budget.acquire(undefined, signal),
+      beforeAttempt: (req, signal) => budget.acquire({ signal, rank: req.rank }),
     });
   }
 
@@ -72,7 +72,7 @@ export class PowerBiPushSink implements RowSink {
         return typeof mapped === 'string' ? { reject: mapped } : JSON.stringify(mapped);
       },
       send: async (batch, stats, signal) => {
-        await this.service.send({ method: 'POST', url: this.opts.url, body: '[' + batch.rows.join(',') + ']', rows: batch.rows.length }, stats, signal);
+        await this.service.send({ method: 'POST', url: this.opts.url, body: '[' + batch.rows.join(',') + ']', rows: batch.rows.length, rank: batch.rank }, stats, signal);
       },
       limits: { maxRows: Infinity, maxBytes: this.opts.maxRequestBytes, wrapperBytes: 2, inFlight: 1 },
       // The push URL has no way to drop a row it already stored.

@@ -33,6 +33,8 @@ export interface PowerBiRequest {
   headers?: Record<string, string>;
   /** Rows the body carries (for the duplicate count). */
   rows?: number;
+  /** Its file's place in the target's line (Batch.rank). */
+  rank?: number;
 }
 
 const agent = lazyAgent({ connections: 8, keepAliveTimeout: 10_000 });

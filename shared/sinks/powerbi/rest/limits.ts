@@ -6,7 +6,7 @@
  * is sends, and the windows travel with the turn, so the limits hold across replicas.
  */
 import { sleep } from '../../../runtime/retry.js';
-import { SlidingWindowLimiter, unionOf, type Slot } from '../../rate-limiter.js';
+import { placeOf, SlidingWindowLimiter, unionOf, type Ask, type Slot } from '../../rate-limiter.js';
 import type { PortableLimiter } from '../../shared-budget.js';
 
 export const REST_LIMITS = { rowsPerRequest: 10_000, bytesPerRequest: 16 * 1024 * 1024, inFlight: 5, perMinute: 120, perHourBigTable: 120, rowsPerHour: 1_000_000 };
@@ -30,17 +30,20 @@ export class DatasetLimits implements PortableLimiter<number> {
   private readonly perHour = new SlidingWindowLimiter(REST_LIMITS.perHourBigTable, HOUR, 50);
   private rows: { at: number; n: number }[] = [];
   private pending = 0;
-  private readonly queue: (() => void)[] = [];
+  /** Requests waiting for one of the 5 pending places, served best place first (rate-limiter.ts HEAD_START). */
+  private readonly queue: { place: [number, number]; go: () => void }[] = [];
+  private arrivals = 0;
 
   constructor(private readonly bigTable: boolean) {}
 
-  async acquire(rows = 0): Promise<Slot> {
+  async acquire({ cost: rows = 0, rank }: Ask<number> = {}): Promise<Slot> {
     const started = Date.now();
-    while (this.pending >= REST_LIMITS.inFlight) await new Promise<void>((r) => this.queue.push(r));
+    const place = placeOf(rank, this.arrivals++);
+    while (this.pending >= REST_LIMITS.inFlight) await new Promise<void>((go) => this.queue.push({ place, go }));
     this.pending++;
     await this.rowsFit(rows);
-    const minute = await this.perMinute.acquire();
-    const hour = this.bigTable ? await this.perHour.acquire() : undefined;
+    const minute = await this.perMinute.acquire({ rank });
+    const hour = this.bigTable ? await this.perHour.acquire({ rank }) : undefined;
     if (rows) this.rows.push({ at: Date.now(), n: rows });
     let ended = false;
     const end = (how: 'done' | 'cancel') => {
@@ -55,9 +58,18 @@ export class DatasetLimits implements PortableLimiter<number> {
         if (rows) this.rows.splice(this.rows.findIndex((r) => r.n === rows), 1);
       }
       this.pending--;
-      this.queue.shift()?.();
+      this.nextInQueue()?.go();
     };
     return { waited: Date.now() - started, done: () => end('done'), cancel: () => end('cancel') };
+  }
+
+  private nextInQueue() {
+    let best = 0;
+    for (let i = 1; i < this.queue.length; i++) {
+      const [a, b] = [this.queue[i].place, this.queue[best].place];
+      if (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])) best = i;
+    }
+    return this.queue.splice(best, 1)[0];
   }
 
   private async rowsFit(rows: number): Promise<void> {

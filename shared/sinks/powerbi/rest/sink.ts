@@ -20,7 +20,7 @@ import type { RestRoute } from '../config.js';
 import { encodeRow, mapColumns, pbiType, type TargetType } from './encode.js';
 import { DatasetLimits, REST_LIMITS } from './limits.js';
 import type { PortableLimiter } from '../../shared-budget.js';
-import type { Slot } from '../../rate-limiter.js';
+import type { Ask, Slot } from '../../rate-limiter.js';
 
 export interface RestOptions {
   apiUrl: string;
@@ -40,7 +40,7 @@ export interface RestOptions {
   maxRetries: number;
   log: Logger;
   /** Each dataset's limits shared with the other publish replicas (its windows travel with the dataset's turn). */
-  budget?: (target: string, limits: PortableLimiter<number>) => { acquire(rows?: number, signal?: AbortSignal): Promise<Slot> };
+  budget?: (target: string, limits: PortableLimiter<number>) => { acquire(ask?: Ask<number>): Promise<Slot> };
   /** Key prefix → dataset and/or table (longest prefix wins). */
   routes?: Record<string, RestRoute>;
   /** Where the datasets created per schema are remembered (the output bucket's state). */
@@ -83,7 +83,7 @@ export class PowerBiRestSink implements RowSink {
   readonly title = 'Power BI';
   private readonly service: PowerBiService;
   /** Each dataset's limits (shared with the other replicas when a budget is given). */
-  private readonly limits = new Map<string, { acquire(rows?: number, signal?: AbortSignal): Promise<Slot> }>();
+  private readonly limits = new Map<string, { acquire(ask?: Ask<number>): Promise<Slot> }>();
 
   constructor(private readonly opts: RestOptions) {
     this.service = new PowerBiService({
@@ -93,21 +93,21 @@ export class PowerBiRestSink implements RowSink {
       policy: { maxRetries: opts.maxRetries, baseMs: 250, maxMs: 10_000 },
       log: opts.log,
       tokens: opts.tokens,
-      beforeAttempt: (req, signal) => this.slotFor(req.url, req.rows, signal),
+      beforeAttempt: (req, signal) => this.slotFor(req.url, req.rows, req.rank, signal),
     });
   }
 
   /** A row push waits for its dataset's limits (pending, per minute, per hour, rows per hour); other calls do not count. */
-  private slotFor(url: string, rows: number | undefined, signal?: AbortSignal): Promise<Slot> {
+  private slotFor(url: string, rows: number | undefined, rank: number | undefined, signal?: AbortSignal): Promise<Slot> {
     const dataset = /\/datasets\/([^/]+)\//.exec(url)?.[1];
     if (!rows || !dataset) return Promise.resolve({ waited: 0, done: () => undefined });
     let limits = this.limits.get(dataset);
     if (!limits) {
       const local = new DatasetLimits(this.opts.bigTable);
-      limits = this.opts.budget ? this.opts.budget(`rest:${this.opts.apiUrl}:${dataset}`, local) : { acquire: (n) => local.acquire(n) };
+      limits = this.opts.budget ? this.opts.budget(`rest:${this.opts.apiUrl}:${dataset}`, local) : local;
       this.limits.set(dataset, limits);
     }
-    return limits.acquire(rows, signal);
+    return limits.acquire({ cost: rows, rank, signal });
   }
 
   private groupUrl() {
