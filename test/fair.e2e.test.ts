@@ -40,7 +40,7 @@ describe('fair under load on one push URL', () => {
     // Power BI takes about 170 of these rows a request; the small file needs 6 requests. Going
     // first, at most one other request is stored beside each of its own; in turns, 6 × 6.
     assert.ok(between <= 6 * 2 * 200, `${between} rows of the large files were stored between the small file's first row and its last`);
-    const lastOf = (file: number) => ids.findLastIndex((id) => Math.floor(id / 1_000_000) === file);
+    const lastOf = (file: number) => ids.reduce((last, id, i) => (Math.floor(id / 1_000_000) === file ? i : last), -1);
     for (let f = 0; f < 6; f++) assert.ok(small[small.length - 1] < lastOf(f), `the small file was done after large file ${f}`);
     assert.equal(ds.refused['429'] ?? 0, 0, 'none throttled');
   });

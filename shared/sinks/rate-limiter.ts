@@ -13,7 +13,7 @@ export interface Slot {
   cancel?(): void;
 }
 
-/** What a request asks a limiter for: its cost (e.g. its rows), its rank (requests its file has sent so far, see HEAD_START), and when to give up. */
+/** What a request asks a limiter for: its cost (e.g. its rows), its rank (its file's size in requests, see HEAD_START), and when to give up. */
 export interface Ask<C = undefined> {
   cost?: C;
   rank?: number;
@@ -38,14 +38,20 @@ export function unionOf<T>(mine: readonly T[], theirs: readonly T[], key: (x: T)
 }
 
 /**
- * How far ahead a request may go in the line: a request whose file has sent fewer than this many
- * requests to the target goes before those of files that have sent more (fewest first), so a small
- * file uploaded behind large ones is done within seconds; past its head start a file takes its
- * turn with the others (arrival order), so files that share a target share its budget in turns.
+ * Which requests go ahead in a target's line: those of files whose size in requests (what the
+ * whole file is expected to need, or what it has sent if more: delivery.ts Batch.rank) is under
+ * this go before the others, smallest first, so a small file uploaded behind large ones is done
+ * within seconds. The others take turns in arrival order, so files that share a target share its
+ * budget in turns; a file goes ahead for at most this many requests.
  */
 export const HEAD_START = 10;
 
-/** A request's place in line: fewer requests sent by its file so far come first, up to the head start; then arrival order. */
+/** Whether a request of this rank goes ahead of the others. */
+export function goesAhead(rank: number | undefined): boolean {
+  return rank !== undefined && rank < HEAD_START;
+}
+
+/** A request's place in line: smaller files first, up to the head start; then arrival order. */
 export function placeOf(rank: number | undefined, seq: number): [number, number] {
   return [Math.min(Math.max(0, rank ?? HEAD_START), HEAD_START), seq];
 }
@@ -127,9 +133,8 @@ export class SlidingWindowLimiter {
   }
 
   /**
-   * Wait until a start is allowed, then record it. `ask.rank`: how many requests this request's file
-   * has sent to the target so far (see HEAD_START); without one, a request takes its turn in
-   * arrival order.
+   * Wait until a start is allowed, then record it. `ask.rank`: the request's file's size in
+   * requests (see HEAD_START); without one, a request takes its turn in arrival order.
    */
   async acquire({ rank }: Ask<unknown> = {}): Promise<Slot> {
     const arrived = this.now();

@@ -97,3 +97,31 @@ test('one replica taking its own turn back, file after file: its windows are not
   assert.equal(window.minute.length, 12, 'each request counted once in the minute window');
   assert.ok(budget.stats.turns >= 6, `the turn was handed over and taken back (${budget.stats.turns} turns)`);
 });
+
+test("a replica with a small file waiting gets the turn before the holder's quantum ends; the holder then carries on", { timeout: 60_000 }, async () => {
+  const key = '_state/budgets/test-four.json';
+  // The quantum is long (20 s): only a small file's word makes the holder hand over sooner.
+  const holder = new SharedBudget(store(), key, perSecondLimiter(5), { ttlMs: 1500, quantumMs: 20_000 });
+  const other = new SharedBudget(store(), key, perSecondLimiter(5), { ttlMs: 1500, quantumMs: 20_000 });
+  let stop = false;
+  const sentAt: number[] = [];
+  const large = (async () => {
+    while (!stop) {
+      const slot = await holder.acquire({ rank: 50 }); // a large file: past the head start
+      sentAt.push(Date.now());
+      await new Promise((r) => setTimeout(r, 20));
+      slot.done();
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 1_000)); // the holder holds and sends
+  const asked = Date.now();
+  const small = await other.acquire({ rank: 2 }); // a small file on the other replica
+  const waited = Date.now() - asked;
+  small.done();
+  const smallDone = Date.now();
+  await new Promise((r) => setTimeout(r, 5_000));
+  stop = true;
+  await large;
+  assert.ok(waited < 6_000, `the small file's request waited ${waited} ms for the turn (the quantum is 20 s)`);
+  assert.ok(sentAt.some((t) => t > smallDone), 'the large file was sent again once the small file was done');
+});

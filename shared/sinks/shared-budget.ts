@@ -9,7 +9,10 @@
  *
  * Fair in turns: a replica that wants the turn says so in the record; the holder hands it over
  * after `quantumMs` (waiting for its requests in flight to be answered first), or as soon as it
- * has nothing to send. A holder that dies stops renewing: its turn expires after `ttlMs`.
+ * has nothing to send. A replica with a small file waiting (a request that goes ahead in the
+ * line, rate-limiter.ts HEAD_START) says so too: a holder without one hands over at once, and the
+ * replicas without one let it take the turn first. A holder that dies stops renewing: its turn
+ * expires after `ttlMs`.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -18,13 +21,15 @@ import { sleep } from '../runtime/retry.js';
 import { ConditionalStore } from '../storage/conditional-store.js';
 import type { Storage } from '../storage/s3.js';
 import { stateKeys } from '../lifecycle/keys.js';
-import type { Ask, SlidingWindowLimiter, Slot } from './rate-limiter.js';
+import { goesAhead, type Ask, type SlidingWindowLimiter, type Slot } from './rate-limiter.js';
 
 const Turn = z.object({
   holder: z.string().optional(),
   expiresAt: z.number(),
   /** Replicas that want the turn, with when they last said so. */
   waiters: z.record(z.string(), z.number()).default({}),
+  /** Of those, the replicas with a request that goes ahead (a small file), with when they last said so. */
+  ahead: z.record(z.string(), z.number()).default({}),
   /** The limiter's windows (recent request times), handed to the next holder. */
   window: z.unknown().optional(),
   /** Who handed the turn over last (it lets the others go first). */
@@ -57,7 +62,11 @@ export class SharedBudget<C = undefined> {
   private heldUntil = 0;
   private heldSince = 0;
   private othersWaiting = false;
+  /** Another replica waits with a small file's request. */
+  private othersAhead = false;
   private demand = 0;
+  /** This replica's waiting requests that go ahead (small files). */
+  private demandAhead = 0;
   private inFlight = 0;
   private releasing?: Promise<void>;
   private turnTaking?: Promise<void>;
@@ -79,7 +88,9 @@ export class SharedBudget<C = undefined> {
 
   /** Wait for this replica's turn and a slot of the limiter; the slot's `done` ends the request. */
   async acquire(ask: Ask<C> = {}): Promise<Slot> {
+    const ahead = goesAhead(ask.rank);
     this.demand++;
+    if (ahead) this.demandAhead++;
     const started = Date.now();
     try {
       for (;;) {
@@ -103,13 +114,24 @@ export class SharedBudget<C = undefined> {
             ended = true;
             slot.done();
             this.inFlight--;
-            if (this.othersWaiting && Date.now() - this.heldSince >= this.quantumMs) void this.handOver();
+            if (this.mustHandOver()) void this.handOver();
           },
         };
       }
     } finally {
       this.demand--;
+      if (ahead) this.demandAhead--;
     }
+  }
+
+  /** Others wait past the quantum, or one waits with a small file and this replica has none. */
+  private mustHandOver(): boolean {
+    return (this.othersWaiting && Date.now() - this.heldSince >= this.quantumMs) || (this.othersAhead && this.demandAhead === 0);
+  }
+
+  /** Whether a replica other than this one said, recently, that it waits. */
+  private othersIn(said: Record<string, number> | undefined, now: number): boolean {
+    return Object.entries(said ?? {}).some(([id, at]) => id !== this.me && at > now - 2 * this.ttlMs);
   }
 
   private holds(): boolean {
@@ -124,13 +146,15 @@ export class SharedBudget<C = undefined> {
       const seen = await this.store.read(this.key, Turn);
       const now = Date.now();
       const t = seen?.value;
-      const othersWant = Object.entries(t?.waiters ?? {}).some(([id, at]) => id !== this.me && at > now - 2 * this.ttlMs);
+      const othersWant = this.othersIn(t?.waiters, now);
       const justGaveItUp = t?.releasedBy === this.me && othersWant && now - t.expiresAt < 1_000;
+      // A replica with a small file waiting goes first (while its word is fresh).
+      const yieldToAhead = this.demandAhead === 0 && this.othersIn(t?.ahead, now);
       const free = !t || !t.holder || t.expiresAt <= now || t.holder === this.me;
-      if (free && !justGaveItUp) {
-        const { [this.me]: _self, ...waiters } = t?.waiters ?? {};
-        void _self;
-        const mine: Turn = { holder: this.me, expiresAt: now + this.ttlMs, waiters, window: t?.window };
+      if (free && !justGaveItUp && !yieldToAhead) {
+        const waiters = without(t?.waiters, this.me);
+        const ahead = without(t?.ahead, this.me);
+        const mine: Turn = { holder: this.me, expiresAt: now + this.ttlMs, waiters, ahead, window: t?.window };
         const etag = seen ? await this.store.replace(this.key, mine, seen.etag) : await this.store.create(this.key, mine);
         if (!etag) continue;
         this.limiter.load(t?.window);
@@ -139,14 +163,17 @@ export class SharedBudget<C = undefined> {
         this.held = true;
         this.heldSince = now;
         this.heldUntil = now + this.ttlMs;
-        this.othersWaiting = Object.values(waiters).some((at) => at > now - 2 * this.ttlMs);
+        this.othersWaiting = this.othersIn(waiters, now);
+        this.othersAhead = this.othersIn(ahead, now);
         this.stats.turns++;
         this.stats.waitedMs += now - waitStart;
         this.keepAlive();
         return;
       }
-      if (t && (!(this.me in t.waiters) || t.waiters[this.me] < now - this.ttlMs)) {
-        await this.store.replace(this.key, { ...t, waiters: { ...t.waiters, [this.me]: now } }, seen!.etag);
+      const stale = (said: Record<string, number>) => !(this.me in said) || said[this.me] < now - this.ttlMs;
+      if (t && (stale(t.waiters) || (this.demandAhead > 0 && stale(t.ahead)))) {
+        const ahead = this.demandAhead > 0 ? { ...t.ahead, [this.me]: now } : t.ahead;
+        await this.store.replace(this.key, { ...t, waiters: { ...t.waiters, [this.me]: now }, ahead }, seen!.etag);
       }
       await sleep(Math.max(20, Math.min(100, (t?.expiresAt ?? now) - now)), signal);
     }
@@ -157,7 +184,7 @@ export class SharedBudget<C = undefined> {
     clearTimeout(this.ticking);
     const tick = async () => {
       if (!this.held || this.releasing) return;
-      if ((this.demand === 0 && this.inFlight === 0) || (this.othersWaiting && Date.now() - this.heldSince >= this.quantumMs)) return void (await this.handOver());
+      if ((this.demand === 0 && this.inFlight === 0) || this.mustHandOver()) return void (await this.handOver());
       await this.renew();
       if (this.held) this.ticking = setTimeout(() => void tick().catch(() => undefined), this.ttlMs / 3);
     };
@@ -174,7 +201,8 @@ export class SharedBudget<C = undefined> {
         this.held = false; // lost: stop sending
         return;
       }
-      this.othersWaiting = Object.entries(seen.value.waiters).some(([id, at]) => id !== this.me && at > now - 2 * this.ttlMs);
+      this.othersWaiting = this.othersIn(seen.value.waiters, now);
+      this.othersAhead = this.othersIn(seen.value.ahead, now);
       const next = await this.store.replace(this.key, { ...seen.value, expiresAt: now + this.ttlMs, window: this.limiter.export() }, seen.etag);
       if (next) {
         this.heldUntil = now + this.ttlMs;
@@ -194,9 +222,8 @@ export class SharedBudget<C = undefined> {
         for (let round = 0; round < 5; round++) {
           const seen = await this.store.read(this.key, Turn);
           if (!seen || seen.value.holder !== this.me) break;
-          const { [this.me]: _self, ...waiters } = seen.value.waiters;
-          void _self;
-          if (await this.store.replace(this.key, { expiresAt: Date.now(), waiters, window: this.limiter.export(), releasedBy: this.me }, seen.etag)) break;
+          const turn: Turn = { expiresAt: Date.now(), waiters: without(seen.value.waiters, this.me), ahead: without(seen.value.ahead, this.me), window: this.limiter.export(), releasedBy: this.me };
+          if (await this.store.replace(this.key, turn, seen.etag)) break;
         }
       } finally {
         this.held = false;
@@ -205,6 +232,12 @@ export class SharedBudget<C = undefined> {
     })();
     return this.releasing;
   }
+}
+
+function without(said: Record<string, number> | undefined, me: string): Record<string, number> {
+  const { [me]: _self, ...rest } = said ?? {};
+  void _self;
+  return rest;
 }
 
 /** Make the shared budget of one destination (`target` names it; hashed into the record's key) around this process's limiter. */
