@@ -90,9 +90,7 @@ export class SlidingWindowLimiter {
     try {
       while (this.line.length) {
         for (let d = this.delay(); d > 0; d = this.delay()) await new Promise((r) => setTimeout(r, d));
-        let best = 0;
-        for (let i = 1; i < this.line.length; i++) if (before(this.line[i].place, this.line[best].place)) best = i;
-        const [next] = this.line.splice(best, 1);
+        const next = takeFirst(this.line)!;
         const entry = this.now();
         this.starts.push(entry);
         next.serve(entry);
@@ -162,6 +160,12 @@ export class SlidingWindowLimiter {
   }
 }
 
-function before(a: [number, number], b: [number, number]): boolean {
-  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+/** Take out of a line the one whose place comes first (placeOf). */
+export function takeFirst<T extends { place: [number, number] }>(line: T[]): T | undefined {
+  let best = 0;
+  for (let i = 1; i < line.length; i++) {
+    const [a, b] = [line[i].place, line[best].place];
+    if (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])) best = i;
+  }
+  return line.splice(best, 1)[0];
 }

@@ -6,7 +6,7 @@
  * is sends, and the windows travel with the turn, so the limits hold across replicas.
  */
 import { sleep } from '../../../runtime/retry.js';
-import { placeOf, SlidingWindowLimiter, unionOf, type Ask, type Slot } from '../../rate-limiter.js';
+import { placeOf, SlidingWindowLimiter, takeFirst, unionOf, type Ask, type Slot } from '../../rate-limiter.js';
 import type { PortableLimiter } from '../../shared-budget.js';
 
 export const REST_LIMITS = { rowsPerRequest: 10_000, bytesPerRequest: 16 * 1024 * 1024, inFlight: 5, perMinute: 120, perHourBigTable: 120, rowsPerHour: 1_000_000 };
@@ -58,18 +58,9 @@ export class DatasetLimits implements PortableLimiter<number> {
         if (rows) this.rows.splice(this.rows.findIndex((r) => r.n === rows), 1);
       }
       this.pending--;
-      this.nextInQueue()?.go();
+      takeFirst(this.queue)?.go();
     };
     return { waited: Date.now() - started, done: () => end('done'), cancel: () => end('cancel') };
-  }
-
-  private nextInQueue() {
-    let best = 0;
-    for (let i = 1; i < this.queue.length; i++) {
-      const [a, b] = [this.queue[i].place, this.queue[best].place];
-      if (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])) best = i;
-    }
-    return this.queue.splice(best, 1)[0];
   }
 
   private async rowsFit(rows: number): Promise<void> {
