@@ -6,6 +6,7 @@
  * published. Load: REPLICAS_FILES files × REPLICAS_ROWS rows (default 20 × 5,000; the issue's
  * figure is 20 × 20,000).
  */
+import { readFileSync } from 'node:fs';
 import { startEmulator } from '../dev/powerbi/server.js';
 import { versionId } from '../shared/lifecycle/index.js';
 import { lifecycleOf, startTestStack, waitFor } from '../test/helpers.js';
@@ -29,6 +30,18 @@ export interface ReplicaRun {
   attemptsOver1: number;
   wallSeconds: number;
   smallFileSeconds: number;
+  /** CPU seconds of the busiest publish replica over the run (Linux /proc). */
+  publishCpuSeconds: number;
+}
+
+/** A process's CPU time so far, user and system (/proc/<pid>/stat, in clock ticks of 10 ms). */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 export async function runReplicas(replicas: number, targets: number): Promise<ReplicaRun> {
@@ -62,6 +75,7 @@ export async function runReplicas(replicas: number, targets: number): Promise<Re
       if ((done.attempts ?? 1) > 1) attemptsOver1++;
     }
     const wallSeconds = (Date.now() - started) / 1000;
+    const publishCpuSeconds = Math.max(...(t.stack.replicas.get('publish') ?? []).map((p) => cpuSecondsOf(p.child.pid)));
     const smallFileSeconds = ((await smallDone) - smallAt) / 1000;
     const rowsStored = datasets.reduce((n, ds) => n + ds.rows.length, 0);
     return {
@@ -74,6 +88,7 @@ export async function runReplicas(replicas: number, targets: number): Promise<Re
       attemptsOver1,
       wallSeconds,
       smallFileSeconds,
+      publishCpuSeconds,
     };
   } finally {
     await t.stop();
@@ -84,10 +99,10 @@ export async function runReplicas(replicas: number, targets: number): Promise<Re
 export function replicasTable(runs: ReplicaRun[]): string {
   const base = new Map(runs.filter((r) => r.replicas === 1).map((r) => [r.targets, r.wallSeconds]));
   const lines = [
-    '| replicas | targets | rows stored / expected | 429 answers / POSTs | files run more than once | wall time | vs 1 replica | 1,000-row file behind them: upload → outcome |',
-    '|---|---|---|---|---|---|---|---|',
+    '| replicas | targets | rows stored / expected | 429 answers / POSTs | files run more than once | wall time | vs 1 replica | 1,000-row file behind them: upload → outcome | busiest publish replica: CPU (of one core over the run) |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const r of runs) lines.push(`| ${r.replicas} | ${r.targets} | ${r.rowsStored.toLocaleString('en-US')} / ${r.rowsExpected.toLocaleString('en-US')} | ${r.refused429} / ${r.posts} | ${r.attemptsOver1} | ${r.wallSeconds.toFixed(1)} s | ${(r.wallSeconds / (base.get(r.targets) ?? r.wallSeconds)).toFixed(2)}× | ${r.smallFileSeconds.toFixed(1)} s |`);
+  for (const r of runs) lines.push(`| ${r.replicas} | ${r.targets} | ${r.rowsStored.toLocaleString('en-US')} / ${r.rowsExpected.toLocaleString('en-US')} | ${r.refused429} / ${r.posts} | ${r.attemptsOver1} | ${r.wallSeconds.toFixed(1)} s | ${(r.wallSeconds / (base.get(r.targets) ?? r.wallSeconds)).toFixed(2)}× | ${r.smallFileSeconds.toFixed(1)} s | ${r.publishCpuSeconds.toFixed(1)} s (${((100 * r.publishCpuSeconds) / r.wallSeconds).toFixed(0)}%) |`);
   return lines.join('\n');
 }
 
