@@ -4,12 +4,15 @@
  * dataset, else 429 with Retry-After: 1), on one target and on three (POWERBI_ROUTES, one push URL
  * per key prefix); then the latency of a 1,000-row file uploaded while the large ones are being
  * published. Load: REPLICAS_FILES files × REPLICAS_ROWS rows (default 20 × 5,000; the issue's
- * figure is 20 × 20,000).
+ * figure is 20 × 20,000). `npx tsx bench/replicas.ts` alone also takes REPLICAS_COUNTS (default
+ * 1,2,3), REPLICAS_TARGETS (default 1,3) and REPLICAS_POD_LIMITS=1: each replica with the CPU
+ * limit of its pod in knative/ (bench/pod-limits.ts; root, Linux cgroups).
  */
 import { readFileSync } from 'node:fs';
 import { startEmulator } from '../dev/powerbi/server.js';
 import { versionId } from '../shared/lifecycle/index.js';
 import { lifecycleOf, startTestStack, waitFor } from '../test/helpers.js';
+import { podLimitedLauncher } from './pod-limits.js';
 
 const FILES = Number(process.env.REPLICAS_FILES ?? 20);
 const ROWS = Number(process.env.REPLICAS_ROWS ?? 5_000);
@@ -44,11 +47,12 @@ function cpuSecondsOf(pid: number | undefined): number {
   }
 }
 
-export async function runReplicas(replicas: number, targets: number): Promise<ReplicaRun> {
+export async function runReplicas(replicas: number, targets: number, opts: { podLimits?: boolean } = {}): Promise<ReplicaRun> {
   const em = await startEmulator({ port: 0 });
   const datasets = Array.from({ length: targets }, (_, i) => em.state.createDataset({ name: `target-${i}`, mode: 'PushStreaming', tablePerSchema: true }));
   const routes = Object.fromEntries(datasets.map((ds, i) => [`t${i}/`, { pushUrl: em.state.pushUrl(ds, em.url) }]));
-  const t = await startTestStack({ REPLICAS: String(replicas), POWERBI_PUSH_URL: em.state.pushUrl(datasets[0], em.url), POWERBI_ROUTES: JSON.stringify(routes), LOG_LEVEL: 'error', WEBHOOK_WAIT_SECONDS: '5' });
+  const pods = opts.podLimits ? podLimitedLauncher() : undefined;
+  const t = await startTestStack({ REPLICAS: String(replicas), POWERBI_PUSH_URL: em.state.pushUrl(datasets[0], em.url), POWERBI_ROUTES: JSON.stringify(routes), LOG_LEVEL: 'error', WEBHOOK_WAIT_SECONDS: '5' }, pods ? { launcher: pods.launcher } : {});
   try {
     const started = Date.now();
     const keys: string[] = [];
@@ -93,6 +97,7 @@ export async function runReplicas(replicas: number, targets: number): Promise<Re
   } finally {
     await t.stop();
     await em.close();
+    pods?.cleanUp();
   }
 }
 
@@ -108,10 +113,12 @@ export function replicasTable(runs: ReplicaRun[]): string {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const runs: ReplicaRun[] = [];
-  for (const targets of [1, 3]) for (const replicas of [1, 2, 3]) {
-    process.stdout.write(`- ${replicas} replica(s), ${targets} target(s)…\n`);
-    runs.push(await runReplicas(replicas, targets));
+  const list = (v: string | undefined, d: string) => (v ?? d).split(',').map(Number);
+  const podLimits = process.env.REPLICAS_POD_LIMITS === '1';
+  for (const targets of list(process.env.REPLICAS_TARGETS, '1,3')) for (const replicas of list(process.env.REPLICAS_COUNTS, '1,2,3')) {
+    process.stdout.write(`- ${replicas} replica(s), ${targets} target(s)${podLimits ? ', CPU as the pods are limited' : ''}…\n`);
+    runs.push(await runReplicas(replicas, targets, { podLimits }));
   }
-  process.stdout.write(`\n${FILES} files × ${ROWS} rows, strict push-URL stand-in (5 POSTs a second per dataset)\n\n${replicasTable(runs)}\n`);
+  process.stdout.write(`\n${FILES} files × ${ROWS} rows, strict push-URL stand-in (5 POSTs a second per dataset)${podLimits ? ', each replica with its pod\'s CPU limit (knative/)' : ''}\n\n${replicasTable(runs)}\n`);
   process.exit(0);
 }
