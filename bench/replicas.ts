@@ -6,7 +6,9 @@
  * published. Load: REPLICAS_FILES files × REPLICAS_ROWS rows (default 20 × 5,000; the issue's
  * figure is 20 × 20,000). `npx tsx bench/replicas.ts` alone also takes REPLICAS_COUNTS (default
  * 1,2,3), REPLICAS_TARGETS (default 1,3) and REPLICAS_POD_LIMITS=1: each replica with the CPU
- * limit of its pod in knative/ (bench/pod-limits.ts; root, Linux cgroups).
+ * limit of its pod in knative/ (bench/pod-limits.ts; root, Linux cgroups), and
+ * REPLICAS_LATENCY_MS: the stand-in answers each POST after that long (Power BI's own time; with
+ * one request in flight per file, a file alone then sends fewer than 5 a second).
  */
 import { readFileSync } from 'node:fs';
 import { startEmulator } from '../dev/powerbi/server.js';
@@ -16,6 +18,7 @@ import { podLimitedLauncher } from './pod-limits.js';
 
 const FILES = Number(process.env.REPLICAS_FILES ?? 20);
 const ROWS = Number(process.env.REPLICAS_ROWS ?? 5_000);
+const LATENCY_MS = Number(process.env.REPLICAS_LATENCY_MS ?? 0);
 
 function file(first: number, rows: number): Buffer {
   const lines = ['id,city,amount,when'];
@@ -49,6 +52,7 @@ function cpuSecondsOf(pid: number | undefined): number {
 
 export async function runReplicas(replicas: number, targets: number, opts: { podLimits?: boolean } = {}): Promise<ReplicaRun> {
   const em = await startEmulator({ port: 0 });
+  if (LATENCY_MS > 0) em.faults.push({ kind: 'delay', ms: LATENCY_MS, count: Infinity });
   const datasets = Array.from({ length: targets }, (_, i) => em.state.createDataset({ name: `target-${i}`, mode: 'PushStreaming', tablePerSchema: true }));
   const routes = Object.fromEntries(datasets.map((ds, i) => [`t${i}/`, { pushUrl: em.state.pushUrl(ds, em.url) }]));
   const pods = opts.podLimits ? podLimitedLauncher() : undefined;
@@ -119,6 +123,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stdout.write(`- ${replicas} replica(s), ${targets} target(s)${podLimits ? ', CPU as the pods are limited' : ''}…\n`);
     runs.push(await runReplicas(replicas, targets, { podLimits }));
   }
-  process.stdout.write(`\n${FILES} files × ${ROWS} rows, strict push-URL stand-in (5 POSTs a second per dataset)${podLimits ? ', each replica with its pod\'s CPU limit (knative/)' : ''}\n\n${replicasTable(runs)}\n`);
+  process.stdout.write(`\n${FILES} files × ${ROWS} rows, strict push-URL stand-in (5 POSTs a second per dataset${LATENCY_MS ? `, each answered after ${LATENCY_MS} ms` : ''})${podLimits ? ', each replica with its pod\'s CPU limit (knative/)' : ''}\n\n${replicasTable(runs)}\n`);
   process.exit(0);
 }

@@ -13,6 +13,7 @@ import { claimSettings, lifecycleConfig } from '../../shared/lifecycle/config.js
 import { Lifecycle } from '../../shared/lifecycle/index.js';
 import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
 import { sharedBudgets } from '../../shared/sinks/shared-budget.js';
+import { rateShares } from '../../shared/sinks/rate-shares.js';
 import { createSinks, sinkConfigs } from './sinks.js';
 
 export const publish = defineFunction({
@@ -26,7 +27,7 @@ export const publish = defineFunction({
     datasetSchemas();
     // Sinks are built once per process: their limits, token caches and connections hold across requests.
     const log = createLogger({ fn: 'publish' });
-    const sinks = createSinks(config, { log, s3, outputBucket: config.storage.OUTPUT_BUCKET, budget: sharedBudgets(s3, config.storage.OUTPUT_BUCKET) });
+    const sinks = createSinks(config, { log, s3, outputBucket: config.storage.OUTPUT_BUCKET, budget: sharedBudgets(s3, config.storage.OUTPUT_BUCKET), rateShare: rateShares(s3, config.storage.OUTPUT_BUCKET) });
     // Say at start whether each destination answers (Power BI REST: Get Tables; Eventstream: the hub's
     // properties); a failure is logged, not fatal: the output bucket still gets every file, and the
     // manifest records what a sink refused.

@@ -57,3 +57,24 @@ test('without a rank, requests are served in arrival order', async () => {
   );
   assert.deepEqual(served, [0, 1, 2, 3, 4]);
 });
+
+test("a replica's share: at most the allowed starts a window; 0 holds requests until it is raised; a request that gives up leaves the line", async () => {
+  const limiter = new SlidingWindowLimiter(5, 200, 5);
+  limiter.setAllowed(2);
+  const starts: number[] = [];
+  await Promise.all(Array.from({ length: 6 }, async () => ((await limiter.acquire()).done(), starts.push(Date.now()))));
+  assert.ok(starts[2] - starts[0] >= 200 && starts[4] - starts[2] >= 200, `2 starts a window (${starts.map((s) => s - starts[0]).join(',')})`);
+  limiter.setAllowed(0);
+  await new Promise((r) => setTimeout(r, 250));
+  let served = false;
+  const held = limiter.acquire().then((s) => ((served = true), s.done()));
+  const gaveUp = new AbortController();
+  const leaving = limiter.acquire({ signal: gaveUp.signal });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(served, false, 'no start while nothing is allowed');
+  gaveUp.abort(new Error('deadline'));
+  await assert.rejects(leaving, /deadline/);
+  limiter.setAllowed(5);
+  await held;
+  assert.equal(served, true, 'served once the share is raised');
+});

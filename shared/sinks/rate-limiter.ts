@@ -61,26 +61,48 @@ interface Waiter {
   serve: (entry: number) => void;
 }
 
+/** Wait `ms` (forever when Infinity), or until `wake` is called. */
+function pause(ms: number, onWake: (wake: () => void) => void): Promise<void> {
+  return new Promise((resolve) => {
+    onWake(resolve);
+    if (Number.isFinite(ms)) setTimeout(resolve, ms);
+  });
+}
+
 export class SlidingWindowLimiter {
   private readonly starts: number[] = [];
   /** Requests waiting for a start, served by `place` (see HEAD_START). */
   private readonly line: Waiter[] = [];
   private arrivals = 0;
   private serving = false;
+  /** Wakes the line's server when the limit changes. */
+  private wake = () => {};
+  /** Requests allowed in a window now (a replica's share of the target's limit: rate-shares.ts). */
+  private allowed: number;
   constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-    private readonly marginMs = 30,
+    /** The target's limit: requests in any window. */
+    readonly limit: number,
+    readonly windowMs: number,
+    readonly marginMs = 30,
     private readonly now: () => number = () => Date.now(),
-  ) {}
+  ) {
+    this.allowed = limit;
+  }
+
+  /** Allow `n` requests a window from now on (0 holds every request until it is raised). */
+  setAllowed(n: number): void {
+    this.allowed = Math.max(0, Math.min(this.limit, n));
+    this.wake();
+  }
 
   /** Milliseconds to wait before the next start is allowed. */
   delay(): number {
     const t = this.now();
     this.starts.sort((a, b) => a - b);
     while (this.starts.length && this.starts[0] <= t - this.windowMs - this.marginMs) this.starts.shift();
-    if (this.starts.length < this.limit) return 0;
-    return this.starts[0] + this.windowMs + this.marginMs - t;
+    if (this.allowed <= 0) return Infinity;
+    if (this.starts.length < this.allowed) return 0;
+    return this.starts[this.starts.length - this.allowed] + this.windowMs + this.marginMs - t;
   }
 
   /** Serve the line, best place first, each as soon as the window allows a start (the start is recorded as it is served). */
@@ -89,8 +111,9 @@ export class SlidingWindowLimiter {
     this.serving = true;
     try {
       while (this.line.length) {
-        for (let d = this.delay(); d > 0; d = this.delay()) await new Promise((r) => setTimeout(r, d));
-        const next = takeFirst(this.line)!;
+        for (let d = this.delay(); d > 0 && this.line.length; d = this.delay()) await pause(d, (wake) => (this.wake = wake));
+        const next = takeFirst(this.line);
+        if (!next) break;
         const entry = this.now();
         this.starts.push(entry);
         next.serve(entry);
@@ -134,10 +157,18 @@ export class SlidingWindowLimiter {
    * Wait until a start is allowed, then record it. `ask.rank`: the request's file's size in
    * requests (see HEAD_START); without one, a request takes its turn in arrival order.
    */
-  async acquire({ rank }: Ask<unknown> = {}): Promise<Slot> {
+  async acquire({ rank, signal }: Ask<unknown> = {}): Promise<Slot> {
     const arrived = this.now();
-    const entry = await new Promise<number>((serve) => {
-      this.line.push({ place: placeOf(rank, this.arrivals++), serve });
+    signal?.throwIfAborted();
+    const entry = await new Promise<number>((serve, reject) => {
+      const waiter: Waiter = { place: placeOf(rank, this.arrivals++), serve: (at) => (signal?.removeEventListener('abort', leave), serve(at)) };
+      const leave = () => {
+        const i = this.line.indexOf(waiter);
+        if (i !== -1) this.line.splice(i, 1);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', leave, { once: true });
+      this.line.push(waiter);
       void this.serveLine();
     });
     const waited = this.now() - arrived;

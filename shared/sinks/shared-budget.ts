@@ -1,7 +1,9 @@
 /**
- * One request budget per destination (a Power BI push URL, a REST dataset) across every publish
- * replica. Power BI counts a dataset's requests whoever sends them, so replicas that each kept
- * their own limiter multiplied the rate (3 replicas drew 57% 429s). Here the replicas take turns:
+ * One request budget per destination across every publish replica, in turns: the REST route's
+ * datasets (a push URL's per-second rate is split among replicas at once instead: rate-shares.ts;
+ * a REST dataset's rows-per-hour limit cannot be split without hour-long waits). Power BI counts a
+ * dataset's requests whoever sends them, so replicas that each kept their own limiter multiplied
+ * the rate (3 replicas drew 57% 429s). Here the replicas take turns:
  * the turn is a small record in the output bucket, taken by conditional writes (create if absent,
  * take over with If-Match once expired or released), held for a short time-to-live renewed while
  * the holder has requests to send. Only the holder sends; its limiter's recent request times travel

@@ -13,6 +13,7 @@ import type { Component } from '../runtime/config.js';
 import type { Logger } from '../runtime/log.js';
 import type { Storage } from '../storage/s3.js';
 import type { BudgetFactory } from './shared-budget.js';
+import type { RateShareFactory } from './rate-shares.js';
 
 export interface SinkDelivery {
   header: DatasetHeader;
@@ -82,8 +83,10 @@ export interface SinkContext {
   log: Logger;
   s3: Storage;
   outputBucket: string;
-  /** A destination's request budget shared by every publish replica (shared-budget.ts), for sinks whose destination counts requests. */
+  /** A destination's request budget shared by every publish replica in turns (shared-budget.ts), for sinks whose destination counts rows per hour (REST). */
   budget?: BudgetFactory;
+  /** A destination's request rate split among the publish replicas at once (rate-shares.ts), for sinks limited per second (push URLs). */
+  rateShare?: RateShareFactory;
 }
 
 

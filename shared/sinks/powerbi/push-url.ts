@@ -7,7 +7,8 @@
  */
 import type { Logger } from '../../runtime/log.js';
 import { deliverInBatches, type SinkRun } from '../delivery.js';
-import { SlidingWindowLimiter, type Ask, type Slot } from '../rate-limiter.js';
+import { SlidingWindowLimiter } from '../rate-limiter.js';
+import type { RateShareFactory } from '../rate-shares.js';
 import { keyOf, longestPrefix } from '../routes.js';
 import type { RowSink, SinkDelivery, SinkResult } from '../sink.js';
 import { PowerBiService } from './service.js';
@@ -22,8 +23,8 @@ export interface PushUrlOptions {
   /** Rows pushed per file at most; the rest stay in the output bucket, counted as rowsNotSent. */
   maxRowsPerFile?: number;
   log: Logger;
-  /** The budget shared with the other publish replicas for this URL (the limiter is this process's part of it). */
-  budget?: (target: string, limiter: SlidingWindowLimiter) => { acquire(ask?: Ask): Promise<Slot> };
+  /** The URL's rate, split with the other publish replicas (the limiter holds this process's share). */
+  rateShare?: RateShareFactory;
 }
 
 export function describePushUrl(url: string): string {
@@ -49,7 +50,7 @@ export class PowerBiPushSink implements RowSink {
 
   constructor(private readonly opts: PushUrlOptions) {
     const limiter = perSecondLimiter(opts.requestsPerSecond);
-    const budget = opts.budget ? opts.budget(`push:${opts.url}`, limiter) : limiter;
+    const budget = opts.rateShare ? opts.rateShare(`push:${opts.url}`, limiter) : limiter;
     this.service = new PowerBiService({
       sink: this.name,
       describe: describePushUrl(opts.url),

@@ -53,7 +53,7 @@ function pushSink(config: PowerBiConfig, ctx: SinkContext): RowSink | undefined 
       maxRetries: config.POWERBI_MAX_RETRIES,
       maxRowsPerFile: config.POWERBI_MAX_ROWS_PER_FILE,
       log: ctx.log,
-      budget: ctx.budget,
+      rateShare: ctx.rateShare,
     });
   const fallback = config.POWERBI_PUSH_URL ? push(config.POWERBI_PUSH_URL) : undefined;
   return Object.keys(pushRoutes).length ? new RoutedPushSink(pushRoutes, fallback, push) : fallback;

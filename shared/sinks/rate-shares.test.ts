@@ -1,0 +1,121 @@
+/**
+ * One push URL's rate split among replicas, against the embedded store: three "replicas" (each its
+ * own S3 client, limiter and share) send to one destination as fast as they may. Together they
+ * never pass 5 starts in any second (as a strict push-URL server counts them), and they send at
+ * the same time, not in turns; a replica that goes idle leaves its units, one that dies leaves
+ * them when its lease ends, and a replica that starts late gets its share within seconds.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import * as z from 'zod';
+import { startEmbeddedS3, type EmbeddedS3 } from '../../dev/embedded-s3.js';
+import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../storage/config.js';
+import { ConditionalStore } from '../storage/conditional-store.js';
+import { createStorage } from '../storage/s3.js';
+import { perSecondLimiter } from './powerbi/push-url.js';
+import { fairSplit, RateShare } from './rate-shares.js';
+
+let dir: string;
+let server: EmbeddedS3;
+const store = () => new ConditionalStore(createStorage({ S3_ENDPOINT: server.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 }), 'processed');
+const share = (key: string, ttlMs = 1_500) => new RateShare(store(), key, perSecondLimiter(5), { ttlMs, tickMs: 200 });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'shares-'));
+  server = await startEmbeddedS3({ directory: dir, accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['processed'] });
+});
+after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Sent {
+  at: number;
+  by: number;
+}
+
+/** A file: requests one after another (one in flight, as a push-URL file sends), each answered after `ms`. */
+async function sendFile(s: RateShare, sent: Sent[], by: number, until: () => boolean, ms = 30): Promise<void> {
+  while (!until()) {
+    const slot = await s.acquire();
+    sent.push({ at: Date.now(), by });
+    await sleep(ms);
+    slot.done();
+  }
+}
+
+function worstSecond(starts: number[]): number {
+  const s = [...starts].sort((a, b) => a - b);
+  let worst = 0;
+  for (let i = 0, j = 0; i < s.length; i++) {
+    while (s[i] - s[j] >= 1000) j++;
+    worst = Math.max(worst, i - j + 1);
+  }
+  return worst;
+}
+
+const holders = async (key: string) => (await store().read(key, z.object({ holders: z.record(z.string(), z.object({ units: z.number() })) })))?.value.holders ?? {};
+
+test('the split: even among active replicas, the remainder to those holding more; idle ones get none', () => {
+  const split = fairSplit({ a: { units: 0, until: 0, active: true }, b: { units: 5, until: 0, active: true }, c: { units: 2, until: 0, active: false } }, 5);
+  assert.deepEqual(split, { b: 3, a: 2 });
+  assert.deepEqual(fairSplit({ a: { units: 1, until: 0, active: true } }, 5), { a: 5 });
+});
+
+test('three replicas, one file each, sending to one push URL: never more than 5 starts in any second, all three send in the same seconds', { timeout: 60_000 }, async () => {
+  const key = '_state/budgets/shares-one.json';
+  const shares = [0, 1, 2].map(() => share(key));
+  const sent: Sent[] = [];
+  const end = Date.now() + 6_000;
+  await Promise.all(shares.map((s, i) => sendFile(s, sent, i, () => Date.now() > end)));
+  assert.ok(worstSecond(sent.map((x) => x.at)) <= 5, `at most 5 starts in any second (worst: ${worstSecond(sent.map((x) => x.at))})`);
+  assert.ok(sent.length >= 22, `the rate is used, not wasted (${sent.length} requests in 6 s; at most 30)`);
+  // After the first seconds (units moving to the replicas that came later), every second has all three sending.
+  const settled = sent.filter((x) => x.at > end - 3_000);
+  for (let second = end - 3_000; second < end; second += 1_000) {
+    const who = new Set(settled.filter((x) => x.at >= second && x.at < second + 1_000).map((x) => x.by));
+    assert.equal(who.size, 3, `all three replicas sent in the second from ${second - end + 6_000} ms (${[...who].join(',')}): shares, not turns`);
+  }
+  await sleep(1_500);
+  assert.deepEqual(await holders(key), {}, 'idle replicas left their units');
+});
+
+test('a replica that starts while another uses the whole rate gets its share within seconds, and the first keeps sending', { timeout: 60_000 }, async () => {
+  const key = '_state/budgets/shares-two.json';
+  const first = share(key);
+  const late = share(key);
+  const sent: Sent[] = [];
+  let stop = false;
+  const large = sendFile(first, sent, 0, () => stop);
+  await sleep(1_500);
+  assert.equal(first.stats.mostUnits, 5, 'alone, a replica holds the whole rate');
+  const asked = Date.now();
+  const slot = await late.acquire();
+  const waited = Date.now() - asked;
+  slot.done();
+  await sleep(2_000);
+  stop = true;
+  await large;
+  assert.ok(waited < 3_000, `the late replica waited ${waited} ms for a unit`);
+  assert.ok(sent.some((x) => x.at > asked + waited), 'the first replica sent again after giving units back');
+  assert.ok(worstSecond([...sent.map((x) => x.at), asked + waited]) <= 5, 'at most 5 starts in any second');
+});
+
+test("a replica that dies holding the whole rate: the others send once its lease has ended and its units have cooled", { timeout: 30_000 }, async () => {
+  const key = '_state/budgets/shares-three.json';
+  const dead = share(key, 800);
+  const slot = await dead.acquire(); // it holds units and never answers nor renews again: a SIGKILLed pod
+  void slot;
+  (dead as unknown as { tick: () => void }).tick = () => undefined;
+  await sleep(300);
+  const heir = share(key, 800);
+  const started = Date.now();
+  const next = await heir.acquire();
+  next.done();
+  const waited = Date.now() - started;
+  assert.ok(waited >= 400 && waited < 3_000, `the heir sent after the lease ended and the units cooled, within seconds (${waited} ms)`);
+});
