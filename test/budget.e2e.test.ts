@@ -66,6 +66,16 @@ describe('one budget per push URL across three publish replicas', () => {
     // ended and they have cooled for a window (1 s); a loaded machine adds to both.
     assert.ok(next - killedAt <= 3_000 + 1_000 + 3_000, `the others sent again ${next - killedAt} ms after the holder died (lease: 3 s to live)`);
     ctx.diagnostic(`next row ${next - killedAt} ms after the holder's SIGKILL`);
+    // Its lease ends (3 s) and a live replica's next write moves its units to cool: no record names it after that.
+    const named = async () => {
+      for await (const o of t.s3.listObjectsV2('processed', '_state/budgets/', true)) {
+        const shares = await getJson<{ holders?: Record<string, unknown> }>(t.s3, 'processed', o.name!);
+        if (Object.keys(shares?.holders ?? {}).some((id) => Number(id.split('/')[1]) === holder.child.pid)) return true;
+      }
+      return false;
+    };
+    await waitFor("the dead replica's units moved", async () => ((await named()) ? undefined : true), 15_000, 100);
+    ctx.diagnostic(`its units moved ${Date.now() - killedAt} ms after the SIGKILL`);
 
     let reported = 0;
     for (let n = 0; n < files; n++) {
