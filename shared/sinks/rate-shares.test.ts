@@ -21,7 +21,7 @@ import { fairSplit, RateShare } from './rate-shares.js';
 let dir: string;
 let server: EmbeddedS3;
 const store = () => new ConditionalStore(createStorage({ S3_ENDPOINT: server.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 }), 'processed');
-const share = (key: string, ttlMs = 1_500) => new RateShare(store(), key, perSecondLimiter(5), { ttlMs, tickMs: 200 });
+const share = (key: string, ttlMs = 1_500, lingerMs = 600) => new RateShare(store(), key, perSecondLimiter(5), { ttlMs, tickMs: 200, lingerMs });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
@@ -103,6 +103,15 @@ test('a replica that starts while another uses the whole rate gets its share wit
   assert.ok(waited < 3_000, `the late replica waited ${waited} ms for a unit`);
   assert.ok(sent.some((x) => x.at > asked + waited), 'the first replica sent again after giving units back');
   assert.ok(worstSecond([...sent.map((x) => x.at), asked + waited]) <= 5, 'at most 5 starts in any second');
+});
+
+test('a replica alone whose file pauses between requests keeps its units for a while: its next request does not wait for them to cool', { timeout: 30_000 }, async () => {
+  const alone = share('_state/budgets/shares-four.json', 1_500, 3_000);
+  (await alone.acquire()).done();
+  await sleep(700); // idle for three ticks: without lingering it gave its units back, and they cool for a window
+  const asked = Date.now();
+  (await alone.acquire()).done();
+  assert.ok(Date.now() - asked < 150, `the next request waited ${Date.now() - asked} ms`);
 });
 
 test("a replica that dies holding the whole rate: the others send once its lease has ended and its units have cooled", { timeout: 30_000 }, async () => {

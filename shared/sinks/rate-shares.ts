@@ -52,6 +52,8 @@ export interface RateShareOptions {
   ttlMs?: number;
   /** How often a replica with requests or units reads the record (and renews, or moves units). */
   tickMs?: number;
+  /** How long an idle replica keeps its units while no other replica wants any (a file waiting for its next rows). */
+  lingerMs?: number;
 }
 
 /** The split of `limit` units among the active holders: even, the remainder to those holding more, then by name. */
@@ -88,6 +90,7 @@ export class RateShare {
   private readonly coolMs: number;
   private readonly ttlMs: number;
   private readonly tickMs: number;
+  private readonly lingerMs: number;
   /** Units held in the record, and until when. */
   private units = 0;
   private leaseUntil = 0;
@@ -95,6 +98,7 @@ export class RateShare {
   private inFlight = 0;
   /** Whether requests waited or were in flight since the last tick (a file between two requests stays active). */
   private busy = false;
+  private idleSince?: number;
   private ticker?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   /** Figures for tests and the bench: record writes, and the most units held at once. */
@@ -110,6 +114,7 @@ export class RateShare {
     this.coolMs = limiter.windowMs + limiter.marginMs;
     this.ttlMs = opts.ttlMs ?? 3_000;
     this.tickMs = opts.tickMs ?? 500;
+    this.lingerMs = opts.lingerMs ?? 3_000;
     limiter.setAllowed(0);
   }
 
@@ -155,8 +160,10 @@ export class RateShare {
     this.ticking ??= (async () => {
       const active = this.busy || this.waiting > 0 || this.inFlight > 0;
       this.busy = false;
+      this.idleSince = active ? undefined : (this.idleSince ?? Date.now());
+      const lingering = !active && Date.now() - this.idleSince! < this.lingerMs;
       try {
-        await this.update(active);
+        await this.update(active, lingering);
       } catch {
         // The store did not answer: the lease runs out and sending stops until a later tick renews it.
       } finally {
@@ -170,10 +177,10 @@ export class RateShare {
   }
 
   /** One change of this replica's holding, retried while another replica wrote the record first. */
-  private async update(active: boolean): Promise<void> {
+  private async update(active: boolean, lingering: boolean): Promise<void> {
     for (let round = 0; round < 8; round++) {
       const seen = await this.store.read(this.key, Shares);
-      const plan = this.plan(seen, Date.now(), active);
+      const plan = this.plan(seen, Date.now(), active, lingering);
       if (plan.write) {
         const etag = seen ? await this.store.replace(this.key, plan.shares, seen.etag) : await this.store.create(this.key, plan.shares);
         if (!etag) continue;
@@ -189,16 +196,19 @@ export class RateShare {
   }
 
   /**
-   * This tick's change: the units to keep (its even share while active, none when idle), taken
-   * from the free ones or given back to cool; the record is written when the holding changes,
-   * when the lease is half gone, or to leave it when idle.
+   * This tick's change: the units to keep (its even share while active; while idle for less than
+   * `lingerMs` with no other replica wanting units, what it holds, so that a file waiting for its
+   * next rows does not wait a window for its units again; none otherwise), taken from the free
+   * ones or given back to cool. The record is written when the holding changes, when the lease is
+   * half gone, or to leave it when idle.
    */
-  private plan(seen: Versioned<Shares> | undefined, now: number, active: boolean): { shares: Shares; keep: number; write: boolean } {
+  private plan(seen: Versioned<Shares> | undefined, now: number, active: boolean, lingering: boolean): { shares: Shares; keep: number; write: boolean } {
     const s = settle(seen?.value, now, this.coolMs, this.me);
     const before = s.holders[this.me];
     if (!before) this.units = 0; // its lease ended and its units were moved (or it held none)
     const held = before?.units ?? 0;
-    const keep = active ? (fairSplit({ ...s.holders, [this.me]: { units: held, until: now, active } }, this.limit)[this.me] ?? 0) : 0;
+    const othersWant = Object.entries(s.holders).some(([id, h]) => id !== this.me && h.active);
+    const keep = active ? (fairSplit({ ...s.holders, [this.me]: { units: held, until: now, active } }, this.limit)[this.me] ?? 0) : lingering && !othersWant ? held : 0;
     let units = held;
     if (keep < held && this.inFlight <= keep) {
       s.cooling.push({ units: held - keep, freeAt: now + this.coolMs });
