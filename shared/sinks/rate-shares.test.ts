@@ -114,6 +114,19 @@ test('a replica alone whose file pauses between requests keeps its units for a w
   assert.ok(Date.now() - asked < 150, `the next request waited ${Date.now() - asked} ms`);
 });
 
+test('a replica shut down (drained) gives its units back at once: another sends after they cool, not after the lease', { timeout: 30_000 }, async () => {
+  const key = '_state/budgets/shares-five.json';
+  const leaving = share(key, 10_000, 10_000); // a long lease, and it would linger: only the release frees its units soon
+  (await leaving.acquire()).done();
+  await sleep(300);
+  await leaving.release();
+  const other = share(key);
+  const asked = Date.now();
+  (await other.acquire()).done();
+  assert.ok(Date.now() - asked < 2_500, `the other replica waited ${Date.now() - asked} ms (the lease is 10 s)`);
+  assert.equal(Object.keys(await holders(key)).length, 1, 'the record names only the replica still running');
+});
+
 test("a replica that dies holding the whole rate: the others send once its lease has ended and its units have cooled", { timeout: 30_000 }, async () => {
   const key = '_state/budgets/shares-three.json';
   const dead = share(key, 800);

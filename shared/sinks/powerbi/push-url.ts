@@ -47,10 +47,13 @@ export class PowerBiPushSink implements RowSink {
   readonly name = 'powerbi-push';
   readonly title = 'Power BI';
   private readonly service: PowerBiService;
+  /** This replica's share of the URL's rate (with other replicas), given back at shutdown. */
+  private readonly share?: ReturnType<RateShareFactory>;
 
   constructor(private readonly opts: PushUrlOptions) {
     const limiter = perSecondLimiter(opts.requestsPerSecond);
-    const budget = opts.rateShare ? opts.rateShare(`push:${opts.url}`, limiter) : limiter;
+    this.share = opts.rateShare?.(`push:${opts.url}`, limiter);
+    const budget = this.share ?? limiter;
     this.service = new PowerBiService({
       sink: this.name,
       describe: describePushUrl(opts.url),
@@ -59,6 +62,10 @@ export class PowerBiPushSink implements RowSink {
       log: opts.log,
       beforeAttempt: (req, signal) => budget.acquire({ signal, rank: req.rank }),
     });
+  }
+
+  async close(): Promise<void> {
+    await this.share?.release();
   }
 
   deliver(d: SinkDelivery): Promise<SinkResult> {
@@ -99,6 +106,10 @@ export class RoutedPushSink implements RowSink {
   ) {
     const made = new Map<string, PowerBiPushSink>();
     this.byPrefix = Object.fromEntries(Object.entries(routes).map(([prefix, url]) => [prefix, made.get(url) ?? made.set(url, make(url)).get(url)!]));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...new Set([...Object.values(this.byPrefix), this.fallback])].map((s) => s?.close()));
   }
 
   private sinkFor(d: SinkDelivery): PowerBiPushSink | undefined {
