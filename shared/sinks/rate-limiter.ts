@@ -13,6 +13,20 @@ export interface Slot {
   cancel?(): void;
 }
 
+/** The slot, with `onEnd` called once when it ends (however often `done` is called): a budget counting its requests in flight. */
+export function endingOnce(slot: Slot, waited: number, onEnd: () => void): Slot {
+  let ended = false;
+  return {
+    waited,
+    done: () => {
+      if (ended) return;
+      ended = true;
+      slot.done();
+      onEnd();
+    },
+  };
+}
+
 /** What a request asks a limiter for: its cost (e.g. its rows), its rank (its file's size in requests, see HEAD_START), and when to give up. */
 export interface Ask<C = undefined> {
   cost?: C;

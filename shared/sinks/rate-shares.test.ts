@@ -6,32 +6,15 @@
  * them when its lease ends, and a replica that starts late gets its share within seconds.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import * as z from 'zod';
-import { startEmbeddedS3, type EmbeddedS3 } from '../../dev/embedded-s3.js';
-import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../storage/config.js';
-import { ConditionalStore } from '../storage/conditional-store.js';
-import { createStorage } from '../storage/s3.js';
+import { useRecordStore, worstSecond } from '../../test/budget-support.js';
 import { perSecondLimiter } from './powerbi/push-url.js';
 import { fairSplit, RateShare } from './rate-shares.js';
 
-let dir: string;
-let server: EmbeddedS3;
-const store = () => new ConditionalStore(createStorage({ S3_ENDPOINT: server.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 }), 'processed');
+const store = useRecordStore();
 const share = (key: string, ttlMs = 1_500, lingerMs = 600) => new RateShare(store(), key, perSecondLimiter(5), { ttlMs, tickMs: 200, lingerMs });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'shares-'));
-  server = await startEmbeddedS3({ directory: dir, accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['processed'] });
-});
-after(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 interface Sent {
   at: number;
@@ -48,15 +31,6 @@ async function sendFile(s: RateShare, sent: Sent[], by: number, until: () => boo
   }
 }
 
-function worstSecond(starts: number[]): number {
-  const s = [...starts].sort((a, b) => a - b);
-  let worst = 0;
-  for (let i = 0, j = 0; i < s.length; i++) {
-    while (s[i] - s[j] >= 1000) j++;
-    worst = Math.max(worst, i - j + 1);
-  }
-  return worst;
-}
 
 const holders = async (key: string) => (await store().read(key, z.object({ holders: z.record(z.string(), z.object({ units: z.number() })) })))?.value.holders ?? {};
 

@@ -29,7 +29,7 @@ import * as z from 'zod';
 import { ConditionalStore, type Versioned } from '../storage/conditional-store.js';
 import type { Storage } from '../storage/s3.js';
 import { stateKeys } from '../lifecycle/keys.js';
-import type { Ask, SlidingWindowLimiter, Slot } from './rate-limiter.js';
+import { endingOnce, type Ask, type SlidingWindowLimiter, type Slot } from './rate-limiter.js';
 
 const Holding = z.object({
   /** Units held: requests this replica may start in any window. */
@@ -135,16 +135,7 @@ export class RateShare {
           continue;
         }
         this.inFlight++;
-        let ended = false;
-        return {
-          waited: Date.now() - started,
-          done: () => {
-            if (ended) return;
-            ended = true;
-            slot.done();
-            this.inFlight--;
-          },
-        };
+        return endingOnce(slot, Date.now() - started, () => this.inFlight--);
       }
     } finally {
       this.waiting--;

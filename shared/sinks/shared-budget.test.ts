@@ -5,29 +5,13 @@
  * replica gets turns, and a holder that dies is replaced once its turn expires.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { startEmbeddedS3, type EmbeddedS3 } from '../../dev/embedded-s3.js';
-import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../storage/config.js';
-import { ConditionalStore } from '../storage/conditional-store.js';
-import { createStorage } from '../storage/s3.js';
+import { test } from 'node:test';
+import { useRecordStore, worstSecond } from '../../test/budget-support.js';
 import { perSecondLimiter } from './powerbi/push-url.js';
 import { SharedBudget } from './shared-budget.js';
 
-let dir: string;
-let server: EmbeddedS3;
-const store = () => new ConditionalStore(createStorage({ S3_ENDPOINT: server.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 }), 'processed');
+const store = useRecordStore();
 
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'budget-'));
-  server = await startEmbeddedS3({ directory: dir, accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['processed'] });
-});
-after(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 /** A request to the destination: it starts, is answered after `ms`, and the server counts it from its start. */
 async function send(budget: SharedBudget, starts: number[], who: number, by: number[], ms = 40): Promise<void> {
@@ -38,15 +22,6 @@ async function send(budget: SharedBudget, starts: number[], who: number, by: num
   slot.done();
 }
 
-function worstSecond(starts: number[]): number {
-  const s = [...starts].sort((a, b) => a - b);
-  let worst = 0;
-  for (let i = 0, j = 0; i < s.length; i++) {
-    while (s[i] - s[j] >= 1000) j++;
-    worst = Math.max(worst, i - j + 1);
-  }
-  return worst;
-}
 
 test('three replicas sending to one destination: never more than 5 starts in any second, and each gets turns', { timeout: 60_000 }, async () => {
   const budgets = [0, 1, 2].map(() => new SharedBudget(store(), '_state/budgets/test-one.json', perSecondLimiter(5), { ttlMs: 1500, quantumMs: 600 }));

@@ -23,7 +23,7 @@ import { sleep } from '../runtime/retry.js';
 import { ConditionalStore } from '../storage/conditional-store.js';
 import type { Storage } from '../storage/s3.js';
 import { stateKeys } from '../lifecycle/keys.js';
-import { goesAhead, type Ask, type SlidingWindowLimiter, type Slot } from './rate-limiter.js';
+import { endingOnce, goesAhead, type Ask, type SlidingWindowLimiter, type Slot } from './rate-limiter.js';
 
 const Turn = z.object({
   holder: z.string().optional(),
@@ -108,17 +108,10 @@ export class SharedBudget<C = undefined> {
           continue;
         }
         this.inFlight++;
-        let ended = false;
-        return {
-          waited: Date.now() - started,
-          done: () => {
-            if (ended) return;
-            ended = true;
-            slot.done();
-            this.inFlight--;
-            if (this.mustHandOver()) void this.handOver();
-          },
-        };
+        return endingOnce(slot, Date.now() - started, () => {
+          this.inFlight--;
+          if (this.mustHandOver()) void this.handOver();
+        });
       }
     } finally {
       this.demand--;
