@@ -27,7 +27,6 @@ const DEC_COMMA = /^[+-]?(\d{1,3}(\.\d{3})+|\d+)?(,\d+)?$/;
 // Unambiguous forms (decide the separator of a column).
 const ONLY_DOT = /^[+-]?(\d{1,3}(,\d{3})+\.\d+|\d*\.\d+|\d+\.\d{1,2}|\d+\.\d{4,}|\d+[eE][+-]?\d+|\d*\.\d+[eE][+-]?\d+)$/;
 const ONLY_COMMA = /^[+-]?(\d{1,3}(\.\d{3})+,\d+|\d*,\d{1,2}|\d*,\d{4,}|\d{4,},\d+|0,\d+)$/;
-const ISO_DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
 const SLASH_DATE = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$/;
 const SLASH_DATETIME = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$/;
 /** The words a boolean column reads (case-insensitive). */
@@ -171,16 +170,55 @@ export function parseDate(s: string, order: 'dmy' | 'mdy'): Parsed {
   return isCalendarDate(y, m, d) ? `${s.slice(s2 + 1)}-${two(m)}-${two(d)}` : INVALID;
 }
 
+/** isoZoneAt's answers that are not a zone's index. */
+const NOT_ISO = -2;
+const OUT_OF_RANGE = -1;
+
 /**
- * The ISO form's match, and whether its date, time and zone are in range: the values `new Date`
- * then reads (an offset's hours above 23 or minutes above 59 it does not). null: not the ISO form.
+ * `yyyy-mm-dd[T ]hh:mm[:ss[.f{1,9}]][Z|±hh[:]mm]` read by hand (types.test.ts holds it to
+ * the regex it replaced): where its zone starts (s.length when it has none), OUT_OF_RANGE when its date, time
+ * or zone is not one `new Date` reads (an offset's hours above 23 or minutes above 59), NOT_ISO when
+ * it is not of that form. No regex, array or number per value: inference asks it of every sample value.
  */
-function isoDateTimeMatch(s: string): { m: RegExpExecArray; valid: boolean } | null {
-  const m = ISO_DATETIME.exec(s);
-  if (!m) return null;
-  const zone = m[8];
-  const zoneOk = !zone || zone === 'Z' || (+zone.slice(1, 3) <= 23 && +zone.slice(-2) <= 59);
-  return { m, valid: zoneOk && isCalendarDate(+m[1], +m[2], +m[3]) && +m[4] <= 23 && +m[5] <= 59 && +(m[6] ?? 0) <= 59 };
+function isoZoneAt(s: string): number {
+  const len = s.length;
+  if (len < 16 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58) return NOT_ISO;
+  const t = s.charCodeAt(10);
+  if (t !== 84 && t !== 32) return NOT_ISO;
+  const y = digits(s, 0, 4);
+  const m = digits(s, 5, 7);
+  const d = digits(s, 8, 10);
+  const h = digits(s, 11, 13);
+  const mi = digits(s, 14, 16);
+  if (y < 0 || m < 0 || d < 0 || h < 0 || mi < 0) return NOT_ISO;
+  let i = 16;
+  let sec = 0;
+  if (i < len && s.charCodeAt(i) === 58) {
+    sec = i + 3 <= len ? digits(s, i + 1, i + 3) : -1;
+    if (sec < 0) return NOT_ISO;
+    i += 3;
+    if (i < len && s.charCodeAt(i) === 46) {
+      let k = i + 1;
+      while (k < len && s.charCodeAt(k) >= 48 && s.charCodeAt(k) <= 57) k++;
+      if (k - i - 1 < 1 || k - i - 1 > 9) return NOT_ISO;
+      i = k;
+    }
+  }
+  const zoneAt = i;
+  let zoneOk = true;
+  if (i < len) {
+    const z = s.charCodeAt(i);
+    if (z === 90 && i + 1 === len) i++;
+    else if ((z === 43 || z === 45) && (len - i === 6 ? s.charCodeAt(i + 3) === 58 : len - i === 5)) {
+      const oh = digits(s, i + 1, i + 3);
+      const om = digits(s, len - 2, len);
+      if (oh < 0 || om < 0) return NOT_ISO;
+      zoneOk = oh <= 23 && om <= 59;
+      i = len;
+    }
+    if (i !== len) return NOT_ISO;
+  }
+  return zoneOk && isCalendarDate(y, m, d) && h <= 23 && mi <= 59 && sec <= 59 ? zoneAt : OUT_OF_RANGE;
 }
 
 /** The slash form's match when its date (in the column's order) and time are in range, else null. */
@@ -194,16 +232,16 @@ function slashDateTimeMatch(s: string, order: 'dmy' | 'mdy'): { m: RegExpExecArr
 
 /** Datetimes become ISO 8601 in UTC (`Z`); a time without an offset is taken as UTC. */
 export function parseDateTime(s: string, order: 'dmy' | 'mdy'): Parsed {
-  const iso = isoDateTimeMatch(s);
-  if (iso) {
-    const { m, valid } = iso;
-    if (!valid) return INVALID;
-    const frac = m[7] ? m[7].slice(0, 4).padEnd(4, '0') : '.000';
+  const zoneAt = isoZoneAt(s);
+  if (zoneAt === OUT_OF_RANGE) return INVALID;
+  if (zoneAt >= 0) {
+    const seconds = zoneAt >= 19 ? s.slice(17, 19) : '00';
+    const frac = zoneAt > 20 ? s.slice(19, Math.min(zoneAt, 23)).padEnd(4, '0') : '.000';
+    const local = `${s.slice(0, 10)}T${s.slice(11, 16)}:${seconds}${frac}`;
     // In UTC already (a four-digit year): its ISO string is its own parts, no Date needed.
-    if (m[8] === undefined || m[8] === 'Z') return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? '00'}${frac}Z`;
-    let zone = m[8];
-    if (zone !== 'Z' && !zone.includes(':')) zone = zone.slice(0, 3) + ':' + zone.slice(3);
-    const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? '00'}${frac}${zone}`);
+    if (zoneAt === s.length || s.charCodeAt(zoneAt) === 90) return local + 'Z';
+    const zone = s.length - zoneAt === 6 ? s.slice(zoneAt) : `${s.slice(zoneAt, zoneAt + 3)}:${s.slice(zoneAt + 3)}`;
+    const d = new Date(local + zone);
     return Number.isNaN(d.getTime()) ? INVALID : d.toISOString();
   }
   const slash = slashDateTimeMatch(s, order);
@@ -217,8 +255,9 @@ export function parseDateTime(s: string, order: 'dmy' | 'mdy'): Parsed {
  * asks it of every sampled value; types.test.ts holds it to parseDateTime).
  */
 export function isDateTime(s: string, order: 'dmy' | 'mdy'): boolean {
-  const iso = isoDateTimeMatch(s);
-  return iso ? iso.valid : slashDateTimeMatch(s, order) !== null;
+  const zoneAt = isoZoneAt(s);
+  if (zoneAt !== NOT_ISO) return zoneAt >= 0;
+  return mayBeSlashDate(s) && slashDateTimeMatch(s, order) !== null;
 }
 
 export type CellParser = (s: string) => Parsed;
@@ -318,8 +357,9 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
   if (count(reads(parseBoolean)) >= need && values.some((v) => !/^[yns]$/i.test(v))) return { type: 'boolean' };
   if (count(reads(parseInteger)) >= need) return { type: 'integer' };
 
-  let sep: '.' | ',' = opts.decimal ?? '.';
-  if (!opts.decimal) {
+  // The separator a decimal column reads, by a vote of its unambiguous values: only asked when
+  // the values read as decimals with one separator or the other (a date or text column pays no vote).
+  const separatorVote = (): '.' | ',' => {
     let dot = 0;
     let comma = 0;
     for (const v of values) {
@@ -327,9 +367,13 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
       if (ONLY_COMMA.test(v)) comma++;
       else if (ONLY_DOT.test(v)) dot++;
     }
-    sep = comma > dot ? ',' : '.';
+    return comma > dot ? ',' : '.';
+  };
+  const decimalWith = (sep: '.' | ',') => count((s) => parseDecimal(s, sep) !== INVALID) >= need;
+  if (opts.decimal ? decimalWith(opts.decimal) : decimalWith('.') || decimalWith(',')) {
+    const sep = opts.decimal ?? separatorVote();
+    if (opts.decimal || decimalWith(sep)) return { type: 'decimal', decimalSeparator: sep };
   }
-  if (count((s) => parseDecimal(s, sep) !== INVALID) >= need) return { type: 'decimal', decimalSeparator: sep };
 
   const { order, assumed } = dateOrderOf(values);
   const fmt = (f: string) => (assumed ? `${f} (day first assumed: no day above 12 in the sample)` : f);
@@ -346,14 +390,21 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
     };
   }
   // Text after all: say so when most values were of one type and a few kept it text.
-  const candidates: [ColumnType, (s: string) => boolean][] = [
-    ['integer', reads(parseInteger)],
-    ['decimal', (s) => parseDecimal(s, sep) !== INVALID],
-    ['date', (s) => parseDate(s, order) !== INVALID],
-    ['datetime', (s) => isDateTime(s, order)],
+  // (Each test made when it is asked: the decimal one needs the separator's vote.)
+  const candidates: [ColumnType, () => (s: string) => boolean][] = [
+    ['integer', () => reads(parseInteger)],
+    [
+      'decimal',
+      () => {
+        const sep = opts.decimal ?? separatorVote();
+        return (s) => parseDecimal(s, sep) !== INVALID;
+      },
+    ],
+    ['date', () => (s) => parseDate(s, order) !== INVALID],
+    ['datetime', () => (s) => isDateTime(s, order)],
   ];
-  for (const [type, test] of candidates) {
-    const odd = oddValues(values, test);
+  for (const [type, testOf] of candidates) {
+    const odd = oddValues(values, testOf());
     if (odd?.length) return { type: 'text', fellBackFrom: { type, odd: odd.length, of: values.length, examples: [...new Set(odd)].slice(0, 3) } };
   }
   return { type: 'text' };
