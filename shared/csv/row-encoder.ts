@@ -98,6 +98,8 @@ export class RowEncoder implements LineSink {
   private pending = 0;
   private out = Buffer.allocUnsafe(OUT_BYTES);
   private o = 0;
+  /** Where the cell typed by one of the `…At` methods ended (its delimiter or LF). */
+  private at = 0;
   /** Bytes kept free for the rest of the slice being encoded (see lines). */
   private reserve = 0;
   private readonly width: number;
@@ -297,6 +299,18 @@ export class RowEncoder implements LineSink {
             for (let k = s; k < j; k++) out[o++] = b[k];
             value[c] = neg ? -n : n;
             isNull[c] = 0;
+            done = true;
+          }
+        } else if (kind >= Kind.DecimalDot && kind <= Kind.DateTime) {
+          // Decimals and ISO dates and datetimes typed as they are scanned (their bytes read once);
+          // any other form of them is scanned below and goes to `cell`.
+          const o1 =
+            kind === Kind.DateTime ? this.isoDateTimeAt(b, i, to, c, o) : kind === Kind.Date ? this.isoDateAt(b, i, to, c, o) : this.decimalAt(b, i, to, c, o, kind === Kind.DecimalDot ? 46 : 44);
+          out = this.out;
+          if (o1 >= 0) {
+            o = o1;
+            j = this.at;
+            x = b[j];
             done = true;
           }
         } else if (kind === Kind.Text) {
@@ -598,6 +612,100 @@ export class RowEncoder implements LineSink {
       for (let k = fracStart; k < fe; k++) out[o++] = b[k];
     }
     return o;
+  }
+
+  /**
+   * A decimal cell from b[a] in its plain form, `-?\d+([sep]\d+)?` ended by the delimiter or LF
+   * before `to`, typed as it is scanned: what `decimal` writes for it, and its end in `at`. -1:
+   * another form (grouped, padded, a null value, too long, −0, below 1e-6, …), for `cell`.
+   */
+  private decimalAt(b: Buffer, a: number, to: number, c: number, o: number, sep: number): number {
+    const delim = this.delim;
+    let i = a;
+    const neg = b[a] === 45;
+    if (neg) i++;
+    const intStart = i;
+    let n = 0;
+    let x = -1;
+    while (i < to && (x = b[i]) >= 48 && x <= 57) {
+      n = n * 10 + (x - 48);
+      i++;
+    }
+    const intEnd = i;
+    let digits = intEnd - intStart;
+    if (i >= to || digits === 0 || (b[intStart] === 48 && digits > 1)) return -1;
+    let frac = 0;
+    const fracStart = i + 1;
+    if (x === sep && sep !== delim) {
+      for (i++; i < to && (x = b[i]) >= 48 && x <= 57; i++) n = n * 10 + (x - 48);
+      frac = i - fracStart;
+      if (i >= to || frac === 0) return -1;
+      digits += frac;
+    } else if (i - a > 15) return -1; // long digit strings are identifiers: the string path's rule
+    if ((x !== delim && x !== LF) || digits > 15 || (neg && n === 0) || (i - a <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
+    let fe = i;
+    if (frac) {
+      while (fe > fracStart && b[fe - 1] === 48) fe--;
+      if (n !== 0 && b[intStart] === 48 && digits - frac === 1 && fe > fracStart) {
+        // 0.000000x is written 1e-7 and so on.
+        let lz = fracStart;
+        while (b[lz] === 48) lz++;
+        if (lz - fracStart >= 6) return -1;
+      }
+    }
+    const v = frac ? n / POW10[frac] : n;
+    this.value[c] = neg ? -v : v;
+    this.isNull[c] = 0;
+    const out = this.out;
+    if (neg) out[o++] = 45;
+    for (let k = intStart; k < intEnd; k++) out[o++] = b[k];
+    if (fe > fracStart) {
+      out[o++] = 46;
+      for (let k = fracStart; k < fe; k++) out[o++] = b[k];
+    }
+    this.at = i;
+    return o;
+  }
+
+  /** An ISO date cell `yyyy-mm-dd` from b[a], ended by the delimiter or LF before `to`: what `date` writes, its end in `at`; -1: another form, for `cell`. */
+  private isoDateAt(b: Buffer, a: number, to: number, c: number, o: number): number {
+    const z = a + 10;
+    const x = z < to ? b[z] : -1;
+    if ((x !== this.delim && x !== LF) || b[a + 4] !== 45 || b[a + 7] !== 45 || (10 <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
+    const y = digitsOf(b, a, a + 4);
+    const m = digitsOf(b, a + 5, a + 7);
+    const d = digitsOf(b, a + 8, z);
+    if (y < 0 || m < 0 || d < 0 || !isCalendarDate(y, m, d)) return -1;
+    const out = this.out;
+    if (!this.csv) out[o++] = QUOTE;
+    for (let k = a; k < z; k++) out[o++] = b[k];
+    if (!this.csv) out[o++] = QUOTE;
+    this.value[c] = y * 10000 + m * 100 + d;
+    this.isNull[c] = 0;
+    this.at = z;
+    return o;
+  }
+
+  /**
+   * An ISO datetime cell from b[a] (`yyyy-mm-dd[T ]hh:mm[:ss[.f+]][Z|±hh[:]mm]` by its layout),
+   * ended by the delimiter or LF before `to`: its end found from the layout (not by a scan for the
+   * delimiter), then typed by `dateTime`; its end in `at`. -1: another layout, for `cell`.
+   */
+  private isoDateTimeAt(b: Buffer, a: number, to: number, c: number, o: number): number {
+    let z = a + 16;
+    if (z >= to || b[a + 4] !== 45 || b[a + 7] !== 45 || b[a + 13] !== 58) return -1;
+    if (b[z] === 58) {
+      z += 3;
+      if (z < to && b[z] === 46) for (z++; z < to && b[z] >= 48 && b[z] <= 57; z++);
+    }
+    if (z >= to) return -1;
+    let x = b[z];
+    if (x === 90) z++;
+    else if (x === 43 || x === 45) z += z + 3 < to && b[z + 3] === 58 ? 6 : 5;
+    if (z >= to || ((x = b[z]) !== this.delim && x !== LF) || (z - a <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
+    this.isNull[c] = 0;
+    this.at = z;
+    return this.dateTime(b, a, z, c, o);
   }
 
   /** `yyyy-mm-dd`, or `d/m/yyyy` in the column's order (separators / . -), written as ISO; the string path's parseDate in bytes. */
