@@ -57,6 +57,10 @@ test('a column that a few values kept as text says which type it fell back from,
   assert.equal(t.type, 'text');
   assert.deepEqual(t.fellBackFrom, { type: 'decimal', odd: 1, of: 5, examples: ['abc'] });
   assert.equal(inferColumn(['São Paulo', 'Recife', 'Belém']).fellBackFrom, undefined, 'a text column is just text');
+  // At the edge: half of the values read as integers is still a note; fewer than half is not.
+  assert.deepEqual(inferColumn(['1', '2', 'a', 'b']).fellBackFrom, { type: 'integer', odd: 2, of: 4, examples: ['a', 'b'] });
+  assert.equal(inferColumn(['1', 'a', 'b']).fellBackFrom, undefined);
+  assert.deepEqual(inferColumn(['x', '2024-01-02', 'y', '2024-01-03']).fellBackFrom, { type: 'date', odd: 2, of: 4, examples: ['x', 'y'] });
 });
 
 test('simpleDecimal: the same double as Number() for every decimal it takes, NaN for the rest', () => {
