@@ -220,3 +220,19 @@ test('typed path: datetimes of every form, in either day order, give the string 
     { numRuns: 200 },
   );
 });
+
+test('typed path: a cell whose layout would run into the next (an empty cell before a date under tabs, a group separator that is the delimiter) is read as the string path reads it', async () => {
+  // Each odd line has one field too many (the string path rejects it as ragged) where a cell's
+  // end found from a layout would swallow a delimiter and make the count right: under tabs, an
+  // empty date or datetime cell before one (the string path would trim the tab); under commas,
+  // `1,234.5` (two cells, not a grouped decimal).
+  const tabbed = ['d\tt\tn\tx', ...Array.from({ length: 20 }, (_, i) => (i % 2 ? (i % 4 === 1 ? `\t1/2/2024\t02/03/2024 10:30\t1.5\tb` : `01/02/2024\t\t12/05/2024 1:30\t1.5\tb`) : `0${(i % 9) + 1}/02/2024\t02/03/2024 10:3${i % 10}\t${i}.25\tb`))];
+  const commas = ['a,b,c', ...Array.from({ length: 20 }, (_, i) => (i % 2 ? `1,1,234.5,y` : `${i},-1000.5,x`))];
+  for (const [text, delimiter] of [[tabbed.join('\n') + '\n', '\t'], [commas.join('\n') + '\n', ',']] as const) {
+    const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 't.csv' }, { maxRejectRatio: 1, sampleRows: 1, batchBytes: 64, delimiter });
+    const got = await ndjson(true, text, opts);
+    assert.equal(got, await ndjson(false, text, opts));
+    assert.equal(got.split('\n').filter((l) => l.startsWith('[')).length, 10, 'the ragged lines are rejected, the others typed');
+    assert.equal(await cleanCsv(true, text, opts, false), await cleanCsv(false, text, opts, false));
+  }
+});
