@@ -40,7 +40,7 @@ test('the split: even among active replicas, the remainder to those holding more
   assert.deepEqual(fairSplit({ a: { units: 1, until: 0, active: true } }, 5), { a: 5 });
 });
 
-test('three replicas, one file each, sending to one push URL: never more than 5 starts in any second, all three send in the same seconds', { timeout: 60_000 }, async () => {
+test('three replicas, one file each, sending to one push URL: never more than 5 starts in any second, all three send in any two seconds', { timeout: 60_000 }, async () => {
   const key = '_state/budgets/shares-one.json';
   const shares = [0, 1, 2].map(() => share(key));
   const sent: Sent[] = [];
@@ -48,11 +48,13 @@ test('three replicas, one file each, sending to one push URL: never more than 5 
   await Promise.all(shares.map((s, i) => sendFile(s, sent, i, () => Date.now() > end)));
   assert.ok(worstSecond(sent.map((x) => x.at)) <= 5, `at most 5 starts in any second (worst: ${worstSecond(sent.map((x) => x.at))})`);
   assert.ok(sent.length >= 22, `the rate is used, not wasted (${sent.length} requests in 6 s; at most 30)`);
-  // After the first seconds (units moving to the replicas that came later), every second has all three sending.
+  // After the first seconds (units moving to the replicas that came later), all three send in any
+  // two seconds. (Not in every one second: a replica with one of the five units sends about once a
+  // window, and on a loaded machine its start can fall just either side of a second's edge.)
   const settled = sent.filter((x) => x.at > end - 3_000);
-  for (let second = end - 3_000; second < end; second += 1_000) {
-    const who = new Set(settled.filter((x) => x.at >= second && x.at < second + 1_000).map((x) => x.by));
-    assert.equal(who.size, 3, `all three replicas sent in the second from ${second - end + 6_000} ms (${[...who].join(',')}): shares, not turns`);
+  for (let from = end - 3_000; from <= end - 2_000; from += 500) {
+    const who = new Set(settled.filter((x) => x.at >= from && x.at < from + 2_000).map((x) => x.by));
+    assert.equal(who.size, 3, `all three replicas sent in the two seconds from ${from - end + 6_000} ms (${[...who].join(',')}): shares, not turns`);
   }
   await sleep(1_500);
   assert.deepEqual(await holders(key), {}, 'idle replicas left their units');
