@@ -35,6 +35,8 @@ export interface TransformOptions {
   schema?: PinnedSchema;
   /** Bytes the reader parses at a time (tests cross every boundary with small values). */
   batchBytes?: number;
+  /** Most bytes the reader holds so that the sample is typed again from its bytes (default 8 MiB). */
+  holdBytes?: number;
 }
 
 export function transformOptionsFrom(config: CsvConfig, source: Source, overrides: Partial<TransformOptions> = {}): TransformOptions {
@@ -141,10 +143,11 @@ async function* transformHead(bytes: AsyncIterable<Buffer | string>, opts: Trans
   const file = fileName(opts.source);
   let dialect: Dialect | undefined;
   const readStats: ReadStats = { bytesIn: 0, blankLines: 0 };
-  const route: ReadRoute = {};
+  // With an encoder, the reader holds the head's bytes: the sample is typed again from them.
+  const route: ReadRoute = { hold: !!output };
   const batches = readCsv(
     bytes,
-    { file, encoding: opts.encoding, delimiter: opts.delimiter, maxFieldBytes: opts.maxFieldBytes, maxRecordBytes: opts.maxRecordBytes, maxColumns: opts.maxColumns, onDialect: (d) => (dialect = d), batchBytes: opts.batchBytes },
+    { file, encoding: opts.encoding, delimiter: opts.delimiter, maxFieldBytes: opts.maxFieldBytes, maxRecordBytes: opts.maxRecordBytes, maxColumns: opts.maxColumns, onDialect: (d) => (dialect = d), batchBytes: opts.batchBytes, holdBytes: opts.holdBytes },
     readStats,
     route,
   );
@@ -173,6 +176,12 @@ async function* transformHead(bytes: AsyncIterable<Buffer | string>, opts: Trans
   typer.encoder = encoder;
   const run: Run = { batches: head.exhausted ? undefined : batches, typer, encoder, output, opts, file, readStats, started };
   try {
+    if (encoder && head.sample.length && route.rewind?.(head.sample[0].line, encoder)) {
+      // The reader reads the sample again into the encoder, from its bytes.
+      head.sample.length = 0;
+      return restOfFile(run);
+    }
+    route.hold = false;
     // Type the sample, then let go of it: the rest of the file does not hold it.
     let first: Row[] | undefined = typer.typeBatch(head.sample.splice(0, head.sample.length));
     yield* typer.drainRejects();

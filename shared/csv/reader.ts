@@ -35,6 +35,8 @@ export interface ReadOptions {
   onDialect?: (d: Dialect) => void;
   /** Bytes parsed at a time (default 16 KiB); small values let tests cross every boundary. */
   batchBytes?: number;
+  /** Most bytes held for a rewind (default 8 MiB; see `ReadRoute.hold`). */
+  holdBytes?: number;
 }
 
 export interface CsvRecord {
@@ -68,9 +70,22 @@ export interface LineSink {
 /** Set `sink` to switch the reader from records to the sink, between two batches. */
 export interface ReadRoute {
   sink?: LineSink;
+  /**
+   * Set before reading: keep the bytes read so far (up to `holdBytes`), so that a sink can read
+   * the head's records again from their bytes (`rewind`). The reader clears it when it lets go.
+   */
+  hold?: boolean;
+  /**
+   * Set by the reader while it holds the bytes: switch to `sink` and read again from the record
+   * that started at `line` (one of the first two records), with the line count and blank lines
+   * as they were there. False, and nothing changes, when it cannot.
+   */
+  rewind?: (line: number, sink: LineSink) => boolean;
 }
 
 const SNIFF_BYTES = 64 * 1024;
+/** Most bytes held for a rewind, by default (a larger head is typed from its records). */
+const HOLD_BYTES = 8 * 1024 * 1024;
 const PARSE_BATCH_BYTES = 16 * 1024;
 /** Largest piece of input handled at once. */
 const PIECE_BYTES = 64 * 1024;
@@ -186,6 +201,7 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   const terminators = new Terminators();
   const parser = new Papa.Parser({ delimiter, newline: '\n', quoteChar: '"', escapeChar: '"' });
   const batchBytes = opts.batchBytes ?? PARSE_BATCH_BYTES;
+  const holdBytes = opts.holdBytes ?? HOLD_BYTES;
 
   // UTF-8 is checked piece by piece (an unfinished character waits for the next piece).
   let checked = 0;
@@ -208,19 +224,45 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   };
 
   const append = (b: Buffer) => {
+    if (route.hold && we + b.length > holdBytes) letGo();
     if (we + b.length > work.length) {
-      // Move the unparsed bytes to the front; grow if they still do not fit.
-      const keep = we - ws;
+      // Move the unparsed bytes (all of them while held) to the front; grow if they still do not fit.
+      const from = route.hold ? 0 : ws;
+      const keep = we - from;
       const target = keep + b.length > work.length ? Buffer.allocUnsafe(Math.max(2 * work.length, keep + b.length)) : work;
-      work.copy(target, 0, ws, we);
+      work.copy(target, 0, from, we);
       work = target;
-      lim -= ws;
-      seen -= ws;
+      lim -= from;
+      seen -= from;
       we = keep;
-      ws = 0;
+      ws -= from;
     }
     we += b.copy(work, we);
   };
+
+  // While held, work[0] is the first byte of the text, and the first two records' lines and the
+  // blank lines before each are marked: what a rewind needs to start again at one of them.
+  const marks: { line: number; blankLines: number }[] = [];
+  let rewound = false;
+  const letGo = () => {
+    route.hold = false;
+    route.rewind = undefined;
+  };
+  if (route.hold) {
+    route.rewind = (at, sink) => {
+      const mark = marks.find((m) => m.line === at);
+      if (!route.hold || !mark) return false;
+      let offset = 0;
+      for (let l = 1; l < at; l++) offset = work.indexOf(LF, offset) + 1;
+      letGo();
+      ws = seen = offset;
+      line = at;
+      stats.blankLines = mark.blankLines;
+      route.sink = sink;
+      rewound = true;
+      return true;
+    };
+  }
 
   /** One record: limits checked, blank lines counted, its physical lines counted. */
   const take = (out: CsvRecord[], fields: string[], careful: boolean, error: string | undefined) => {
@@ -243,6 +285,7 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
         if (f.indexOf('\n') !== -1) extra += f.split('\n').length - 1;
       }
     }
+    if (marks.length < 2 && route.hold) marks.push({ line: start, blankLines: stats.blankLines });
     line += 1 + extra;
     const rec: CsvRecord = error ? { line: start, fields, error } : { line: start, fields };
     if (route.sink) route.sink.record(rec);
@@ -389,10 +432,23 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     append(terminators.push(text, last));
     while (we - lim >= batchBytes) {
       lim += batchBytes;
-      const batch = scanned(false);
-      if (batch.length || route.sink) yield batch;
-      if (problem) throw problem;
+      yield* scans(false);
     }
+  }
+
+  /** One scan's records, yielded; the same bytes again when the caller rewound while it waited. */
+  async function* scans(last: boolean): AsyncGenerator<CsvRecord[]> {
+    do {
+      rewound = false;
+      const batch = scanned(last);
+      if (batch.length || route.sink) yield batch;
+      // A rewind reads these bytes again: a problem among them is met again, in its place.
+      if (rewound) problem = undefined;
+      else if (problem) {
+        letGo();
+        throw problem;
+      }
+    } while (rewound);
   }
 
   for (let at = 0; at < body.length; at += PIECE_BYTES) yield* piece(body.subarray(at, Math.min(body.length, at + PIECE_BYTES)), false);
@@ -407,9 +463,8 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   }
   yield* piece(Buffer.alloc(0), true);
   lim = we;
-  const batch = scanned(true);
-  if (batch.length || route.sink) yield batch;
-  if (problem) throw problem;
+  yield* scans(true);
+  letGo();
   return stats;
 }
 

@@ -147,19 +147,26 @@ async function cleanCsv(encoded: boolean, text: string, opts: Options, escapeFor
   });
 }
 
-/** Options for a generated file: a small sample, any slice size, maybe a required column, maybe odd null values. */
-function fileOptions(cols: string[], delimiter: Options['delimiter'], sampleRows: number, batchBytes: number, requiredCol: number | null, oddNulls: boolean): Options {
+/**
+ * Options for a generated file: a small sample, any slice size, maybe a required column, maybe odd
+ * null values; the sample read again from its bytes, or from its records when the reader lets go
+ * of the bytes first (a small `holdBytes`: the slices are 37 bytes, so anywhere in the head).
+ */
+function fileOptions(cols: string[], delimiter: Options['delimiter'], sampleRows: number, batchBytes: number, requiredCol: number | null, oddNulls: boolean, holdBytes?: number): Options {
   const schema = requiredCol === null || requiredCol >= cols.length ? undefined : { prefix: '', columns: [{ name: `${cols[requiredCol]}_${requiredCol}`, required: true }] };
-  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'p.csv' }, { maxRejectRatio: 1, sampleRows, batchBytes, schema, delimiter });
+  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'p.csv' }, { maxRejectRatio: 1, sampleRows, batchBytes, schema, delimiter, holdBytes });
   // Null values that look like numbers or start with a non-ASCII character.
   if (oddNulls) opts.nullValues = ['', '-', '0', '-1', 'não', '\u00a0', 'NA'];
   return opts;
 }
 
+/** The reader's hold: the default (the sample read again from its bytes), or let go of somewhere in the head. */
+const holdBytes: fc.Arbitrary<number | undefined> = fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.integer({ min: 20, max: 400 }) });
+
 test('typed path: the same NDJSON bytes as the string path, for any mix of cells, slices and schemas', async () => {
   await fc.assert(
-    fc.asyncProperty(file, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 300 }), fc.option(fc.nat({ max: 4 })), fc.boolean(), async ({ cols, text, delimiter }, sampleRows, batchBytes, requiredCol, oddNulls) => {
-      const opts = fileOptions(cols, delimiter, sampleRows, batchBytes, requiredCol, oddNulls);
+    fc.asyncProperty(file, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 300 }), fc.option(fc.nat({ max: 4 })), fc.boolean(), holdBytes, async ({ cols, text, delimiter }, sampleRows, batchBytes, requiredCol, oddNulls, hold) => {
+      const opts = fileOptions(cols, delimiter, sampleRows, batchBytes, requiredCol, oddNulls, hold);
       const want = await ndjson(false, text, opts);
       const got = await ndjson(true, text, opts);
       assert.equal(got, want);
@@ -170,8 +177,8 @@ test('typed path: the same NDJSON bytes as the string path, for any mix of cells
 
 test('typed path, clean CSV: the lines csvLine writes for the string path’s rows, with and without formula escaping', async () => {
   await fc.assert(
-    fc.asyncProperty(file, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 300 }), fc.option(fc.nat({ max: 4 })), fc.boolean(), fc.boolean(), async ({ cols, text, delimiter }, sampleRows, batchBytes, requiredCol, oddNulls, escapeFormulas) => {
-      const opts = fileOptions(cols, delimiter, sampleRows, batchBytes, requiredCol, oddNulls);
+    fc.asyncProperty(file, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 300 }), fc.option(fc.nat({ max: 4 })), fc.boolean(), fc.boolean(), holdBytes, async ({ cols, text, delimiter }, sampleRows, batchBytes, requiredCol, oddNulls, escapeFormulas, hold) => {
+      const opts = fileOptions(cols, delimiter, sampleRows, batchBytes, requiredCol, oddNulls, hold);
       assert.equal(await cleanCsv(true, text, opts, escapeFormulas), await cleanCsv(false, text, opts, escapeFormulas));
     }),
     { numRuns: 400 },
