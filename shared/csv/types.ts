@@ -316,7 +316,11 @@ const mayBeNumber = (v: string) => {
   return (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46 || c === 44;
 };
 /** A gate before the leading-zero regex (`^[+-]?0\d+$`). */
-const mayLeadWithZero = (v: string) => v.charCodeAt(0) === 48 || v.charCodeAt(1) === 48;
+const mayLeadWithZero = (v: string) => {
+  const c = v.charCodeAt(0);
+  return c === 48 || ((c === 43 || c === 45) && v.charCodeAt(1) === 48);
+};
+const LEADING_ZERO = /^[+-]?0\d+$/;
 /** A parser as a test: whether it reads the value. */
 const reads = (p: CellParser) => (s: string) => p(s) !== INVALID;
 
@@ -332,6 +336,20 @@ function oddValues(values: string[], reads: (s: string) => boolean): string[] | 
     if (odd.length > values.length / 2) return undefined;
   }
   return odd;
+}
+
+/** How many values are digits with a leading zero (`^[+-]?0\d+$`). */
+function leadingZeros(values: string[]): number {
+  let n = 0;
+  for (const v of values) if (mayLeadWithZero(v) && LEADING_ZERO.test(v)) n++;
+  return n;
+}
+
+/** Whether more than half the values cannot start a number (stops counting there). */
+function mostAreNotNumbers(values: string[]): boolean {
+  let not = 0;
+  for (const v of values) if (!mayBeNumber(v) && ++not > values.length / 2) return true;
+  return false;
 }
 
 /** Infer a column's type from its non-null sample values. */
@@ -351,25 +369,27 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
     return ok;
   };
   // Leading-zero codes (CEP, ZIP, 001101) stay text: they are identifiers, not numbers.
-  const leadingZeros = values.filter((v) => mayLeadWithZero(v) && /^[+-]?0\d+$/.test(v)).length;
-  if (leadingZeros > values.length - need) return { type: 'text' };
+  if (leadingZeros(values) > values.length - need) return { type: 'text' };
 
   if (count(reads(parseBoolean)) >= need && values.some((v) => !/^[yns]$/i.test(v))) return { type: 'boolean' };
   if (count(reads(parseInteger)) >= need) return { type: 'integer' };
 
   // The separator a decimal column reads, by a vote of its unambiguous values: only asked when
   // the values read as decimals with one separator or the other (a date or text column pays no vote).
+  // (Every ONLY_COMMA form has a comma: a value without one is not asked.)
   const separatorVote = (): '.' | ',' => {
     let dot = 0;
     let comma = 0;
     for (const v of values) {
       if (!mayBeNumber(v)) continue;
-      if (ONLY_COMMA.test(v)) comma++;
+      if (v.indexOf(',') !== -1 && ONLY_COMMA.test(v)) comma++;
       else if (ONLY_DOT.test(v)) dot++;
     }
     return comma > dot ? ',' : '.';
   };
-  const decimalWith = (sep: '.' | ',') => count((s) => parseDecimal(s, sep) !== INVALID) >= need;
+  // Whether the column reads as decimals with sep, each separator counted once.
+  const readsWith: Partial<Record<'.' | ',', boolean>> = {};
+  const decimalWith = (sep: '.' | ',') => (readsWith[sep] ??= count((s) => parseDecimal(s, sep) !== INVALID) >= need);
   if (opts.decimal ? decimalWith(opts.decimal) : decimalWith('.') || decimalWith(',')) {
     const sep = opts.decimal ?? separatorVote();
     if (opts.decimal || decimalWith(sep)) return { type: 'decimal', decimalSeparator: sep };
@@ -378,11 +398,11 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
   const { order, assumed } = dateOrderOf(values);
   const fmt = (f: string) => (assumed ? `${f} (day first assumed: no day above 12 in the sample)` : f);
   if (count((s) => parseDate(s, order) !== INVALID) >= need) {
-    const slash = values.some((v) => SLASH_DATE.test(v));
+    const slash = values.some((v) => mayBeSlashDate(v) && SLASH_DATE.test(v));
     return { type: 'date', dateOrder: order, format: slash ? fmt(order === 'dmy' ? 'dd/mm/yyyy' : 'mm/dd/yyyy') : 'yyyy-mm-dd' };
   }
   if (count((s) => isDateTime(s, order)) >= need) {
-    const slash = values.some((v) => SLASH_DATETIME.test(v));
+    const slash = values.some((v) => mayBeSlashDate(v) && SLASH_DATETIME.test(v));
     return {
       type: 'datetime',
       dateOrder: order,
@@ -390,7 +410,10 @@ export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTy
     };
   }
   // Text after all: say so when most values were of one type and a few kept it text.
-  // (Each test made when it is asked: the decimal one needs the separator's vote.)
+  // (Each test made when it is asked: the decimal one needs the separator's vote.) Every
+  // candidate reads only values that start as a number does: when more than half do not, none
+  // can reach the note's half, and none is asked.
+  if (mostAreNotNumbers(values)) return { type: 'text' };
   const candidates: [ColumnType, () => (s: string) => boolean][] = [
     ['integer', () => reads(parseInteger)],
     [
