@@ -432,24 +432,29 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     append(terminators.push(text, last));
     while (we - lim >= batchBytes) {
       lim += batchBytes;
-      yield* scans(false);
+      do {
+        rewound = false;
+        const batch = scanned(false);
+        if (batch.length || route.sink) yield batch;
+      } while (again());
     }
   }
 
-  /** One scan's records, yielded; the same bytes again when the caller rewound while it waited. */
-  async function* scans(last: boolean): AsyncGenerator<CsvRecord[]> {
-    do {
-      rewound = false;
-      const batch = scanned(last);
-      if (batch.length || route.sink) yield batch;
-      // A rewind reads these bytes again: a problem among them is met again, in its place.
-      if (rewound) problem = undefined;
-      else if (problem) {
-        letGo();
-        throw problem;
-      }
-    } while (rewound);
-  }
+  /**
+   * After a scan's records were yielded: whether to scan the same bytes again (the caller rewound
+   * while it waited: a problem among them is met again, in its place), else the problem, if any.
+   */
+  const again = (): boolean => {
+    if (rewound) {
+      problem = undefined;
+      return true;
+    }
+    if (problem) {
+      letGo();
+      throw problem;
+    }
+    return false;
+  };
 
   for (let at = 0; at < body.length; at += PIECE_BYTES) yield* piece(body.subarray(at, Math.min(body.length, at + PIECE_BYTES)), false);
   if (!done) {
@@ -463,7 +468,11 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   }
   yield* piece(Buffer.alloc(0), true);
   lim = we;
-  yield* scans(true);
+  do {
+    rewound = false;
+    const batch = scanned(true);
+    if (batch.length || route.sink) yield batch;
+  } while (again());
   letGo();
   return stats;
 }
