@@ -113,14 +113,17 @@ type TransformEvent = DatasetEvent | EncodedRows | EncodedCsvRows;
  * The head's events (header, the sample's rows and rejects), then the rest of the file's. Only
  * this small delegation is resumed once per batch; the head's code runs once.
  */
-async function* transform(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: RowOutput): AsyncGenerator<TransformEvent> {
+function transform(bytes: AsyncIterable<Buffer | string>, opts: TransformOptions, output?: RowOutput): AsyncGenerator<TransformEvent> {
   const head = transformHead(bytes, opts, output);
-  let n = await head.next();
-  while (!n.done) {
-    yield n.value;
-    n = await head.next();
-  }
-  yield* n.value;
+  // Not a generator: once the head is done, each `next` is the rest's own (no layer per batch).
+  let rest: AsyncGenerator<TransformEvent> | undefined;
+  const events: AsyncGenerator<TransformEvent> = {
+    next: () => (rest ? rest.next() : head.next().then((n) => (n.done ? (rest = n.value).next() : n))),
+    return: (v) => (rest ?? head).return(v as never),
+    throw: (e) => (rest ?? head).throw(e),
+    [Symbol.asyncIterator]: () => events,
+  };
+  return events;
 }
 
 /** What the rest of the file needs from the head. */
