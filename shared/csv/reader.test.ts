@@ -1,11 +1,12 @@
 /**
- * The reader's rewind: with `hold`, the head's bytes are kept so that a sink set later reads the
+ * Terminators, and the reader's rewind: with `hold`, the head's bytes are kept so that a sink set later reads the
  * records again from one of the first two, with the line count and blank lines as they were there;
  * past `holdBytes` the reader lets go and a rewind is refused.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readCsv, type CsvRecord, type LineSink, type ReadRoute, type ReadStats } from './reader.js';
+import fc from 'fast-check';
+import { readCsv, Terminators, type CsvRecord, type LineSink, type ReadRoute, type ReadStats } from './reader.js';
 
 const limits = { maxFieldBytes: 1 << 20, maxRecordBytes: 1 << 20, maxColumns: 100, delimiter: ',' as const, batchBytes: 16 };
 
@@ -88,4 +89,38 @@ test('hold: past holdBytes the reader lets go of the head, and a rewind is no lo
   assert.equal(route.hold, false);
   assert.equal(route.rewind, undefined);
   assert.ok(records > 1000 && records < 10_000, `let go in the head (${records} records read)`);
+});
+
+/** The terminators rule, one character at a time: outside quotes CRLF and a bare CR become LF; inside quotes they stay. */
+function terminatorsByHand(text: string): string {
+  let out = '';
+  let inQuotes = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') inQuotes = !inQuotes;
+    if (ch !== '\r' || inQuotes) out += ch;
+    else {
+      out += '\n';
+      if (text[i + 1] === '\n') i++;
+    }
+  }
+  return out;
+}
+
+test('terminators: CRLF and bare CRs outside quotes become LF, inside quotes they stay, however the bytes are cut', () => {
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom('a', 'é', ',', '"', '\r', '\n', '\r\n', 'xyz'), { maxLength: 60 }), fc.array(fc.nat(), { maxLength: 8 }), (parts, cuts) => {
+      const bytes = Buffer.from(parts.join(''));
+      const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+      const t = new Terminators();
+      const out: Buffer[] = [];
+      let last = 0;
+      for (const p of [...points, bytes.length]) {
+        out.push(Buffer.from(t.push(bytes.subarray(last, p), p === bytes.length)));
+        last = p;
+      }
+      assert.equal(Buffer.concat(out).toString(), terminatorsByHand(parts.join('')));
+    }),
+    { numRuns: 2000 },
+  );
 });

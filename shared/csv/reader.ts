@@ -109,7 +109,10 @@ export class Terminators {
       this.track(b, 0, b.length);
       return b;
     }
+    // The piece is copied whole, one byte in (b[k] at out[k + 1]), then each run between CRs is
+    // moved back to where the output has reached: one native move per line, not a copy call.
     const out = Buffer.allocUnsafe(b.length + 1);
+    b.copy(out, 1);
     let o = 0;
     let i = 0;
     if (held) {
@@ -121,7 +124,8 @@ export class Terminators {
       const cr = b.indexOf(CR, i);
       const end = cr === -1 ? b.length : cr;
       this.track(b, i, end);
-      o += b.copy(out, o, i, end);
+      if (o !== i + 1) out.copyWithin(o, i + 1, end + 1);
+      o += end - i;
       if (cr === -1) return out.subarray(0, o);
       i = cr + 1;
       if (this.inQuotes) out[o++] = CR;
