@@ -331,14 +331,19 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     const region = buf.toString('utf8', from, to);
     const r = parser.parse(region, 0, !final);
     const rowErrors = new Map<number, string>();
+    let unclosed: number | undefined;
     for (const e of r.errors) {
-      if (e.code === 'MissingQuotes' && final) {
-        const at = line + countLines(r.data, e.row ?? 0);
-        throw csvProblems.unterminatedQuote(`a quoted field opened at line ${at} is never closed (the input ends inside quotes)`, { file: opts.file, line: at });
-      }
-      if (e.row !== undefined) rowErrors.set(e.row, e.message);
+      if (e.code === 'MissingQuotes' && final) unclosed ??= e.row ?? 0;
+      else if (e.row !== undefined) rowErrors.set(e.row, e.message);
     }
     const rows = r.data as string[][];
+    if (unclosed !== undefined) {
+      // The records before the one whose quote never closes are read, as the sink reads them
+      // when it is given their lines; the read ends at that record.
+      const at = line + countLines(rows, unclosed);
+      for (let i = 0; i < unclosed; i++) take(out, rows[i], true, rowErrors.get(i));
+      throw csvProblems.unterminatedQuote(`a quoted field opened at line ${at} is never closed (the input ends inside quotes)`, { file: opts.file, line: at });
+    }
     // A final line break does not add a record: papaparse reports it as one empty row.
     if (final && rows.length && rows[rows.length - 1].length === 1 && rows[rows.length - 1][0] === '' && (region.length === 0 || region.charCodeAt(region.length - 1) === 10)) rows.pop();
     for (let i = 0; i < rows.length; i++) take(out, rows[i], true, rowErrors.get(i));

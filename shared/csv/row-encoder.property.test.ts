@@ -243,3 +243,15 @@ test('typed path: a cell whose layout would run into the next (an empty cell bef
     assert.equal(await cleanCsv(true, text, opts, false), await cleanCsv(false, text, opts, false));
   }
 });
+
+test('typed path: the records before a quote that never closes are kept on both paths (a literal quote before them put them in the same papaparse region)', async () => {
+  // The first 32 bytes hold the header and the sample; the lines from `2,ab"c,z` on are first
+  // parsed in the last slice, where papaparse meets the unclosed quote.
+  const text = 'a,b,c\n1,x,y\n0,p,q\n7,r,s\n2,ab"c,z\n3,u,v\n4,"never closed\n';
+  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'u.csv' }, { maxRejectRatio: 1, sampleRows: 1, batchBytes: 32 });
+  const got = await ndjson(true, text, opts);
+  assert.equal(got, await ndjson(false, text, opts));
+  assert.equal(await cleanCsv(true, text, opts, false), await cleanCsv(false, text, opts, false));
+  assert.match(got, /\[2,"ab\\"c","z"\]\n\[3,"u","v"\]\n/);
+  assert.match(got, /opened at line 7 is never closed/);
+});
