@@ -33,7 +33,7 @@ export interface ReadOptions {
   maxRecordBytes: number;
   maxColumns: number;
   onDialect?: (d: Dialect) => void;
-  /** Bytes parsed at a time (default 32 KiB); small values let tests cross every boundary. */
+  /** Bytes parsed at a time (default 16 KiB); small values let tests cross every boundary. */
   batchBytes?: number;
   /** Most bytes held for a rewind (default 8 MiB; see `ReadRoute.hold`). */
   holdBytes?: number;
@@ -86,7 +86,7 @@ export interface ReadRoute {
 const SNIFF_BYTES = 64 * 1024;
 /** Most bytes held for a rewind, by default (a larger head is typed from its records). */
 const HOLD_BYTES = 8 * 1024 * 1024;
-const PARSE_BATCH_BYTES = 32 * 1024;
+const PARSE_BATCH_BYTES = 16 * 1024;
 /** Largest piece of input handled at once. */
 const PIECE_BYTES = 64 * 1024;
 const LF = 10;
