@@ -26,6 +26,7 @@ import { datasetProblems } from '../../shared/dataset/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
 import { recordDelivery } from '../../shared/sinks/metrics.js';
 import { SINKS } from './sinks.js';
+import { loopTurns } from '../../shared/runtime/turns.js';
 
 /** The manifest's words when publish has no destination: the settings of every sink it lists. */
 const NO_SINK = `no sink configured (set one of: ${SINKS.map((s) => s.enabledBy).join('; ')})`;
@@ -124,7 +125,9 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
   let rejectCount = 0;
   try {
     if (csv) await cleaned.write(cleanedHeaderLine(columns));
+    const turn = loopTurns();
     for (let n = await it.next(); !n.done; n = await it.next()) {
+      await turn();
       const e = n.value;
       if (e.kind === 'rows') {
         await parquet?.writeRows(e.rows);

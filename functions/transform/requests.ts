@@ -26,6 +26,7 @@ import { bearer } from '../../shared/runtime/auth.js';
 import { keyProblem } from '../../shared/storage/layout.js';
 import { metrics } from '../../shared/runtime/metrics.js';
 import { classifyError } from '../../shared/runtime/retry.js';
+import { takingTurns } from '../../shared/runtime/turns.js';
 
 type ObjectSource = Extract<Source, { kind: 'object' }>;
 
@@ -194,7 +195,7 @@ async function runClaimed(claim: HeldClaim, deps: TransformDeps, ctx: FunctionCo
     const body = await deps.s3.getObject(source.bucket, source.key, source.versionId ? { versionId: source.versionId } : {});
     let started;
     try {
-      started = await startDataset(transformCsvEncoded(body as AsyncIterable<Buffer>, transformOptionsFrom(deps.csv, source, { schema: schemaFor(source.key, deps.schemas) })));
+      started = await startDataset(transformCsvEncoded(takingTurns(body as AsyncIterable<Buffer>), transformOptionsFrom(deps.csv, source, { schema: schemaFor(source.key, deps.schemas) })));
     } catch (err) {
       body.destroy();
       throw err;
@@ -299,6 +300,7 @@ export async function transformAdhoc(event: FunctionEvent, deps: TransformDeps, 
 
 async function answerAdhoc(event: FunctionEvent, bytes: AsyncIterable<Buffer>, answer: Answer, deps: TransformDeps, ctx: FunctionContext): Promise<FunctionResult> {
   const name = event.query.get('name') ?? String(event.headers['x-file-name'] ?? 'adhoc.csv');
+  bytes = takingTurns(bytes);
   const source: Source = { kind: 'adhoc', name };
   const schemaKey = event.query.get('schema') ?? name;
   const opts = transformOptionsFrom(deps.csv, source, { ...adhocOverrides(event.query), schema: schemaFor(schemaKey, deps.schemas) });
