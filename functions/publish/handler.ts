@@ -1,14 +1,13 @@
 /** publish: the dataset stream in; output bucket and the sinks (Power BI, Eventstream) out; manifest and completion marker. */
 import { csvConfig } from '../../shared/csv/config.js';
 import { datasetSchemas } from '../../shared/dataset/contract.js';
-import { decodeNdjson } from '../../shared/dataset/ndjson.js';
 import { defineFunction } from '../../shared/runtime/main.js';
 import { requireBearer } from '../../shared/runtime/auth.js';
 import { internalConfig } from '../../shared/runtime/config.js';
 import { createLogger } from '../../shared/runtime/log.js';
 import { outputFormatsConfig, storageConfig } from '../../shared/storage/config.js';
 import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
-import { publishDataset } from './publish.js';
+import { publishDataset, readDataset } from './publish.js';
 import { claimSettings, lifecycleConfig } from '../../shared/lifecycle/config.js';
 import { Lifecycle } from '../../shared/lifecycle/index.js';
 import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
@@ -49,10 +48,10 @@ export const publish = defineFunction({
       handle: async (event, ctx) => {
         // Only transform sends datasets: a forged one is refused before anything is read or written.
         requireBearer(event.headers, [config.chain.INTERNAL_TOKEN], 'INTERNAL_TOKEN');
-        const result = await publishDataset(decodeNdjson(event.body), {
+        const output = { escapeFormulas: config.csv.CSV_ESCAPE_FORMULAS, formats: config.outputs.OUTPUT_FORMATS };
+        const result = await publishDataset(readDataset(event.body, output), {
+          ...output,
           outputBucket: config.storage.OUTPUT_BUCKET,
-          escapeFormulas: config.csv.CSV_ESCAPE_FORMULAS,
-          formats: config.outputs.OUTPUT_FORMATS,
           partSize: config.storage.S3_PART_SIZE_MB * 1024 * 1024,
           s3,
           sinks,

@@ -26,6 +26,7 @@ import { datasetProblems } from '../../shared/dataset/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
 import { recordDelivery } from '../../shared/sinks/metrics.js';
 import { SINKS } from './sinks.js';
+import { decodeNdjson, decodeNdjsonToCsv, type CsvRows } from '../../shared/dataset/ndjson.js';
 import { loopTurns } from '../../shared/runtime/turns.js';
 
 /** The manifest's words when publish has no destination: the settings of every sink it lists. */
@@ -61,7 +62,15 @@ export interface PublishResult {
   problem?: ReturnType<Problem['toJSON']>;
 }
 
-export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: PublishDeps): Promise<PublishResult> {
+/**
+ * The dataset's events as publish needs them: the rows written as CSV lines straight from the
+ * stream's bytes (`decodeNdjsonToCsv`), unless a Parquet output needs them typed.
+ */
+export function readDataset(body: AsyncIterable<Buffer>, deps: Pick<PublishDeps, 'formats' | 'escapeFormulas'>): AsyncGenerator<DatasetEvent | CsvRows> {
+  return deps.formats?.includes('parquet') ? decodeNdjson(body) : decodeNdjsonToCsv(body, deps.escapeFormulas);
+}
+
+export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRows>, deps: PublishDeps): Promise<PublishResult> {
   const started = performance.now();
   const bucket = deps.outputBucket;
   const it = events[Symbol.asyncIterator]();
@@ -135,6 +144,9 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent>, deps: 
         let text = '';
         for (const r of e.rows) text += csvLine(r, escape);
         await cleaned.write(text);
+      } else if (e.kind === 'csv') {
+        if (parquet) throw datasetProblems.invalid('rows written as CSV cannot make the Parquet output (readDataset decodes them typed)');
+        if (csv) await cleaned.writeBytes(e.csv);
       } else if (e.kind === 'reject') {
         if (!rejects.started) await rejects.write(csvLine(['line', 'column', 'reason', 'raw'], false));
         rejectCount++;

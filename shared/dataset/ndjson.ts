@@ -4,6 +4,8 @@ import { parseDatasetLine, type Row } from './contract.js';
 import { Problem } from '../runtime/problem.js';
 import type { DatasetEvent } from './contract.js';
 import { datasetProblems } from './problems.js';
+import { isUtf8 } from 'node:buffer';
+import { RowsToCsv } from './rows-csv.js';
 
 /** The dataset as NDJSON text; rows that come encoded already (`ndjson`, see transformCsvEncoded) pass as they are. */
 export async function* encodeNdjson(events: AsyncIterable<DatasetEvent | { kind: 'encoded'; ndjson: Buffer }>): AsyncGenerator<string | Buffer> {
@@ -100,4 +102,78 @@ export async function* decodeNdjson(bytes: AsyncIterable<Buffer | string>): Asyn
   if (!sawHeader || !sawTrailer) {
     throw datasetProblems.truncated(sawHeader ? 'no trailer line: the sender stopped mid-file' : 'no header line');
   }
+}
+
+/** Rows already written as cleaned CSV lines (`decodeNdjsonToCsv`), and how many. */
+export interface CsvRows {
+  kind: 'csv';
+  csv: Buffer;
+  rows: number;
+}
+
+/**
+ * Decode an NDJSON dataset stream whose rows are only written out as CSV (publish without a
+ * Parquet output): row lines become cleaned CSV lines straight from their bytes (`RowsToCsv`),
+ * the same bytes as `csvLine` of each decoded row; the header, rejects and trailer are decoded
+ * and checked as in `decodeNdjson`, with the same problems for a malformed or truncated stream.
+ */
+export async function* decodeNdjsonToCsv(bytes: AsyncIterable<Buffer | string>, escapeFormulas: boolean): AsyncGenerator<DatasetEvent | CsvRows> {
+  const rows = new RowsToCsv(escapeFormulas);
+  const state = { lineNo: 0, sawHeader: false, sawTrailer: false };
+  let rest: Buffer | undefined;
+  for await (const chunk of bytes) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const text = rest ? Buffer.concat([rest, b]) : b;
+    const end = text.lastIndexOf(NEWLINE) + 1;
+    rest = end < text.length ? Buffer.from(text.subarray(end)) : undefined;
+    yield* csvLines(text, end, rows, state);
+  }
+  const last = Buffer.concat([rest ?? Buffer.alloc(0), Buffer.from('\n')]);
+  yield* csvLines(last, last.length, rows, state);
+  if (!state.sawHeader || !state.sawTrailer) {
+    throw datasetProblems.truncated(state.sawHeader ? 'no trailer line: the sender stopped mid-file' : 'no header line');
+  }
+}
+
+const NEWLINE = 10;
+
+/** The whole lines of `b[0, end)`: rows into `rows` (flushed as one event), other lines decoded. */
+function* csvLines(b: Buffer, end: number, rows: RowsToCsv, state: { lineNo: number; sawHeader: boolean; sawTrailer: boolean }): Generator<DatasetEvent | CsvRows> {
+  // Text that is not UTF-8 is decoded as the string path decodes it (U+FFFD for each bad sequence).
+  const utf8 = isUtf8(b.subarray(0, end));
+  for (let start = 0; start < end; ) {
+    const nl = b.indexOf(NEWLINE, start);
+    const lineStart = start;
+    start = nl + 1;
+    state.lineNo++;
+    if (nl === lineStart) continue;
+    if (b[lineStart] === 91 /* [ */) {
+      if (!state.sawHeader) throw datasetProblems.invalid('rows before the header', { line: state.lineNo });
+      try {
+        if (utf8) rows.line(b, lineStart, nl);
+        else rows.parsed(b.toString('utf8', lineStart, nl));
+      } catch (err) {
+        throw datasetProblems.invalid(`line ${state.lineNo}: ${(err as Error).message}`, { line: state.lineNo });
+      }
+      continue;
+    }
+    if (rows.rows) yield { kind: 'csv', rows: rows.rows, csv: rows.take() };
+    let parsed;
+    try {
+      parsed = parseDatasetLine(b.toString('utf8', lineStart, nl));
+    } catch (err) {
+      throw datasetProblems.invalid(`line ${state.lineNo}: ${(err as Error).message}`, { line: state.lineNo });
+    }
+    if (parsed.kind === 'row') continue; // not reached: row lines start with [
+    if (parsed.kind === 'header') {
+      if (state.sawHeader) throw datasetProblems.invalid('a second header', { line: state.lineNo });
+      state.sawHeader = true;
+      yield { kind: 'header', header: parsed.header };
+    } else if (parsed.kind === 'reject') yield { kind: 'reject', reject: parsed.reject };
+    else {
+      state.sawTrailer = true;
+      yield { kind: 'trailer', trailer: parsed.trailer };
+    }
+  }
+  if (rows.rows) yield { kind: 'csv', rows: rows.rows, csv: rows.take() };
 }
