@@ -53,11 +53,9 @@ export class Claims {
    */
   async take(id: string, source: VersionSource, runId: string, opts: { force?: boolean } = {}): Promise<ClaimAttempt> {
     for (let round = 0; round < 12; round++) {
-      if (!opts.force) {
-        const done = await this.outcomes.read(id);
-        if (done) return { kind: 'finished', record: done };
-      }
-      const seen = await this.read(id);
+      // The outcome and the claim in one round trip; an outcome recorded after this look is caught below.
+      const [before, seen] = await Promise.all([opts.force ? undefined : this.outcomes.read(id), this.read(id)]);
+      if (before) return { kind: 'finished', record: before };
       const now = Date.now();
       const prior = seen?.value;
       if (prior && Date.parse(prior.expiresAt) > now) {

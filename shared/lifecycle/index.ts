@@ -47,9 +47,11 @@ export class Lifecycle {
 
   /** Where an object version stands now. */
   async status(id: string, now = Date.now()): Promise<VersionStatus> {
-    const outcome = await this.outcomes.read(id);
+    // Both records at once (one round trip): a run records its outcome before it deletes its claim,
+    // so a version seen with neither is one whose run ended between the two reads, or that none took.
+    const [outcome, seen] = await Promise.all([this.outcomes.read(id), this.claims.read(id)]);
     if (outcome) return { phase: outcome.outcome, outcome };
-    const claim = (await this.claims.read(id))?.value;
+    const claim = seen?.value;
     if (!claim) return { phase: 'pending' };
     return { phase: claim.runId && Date.parse(claim.expiresAt) > now ? 'running' : 'waiting', claim };
   }
@@ -57,7 +59,8 @@ export class Lifecycle {
   /** Wait until a run holds the version or it has an outcome (polled), or `ms` pass; the last status seen. */
   async untilTaken(id: string, ms: number, signal?: AbortSignal): Promise<VersionStatus> {
     const until = Date.now() + ms;
-    for (let wait = 20; ; wait = Math.min(250, wait * 2)) {
+    // Every 20 ms for the first second (a hand-off usually takes a claim within it), then less often.
+    for (let waited = 0, wait = 20; ; waited += wait, wait = waited < 1000 ? 20 : Math.min(250, wait * 2)) {
       const s = await this.status(id);
       if ((s.phase !== 'pending' && s.phase !== 'waiting') || Date.now() >= until || signal?.aborted) return s;
       await sleep(Math.min(wait, Math.max(0, until - Date.now())), signal).catch(() => undefined);
