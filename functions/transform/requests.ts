@@ -13,7 +13,7 @@ import { encodeNdjson } from '../../shared/dataset/ndjson.js';
 import type { FunctionContext, FunctionEvent, FunctionResult } from '../../shared/runtime/server.js';
 import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
 import { Problem, PROBLEM_CONTENT_TYPE, problems, toProblem, type ProblemDetails } from '../../shared/runtime/problem.js';
-import { s3EventSchemas } from '../../shared/storage/s3-event.js';
+import { s3EventSchemas, type ObjectRef } from '../../shared/storage/s3-event.js';
 import { schemaFor, type PinnedSchema } from '../../shared/csv/pinned-schema.js';
 import { isOutcome, Lifecycle, lifecycleProblems, versionId, type ClaimAttempt, type HeldClaim } from '../../shared/lifecycle/index.js';
 import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
@@ -74,11 +74,15 @@ async function forwardToPublish(deps: TransformDeps, stream: AsyncGenerator<Data
 }
 
 /** The object version a reference names, checked against the store (it must exist and be that version). */
-async function versionOf(refInput: unknown, deps: TransformDeps, log: FunctionContext['log']): Promise<ObjectSource> {
+function objectRef(refInput: unknown, deps: TransformDeps): ObjectRef {
   const ref = s3EventSchemas().ObjectRef.parse(refInput);
   if (ref.bucket !== deps.inputBucket) throw storageProblems.wrongBucket(`transform reads only bucket ${deps.inputBucket}`, { bucket: ref.bucket });
   const refused = keyProblem(ref.key);
   if (refused) throw storageProblems.invalidKey(refused, { file: ref.key });
+  return ref;
+}
+
+async function versionOf(ref: ObjectRef, deps: TransformDeps, log: FunctionContext['log']): Promise<ObjectSource> {
   let stat;
   try {
     stat = await deps.s3.statObject(ref.bucket, ref.key, ref.versionId ? { versionId: ref.versionId } : {});
@@ -112,10 +116,16 @@ function notClaimed(taken: Exclude<ClaimAttempt, { kind: 'claimed' }>, id: strin
  * failed, with its record. A run that loses its claim stops (its signal aborts the stream).
  */
 export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext, opts: { force?: boolean; deadline?: AbortSignal } = {}): Promise<FunctionResult> {
-  const source = await versionOf(refInput, deps, ctx.log);
+  const ref = objectRef(refInput, deps);
+  const lifecycle = deps.lifecycle;
+  // The version's records are read beside the source's HEAD when the event names its etag: one
+  // round trip fewer before the claim (MinIO's next event waits for it). A look that is stale by
+  // the time the claim is written only makes the conditional write fail and look again.
+  const look = ref.etag && !opts.force ? lifecycle.claims.look(versionId(ref)) : undefined;
+  look?.catch(() => undefined); // a failure is met where it is awaited
+  const source = await versionOf(ref, deps, ctx.log);
   const log = ctx.log.child({ bucket: source.bucket, key: source.key });
   const id = versionId(source);
-  const lifecycle = deps.lifecycle;
   if (opts.force) {
     // Reprocess on purpose (the chain's credential was checked): unless a run holds it now, the
     // version runs again from its first row, and its outputs are replaced.
@@ -125,7 +135,7 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
     log.info('reprocess requested', { id });
   }
   const runId = Lifecycle.runId();
-  const taken = await lifecycle.claims.take(id, source, runId, { force: opts.force });
+  const taken = await lifecycle.claims.take(id, source, runId, { force: opts.force, looked: look && id === versionId(ref) ? await look : undefined });
   if (taken.kind !== 'claimed') return notClaimed(taken, id);
   const claim = taken.claim;
   claim.startHeartbeat((why) => log.warn('claim lost: stopping', { id, runId, why }));

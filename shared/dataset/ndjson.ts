@@ -1,6 +1,6 @@
 /** The dataset on the wire: NDJSON encode and decode, batch by batch (never a whole file). */
 import { StringDecoder } from 'node:string_decoder';
-import { parseDatasetLine, type Row } from './contract.js';
+import { parseDatasetLine, type DatasetLine, type Row } from './contract.js';
 import { Problem } from '../runtime/problem.js';
 import type { DatasetEvent } from './contract.js';
 import { datasetProblems } from './problems.js';
@@ -49,13 +49,59 @@ export function ndjsonRows(rows: Row[]): string {
   return each.join('\n') + '\n';
 }
 
+/**
+ * The order of a dataset's lines, checked once for both decoders: one header first, rows after
+ * it, one trailer; each problem names the line.
+ */
+class DatasetLines {
+  lineNo = 0;
+  private sawHeader = false;
+  private sawTrailer = false;
+
+  /** A row line may come now. */
+  row(): void {
+    if (!this.sawHeader) throw datasetProblems.invalid('rows before the header', { line: this.lineNo });
+  }
+
+  /** The problem of a line whose JSON was refused, naming the line. */
+  invalid(err: unknown): Problem {
+    return datasetProblems.invalid(`line ${this.lineNo}: ${(err as Error).message}`, { line: this.lineNo });
+  }
+
+  /** A line that is not a row, decoded. */
+  parsed(line: string): DatasetLine {
+    try {
+      return parseDatasetLine(line);
+    } catch (err) {
+      throw this.invalid(err);
+    }
+  }
+
+  /** A header, reject or trailer line as its event. */
+  event(parsed: Exclude<DatasetLine, { kind: 'row' }>): DatasetEvent {
+    if (parsed.kind === 'header') {
+      if (this.sawHeader) throw datasetProblems.invalid('a second header', { line: this.lineNo });
+      this.sawHeader = true;
+      return { kind: 'header', header: parsed.header };
+    }
+    if (parsed.kind === 'reject') return { kind: 'reject', reject: parsed.reject };
+    this.sawTrailer = true;
+    return { kind: 'trailer', trailer: parsed.trailer };
+  }
+
+  /** The stream ended: it must have had its header and trailer. */
+  end(): void {
+    if (!this.sawHeader || !this.sawTrailer) {
+      throw datasetProblems.truncated(this.sawHeader ? 'no trailer line: the sender stopped mid-file' : 'no header line');
+    }
+  }
+}
+
 /** Decode an NDJSON dataset stream; fails with 400 on a malformed stream or one that ends without its trailer. */
 export async function* decodeNdjson(bytes: AsyncIterable<Buffer | string>): AsyncGenerator<DatasetEvent> {
   const dec = new StringDecoder('utf8');
+  const lines = new DatasetLines();
   let rest = '';
-  let lineNo = 0;
-  let sawHeader = false;
-  let sawTrailer = false;
   const parse = function* (text: string): Generator<DatasetEvent> {
     let rows: Row[] = [];
     let start = 0;
@@ -64,16 +110,11 @@ export async function* decodeNdjson(bytes: AsyncIterable<Buffer | string>): Asyn
       const line = text.slice(start, nl);
       start = nl + 1;
       nl = text.indexOf('\n', start);
-      lineNo++;
+      lines.lineNo++;
       if (!line) continue;
-      let parsed;
-      try {
-        parsed = parseDatasetLine(line);
-      } catch (err) {
-        throw datasetProblems.invalid(`line ${lineNo}: ${(err as Error).message}`, { line: lineNo });
-      }
+      const parsed = lines.parsed(line);
       if (parsed.kind === 'row') {
-        if (!sawHeader) throw datasetProblems.invalid('rows before the header', { line: lineNo });
+        lines.row();
         rows.push(parsed.row);
         continue;
       }
@@ -81,15 +122,7 @@ export async function* decodeNdjson(bytes: AsyncIterable<Buffer | string>): Asyn
         yield { kind: 'rows', rows };
         rows = [];
       }
-      if (parsed.kind === 'header') {
-        if (sawHeader) throw datasetProblems.invalid('a second header', { line: lineNo });
-        sawHeader = true;
-        yield { kind: 'header', header: parsed.header };
-      } else if (parsed.kind === 'reject') yield { kind: 'reject', reject: parsed.reject };
-      else {
-        sawTrailer = true;
-        yield { kind: 'trailer', trailer: parsed.trailer };
-      }
+      yield lines.event(parsed);
     }
     if (rows.length) yield { kind: 'rows', rows };
     rest = text.slice(start);
@@ -99,9 +132,7 @@ export async function* decodeNdjson(bytes: AsyncIterable<Buffer | string>): Asyn
     yield* parse(text);
   }
   yield* parse(rest + dec.end() + '\n');
-  if (!sawHeader || !sawTrailer) {
-    throw datasetProblems.truncated(sawHeader ? 'no trailer line: the sender stopped mid-file' : 'no header line');
-  }
+  lines.end();
 }
 
 /** Rows already written as cleaned CSV lines (`decodeNdjsonToCsv`), and how many. */
@@ -119,61 +150,45 @@ export interface CsvRows {
  */
 export async function* decodeNdjsonToCsv(bytes: AsyncIterable<Buffer | string>, escapeFormulas: boolean): AsyncGenerator<DatasetEvent | CsvRows> {
   const rows = new RowsToCsv(escapeFormulas);
-  const state = { lineNo: 0, sawHeader: false, sawTrailer: false };
+  const lines = new DatasetLines();
   let rest: Buffer | undefined;
   for await (const chunk of bytes) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     const text = rest ? Buffer.concat([rest, b]) : b;
     const end = text.lastIndexOf(NEWLINE) + 1;
     rest = end < text.length ? Buffer.from(text.subarray(end)) : undefined;
-    yield* csvLines(text, end, rows, state);
+    yield* csvLines(text, end, rows, lines);
   }
   const last = Buffer.concat([rest ?? Buffer.alloc(0), Buffer.from('\n')]);
-  yield* csvLines(last, last.length, rows, state);
-  if (!state.sawHeader || !state.sawTrailer) {
-    throw datasetProblems.truncated(state.sawHeader ? 'no trailer line: the sender stopped mid-file' : 'no header line');
-  }
+  yield* csvLines(last, last.length, rows, lines);
+  lines.end();
 }
 
 const NEWLINE = 10;
 
 /** The whole lines of `b[0, end)`: rows into `rows` (flushed as one event), other lines decoded. */
-function* csvLines(b: Buffer, end: number, rows: RowsToCsv, state: { lineNo: number; sawHeader: boolean; sawTrailer: boolean }): Generator<DatasetEvent | CsvRows> {
+function* csvLines(b: Buffer, end: number, rows: RowsToCsv, lines: DatasetLines): Generator<DatasetEvent | CsvRows> {
   // Text that is not UTF-8 is decoded as the string path decodes it (U+FFFD for each bad sequence).
   const utf8 = isUtf8(b.subarray(0, end));
   for (let start = 0; start < end; ) {
     const nl = b.indexOf(NEWLINE, start);
-    const lineStart = start;
+    const from = start;
     start = nl + 1;
-    state.lineNo++;
-    if (nl === lineStart) continue;
-    if (b[lineStart] === 91 /* [ */) {
-      if (!state.sawHeader) throw datasetProblems.invalid('rows before the header', { line: state.lineNo });
+    lines.lineNo++;
+    if (nl === from) continue;
+    if (b[from] === 91 /* [ */) {
+      lines.row();
       try {
-        if (utf8) rows.line(b, lineStart, nl);
-        else rows.parsed(b.toString('utf8', lineStart, nl));
+        if (utf8) rows.line(b, from, nl);
+        else rows.parsed(b.toString('utf8', from, nl));
       } catch (err) {
-        throw datasetProblems.invalid(`line ${state.lineNo}: ${(err as Error).message}`, { line: state.lineNo });
+        throw lines.invalid(err);
       }
       continue;
     }
     if (rows.rows) yield { kind: 'csv', rows: rows.rows, csv: rows.take() };
-    let parsed;
-    try {
-      parsed = parseDatasetLine(b.toString('utf8', lineStart, nl));
-    } catch (err) {
-      throw datasetProblems.invalid(`line ${state.lineNo}: ${(err as Error).message}`, { line: state.lineNo });
-    }
-    if (parsed.kind === 'row') continue; // not reached: row lines start with [
-    if (parsed.kind === 'header') {
-      if (state.sawHeader) throw datasetProblems.invalid('a second header', { line: state.lineNo });
-      state.sawHeader = true;
-      yield { kind: 'header', header: parsed.header };
-    } else if (parsed.kind === 'reject') yield { kind: 'reject', reject: parsed.reject };
-    else {
-      state.sawTrailer = true;
-      yield { kind: 'trailer', trailer: parsed.trailer };
-    }
+    const parsed = lines.parsed(b.toString('utf8', from, nl));
+    if (parsed.kind !== 'row') yield lines.event(parsed); // a row line starts with [
   }
   if (rows.rows) yield { kind: 'csv', rows: rows.rows, csv: rows.take() };
 }

@@ -12,7 +12,7 @@ import { delayFor, type RetryPolicy, type Verdict } from '../runtime/retry.js';
 import type { Source } from '../dataset/contract.js';
 import { stateKeys } from './keys.js';
 import { recordSchemas, type Claim, type OutcomeRecord } from './records.js';
-import type { ConditionalStore } from '../storage/conditional-store.js';
+import type { ConditionalStore, Versioned } from '../storage/conditional-store.js';
 import type { Outcomes } from './outcomes.js';
 import { lifecycleProblems } from './problems.js';
 
@@ -27,6 +27,12 @@ export interface ClaimSettings {
 export const ATTEMPT_POLICY: RetryPolicy = { maxRetries: Infinity, baseMs: 2_000, maxMs: 300_000, throttleMs: 5_000 };
 
 export const HOLDER = `${hostname()}/${process.pid}`;
+
+/** A version's outcome and claim as one look saw them (the claim with the etag a conditional write needs). */
+export interface Look {
+  done?: OutcomeRecord;
+  seen?: Versioned<Claim>;
+}
 
 export type ClaimAttempt =
   | { kind: 'claimed'; claim: HeldClaim }
@@ -47,14 +53,21 @@ export class Claims {
     return this.store.read(stateKeys.claim(id), recordSchemas().Claim);
   }
 
+  /** The version's outcome (unless `force`) and claim, read at once. */
+  async look(id: string, force = false): Promise<Look> {
+    const [done, seen] = await Promise.all([force ? undefined : this.outcomes.read(id), this.read(id)]);
+    return { done, seen };
+  }
+
   /**
    * Take the version's claim for run `runId`, unless a live run holds it, its next attempt is not
    * due yet, or it has an outcome. `force` (a reprocess on purpose) ignores the outcome and the wait.
    */
-  async take(id: string, source: VersionSource, runId: string, opts: { force?: boolean } = {}): Promise<ClaimAttempt> {
+  async take(id: string, source: VersionSource, runId: string, opts: { force?: boolean; looked?: Look } = {}): Promise<ClaimAttempt> {
     for (let round = 0; round < 12; round++) {
-      // The outcome and the claim in one round trip; an outcome recorded after this look is caught below.
-      const [before, seen] = await Promise.all([opts.force ? undefined : this.outcomes.read(id), this.read(id)]);
+      // The outcome and the claim in one round trip (or a look taken just before); an outcome
+      // recorded after the look is caught below, a claim changed since makes the write fail.
+      const { done: before, seen } = round === 0 && opts.looked ? opts.looked : await this.look(id, opts.force);
       if (before) return { kind: 'finished', record: before };
       const now = Date.now();
       const prior = seen?.value;

@@ -78,6 +78,28 @@ describe('claims', () => {
     assert.ok(a.claim.signal.aborted, 'the old run is told');
   });
 
+  test('a look taken before the claim (transform reads it beside the source HEAD) that went stale: a run took the version, or finished it, meanwhile', async () => {
+    const a = replica();
+    const b = replica();
+    const taken = version('stale-look/taken.csv');
+    const before = await a.claims.look(taken.id);
+    const other = await b.claims.take(taken.id, taken.source, 'run-b');
+    assert.equal(other.kind, 'claimed');
+    const late = await a.claims.take(taken.id, taken.source, 'run-a', { looked: before });
+    assert.equal(late.kind, 'running', 'the conditional write fails on the stale look, and the look again sees the live run');
+    assert.equal((await a.claims.read(taken.id))!.value.runId, 'run-b');
+
+    const finished = version('stale-look/finished.csv');
+    const empty = await a.claims.look(finished.id);
+    const run = await b.claims.take(finished.id, finished.source, 'run-b');
+    assert.equal(run.kind, 'claimed');
+    await b.outcomes.record({ id: finished.id, source: finished.source, outcome: 'published', runId: 'run-b' });
+    if (run.kind === 'claimed') await run.claim.release();
+    const again = await a.claims.take(finished.id, finished.source, 'run-a', { looked: empty });
+    assert.equal(again.kind, 'finished', 'the outcome read after the claim catches the run that ended');
+    assert.equal(await a.claims.read(finished.id), undefined, 'and the claim it wrote is let go');
+  });
+
   test('a claim whose answer was lost is still ours: the retry finds its own write', async () => {
     const { source, id } = version('lost-answer.csv');
     server.loseAnswers(/_state\/claims\//);
