@@ -121,7 +121,8 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
   // The version's records are read beside the source's HEAD when the event names its etag: one
   // round trip fewer before the claim (MinIO's next event waits for it). A look that is stale by
   // the time the claim is written only makes the conditional write fail and look again.
-  const look = ref.etag && !opts.force ? lifecycle.claims.look(versionId(ref)) : undefined;
+  const lookId = ref.etag && !opts.force ? versionId(ref) : undefined;
+  const look = lookId ? lifecycle.claims.look(lookId) : undefined;
   look?.catch(() => undefined); // a failure is met where it is awaited
   const source = await versionOf(ref, deps, ctx.log);
   const log = ctx.log.child({ bucket: source.bucket, key: source.key });
@@ -135,7 +136,7 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
     log.info('reprocess requested', { id });
   }
   const runId = Lifecycle.runId();
-  const taken = await lifecycle.claims.take(id, source, runId, { force: opts.force, looked: look && id === versionId(ref) ? await look : undefined });
+  const taken = await lifecycle.claims.take(id, source, runId, { force: opts.force, looked: look && id === lookId ? await look : undefined });
   if (taken.kind !== 'claimed') return notClaimed(taken, id);
   const claim = taken.claim;
   claim.startHeartbeat((why) => log.warn('claim lost: stopping', { id, runId, why }));

@@ -61,10 +61,6 @@ export class RowsToCsv {
     return done;
   }
 
-  get size(): number {
-    return this.at;
-  }
-
   /** The cells of `[v,v,…]`; false when the line is not a plain array of values (nothing is kept then). */
   private cells(b: Buffer, start: number, end: number): boolean {
     if (b[end - 1] !== CLOSE) return false;

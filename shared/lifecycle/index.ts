@@ -49,7 +49,7 @@ export class Lifecycle {
   async status(id: string, now = Date.now()): Promise<VersionStatus> {
     // Both records at once (one round trip): a run records its outcome before it deletes its claim,
     // so a version seen with neither is one whose run ended between the two reads, or that none took.
-    const [outcome, seen] = await Promise.all([this.outcomes.read(id), this.claims.read(id)]);
+    const { done: outcome, seen } = await this.claims.look(id);
     if (outcome) return { phase: outcome.outcome, outcome };
     const claim = seen?.value;
     if (!claim) return { phase: 'pending' };
