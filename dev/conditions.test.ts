@@ -138,6 +138,24 @@ describe('a client that goes away mid-request (SIGKILL)', () => {
     });
   }
 
+  test('a conditional write while a read of the key is in line waits for it (no 409); while a write is, it gets 409', async () => {
+    const requests = new ConditionalRequests();
+    const reader = fake('GET');
+    await requests.scope(reader.req, reader.res, ['cond', 'held.json'], {})!.start();
+    const put = fake('PUT', { 'if-match': '"abc"' });
+    let entered = false;
+    const writing = requests.scope(put.req, put.res, ['cond', 'held.json'], conditionOf(put.req.headers))!.enter().then(() => (entered = true));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(entered, false, 'the write waits for the read to answer');
+    reader.res.writeHead(200);
+    await within(writing, 1000, 'the write after the read');
+    const second = fake('PUT', { 'if-match': '"abc"' });
+    await assert.rejects(requests.scope(second.req, second.res, ['cond', 'held.json'], conditionOf(second.req.headers))!.enter(), (err: Error & { status?: number }) => err.status === 409);
+    put.res.emit('finish');
+    const third = fake('PUT', { 'if-match': '"abc"' });
+    await within(requests.scope(third.req, third.res, ['cond', 'held.json'], conditionOf(third.req.headers))!.enter(), 1000, 'a write after the last one answered');
+  });
+
   test('a read whose client closed while it waited in line does not hold the key', async () => {
     const requests = new ConditionalRequests();
     const writer = fake('PUT');

@@ -8,7 +8,10 @@
  *   `If-Match: *` only if the object exists; `If-Match` on a missing key is 404 NoSuchKey.
  * - Two conditional writes to one key at the same moment: one wins, the other gets 409
  *   ConditionalRequestConflict (retry it). Here "the same moment" is: while another write to the
- *   key is committing.
+ *   key is committing or waits to. A read of the key does not conflict with a write: the write
+ *   waits for the read's answer to start, then its conditions are checked (a read counted as a
+ *   conflict made a claim write 409 whenever the webhook polled the claim, and each retry waited
+ *   ~100 ms: harsher than S3 and MinIO, which answer 409 only to concurrent writes).
  * Every request on a key is ordered by a per-key lock held only for what must be atomic.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -99,9 +102,25 @@ export class ConditionalRequests {
     return ConditionalRequests.storage.run(scope, fn);
   }
 
-  /** Whether the key's lock is held (or waited for) now. */
+  /** Writes (PUT commits, DELETEs) that hold or wait for each key's lock. */
+  private readonly writers = new Map<string, number>();
+
+  /** Whether a write holds (or waits for) the key's lock now. */
   private busy(key: string): boolean {
-    return this.tails.has(key);
+    return (this.writers.get(key) ?? 0) > 0;
+  }
+
+  /** Count a write on the key until `done` is called (once). */
+  private writing(key: string): () => void {
+    this.writers.set(key, (this.writers.get(key) ?? 0) + 1);
+    let counted = true;
+    return () => {
+      if (!counted) return;
+      counted = false;
+      const left = (this.writers.get(key) ?? 1) - 1;
+      if (left) this.writers.set(key, left);
+      else this.writers.delete(key);
+    };
   }
 
   /** The key's lock: resolves with its release once every earlier holder has released it. */
@@ -131,7 +150,12 @@ export class ConditionalRequests {
       if (entered) return;
       entered = true;
       if (conditional && this.busy(key)) throw s3Error(conflict);
-      releaseWhenAnswered(res, await this.lock(key).taken);
+      const done = this.writing(key);
+      const release = await this.lock(key).taken;
+      releaseWhenAnswered(res, () => {
+        done();
+        release();
+      });
     };
     const start = async () => {
       if (method !== 'GET' && method !== 'HEAD') return;

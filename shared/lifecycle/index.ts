@@ -56,13 +56,19 @@ export class Lifecycle {
     return { phase: claim.runId && Date.parse(claim.expiresAt) > now ? 'running' : 'waiting', claim };
   }
 
-  /** Wait until a run holds the version or it has an outcome (polled), or `ms` pass; the last status seen. */
+  /**
+   * Wait until a run holds the version (its claim, polled), or `ms` pass or `signal` aborts; then
+   * the version's status. Only the claim is polled (one request, not two, on a store every replica
+   * shares): a run that ends before a poll sees its claim has answered its caller by then, which
+   * is what the webhook races this with.
+   */
   async untilTaken(id: string, ms: number, signal?: AbortSignal): Promise<VersionStatus> {
     const until = Date.now() + ms;
     // Every 20 ms for the first second (a hand-off usually takes a claim within it), then less often.
     for (let waited = 0, wait = 20; ; waited += wait, wait = waited < 1000 ? 20 : Math.min(250, wait * 2)) {
-      const s = await this.status(id);
-      if ((s.phase !== 'pending' && s.phase !== 'waiting') || Date.now() >= until || signal?.aborted) return s;
+      const claim = (await this.claims.read(id))?.value;
+      if (claim?.runId && Date.parse(claim.expiresAt) > Date.now()) return { phase: 'running', claim };
+      if (Date.now() >= until || signal?.aborted) return this.status(id);
       await sleep(Math.min(wait, Math.max(0, until - Date.now())), signal).catch(() => undefined);
     }
   }
