@@ -168,7 +168,7 @@ export async function runScenario(s: Scenario, load: Load): Promise<FaultResult>
   const ep = s.route === 'eventstream' ? await startEventstreamEndpoint({ port: 0 }) : undefined;
   // Eventstream alone (Power BI off); small batches and a short timeout, so that faults hit many of them and cost little.
   const sinkEnv: Record<string, string> = ep ? { POWERBI_ENABLED: 'false', EVENTSTREAM_CONNECTION_STRING: ep.connectionString, EVENTSTREAM_MAX_BATCH_BYTES: String(64 * 1024), EVENTSTREAM_TIMEOUT_SECONDS: '3' } : { POWERBI_EMULATOR_ROUTE: s.route };
-  const t = await startTestStack({ ...sinkEnv, WEBHOOK_WAIT_SECONDS: '2', RECONCILE_SECONDS: '3600', LOG_LEVEL: process.env.FAULTS_DEBUG ? 'debug' : 'warn', REPLICAS: String(s.replicas ?? 1) });
+  const t = await startTestStack({ ...sinkEnv, RECONCILE_SECONDS: '3600', LOG_LEVEL: process.env.FAULTS_DEBUG ? 'debug' : 'warn', REPLICAS: String(s.replicas ?? 1) });
   const crashes: string[] = [];
   const watch = () => {
     for (const [name, p] of [...t.stack.replicas].flatMap(([n, ps]) => ps.map((q) => [n, q] as const))) {

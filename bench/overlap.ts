@@ -16,7 +16,7 @@ import { generateShape } from './shapes.js';
 
 const OUT = 'bench/out';
 const BIG_MB = Number(process.env.OVERLAP_BIG_MB ?? 1000);
-const ENV = { POWERBI_ENABLED: 'false', LOG_LEVEL: 'error', WEBHOOK_WAIT_SECONDS: '25' };
+const ENV = { POWERBI_ENABLED: 'false', LOG_LEVEL: 'error' };
 
 export interface OverlapRun {
   oneFileSeconds: number;

@@ -56,7 +56,7 @@ export async function runReplicas(replicas: number, targets: number, opts: { pod
   const datasets = Array.from({ length: targets }, (_, i) => em.state.createDataset({ name: `target-${i}`, mode: 'PushStreaming', tablePerSchema: true }));
   const routes = Object.fromEntries(datasets.map((ds, i) => [`t${i}/`, { pushUrl: em.state.pushUrl(ds, em.url) }]));
   const pods = opts.podLimits ? podLimitedLauncher() : undefined;
-  const t = await startTestStack({ REPLICAS: String(replicas), POWERBI_PUSH_URL: em.state.pushUrl(datasets[0], em.url), POWERBI_ROUTES: JSON.stringify(routes), LOG_LEVEL: 'error', WEBHOOK_WAIT_SECONDS: '5' }, pods ? { launcher: pods.launcher } : {});
+  const t = await startTestStack({ REPLICAS: String(replicas), POWERBI_PUSH_URL: em.state.pushUrl(datasets[0], em.url), POWERBI_ROUTES: JSON.stringify(routes), LOG_LEVEL: 'error' }, pods ? { launcher: pods.launcher } : {});
   try {
     const started = Date.now();
     const keys: string[] = [];

@@ -312,7 +312,7 @@ function limitedLauncher(): { launcher?: (name: string, env: Record<string, stri
 // Each size with Parquet off and on (OUTPUT_FORMATS=csv, then csv,parquet): publish's peak RSS side by side.
 for (const mb of sizes) for (const formats of (process.env.BENCH_PIPELINE_FORMATS ?? 'csv;csv,parquet').split(';')) {
   const limited = limitedLauncher();
-  const { stack, s3, stop } = await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1', WEBHOOK_WAIT_SECONDS: '1', OUTPUT_FORMATS: formats }, limited.launcher ? { launcher: limited.launcher as never } : {});
+  const { stack, s3, stop } = await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1', OUTPUT_FORMATS: formats }, limited.launcher ? { launcher: limited.launcher as never } : {});
   try {
     const file = join(OUT, `seed-${mb}MB.csv`);
     await generateShape('seed', file, mb * 1_000_000);

@@ -16,6 +16,7 @@ import { bundle, SIDE_BUNDLES } from '../dev/build.js';
 import { startEmbeddedS3, type EmbeddedS3 } from '../dev/embedded-s3.js';
 import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../shared/storage/config.js';
 import { fixturePath } from './kit.js';
+import { waitFor } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-bundle-'));
 const env: Record<string, string> = { PATH: process.env.PATH ?? '', WEBHOOK_TOKEN: 'bundle-webhook-token-0123', INTERNAL_TOKEN: 'bundle-internal-token-0123', DRAIN_SECONDS: '0', PORT: '0', SECRETS_DIR: join(dir, 'none'), LOG_LEVEL: 'warn' };
@@ -159,12 +160,12 @@ describe('bundled functions', () => {
   });
 
   test("webhook bundle hands a notification on to transform through undici, its side bundle, loaded on first use", async () => {
-    const calls: { auth?: string; body: string }[] = [];
+    const calls: { auth?: string; run?: string | string[]; body: string }[] = [];
     const fakeTransform = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
-        calls.push({ auth: req.headers.authorization, body });
+        calls.push({ auth: req.headers.authorization, run: req.headers['x-run-id'], body });
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'published' }));
       });
     });
@@ -174,10 +175,12 @@ describe('bundled functions', () => {
       const event = readFileSync(join(fixturePath('minio-events'), 'put-simple.json'), 'utf8');
       const res = await request(`http://127.0.0.1:${f.port}/`, { method: 'POST', body: event, headers: { 'content-type': 'application/json', authorization: `Bearer ${env.WEBHOOK_TOKEN}` } });
       const answer = (await res.body.json()) as { results: { status: string }[] };
-      assert.equal(res.statusCode, 200, JSON.stringify(answer));
-      assert.equal(answer.results[0].status, 'published');
+      assert.equal(res.statusCode, 202, JSON.stringify(answer));
+      assert.equal(answer.results[0].status, 'running', 'answered once its hand-off claim is written');
+      await waitFor('the call to transform', async () => (calls.length ? true : undefined));
       assert.equal(calls.length, 1);
       assert.equal(calls[0].auth, `Bearer ${env.INTERNAL_TOKEN}`);
+      assert.match(String(calls[0].run), /^[0-9a-f-]{36}$/, 'the hand-off claim\'s run id');
       assert.equal(JSON.parse(calls[0].body).bucket, 'incoming');
     } finally {
       assert.equal(await f.stop(), 0);

@@ -17,7 +17,7 @@ function table(rows: number): Buffer {
 
 for (const sequenceNumbers of [false, true]) {
   describe(`crash and replay (sequence numbers ${sequenceNumbers ? 'on' : 'off'})`, () => {
-    const stack = useTestStack({ POWERBI_EMULATOR_ROUTE: 'rest', WEBHOOK_WAIT_SECONDS: '2', POWERBI_SEQUENCE_NUMBERS: String(sequenceNumbers) });
+    const stack = useTestStack({ POWERBI_EMULATOR_ROUTE: 'rest', POWERBI_SEQUENCE_NUMBERS: String(sequenceNumbers) });
 
     test(sequenceNumbers ? 'kill publish mid-file, invoke again: exactly once' : 'kill publish mid-file, invoke again: every row, duplicates at most the request in flight, all counted', { timeout: 150_000 }, async () => {
       const t = stack();

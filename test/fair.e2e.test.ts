@@ -15,7 +15,7 @@ const SMALL_FROM = 900_000_000;
 const csv = (first: number, rows: number) => ['id,city,amount,when', ...Array.from({ length: rows }, (_, i) => `${first + i},São Paulo ${i % 13},${(i % 997) / 4},2026-11-${String((i % 28) + 1).padStart(2, '0')}`)].join('\n') + '\n';
 
 describe('fair under load on one push URL', () => {
-  const stack = useTestStack({ WEBHOOK_WAIT_SECONDS: '5' });
+  const stack = useTestStack();
 
   test('a 1,000-row file uploaded while six large files are sending goes before them: few of their rows between its first and its last', { timeout: 240_000 }, async () => {
     const t = stack();

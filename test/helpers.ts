@@ -31,7 +31,7 @@ export async function startTestStack(env: Record<string, string> = {}, options: 
   const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-test-'));
   const logs: string[] = [];
   const stack = await startLocalStack({
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dir, WEBHOOK_TOKEN: 'test-webhook-token-123', LOG_LEVEL: 'info', WEBHOOK_WAIT_SECONDS: '20', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dir, WEBHOOK_TOKEN: 'test-webhook-token-123', LOG_LEVEL: 'info', ...env },
     gatewayPort: 0,
     s3Port: 0,
     emulatorPort: 0,

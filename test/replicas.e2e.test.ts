@@ -27,7 +27,7 @@ function table(first: number, rows: number): Buffer {
 }
 
 describe('REPLICAS=3: duplicate notifications at the same moment', () => {
-  const stack = useTestStack({ REPLICAS: '3', WEBHOOK_WAIT_SECONDS: '5' });
+  const stack = useTestStack({ REPLICAS: '3' });
 
   test('the same notification sent to three replicas at once: every row is stored once, each file has one outcome', { timeout: 240_000 }, async () => {
     const t = stack();
@@ -67,7 +67,7 @@ describe('one process of each function: 20 files at once, then a small one', () 
   // connections on the calls between functions held the 17th file's call until a large one
   // ended: its hand-off failed, it was retried by the sweep, and a small file uploaded last
   // waited for all of them.
-  const stack = useTestStack({ WEBHOOK_WAIT_SECONDS: '5' });
+  const stack = useTestStack();
 
   test('every hand-off is taken on its first attempt, the small file included', { timeout: 240_000 }, async () => {
     const t = stack();
@@ -96,7 +96,7 @@ describe('REPLICAS=3: a file a sink refuses is partial in every place', () => {
   before(async () => {
     em = await startEmulator({ port: 0 });
     const fixed = em.state.createDataset({ name: 'fixed-columns', mode: 'Streaming', columns: [{ name: 'produto', type: 'Text' }] });
-    t = await startTestStack({ REPLICAS: '3', WEBHOOK_WAIT_SECONDS: '5', POWERBI_ROUTES: JSON.stringify({ 'fixed/': { pushUrl: em.state.pushUrl(fixed, em.url) } }) });
+    t = await startTestStack({ REPLICAS: '3', POWERBI_ROUTES: JSON.stringify({ 'fixed/': { pushUrl: em.state.pushUrl(fixed, em.url) } }) });
   });
   after(async () => {
     await t?.stop();

@@ -10,6 +10,7 @@ import { claimSettings, lifecycleConfig } from '../../shared/lifecycle/config.js
 import { Lifecycle } from '../../shared/lifecycle/index.js';
 import { checkBuckets, createStorage } from '../../shared/storage/s3.js';
 import { transformConfig } from './config.js';
+import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
 import { transformAdhoc, transformObject, type TransformDeps } from './requests.js';
 
 /** Largest object reference accepted (a few hundred bytes in practice). */
@@ -53,7 +54,8 @@ export const transform = defineFunction({
         if (type.startsWith('application/json') && event.method === 'POST') {
           // Only the webhook (or the recovery sweep) hands objects over.
           requireBearer(event.headers, [internal], 'INTERNAL_TOKEN');
-          return transformObject(await readJson(event.body, REF_MAX_BYTES, 'an object reference'), deps, ctx, { force: event.query.get('force') === 'true', deadline: event.deadline });
+          const handed = event.headers[RUN_ID_HEADER];
+          return transformObject(await readJson(event.body, REF_MAX_BYTES, 'an object reference'), deps, ctx, { force: event.query.get('force') === 'true', handed: typeof handed === 'string' ? handed : undefined, deadline: event.deadline });
         }
         // Ad-hoc use is open unless ADHOC_TOKEN is set; publishing an ad-hoc file writes outputs
         // and pushes rows, so it needs the chain's own credential.

@@ -115,7 +115,7 @@ function notClaimed(taken: Exclude<ClaimAttempt, { kind: 'claimed' }>, id: strin
  * failure a retry can help leaves the version waiting for its next attempt; one it cannot ends it
  * failed, with its record. A run that loses its claim stops (its signal aborts the stream).
  */
-export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext, opts: { force?: boolean; deadline?: AbortSignal } = {}): Promise<FunctionResult> {
+export async function transformObject(refInput: unknown, deps: TransformDeps, ctx: FunctionContext, opts: { force?: boolean; handed?: string; deadline?: AbortSignal } = {}): Promise<FunctionResult> {
   const ref = objectRef(refInput, deps);
   const lifecycle = deps.lifecycle;
   // The version's records are read beside the source's HEAD when the event names its etag: one
@@ -136,7 +136,8 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
     log.info('reprocess requested', { id });
   }
   const runId = Lifecycle.runId();
-  const taken = await lifecycle.claims.take(id, source, runId, { force: opts.force, looked: look && id === lookId ? await look : undefined });
+  // A hand-off claim (the webhook's, its run id in the call) is taken over; none is taken as any claim is.
+  const taken = await lifecycle.claims.take(id, source, runId, { force: opts.force, handed: opts.handed, looked: look && id === lookId ? await look : undefined });
   if (taken.kind !== 'claimed') return notClaimed(taken, id);
   const claim = taken.claim;
   claim.startHeartbeat((why) => log.warn('claim lost: stopping', { id, runId, why }));

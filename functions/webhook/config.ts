@@ -5,7 +5,6 @@ export const webhookConfig = component({
   name: 'webhook',
   vars: {
     WEBHOOK_TOKEN: variable(token, 'Bearer token MinIO sends (its `auth_token`). Required by the webhook.', { secret: 'webhook-token' }),
-    WEBHOOK_WAIT_SECONDS: variable(num(25, 0, 55), 'How long the webhook waits for a run to claim an object version before answering MinIO 202 anyway (it answers as soon as one does).'),
     RECONCILE_SECONDS: variable(num(300, 1, 86_400), 'How often the input bucket is listed for object versions the pipeline has no record of (also at start).'),
     TRANSFORM_URL: variable(optionalUrl, 'Where transform is called (default: `<GATEWAY_URL>/function/transform`).'),
   },

@@ -10,6 +10,10 @@ import { Problem } from '../../shared/runtime/problem.js';
 import { fixturePath } from '../../test/kit.js';
 import { contextOf, create, eventOf, recorder } from '../../test/unit-helpers.js';
 import { webhook } from './handler.js';
+import { Lifecycle, versionId } from '../../shared/lifecycle/index.js';
+import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
+import { createStorage } from '../../shared/storage/s3.js';
+import { waitFor } from '../../test/helpers.js';
 
 const put = readFileSync(fixturePath('minio-events/put-simple.json'), 'utf8');
 const TOKEN = 'unit-test-token-0123456789';
@@ -19,11 +23,13 @@ describe('webhook handler', () => {
   let fn: ReturnType<typeof create>;
   let dir: string;
   let s3: EmbeddedS3;
+  let lifecycle: Lifecycle;
   before(async () => {
     transform = await recorder(() => ({ status: 200, json: { status: 'published' } }));
     // The webhook reads the lifecycle's records (the output bucket) before it hands anything on.
     dir = mkdtempSync(join(tmpdir(), 'webhook-unit-'));
     s3 = await startEmbeddedS3({ directory: dir, accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['incoming', 'processed'] });
+    lifecycle = new Lifecycle(createStorage({ S3_ENDPOINT: s3.url, S3_ACCESS_KEY: LOCAL_S3_ACCESS_KEY, S3_SECRET_KEY: LOCAL_S3_SECRET_KEY, S3_REGION: 'us-east-1', S3_PART_SIZE_MB: 8 }), 'processed', { claimMs: 30_000, maxAttempts: 20 });
     fn = create(webhook, { WEBHOOK_TOKEN: TOKEN, INTERNAL_TOKEN: 'unit-internal-token-0123456', TRANSFORM_URL: `${transform.url}/function/transform`, S3_ENDPOINT: s3.url, LOG_LEVEL: 'error' });
   });
   after(async () => {
@@ -37,13 +43,40 @@ describe('webhook handler', () => {
     await assert.rejects(fn.handle(eventOf({ body: put, headers: { 'content-type': 'application/json' } }), contextOf('webhook')), (err) => err instanceof Problem && err.status === 401);
   });
 
-  test('an object creation in the input bucket is handed to transform as an object reference', async () => {
+  test('an object creation is claimed for the hand-off and answered at once; transform gets the reference and the claim\'s run id', async () => {
     const res = await fn.handle(eventOf({ body: put, headers: { authorization: `Bearer ${TOKEN}` } }), contextOf('webhook'));
-    assert.equal(res.status, 200);
-    const ref = JSON.parse(transform.bodies.at(-1)!);
+    assert.equal(res.status, 202);
     const record = JSON.parse(put).Records[0].s3.object;
+    const id = versionId({ bucket: 'incoming', key: 'sales/2026-11/customers.csv', etag: record.eTag });
+    assert.deepEqual((res.json as { results: { status: string; id: string }[] }).results.map((r) => [r.status, r.id]), [['running', id]], 'a run holds it: the hand-off');
+    await waitFor('the call to transform', async () => (transform.bodies.length ? true : undefined));
+    const ref = JSON.parse(transform.bodies.at(-1)!);
     assert.deepEqual({ bucket: ref.bucket, key: ref.key, etag: ref.etag, size: ref.size }, { bucket: 'incoming', key: 'sales/2026-11/customers.csv', etag: record.eTag, size: record.size });
-    assert.equal((res.json as { results: { status: string }[] }).results[0].status, 'published', 'transform\'s answer, in the lifecycle\'s words');
+    assert.match(String(transform.headers.at(-1)![RUN_ID_HEADER]), /^[0-9a-f-]{36}$/, 'the hand-off claim\'s run id, for transform to take it over');
+    // This transform answered without taking the claim over: the webhook deletes its claim (nothing left to run).
+    await waitFor('the hand-off claim released', async () => ((await lifecycle.claims.read(id)) ? undefined : true));
+  });
+
+  test('transform unreachable: answered at once all the same; the version then waits for its next attempt, counted, with the reason', async () => {
+    const down = create(webhook, { WEBHOOK_TOKEN: TOKEN, INTERNAL_TOKEN: 'unit-internal-token-0123456', TRANSFORM_URL: 'http://127.0.0.1:9/function/transform', S3_ENDPOINT: s3.url, LOG_LEVEL: 'error', RECONCILE_SECONDS: '3600' });
+    try {
+      const event = JSON.parse(put);
+      event.Records[0].s3.object.key = 'down.csv';
+      const res = await down.handle(eventOf({ body: JSON.stringify(event), headers: { authorization: `Bearer ${TOKEN}` } }), contextOf('webhook'));
+      assert.equal(res.status, 202);
+      const id = versionId({ bucket: 'incoming', key: 'down.csv', etag: event.Records[0].s3.object.eTag });
+      const waiting = await waitFor('the version waiting', async () => {
+        const s = await lifecycle.status(id);
+        return s.phase === 'waiting' ? s : undefined;
+      }, 15_000);
+      assert.equal(waiting.claim!.attempts, 1);
+      assert.match(waiting.claim!.last!.title, /unreachable/);
+      assert.ok(Date.parse(waiting.claim!.expiresAt) > Date.now(), 'not due yet: the next attempt waits');
+      const again = await down.handle(eventOf({ body: JSON.stringify(event), headers: { authorization: `Bearer ${TOKEN}` } }), contextOf('webhook'));
+      assert.deepEqual((again.json as { results: { status: string }[] }).results.map((r) => r.status), ['waiting'], 'a redelivery before it is due hands nothing on');
+    } finally {
+      await down.shutdown?.();
+    }
   });
 
   test('an event for another bucket is answered 200 and ignored, with the reason', async () => {

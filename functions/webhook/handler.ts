@@ -23,7 +23,6 @@ export const webhook = defineFunction({
     const deps: WebhookDeps = {
       token: config.webhook.WEBHOOK_TOKEN,
       filter: { buckets: [config.storage.INPUT_BUCKET], prefix: config.storage.INPUT_PREFIX, suffixes: config.storage.INPUT_SUFFIXES },
-      waitSeconds: config.webhook.WEBHOOK_WAIT_SECONDS,
       transformUrl: config.webhook.TRANSFORM_URL ?? config.gateway.functionUrl('transform'),
       internalToken: config.chain.INTERNAL_TOKEN,
       lifecycle,

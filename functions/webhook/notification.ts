@@ -2,8 +2,8 @@
  * What the webhook function does with a notification: check the bearer token (constant
  * time), validate the S3 event, keep object creations in watched buckets and suffixes, and
  * hand each object version to `transform` unless the lifecycle says it needs nothing: it has its
- * outcome already (a replay), or a live run holds it. It answers MinIO as soon as a run holds
- * the version (or transform answered), so MinIO's one-at-a-time delivery never waits for a file:
+ * outcome already (a replay), or a live run holds it. It answers MinIO once its hand-off claim is
+ * written, before calling transform, so MinIO's one-at-a-time delivery never waits for a file:
  * 200 when every record has its outcome or was ignored, 202 while one is running or waiting for
  * its next attempt (the lifecycle's records carry it on), 5xx only when the store itself could
  * not be reached (a retry by MinIO is then what helps).
@@ -15,7 +15,8 @@ import { keyProblem } from '../../shared/storage/layout.js';
 import { invoke, readAnswer } from '../../shared/runtime/invoke.js';
 import { Problem, problems, type ProblemDetails } from '../../shared/runtime/problem.js';
 import { decide, s3EventSchemas, type ObjectRef } from '../../shared/storage/s3-event.js';
-import { isOutcome, versionId, type Lifecycle, type Phase } from '../../shared/lifecycle/index.js';
+import { isOutcome, Lifecycle, versionId, type HeldClaim, type Phase } from '../../shared/lifecycle/index.js';
+import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
 import { storageProblems } from '../../shared/storage/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
 import { classifyStatus, withRetries, type RetryPolicy } from '../../shared/runtime/retry.js';
@@ -25,8 +26,6 @@ export interface WebhookDeps {
   token: string;
   /** Which objects are processed. */
   filter: { buckets: string[]; prefix: string; suffixes: string[] };
-  /** How long to wait for a run to take the version before answering 202 anyway. */
-  waitSeconds: number;
   transformUrl: string;
   /** The credential of the calls inside the chain. */
   internalToken: string;
@@ -40,7 +39,7 @@ export interface HandOff {
   status: Phase;
   replay?: boolean;
   id: string;
-  /** transform's answer, when it came before the webhook answered. */
+  /** What the record ended with, when it ended here (failed for good). */
   result?: unknown;
   retryAt?: string;
 }
@@ -48,13 +47,13 @@ export interface HandOff {
 /** Calling transform: connection failures retried through the one policy before the version is deferred. */
 const INVOKE_POLICY: RetryPolicy = { maxRetries: 3, baseMs: 200, maxMs: 2_000 };
 
-async function callTransform(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promise<{ status: number; result: unknown }> {
+async function callTransform(ref: ObjectRef, runId: string, deps: WebhookDeps, ctx: FunctionContext): Promise<{ status: number; result: unknown }> {
   try {
     const res = await withRetries(
       () =>
         invoke(deps.transformUrl, {
           target: 'transform',
-          headers: { 'content-type': 'application/json', ...bearer(deps.internalToken) },
+          headers: { 'content-type': 'application/json', ...bearer(deps.internalToken), [RUN_ID_HEADER]: runId },
           body: JSON.stringify(ref),
           callId: ctx.callId,
           retries: 0,
@@ -78,46 +77,52 @@ function phaseOf(answer: { status: number; result: unknown }): { status: Phase; 
 }
 
 /**
- * Hand one object version on: nothing to do when it has its outcome or a live run; else call
- * transform and answer as soon as a run holds the version (the call goes on without the webhook
- * waiting for it) or transform answered. A hand-off that fails before any run took the version
- * is recorded as waiting for its next attempt (counted), and the sweep hands it on when due.
+ * Hand one object version on: nothing to do when it has its outcome or a live run holds it; else
+ * the webhook claims it for the hand-off (a conditional write, as any run does), answers, and calls
+ * transform with the claim's run id, which transform's run takes over as its own. MinIO's
+ * one-at-a-time delivery so waits for three requests on the store, not for the call. A call that
+ * fails before transform took the claim leaves the version waiting for its next attempt (counted);
+ * a claim no run took expires (CLAIM_SECONDS) — the sweep hands the version on when either is due.
  */
 export async function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promise<HandOff> {
   const id = versionId(ref);
-  const seen = await deps.lifecycle.status(id);
-  if (isOutcome(seen.phase)) {
-    metrics.replays.inc({ outcome: seen.phase });
-    return { status: seen.phase, replay: true, id };
+  const taken = await deps.lifecycle.claims.take(id, { kind: 'object', ...ref }, Lifecycle.runId());
+  if (taken.kind === 'finished') {
+    if (taken.gaveUp) return { status: 'failed', id, result: { status: 'failed', failure: taken.record.failure } };
+    metrics.replays.inc({ outcome: taken.record.outcome });
+    return { status: taken.record.outcome, replay: true, id };
   }
-  if (seen.phase === 'running') return { status: 'running', id };
-  const call = callTransform(ref, deps, ctx);
-  const taken = new AbortController();
-  const first = await Promise.race([call.then((a) => ({ answered: a })), deps.lifecycle.untilTaken(id, deps.waitSeconds * 1000, taken.signal).then((s) => ({ status: s }))]);
-  taken.abort();
-  if ('status' in first) {
-    // The call goes on without the webhook waiting for it; its end is logged, the records carry it.
-    void call.then((a) => ctx.log[a.status >= 400 ? 'warn' : 'info']('hand-off ended', { bucket: ref.bucket, key: ref.key, transformStatus: a.status, outcome: (a.result as { status?: unknown })?.status }));
-    if (first.status.phase !== 'pending' && first.status.phase !== 'waiting') return { status: first.status.phase, id };
-    // No run took it within the wait: recorded as waiting, so that the sweep hands it on if none does.
-    return defer(ref, id, deps, ctx, 0, problems.downstreamFailed(`no run took the version within ${deps.waitSeconds} s`));
-  }
-  const answer = 'answered' in first ? first.answered : await call;
-  const phase = phaseOf(answer);
-  if (!phase.retryable) return { status: phase.status, replay: phase.replay, id, result: answer.result };
-  const body = answer.result as ProblemDetails | undefined;
-  return defer(ref, id, deps, ctx, answer.status, body?.title ? Problem.fromDetails(body) : problems.downstreamFailed(`transform answered ${answer.status}`));
+  if (taken.kind === 'running') return { status: 'running', id };
+  if (taken.kind === 'waiting') return { status: 'waiting', id, retryAt: taken.holder.expiresAt };
+  // Not renewed: a call that never reaches transform must not hold the version. transform takes
+  // the claim over even once it has expired, unless the sweep has handed the version on again.
+  void passOn(taken.claim, ref, deps, ctx);
+  return { status: 'running', id };
 }
 
-/** No run took the version: it waits for its next attempt, counted (and fails for good past MAX_ATTEMPTS). */
-async function defer(ref: ObjectRef, id: string, deps: WebhookDeps, ctx: FunctionContext, status: number, problem: Problem): Promise<HandOff> {
-  const deferred = await deps.lifecycle.claims.defer(id, { kind: 'object', ...ref }, problem, classifyStatus(status));
-  if ('failed' in deferred) {
-    ctx.log.error('failed for good after too many attempts', { bucket: ref.bucket, key: ref.key, attempts: deferred.failed.attempts, record: deferred.failed.failure });
-    return { status: 'failed', id, result: { status: 'failed', failure: deferred.failed.failure, last: problem.toJSON() } };
+/**
+ * The call to transform with a hand-off claim, after the webhook answered. transform's run takes
+ * the claim over (every write of the webhook's after that is refused: its etag is gone); a call
+ * that ended without that — transform unreachable, or an answer before any run took it (the
+ * version superseded, the object gone) — leaves the version waiting for its next attempt when a
+ * retry may help, and no claim when not.
+ */
+async function passOn(claim: HeldClaim, ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promise<void> {
+  const answer = await callTransform(ref, claim.runId, deps, ctx);
+  const phase = phaseOf(answer);
+  ctx.log[answer.status >= 400 ? 'warn' : 'info']('hand-off ended', { bucket: ref.bucket, key: ref.key, id: claim.id, transformStatus: answer.status, outcome: phase.status });
+  if (claim.lost) return; // a run took it over: its records say the rest
+  try {
+    if (!phase.retryable) return void (await claim.release());
+    const body = answer.result as ProblemDetails | undefined;
+    const problem = body?.title ? Problem.fromDetails(body) : problems.downstreamFailed(`transform answered ${answer.status}`);
+    const next = await claim.defer(problem, classifyStatus(answer.status));
+    if ('failed' in next) ctx.log.error('failed for good after too many attempts', { bucket: ref.bucket, key: ref.key, attempts: claim.attempts, record: next.failed.failure });
+    else ctx.log.warn('hand-off failed: the next attempt waits', { bucket: ref.bucket, key: ref.key, transformStatus: answer.status, attempts: claim.attempts, retryAt: next.retryAt });
+  } catch (err) {
+    // Refused: a run took the claim over after all. Unreachable store: the claim expires, the sweep hands it on.
+    if (!claim.lost) ctx.log.error('hand-off: the claim could not be updated; it expires and the sweep hands it on', { bucket: ref.bucket, key: ref.key, error: err });
   }
-  ctx.log.warn('hand-off failed: the next attempt waits', { bucket: ref.bucket, key: ref.key, transformStatus: status, attempts: deferred.attempts, retryAt: deferred.retryAt });
-  return { status: 'waiting', id, retryAt: deferred.retryAt, result: problem.toJSON() };
 }
 
 /** MinIO sends one record per request; a batch from other stores stays far below this. */

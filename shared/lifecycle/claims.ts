@@ -38,7 +38,8 @@ export type ClaimAttempt =
   | { kind: 'claimed'; claim: HeldClaim }
   | { kind: 'running'; holder: Claim }
   | { kind: 'waiting'; holder: Claim }
-  | { kind: 'finished'; record: OutcomeRecord };
+  /** The version has its outcome (`gaveUp`: this attempt was past the ceiling, and recorded it). */
+  | { kind: 'finished'; record: OutcomeRecord; gaveUp?: boolean };
 
 type VersionSource = Extract<Source, { kind: 'object' }>;
 
@@ -62,8 +63,11 @@ export class Claims {
   /**
    * Take the version's claim for run `runId`, unless a live run holds it, its next attempt is not
    * due yet, or it has an outcome. `force` (a reprocess on purpose) ignores the outcome and the wait.
+   * `handed`: the run id of a claim written to hand the version on (the webhook's): that claim,
+   * live or not, is taken over as this attempt's own (not counted again); once taken, its id is
+   * gone from the record, so of any number of calls that carry it exactly one takes it.
    */
-  async take(id: string, source: VersionSource, runId: string, opts: { force?: boolean; looked?: Look } = {}): Promise<ClaimAttempt> {
+  async take(id: string, source: VersionSource, runId: string, opts: { force?: boolean; looked?: Look; handed?: string } = {}): Promise<ClaimAttempt> {
     for (let round = 0; round < 12; round++) {
       // The outcome and the claim in one round trip (or a look taken just before); an outcome
       // recorded after the look is caught below, a claim changed since makes the write fail.
@@ -71,11 +75,12 @@ export class Claims {
       if (before) return { kind: 'finished', record: before };
       const now = Date.now();
       const prior = seen?.value;
-      if (prior && Date.parse(prior.expiresAt) > now) {
+      const handedOver = !!opts.handed && prior?.runId === opts.handed;
+      if (prior && Date.parse(prior.expiresAt) > now && !handedOver) {
         if (prior.runId) return { kind: 'running', holder: prior };
         if (!opts.force) return { kind: 'waiting', holder: prior };
       }
-      const attempts = opts.force ? 1 : (prior?.attempts ?? 0) + 1;
+      const attempts = opts.force ? 1 : handedOver ? prior.attempts : (prior?.attempts ?? 0) + 1;
       const record = this.fresh(id, source, runId, attempts, prior);
       const etag = seen ? await this.store.replace(stateKeys.claim(id), record, seen.etag) : await this.store.create(stateKeys.claim(id), record);
       if (!etag) continue; // another claimer was first: look again
@@ -86,7 +91,7 @@ export class Claims {
         await claim.release();
         return { kind: 'finished', record: done };
       }
-      if (attempts > this.settings.maxAttempts) return { kind: 'finished', record: await claim.giveUp(prior?.last) };
+      if (attempts > this.settings.maxAttempts) return { kind: 'finished', record: await claim.giveUp(prior?.last), gaveUp: true };
       return { kind: 'claimed', claim };
     }
     throw lifecycleProblems.contended(`the claim of ${id} kept changing while it was taken`);

@@ -12,7 +12,6 @@ import { CLAIMS_PREFIX, recordOfKey, stateKeys, versionId } from './keys.js';
 import { Outcomes } from './outcomes.js';
 import { recordSchemas, type Claim, type OutcomeRecord, type Phase } from './records.js';
 import { ConditionalStore } from '../storage/conditional-store.js';
-import { sleep } from '../runtime/retry.js';
 
 export { versionId, recordOfKey } from './keys.js';
 export { OUTCOMES, PHASES, isOutcome, type Outcome, type Phase, type Claim, type OutcomeRecord, type Manifest, manifestSchema } from './records.js';
@@ -54,23 +53,6 @@ export class Lifecycle {
     const claim = seen?.value;
     if (!claim) return { phase: 'pending' };
     return { phase: claim.runId && Date.parse(claim.expiresAt) > now ? 'running' : 'waiting', claim };
-  }
-
-  /**
-   * Wait until a run holds the version (its claim, polled), or `ms` pass or `signal` aborts; then
-   * the version's status. Only the claim is polled (one request, not two, on a store every replica
-   * shares): a run that ends before a poll sees its claim has answered its caller by then, which
-   * is what the webhook races this with.
-   */
-  async untilTaken(id: string, ms: number, signal?: AbortSignal): Promise<VersionStatus> {
-    const until = Date.now() + ms;
-    // Every 20 ms for the first second (a hand-off usually takes a claim within it), then less often.
-    for (let waited = 0, wait = 20; ; waited += wait, wait = waited < 1000 ? 20 : Math.min(250, wait * 2)) {
-      const claim = (await this.claims.read(id))?.value;
-      if (claim?.runId && Date.parse(claim.expiresAt) > Date.now()) return { phase: 'running', claim };
-      if (Date.now() >= until || signal?.aborted) return this.status(id);
-      await sleep(Math.min(wait, Math.max(0, until - Date.now())), signal).catch(() => undefined);
-    }
   }
 
   /**

@@ -62,6 +62,44 @@ describe('claims', () => {
     }
   });
 
+  test('a hand-off claim raced by 3 runs that carry its run id, and one that does not, 50 times: exactly one carrier takes it over, not counted again', { timeout: 120_000 }, async () => {
+    const claimers = [replica(), replica(), replica(), replica()];
+    for (let round = 0; round < 50; round++) {
+      const { source, id } = version(`handoff/${round}.csv`);
+      const handOff = await replica().claims.take(id, source, `handoff-${round}`);
+      assert.equal(handOff.kind, 'claimed');
+      if (handOff.kind !== 'claimed') return;
+      handOff.claim.startHeartbeat(); // (the webhook does not renew it; a renewal here races the take-overs too)
+      const tries = await Promise.all(claimers.map((l, i) => l.claims.take(id, source, Lifecycle.runId(), i < 3 ? { handed: `handoff-${round}` } : {})));
+      const won = tries.filter((t) => t.kind === 'claimed');
+      assert.equal(won.length, 1, `round ${round}: ${tries.map((t) => t.kind).join(',')}`);
+      assert.notEqual(tries[3].kind, 'claimed', 'a run without the hand-off id finds it running');
+      assert.equal(won[0].kind === 'claimed' && won[0].claim.attempts, 1, 'the hand-off and its run are one attempt');
+      const now = (await claimers[0].claims.read(id))!.value;
+      assert.equal(now.runId, won[0].kind === 'claimed' ? won[0].claim.runId : '', 'the claim names the run, not the hand-off');
+      // The hand-off's own writes are refused from now on: it can neither release nor defer the run's claim.
+      await assert.rejects(handOff.claim.defer(problems.downstreamUnreachable('transform'), { kind: 'retryable', reason: 'test' }), (err: Error & { status?: number }) => err.status === 409);
+      assert.equal(await claimers[0].claims.read(id).then((c) => c?.value.runId), now.runId);
+      handOff.claim.end();
+      assert.equal((await replica().claims.take(id, source, Lifecycle.runId(), { handed: `handoff-${round}` })).kind, 'running', 'a late call with the hand-off id finds the run');
+    }
+  });
+
+  test('an expired hand-off claim: its carrier still takes it over as the same attempt, unless the sweep handed the version on first', async () => {
+    const { source, id } = version('handoff-expired.csv');
+    assert.equal((await replica(1).claims.take(id, source, 'handoff-late')).kind, 'claimed');
+    await new Promise((r) => setTimeout(r, 5));
+    const late = await replica().claims.take(id, source, 'run-late', { handed: 'handoff-late' });
+    assert.deepEqual([late.kind, late.kind === 'claimed' && late.claim.attempts], ['claimed', 1]);
+
+    const other = version('handoff-swept.csv');
+    assert.equal((await replica(1).claims.take(other.id, other.source, 'handoff-lost')).kind, 'claimed');
+    await new Promise((r) => setTimeout(r, 5));
+    const swept = await replica().claims.take(other.id, other.source, 'handoff-sweep'); // the sweep's own hand-off
+    assert.deepEqual([swept.kind, swept.kind === 'claimed' && swept.claim.attempts], ['claimed', 2], 'a claim no run took counts as an attempt');
+    assert.equal((await replica().claims.take(other.id, other.source, 'run-late', { handed: 'handoff-lost' })).kind, 'running', 'the late call finds the sweep\'s');
+  });
+
   test('a heartbeat keeps the claim; a run that stops renewing is taken over, and its next write is refused (its signal aborts)', async () => {
     const { source, id } = version('heartbeat.csv');
     const a = await replica(300).claims.take(id, source, 'run-a');
