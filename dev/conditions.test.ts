@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startEmbeddedS3, type EmbeddedS3 } from './embedded-s3.js';
@@ -169,5 +170,28 @@ describe('a client that goes away mid-request (SIGKILL)', () => {
     await waiting;
     const next = fake('GET');
     await within(requests.scope(next.req, next.res, ['cond', 'held.json'], {})!.start(), 1000, 'the read after it');
+  });
+});
+
+describe('a bucket\'s configuration, kept in memory by the store', () => {
+  // s3rver read it from disk for every request; the store keeps it, and must drop it when it is written.
+  const preflight = async () => {
+    const res = await fetch(`${server.url}/cond/cors.txt`, { method: 'OPTIONS', headers: { origin: 'http://a.example', 'access-control-request-method': 'GET' } });
+    return [res.status, res.headers.get('access-control-allow-origin')];
+  };
+  const cors = (method: 'PUT' | 'DELETE', xml = '') =>
+    (s3 as unknown as { makeRequestAsyncOmit(o: object, p: string, codes: number[]): Promise<unknown> }).makeRequestAsyncOmit(
+      { method, bucketName: 'cond', query: 'cors', headers: xml ? { 'Content-MD5': createHash('md5').update(xml).digest('base64') } : {} },
+      xml,
+      [200, 204],
+    );
+
+  test('a CORS configuration put or deleted through the API is what the next request meets', async () => {
+    await put('cors.txt', 'hi');
+    assert.deepEqual([await preflight(), await preflight()], [[403, null], [403, null]], 'none yet (and the answer kept)');
+    await cors('PUT', '<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>');
+    assert.deepEqual(await preflight(), [200, '*']);
+    await cors('DELETE');
+    assert.deepEqual(await preflight(), [403, null]);
   });
 });

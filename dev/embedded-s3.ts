@@ -33,9 +33,61 @@ const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem.js') as
   prototype: {
     putContent(path: string, content: Buffer | Readable): Promise<[number, string]>;
     existsObject(bucket: string, key: string): Promise<boolean>;
+    getSubresource(bucket: string, key: string | undefined, type: string): Promise<unknown>;
+    putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
+    deleteSubresource(bucket: string, key: string | undefined, type: string): Promise<void>;
+    putBucket(bucket: string): Promise<unknown>;
+    deleteBucket(bucket: string): Promise<unknown>;
+    reset(): void;
   };
 };
 const existsObject = FilesystemStore.prototype.existsObject;
+
+/**
+ * s3rver reads a bucket's CORS and website configuration from disk for every request: two opens
+ * that fail when there is none (an exception each), a third of its main-thread time with 50 files
+ * in flight, which every other request queued behind (MinIO keeps a bucket's configuration in
+ * memory). They change only through this store's own writes: kept per store and bucket, dropped
+ * when a configuration or the bucket is written or deleted.
+ */
+type Store = { rootDirectory: string };
+const bucketConfigs = new Map<string, Promise<unknown>>();
+const configKey = (store: Store, bucket: string, type = '') => `${store.rootDirectory}\0${bucket}\0${type}`;
+const forgetBucketConfigs = (store: Store, bucket: string) => {
+  for (const k of bucketConfigs.keys()) if (k.startsWith(configKey(store, bucket))) bucketConfigs.delete(k);
+};
+const { getSubresource, putSubresource, deleteSubresource, putBucket, deleteBucket, reset } = FilesystemStore.prototype;
+FilesystemStore.prototype.getSubresource = function (this: Store, bucket, key, type) {
+  if (key !== undefined) return getSubresource.call(this, bucket, key, type);
+  const k = configKey(this, bucket, type);
+  let config = bucketConfigs.get(k);
+  if (!config) {
+    config = getSubresource.call(this, bucket, key, type);
+    bucketConfigs.set(k, config);
+    config.catch(() => bucketConfigs.delete(k));
+  }
+  return config;
+};
+FilesystemStore.prototype.putSubresource = function (this: Store, bucket, key, resource) {
+  forgetBucketConfigs(this, bucket);
+  return putSubresource.call(this, bucket, key, resource).finally(() => forgetBucketConfigs(this, bucket));
+};
+FilesystemStore.prototype.deleteSubresource = function (this: Store, bucket, key, type) {
+  forgetBucketConfigs(this, bucket);
+  return deleteSubresource.call(this, bucket, key, type).finally(() => forgetBucketConfigs(this, bucket));
+};
+FilesystemStore.prototype.putBucket = function (this: Store, bucket) {
+  forgetBucketConfigs(this, bucket);
+  return putBucket.call(this, bucket);
+};
+FilesystemStore.prototype.reset = function (this: Store) {
+  for (const k of bucketConfigs.keys()) if (k.startsWith(`${this.rootDirectory}\0`)) bucketConfigs.delete(k);
+  reset.call(this);
+};
+FilesystemStore.prototype.deleteBucket = function (this: Store, bucket) {
+  forgetBucketConfigs(this, bucket);
+  return deleteBucket.call(this, bucket).finally(() => forgetBucketConfigs(this, bucket));
+};
 
 /**
  * S3 replaces an object atomically: a PUT whose body breaks off leaves the old object (or
