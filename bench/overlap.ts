@@ -2,7 +2,7 @@
  * `BENCH_SECTIONS=overlap npm run bench` (or `npx tsx bench/overlap.ts`): whether files overlap
  * in the local pipeline (issue 26's goals), the output bucket only (POWERBI_ENABLED=false: Power
  * BI's own pace is the replicas section's), one process per function, MinIO's one-at-a-time
- * delivery as the local bridge models it, the webhook's default wait:
+ * delivery as the local bridge models it:
  * - one 1M-row `mixed` file, upload to outcome, against the same rows as 50 files of 20,000 rows
  *   uploaded at once, first upload to last outcome (goal: within 1.1×);
  * - a 1,000-row file uploaded right after a large `mixed` file (OVERLAP_BIG_MB, default 1000):
