@@ -97,28 +97,6 @@ export class Claims {
     throw lifecycleProblems.contended(`the claim of ${id} kept changing while it was taken`);
   }
 
-  /**
-   * Record a version whose hand-off failed before any run claimed it (transform unreachable): it
-   * waits for its next attempt, counted, and the sweep hands it on when that is due.
-   */
-  async defer(id: string, source: VersionSource, problem: Problem, verdict: Verdict): Promise<{ retryAt: string; attempts: number } | { failed: OutcomeRecord }> {
-    for (let round = 0; round < 12; round++) {
-      const seen = await this.read(id);
-      const prior = seen?.value;
-      if (prior?.runId && Date.parse(prior.expiresAt) > Date.now()) return { retryAt: prior.expiresAt, attempts: prior.attempts }; // a run has it now
-      const attempts = (prior?.attempts ?? 0) + 1;
-      const record = waiting(this.fresh(id, source, undefined, attempts, prior), problem, verdict);
-      const etag = seen ? await this.store.replace(stateKeys.claim(id), record, seen.etag) : await this.store.create(stateKeys.claim(id), record);
-      if (!etag) continue;
-      if (attempts >= this.settings.maxAttempts) {
-        const claim = new HeldClaim(this.store, this.outcomes, this.settings, id, source, '', etag, record);
-        return { failed: await claim.giveUp(problem.toJSON()) };
-      }
-      return { retryAt: record.expiresAt, attempts };
-    }
-    throw lifecycleProblems.contended(`the claim of ${id} kept changing while it was deferred`);
-  }
-
   private fresh(id: string, source: VersionSource, runId: string | undefined, attempts: number, prior?: Claim): Claim {
     const now = new Date();
     return {

@@ -183,15 +183,22 @@ describe('outcomes and attempts', () => {
 
   test('deferred hand-offs are counted; past MAX_ATTEMPTS the version fails for good with its record', async () => {
     const { source, id } = version('ceiling.csv');
-    const l = replica(30_000, 3);
+    const l = replica(30_000, 2);
     const p = problems.downstreamUnreachable('transform');
-    const one = await l.claims.defer(id, source, p, { kind: 'retryable', reason: 'x' });
-    assert.ok('retryAt' in one && one.attempts === 1);
-    assert.equal((await l.status(id)).phase, 'waiting');
+    // A hand-off whose call failed before any run took it (the webhook's claim, deferred).
+    const handOffFails = async () => {
+      const t = await l.claims.take(id, source, Lifecycle.runId());
+      assert.equal(t.kind, 'claimed');
+      return t.kind === 'claimed' ? t.claim.defer(p, { kind: 'retryable', reason: 'x' }) : undefined;
+    };
+    const one = await handOffFails();
+    assert.ok(one && 'retryAt' in one);
+    const waiting = await l.status(id);
+    assert.deepEqual([waiting.phase, waiting.claim!.attempts], ['waiting', 1]);
     assert.equal((await l.claims.take(id, source, 'early')).kind, 'waiting', 'not before its next attempt is due');
-    await l.claims.defer(id, source, p, { kind: 'retryable', reason: 'x' });
-    const three = await l.claims.defer(id, source, p, { kind: 'retryable', reason: 'x' });
-    assert.ok('failed' in three, 'the third attempt is the last');
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(one.retryAt) - Date.now()) + 20));
+    const two = await handOffFails();
+    assert.ok(two && 'failed' in two, 'the second attempt is the last');
     const status = await l.status(id);
     assert.equal(status.phase, 'failed');
     assert.equal(status.outcome!.failure, 'failed/ceiling.csv.json');
@@ -201,7 +208,9 @@ describe('outcomes and attempts', () => {
   test('due(): a version waiting for its next attempt is listed once due; a claim left beside an outcome is cleaned up', async () => {
     const l = replica(30_000);
     const w = version('due/waiting.csv');
-    await l.claims.defer(w.id, w.source, problems.downstreamUnreachable('transform'), { kind: 'throttled', retryAfterMs: 0, reason: 'x' });
+    const handOff = await l.claims.take(w.id, w.source, Lifecycle.runId());
+    assert.equal(handOff.kind, 'claimed');
+    if (handOff.kind === 'claimed') await handOff.claim.defer(problems.downstreamUnreachable('transform'), { kind: 'throttled', retryAfterMs: 0, reason: 'x' });
     const soon = [];
     for await (const c of l.due(Date.now() + 10 * 60_000)) soon.push(c.key);
     assert.ok(soon.includes('due/waiting.csv'));
