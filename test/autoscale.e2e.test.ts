@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 import { createHash } from 'node:crypto';
 import { Lifecycle, versionId } from '../shared/lifecycle/index.js';
 import type { ScaleEvent } from '../dev/autoscaler.js';
-import { emulatorRows, lifecycleOf, useTestStack, waitFor, waitForJson, type TestStack } from './helpers.js';
+import { emulatorRows, lifecycleOf, objectExists, useTestStack, waitFor, waitForJson, type TestStack } from './helpers.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { repoRoot } from './kit.js';
 
@@ -174,7 +174,9 @@ describe('AUTOSCALE=knative: a process scaled down mid-file', () => {
     const rows = 30_000;
     const t0 = Date.now();
     const id = await upload(t, 'drain/big.csv', table(5_000_000, rows));
-    await waitFor('the file running', async () => ((await lifecycleOf(t.s3).status(id)).phase === 'running' ? true : undefined), 60_000, 50);
+    // Carried by transform: its run streams the dataset to publish, which has adopted the checkpoint
+    // ("running" alone starts earlier now: the webhook's hand-off claim, before the call reaches transform).
+    await waitFor('the file carried by transform', async () => ((await objectExists(t.s3, 'processed', `_state/${id}.progress.json`)) ? true : undefined), 60_000, 50);
     for (const c of trickles) c.end();
     for (const c of trickles) assert.equal((await c.answer).status, 200);
     const stop = await waitFor('transform scaled down', async () => since(t, t0).find((e) => e.fn === 'transform' && e.kind === 'stop'), 60_000, 100);
