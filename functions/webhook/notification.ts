@@ -80,13 +80,14 @@ function phaseOf(answer: { status: number; result: unknown }): { status: Phase; 
  * Hand one object version on: nothing to do when it has its outcome or a live run holds it; else
  * the webhook claims it for the hand-off (a conditional write, as any run does), answers, and calls
  * transform with the claim's run id, which transform's run takes over as its own. MinIO's
- * one-at-a-time delivery so waits for three requests on the store, not for the call. A call that
+ * one-at-a-time delivery so waits for two round trips to the store (the look, the claim), not
+ * for the call. A call that
  * fails before transform took the claim leaves the version waiting for its next attempt (counted);
  * a claim no run took expires (CLAIM_SECONDS) — the sweep hands the version on when either is due.
  */
 export async function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promise<HandOff> {
   const id = versionId(ref);
-  const taken = await deps.lifecycle.claims.take(id, { kind: 'object', ...ref }, Lifecycle.runId());
+  const taken = await deps.lifecycle.claims.take(id, { kind: 'object', ...ref }, Lifecycle.runId(), { handingOff: true });
   if (taken.kind === 'finished') {
     if (taken.gaveUp) return { status: 'failed', id, result: { status: 'failed', failure: taken.record.failure } };
     metrics.replays.inc({ outcome: taken.record.outcome });

@@ -66,8 +66,11 @@ export class Claims {
    * `handed`: the run id of a claim written to hand the version on (the webhook's): that claim,
    * live or not, is taken over as this attempt's own (not counted again); once taken, its id is
    * gone from the record, so of any number of calls that carry it exactly one takes it.
+   * `handingOff`: this claim is one to hand on (the webhook's); the run that takes it over reads
+   * the outcome again after its own write, so this one does not (one round trip fewer before
+   * MinIO's next event; a hand-off claim left beside an outcome is deleted by the due sweep).
    */
-  async take(id: string, source: VersionSource, runId: string, opts: { force?: boolean; looked?: Look; handed?: string } = {}): Promise<ClaimAttempt> {
+  async take(id: string, source: VersionSource, runId: string, opts: { force?: boolean; looked?: Look; handed?: string; handingOff?: boolean } = {}): Promise<ClaimAttempt> {
     for (let round = 0; round < 12; round++) {
       // The outcome and the claim in one round trip (or a look taken just before); an outcome
       // recorded after the look is caught below, a claim changed since makes the write fail.
@@ -86,7 +89,7 @@ export class Claims {
       if (!etag) continue; // another claimer was first: look again
       const claim = new HeldClaim(this.store, this.outcomes, this.settings, id, source, runId, etag, record);
       // An outcome recorded between the look and the claim: the version is finished.
-      const done = opts.force ? undefined : await this.outcomes.read(id);
+      const done = opts.force || opts.handingOff ? undefined : await this.outcomes.read(id);
       if (done) {
         await claim.release();
         return { kind: 'finished', record: done };

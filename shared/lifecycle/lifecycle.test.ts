@@ -100,6 +100,20 @@ describe('claims', () => {
     assert.equal((await replica().claims.take(other.id, other.source, 'run-late', { handed: 'handoff-lost' })).kind, 'running', 'the late call finds the sweep\'s');
   });
 
+  test('a hand-off claim written over an outcome its look missed: the run that takes it finds the outcome, and the due sweep deletes the claim', async () => {
+    const { source, id } = version('handoff-finished.csv');
+    const l = replica();
+    await l.outcomes.record({ id, source, outcome: 'published' });
+    const handOff = await l.claims.take(id, source, 'handoff-stale', { handingOff: true, looked: {} }); // a look from before the outcome
+    assert.equal(handOff.kind, 'claimed', 'no second read of the outcome: the hand-off is claimed');
+    const run = await replica().claims.take(id, source, Lifecycle.runId(), { handed: 'handoff-stale' });
+    assert.equal(run.kind, 'finished', 'the run that takes it over finds the outcome');
+    const listed = [];
+    for await (const c of l.due(Date.now() + 10 * 60_000)) listed.push(c.key);
+    assert.ok(!listed.includes('handoff-finished.csv'), 'not due: it has its outcome');
+    assert.equal(await l.claims.read(id), undefined, 'the claim beside the outcome is gone');
+  });
+
   test('a heartbeat keeps the claim; a run that stops renewing is taken over, and its next write is refused (its signal aborts)', async () => {
     const { source, id } = version('heartbeat.csv');
     const a = await replica(300).claims.take(id, source, 'run-a');
