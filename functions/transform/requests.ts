@@ -119,10 +119,11 @@ export async function transformObject(refInput: unknown, deps: TransformDeps, ct
   const ref = objectRef(refInput, deps);
   const lifecycle = deps.lifecycle;
   // The version's records are read beside the source's HEAD when the event names its etag: one
-  // round trip fewer before the claim (MinIO's next event waits for it). A look that is stale by
-  // the time the claim is written only makes the conditional write fail and look again.
+  // round trip fewer before the claim. A look that is stale by the time the claim is written only
+  // makes the conditional write fail and look again. A hand-off's run reads only the claim: the
+  // take reads the outcome after its write (one request fewer a file).
   const lookId = ref.etag && !opts.force ? versionId(ref) : undefined;
-  const look = lookId ? lifecycle.claims.look(lookId) : undefined;
+  const look = lookId ? lifecycle.claims.look(lookId, !opts.handed) : undefined;
   look?.catch(() => undefined); // a failure is met where it is awaited
   const source = await versionOf(ref, deps, ctx.log);
   const log = ctx.log.child({ bucket: source.bucket, key: source.key });

@@ -54,9 +54,9 @@ export class Claims {
     return this.store.read(stateKeys.claim(id), recordSchemas().Claim);
   }
 
-  /** The version's outcome (unless `force`) and claim, read at once. */
-  async look(id: string, force = false): Promise<Look> {
-    const [done, seen] = await Promise.all([force ? undefined : this.outcomes.read(id), this.read(id)]);
+  /** The version's outcome (unless `outcome` is false) and claim, read at once. */
+  async look(id: string, outcome = true): Promise<Look> {
+    const [done, seen] = await Promise.all([outcome ? this.outcomes.read(id) : undefined, this.read(id)]);
     return { done, seen };
   }
 
@@ -74,7 +74,7 @@ export class Claims {
     for (let round = 0; round < 12; round++) {
       // The outcome and the claim in one round trip (or a look taken just before); an outcome
       // recorded after the look is caught below, a claim changed since makes the write fail.
-      const { done: before, seen } = round === 0 && opts.looked ? opts.looked : await this.look(id, opts.force);
+      const { done: before, seen } = round === 0 && opts.looked ? opts.looked : await this.look(id, !opts.force);
       if (before) return { kind: 'finished', record: before };
       const now = Date.now();
       const prior = seen?.value;

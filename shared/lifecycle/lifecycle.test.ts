@@ -106,7 +106,10 @@ describe('claims', () => {
     await l.outcomes.record({ id, source, outcome: 'published' });
     const handOff = await l.claims.take(id, source, 'handoff-stale', { handingOff: true, looked: {} }); // a look from before the outcome
     assert.equal(handOff.kind, 'claimed', 'no second read of the outcome: the hand-off is claimed');
-    const run = await replica().claims.take(id, source, Lifecycle.runId(), { handed: 'handoff-stale' });
+    // transform's run of a hand-off looks at the claim only (beside the source's HEAD): its take reads the outcome after its write.
+    const claimOnly = await replica().claims.look(id, false);
+    assert.deepEqual([claimOnly.done, claimOnly.seen?.value.runId], [undefined, 'handoff-stale']);
+    const run = await replica().claims.take(id, source, Lifecycle.runId(), { handed: 'handoff-stale', looked: claimOnly });
     assert.equal(run.kind, 'finished', 'the run that takes it over finds the outcome');
     const listed = [];
     for await (const c of l.due(Date.now() + 10 * 60_000)) listed.push(c.key);
