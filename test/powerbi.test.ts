@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { loadConfig } from '../shared/runtime/config.js';
 import { storageConfig } from '../shared/storage/config.js';
-import type { Row } from '../shared/dataset/contract.js';
+import type { DatasetHeader, Row } from '../shared/dataset/contract.js';
 import { createLogger } from '../shared/runtime/log.js';
 import { publishDataset } from '../functions/publish/publish.js';
 import { Lifecycle, versionId } from '../shared/lifecycle/index.js';
@@ -227,6 +227,49 @@ describe('Power BI sinks against the emulator', () => {
     assert.equal((result.sinks['powerbi-push'] as { rowsNotSent: number }).rowsNotSent, 250);
     const manifest = await getJson<{ stats: { rowsOut: number } }>(storage, 'processed', 'manifests/capped.csv.json');
     assert.equal(manifest!.stats.rowsOut, 400, 'the output bucket has every row');
+  });
+
+  test('the checkpoint: one save a request, carrying the acknowledgements before it; what was acknowledged is saved when the rows stop', async () => {
+    const ds = em.state.createDataset({ name: 'ack-saves', mode: 'Streaming' });
+    const sink = new PowerBiPushSink({ url: em.state.pushUrl(ds, em.url), maxRequestBytes: 2048, requestsPerSecond: 5, timeoutMs: 5000, maxRetries: 0, log });
+    const header: DatasetHeader = { type: 'header', version: 1, source: { kind: 'adhoc', name: 'acks' }, dialect: { encoding: 'utf-8', bom: false, delimiter: ',', newline: '\n' }, schema: { columns: ['id', 'city', 'amount', 'day', 'active'].map((name) => ({ name, sourceName: name, type: 'text' as const, nullable: true, origin: 'inferred' as const })) }, startedAt: new Date().toISOString() };
+    async function* rows(n: number): AsyncGenerator<Row[]> {
+      yield rowsOf(n);
+    }
+    const saves: { sending?: number; acked?: number; stored: number }[] = [];
+    const deliver = (n: number) =>
+      sink.deliver({
+        header,
+        rows: rows(n),
+        startAt: 0,
+        onSending: async (sentTo, acked) => {
+          // Every row of the requests before this one is acknowledged by this save (or was by an earlier one).
+          saves.push({ sending: sentTo, acked: acked?.rows, stored: ds.rows.length });
+        },
+        onAck: async (acked) => void saves.push({ acked, stored: ds.rows.length }),
+      });
+
+    const result = await deliver(200);
+    const sending = saves.filter((s) => s.sending !== undefined);
+    assert.equal(sending.length, result.requests, 'one save before each request');
+    assert.ok(result.requests >= 4, `${result.requests} requests`);
+    assert.equal(saves.length, result.requests + 1, 'and one after the last answer: no save of its own for each acknowledgement');
+    assert.equal(sending[0].acked, undefined);
+    for (let i = 1; i < sending.length; i++) assert.deepEqual([sending[i].acked, sending[i].stored], [sending[i - 1].sending, sending[i - 1].sending], `save ${i} carries the rows of the request before it`);
+    assert.deepEqual(saves.at(-1), { acked: 200, stored: 200 });
+
+    // The rows stop coming (the cleaned CSV cannot be read) with a request's answer in: no later
+    // request carries its acknowledgement, so it is saved on the way out.
+    ds.rows.length = 0;
+    saves.length = 0;
+    async function* broken(): AsyncGenerator<Row[]> {
+      yield rowsOf(100);
+      await new Promise((r) => setTimeout(r, 300));
+      throw new Error('the cleaned CSV could not be read');
+    }
+    await assert.rejects(sink.deliver({ header, rows: broken(), startAt: 0, onSending: async (sentTo, acked) => void saves.push({ sending: sentTo, acked: acked?.rows, stored: ds.rows.length }), onAck: async (acked) => void saves.push({ acked, stored: ds.rows.length }) }), /could not be read/);
+    assert.ok(ds.rows.length > 0 && ds.rows.length < 100, `${ds.rows.length} rows stored`);
+    assert.deepEqual(saves.at(-1), { acked: ds.rows.length, stored: ds.rows.length }, 'what was acknowledged is saved after the failure');
   });
 
   test('a replay of a published object pushes nothing', async () => {

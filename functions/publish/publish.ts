@@ -16,7 +16,7 @@ import { Problem } from '../../shared/runtime/problem.js';
 import { cleanedHeaderLine, readCleaned } from '../../shared/csv/cleaned-csv.js';
 import { csvLine } from '../../shared/csv/writer.js';
 import { parquetObject, readParquetRows } from '../../shared/parquet/object.js';
-import type { RowSink, SinkResult } from '../../shared/sinks/sink.js';
+import type { CheckpointExtra, RowSink, SinkResult } from '../../shared/sinks/sink.js';
 import { getJson, putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
 import { ObjectWriter } from '../../shared/storage/object-writer.js';
 import { outputsOf, sourceId, supersededManifest, type OutputNames } from '../../shared/storage/layout.js';
@@ -189,6 +189,10 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRow
   // retried by itself (the rows are already acknowledged: pushing them again would duplicate them).
   const progress = checkpoint.progress;
   const saveProgress = () => checkpoint.save();
+  const noteAcked = (sink: string, acked: number, extra?: CheckpointExtra) => {
+    progress.acked[sink] = acked;
+    if (extra?.sequenceBase !== undefined) progress.sequenceBase = { ...progress.sequenceBase, [sink]: extra.sequenceBase };
+  };
   for (const sink of deps.sinks) {
     const startAt = progress.acked[sink.name] ?? 0;
     // Read back from the cleaned CSV, or from the Parquet file when it is the only format.
@@ -202,13 +206,13 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRow
         sentTo: progress.sentTo?.[sink.name],
         signal: deps.signal,
         stillCurrent: () => isCurrent(),
-        onSending: async (sentTo) => {
+        onSending: async (sentTo, acked) => {
           progress.sentTo = { ...progress.sentTo, [sink.name]: Math.max(sentTo, progress.sentTo?.[sink.name] ?? 0) };
+          if (acked) noteAcked(sink.name, acked.rows, acked.extra);
           await saveProgress();
         },
         onAck: async (acked, extra) => {
-          progress.acked[sink.name] = acked;
-          if (extra?.sequenceBase !== undefined) progress.sequenceBase = { ...progress.sequenceBase, [sink.name]: extra.sequenceBase };
+          noteAcked(sink.name, acked, extra);
           await saveProgress();
         },
       });

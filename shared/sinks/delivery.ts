@@ -15,7 +15,7 @@
  */
 import type { Row } from '../dataset/contract.js';
 import { Problem } from '../runtime/problem.js';
-import type { RequestStats, SinkDelivery, SinkResult } from './sink.js';
+import type { Acked, CheckpointExtra, RequestStats, SinkDelivery, SinkResult } from './sink.js';
 
 /**
  * How a sink's service marks a refusal the driver can work around: `too-large` (HTTP 413, AMQP
@@ -74,7 +74,7 @@ export interface SinkRun {
    */
   resendsMayDuplicate: boolean;
   /** Saved with every checkpoint (the REST route's sequence-number base). */
-  checkpointExtra?: { sequenceBase?: number };
+  checkpointExtra?: CheckpointExtra;
   /** Sink-specific figures for the manifest. */
   extra?: Record<string, unknown>;
 }
@@ -129,21 +129,31 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
     if (result.rejects.length < MAX_REJECTS_LISTED) result.rejects.push({ row, reason });
   };
 
-  // Acknowledgements are checkpointed as a contiguous prefix of the dataset's rows.
+  // Acknowledgements are checkpointed as a contiguous prefix of the dataset's rows: with the next
+  // request's save (onSending) when there is one, else at once (no onSending) or at the end.
   const done = new Map<number, number>(); // batch start → batch end
   let ackedTo = d.startAt;
+  let ackSaved = d.startAt;
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
   const acknowledge = async (b: Batch) => {
     done.set(b.start, b.end);
-    let moved = false;
     while (done.has(ackedTo)) {
       const next = done.get(ackedTo)!;
       done.delete(ackedTo);
       ackedTo = next;
-      moved = true;
     }
-    if (moved) await d.onAck(ackedTo, run.checkpointExtra);
+    if (!d.onSending) await saveAcks();
+  };
+  /** The acknowledgements no save has carried yet (taken: the caller saves them). */
+  const unsavedAcks = (): Acked | undefined => {
+    if (ackedTo <= ackSaved) return undefined;
+    ackSaved = ackedTo;
+    return { rows: ackedTo, extra: run.checkpointExtra };
+  };
+  const saveAcks = async () => {
+    const acked = unsavedAcks();
+    if (acked) await d.onAck(acked.rows, acked.extra);
   };
   let stopped = false;
   let splitBudget = SPLIT_BUDGET_REFUSED;
@@ -175,17 +185,16 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
   const launch = async (b: Batch) => {
     while (inflight.size >= run.limits.inFlight) await Promise.race(inflight);
     if (failure || stopped) return;
-    // A newer version of the source stops the push before its next batch.
-    if (b.rows.length && d.stillCurrent && !(await d.stillCurrent())) {
+    // Before the request goes out, at once (one round trip between a file's requests, not two):
+    // whether a newer version of the source stops the push, and its end checkpointed (a run that
+    // dies now knows these rows may be stored; a push stopped here sends nothing, nor resumes).
+    const saving = b.rows.length && b.end > sentTo && d.onSending ? d.onSending((sentTo = b.end), unsavedAcks()) : undefined;
+    const [current] = await Promise.all([b.rows.length && d.stillCurrent ? d.stillCurrent() : true, saving]);
+    if (!current) {
       stopped = true;
       result.superseded = true;
       result.rowsNotSent = (result.rowsNotSent ?? 0) + b.rows.length;
       return;
-    }
-    // Checkpointed before the request goes out: a run that dies now knows these rows may be stored.
-    if (b.rows.length && b.end > sentTo) {
-      sentTo = b.end;
-      await d.onSending?.(sentTo);
     }
     const p: Promise<void> = (async () => {
       if (b.rows.length) await sendOrSplit(b);
@@ -200,47 +209,57 @@ export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery
 
   let index = 0;
   let batch: Batch = { start: d.startAt, end: d.startAt, rows: [], index: [], bytes: 0 };
-  for await (const rows of d.rows) {
-    for (const row of rows) {
-      const i = index++;
-      if (i < d.startAt) {
-        result.rowsSkippedAsAlreadySent++;
-        continue;
+  try {
+    for await (const rows of d.rows) {
+      for (const row of rows) {
+        const i = index++;
+        if (i < d.startAt) {
+          result.rowsSkippedAsAlreadySent++;
+          continue;
+        }
+        if (stopped) {
+          result.rowsNotSent = (result.rowsNotSent ?? 0) + 1;
+          continue;
+        }
+        batch.end = i + 1;
+        if (i >= parts.maxRowsPerFile) {
+          result.rowsNotSent = (result.rowsNotSent ?? 0) + 1;
+          continue;
+        }
+        const encoded = run.encode(row);
+        if (typeof encoded !== 'string') {
+          reject(i + 1, encoded.reject);
+          continue;
+        }
+        const size = Buffer.byteLength(encoded) + overhead;
+        if (size > budget) {
+          reject(i + 1, `row is ${size} bytes; one request holds at most ${run.limits.maxBytes}`);
+          continue;
+        }
+        const joined = batch.bytes + size + (batch.rows.length ? 1 : 0);
+        if (batch.rows.length >= run.limits.maxRows || joined > budget) {
+          batch.end = i;
+          await launch(batch);
+          batch = { start: i, end: i + 1, rows: [], index: [], bytes: 0 };
+        }
+        batch.bytes += size + (batch.rows.length ? 1 : 0);
+        batch.rows.push(encoded);
+        batch.index.push(i);
       }
-      if (stopped) {
-        result.rowsNotSent = (result.rowsNotSent ?? 0) + 1;
-        continue;
-      }
-      batch.end = i + 1;
-      if (i >= parts.maxRowsPerFile) {
-        result.rowsNotSent = (result.rowsNotSent ?? 0) + 1;
-        continue;
-      }
-      const encoded = run.encode(row);
-      if (typeof encoded !== 'string') {
-        reject(i + 1, encoded.reject);
-        continue;
-      }
-      const size = Buffer.byteLength(encoded) + overhead;
-      if (size > budget) {
-        reject(i + 1, `row is ${size} bytes; one request holds at most ${run.limits.maxBytes}`);
-        continue;
-      }
-      const joined = batch.bytes + size + (batch.rows.length ? 1 : 0);
-      if (batch.rows.length >= run.limits.maxRows || joined > budget) {
-        batch.end = i;
-        await launch(batch);
-        batch = { start: i, end: i + 1, rows: [], index: [], bytes: 0 };
-      }
-      batch.bytes += size + (batch.rows.length ? 1 : 0);
-      batch.rows.push(encoded);
-      batch.index.push(i);
+      if (failure) break;
     }
-    if (failure) break;
+    if (!failure && batch.end > batch.start) await launch(batch);
+    await Promise.all(inflight);
+  } catch (err) {
+    failure ??= err; // the rows could not be read, or a save before a request was refused
+    await Promise.allSettled(inflight);
   }
-  if (!failure && batch.end > batch.start) await launch(batch);
-  await Promise.all(inflight);
-  if (failure) throw failure;
+  if (failure) {
+    // What was acknowledged stays acknowledged for the next attempt (unless the save is refused too: the claim is lost).
+    await saveAcks().catch(() => undefined);
+    throw failure;
+  }
+  await saveAcks();
   result.durationMs = Math.round(performance.now() - started);
   return result;
 }

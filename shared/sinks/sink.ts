@@ -15,6 +15,17 @@ import type { Storage } from '../storage/s3.js';
 import type { BudgetFactory } from './shared-budget.js';
 import type { RateShareFactory } from './rate-shares.js';
 
+/** What a sink saves with its acknowledgements (the REST route's sequence-number base). */
+export interface CheckpointExtra {
+  sequenceBase?: number;
+}
+
+/** Acknowledged rows (a prefix of the dataset) to save with a request's checkpoint. */
+export interface Acked {
+  rows: number;
+  extra?: CheckpointExtra;
+}
+
 export interface SinkDelivery {
   header: DatasetHeader;
   /** Rows in dataset order, starting at row `startAt` (earlier ones were acknowledged before). */
@@ -24,10 +35,15 @@ export interface SinkDelivery {
   sequenceBase?: number;
   /** From an earlier attempt's checkpoint: one past the last row it had sent (acknowledged or not). */
   sentTo?: number;
-  /** Saved before a request goes out, with one past its last row: a resumed run then knows which rows may be stored already. */
-  onSending?: (sentTo: number) => Promise<void>;
-  /** Called after each acknowledged batch with the total rows acknowledged so far. */
-  onAck: (rowsAcked: number, extra?: { sequenceBase?: number }) => Promise<void>;
+  /**
+   * Saved before a request goes out, with one past its last row: a resumed run then knows which
+   * rows may be stored already. `acked`: acknowledgements not saved yet, saved in the same write
+   * (with `onSending`, a batch's acknowledgement goes out with the next request's save: one store
+   * write a request, not two, between a file's requests).
+   */
+  onSending?: (sentTo: number, acked?: Acked) => Promise<void>;
+  /** Saves the rows acknowledged so far (a prefix of the dataset) where no request's save carries them: after the last batch, or without `onSending`. */
+  onAck: (rowsAcked: number, extra?: CheckpointExtra) => Promise<void>;
   signal?: AbortSignal;
   /** Whether the source is still the newest version; checked before each batch (a newer upload stops the push). */
   stillCurrent?: () => Promise<boolean>;
