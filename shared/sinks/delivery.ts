@@ -6,9 +6,9 @@
  * the dataset (the checkpoints). A sink supplies only its parts: how a row is encoded and how a
  * batch is sent (its request builder and service).
  *
- * Duplicates: before a request goes out its end is checkpointed (`onSending`), so a resumed run
- * counts every row it resends that an earlier attempt had sent: with the lost answers the service
- * counts, `possibleDuplicates` is exact. A batch refused as too large is split in halves and
+ * Duplicates: before a request goes out its end is checkpointed (`onSending`, in the same write as
+ * the acknowledgements since the last save), so a resumed run counts every row it resends that an
+ * earlier attempt had sent: with the lost answers the service counts, `possibleDuplicates` is exact. A batch refused as too large is split in halves and
  * retried; a batch whose rows are refused is split the same way, within a budget, to isolate the
  * rows the destination refuses (each becomes a reject with its words). What still cannot be sent
  * ends the file partial.
