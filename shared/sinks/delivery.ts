@@ -107,159 +107,173 @@ function slice(b: Batch, from: number, to: number, overhead: number): Batch {
 
 export async function deliverInBatches(parts: BatchingSinkParts, d: SinkDelivery): Promise<SinkResult> {
   const started = performance.now();
-  const run = await parts.prepare(d);
-  const result: SinkResult = {
-    sink: parts.name,
-    rowsSent: 0,
-    rowsSkippedAsAlreadySent: 0,
-    rowsRejected: 0,
-    requests: 0,
-    retries: 0,
-    throttledMs: 0,
-    durationMs: 0,
-    rejects: [],
-    rowsNotSent: 0,
-    ...run.extra,
-  };
-  const budget = run.limits.maxBytes - run.limits.wrapperBytes;
-  const overhead = run.limits.rowOverheadBytes ?? 0;
-  const expected = expectedRequests(d, run.limits);
-  const reject = (row: number, reason: string) => {
-    result.rowsRejected++;
-    if (result.rejects.length < MAX_REJECTS_LISTED) result.rejects.push({ row, reason });
-  };
+  const delivery = new Delivery(parts, d, await parts.prepare(d));
+  await delivery.run();
+  delivery.result.durationMs = Math.round(performance.now() - started);
+  return delivery.result;
+}
 
+/** One delivery: its batch being filled, its requests in flight, and its acknowledgements. */
+class Delivery {
+  readonly result: SinkResult;
+  /** Bytes a batch's rows may take (the request's limit less its wrapper), and each row's overhead. */
+  private readonly budget: number;
+  private readonly overhead: number;
+  private readonly expected?: number;
+  private index = 0;
+  private batch: Batch;
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: unknown;
+  private stopped = false;
+  private splitBudget = SPLIT_BUDGET_REFUSED;
+  private refusedInARow = 0;
+  /** One past the last row sent (acknowledged or not), as the checkpoint has it. */
+  private sentTo: number;
   // Acknowledgements are checkpointed as a contiguous prefix of the dataset's rows: with the next
   // request's save (onSending) when there is one, else at once (no onSending) or at the end.
-  const done = new Map<number, number>(); // batch start → batch end
-  let ackedTo = d.startAt;
-  let ackSaved = d.startAt;
-  const inflight = new Set<Promise<void>>();
-  let failure: unknown;
-  const acknowledge = async (b: Batch) => {
-    done.set(b.start, b.end);
-    while (done.has(ackedTo)) {
-      const next = done.get(ackedTo)!;
-      done.delete(ackedTo);
-      ackedTo = next;
-    }
-    if (!d.onSending) await saveAcks();
-  };
-  /** The acknowledgements no save has carried yet (taken: the caller saves them). */
-  const unsavedAcks = (): Acked | undefined => {
-    if (ackedTo <= ackSaved) return undefined;
-    ackSaved = ackedTo;
-    return { rows: ackedTo, extra: run.checkpointExtra };
-  };
-  const saveAcks = async () => {
-    const acked = unsavedAcks();
-    if (acked) await d.onAck(acked.rows, acked.extra);
-  };
-  let stopped = false;
-  let splitBudget = SPLIT_BUDGET_REFUSED;
-  let refusedInARow = 0;
-  let sentTo = d.sentTo ?? 0;
-  /** Send a batch; too large (or, within budget, rows refused) splits it, and a single refused row becomes a reject. */
-  const sendOrSplit = async (b: Batch): Promise<void> => {
-    const resent = run.resendsMayDuplicate && d.sentTo ? b.index.filter((i) => i < d.sentTo!).length : 0;
-    b.rank = Math.max(result.requests, expected ?? 0);
+  private readonly done = new Map<number, number>(); // batch start → batch end
+  private ackedTo: number;
+  private ackSaved: number;
+
+  constructor(
+    private readonly parts: BatchingSinkParts,
+    private readonly d: SinkDelivery,
+    private readonly sink: SinkRun,
+  ) {
+    this.result = { sink: parts.name, rowsSent: 0, rowsSkippedAsAlreadySent: 0, rowsRejected: 0, requests: 0, retries: 0, throttledMs: 0, durationMs: 0, rejects: [], rowsNotSent: 0, ...sink.extra };
+    this.budget = sink.limits.maxBytes - sink.limits.wrapperBytes;
+    this.overhead = sink.limits.rowOverheadBytes ?? 0;
+    this.expected = expectedRequests(d, sink.limits);
+    this.batch = { start: d.startAt, end: d.startAt, rows: [], index: [], bytes: 0 };
+    this.sentTo = d.sentTo ?? 0;
+    this.ackedTo = this.ackSaved = d.startAt;
+  }
+
+  /** Every row, in batches; then what was acknowledged is saved (on a failure too, which is then thrown). */
+  async run(): Promise<void> {
     try {
-      await run.send(b, result, d.signal);
-      refusedInARow = 0;
+      for await (const rows of this.d.rows) {
+        for (const row of rows) {
+          const full = this.add(row);
+          if (full) await this.launch(full);
+        }
+        if (this.failure) break;
+      }
+      if (!this.failure && this.batch.end > this.batch.start) await this.launch(this.batch);
+      await Promise.all(this.inflight);
+    } catch (err) {
+      this.failure ??= err; // the rows could not be read, or a save before a request was refused
+      await Promise.allSettled(this.inflight);
+    }
+    if (this.failure) {
+      // What was acknowledged stays acknowledged for the next attempt (unless the save is refused too: the claim is lost).
+      await this.saveAcks().catch(() => undefined);
+      throw this.failure;
+    }
+    await this.saveAcks();
+  }
+
+  /** One row: skipped (sent before), not sent (stopped, past the cap), rejected, or batched; a batch it fills is returned, to go out. */
+  private add(row: Row): Batch | undefined {
+    const { result, batch } = this;
+    const i = this.index++;
+    if (i < this.d.startAt) return void result.rowsSkippedAsAlreadySent++;
+    if (this.stopped) return void (result.rowsNotSent = (result.rowsNotSent ?? 0) + 1);
+    batch.end = i + 1;
+    if (i >= this.parts.maxRowsPerFile) return void (result.rowsNotSent = (result.rowsNotSent ?? 0) + 1);
+    const encoded = this.sink.encode(row);
+    if (typeof encoded !== 'string') return void this.reject(i + 1, encoded.reject);
+    const size = Buffer.byteLength(encoded) + this.overhead;
+    if (size > this.budget) return void this.reject(i + 1, `row is ${size} bytes; one request holds at most ${this.sink.limits.maxBytes}`);
+    let full: Batch | undefined;
+    if (batch.rows.length >= this.sink.limits.maxRows || batch.bytes + size + (batch.rows.length ? 1 : 0) > this.budget) {
+      batch.end = i;
+      full = batch;
+      this.batch = { start: i, end: i + 1, rows: [], index: [], bytes: 0 };
+    }
+    const into = this.batch;
+    into.bytes += size + (into.rows.length ? 1 : 0);
+    into.rows.push(encoded);
+    into.index.push(i);
+    return full;
+  }
+
+  private reject(row: number, reason: string): void {
+    this.result.rowsRejected++;
+    if (this.result.rejects.length < MAX_REJECTS_LISTED) this.result.rejects.push({ row, reason });
+  }
+
+  /** A batch goes out once a request is free, the source is still current and its end is checkpointed. */
+  private async launch(b: Batch): Promise<void> {
+    while (this.inflight.size >= this.sink.limits.inFlight) await Promise.race(this.inflight);
+    if (this.failure || this.stopped) return;
+    // Before the request goes out, at once (one round trip between a file's requests, not two):
+    // whether a newer version of the source stops the push, and its end checkpointed (a run that
+    // dies now knows these rows may be stored; a push stopped here sends nothing, nor resumes).
+    const d = this.d;
+    const saving = b.rows.length && b.end > this.sentTo && d.onSending ? d.onSending((this.sentTo = b.end), this.unsavedAcks()) : undefined;
+    const [current] = await Promise.all([b.rows.length && d.stillCurrent ? d.stillCurrent() : true, saving]);
+    if (!current) {
+      this.stopped = true;
+      this.result.superseded = true;
+      this.result.rowsNotSent = (this.result.rowsNotSent ?? 0) + b.rows.length;
+      return;
+    }
+    const p: Promise<void> = (async () => {
+      if (b.rows.length) await this.sendOrSplit(b);
+      await this.acknowledge(b);
+    })()
+      .catch((err) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  /** Send a batch; too large (or, within budget, rows refused) splits it, and a single refused row becomes a reject. */
+  private async sendOrSplit(b: Batch): Promise<void> {
+    const { result, d } = this;
+    const resent = this.sink.resendsMayDuplicate && d.sentTo ? b.index.filter((i) => i < d.sentTo!).length : 0;
+    b.rank = Math.max(result.requests, this.expected ?? 0);
+    try {
+      await this.sink.send(b, result, d.signal);
+      this.refusedInARow = 0;
       result.rowsSent += b.rows.length;
       if (resent) result.possibleDuplicates = (result.possibleDuplicates ?? 0) + resent;
     } catch (err) {
       const refused = refusal(err);
       if (!refused) throw err;
       if (b.rows.length === 1) {
-        if (refused.kind === 'rows-refused' && ++refusedInARow >= SYSTEMIC_REFUSED_ROWS) throw err;
-        reject(b.index[0] + 1, `${parts.title} refused the row: ${refused.reason}`);
+        if (refused.kind === 'rows-refused' && ++this.refusedInARow >= SYSTEMIC_REFUSED_ROWS) throw err;
+        this.reject(b.index[0] + 1, `${this.parts.title} refused the row: ${refused.reason}`);
         return;
       }
-      if (refused.kind === 'rows-refused' && (splitBudget -= 2) < 0) throw err;
+      if (refused.kind === 'rows-refused' && (this.splitBudget -= 2) < 0) throw err;
       const half = b.rows.length >> 1;
-      await sendOrSplit(slice(b, 0, half, overhead));
-      await sendOrSplit(slice(b, half, b.rows.length, overhead));
+      await this.sendOrSplit(slice(b, 0, half, this.overhead));
+      await this.sendOrSplit(slice(b, half, b.rows.length, this.overhead));
     }
-  };
-  const launch = async (b: Batch) => {
-    while (inflight.size >= run.limits.inFlight) await Promise.race(inflight);
-    if (failure || stopped) return;
-    // Before the request goes out, at once (one round trip between a file's requests, not two):
-    // whether a newer version of the source stops the push, and its end checkpointed (a run that
-    // dies now knows these rows may be stored; a push stopped here sends nothing, nor resumes).
-    const saving = b.rows.length && b.end > sentTo && d.onSending ? d.onSending((sentTo = b.end), unsavedAcks()) : undefined;
-    const [current] = await Promise.all([b.rows.length && d.stillCurrent ? d.stillCurrent() : true, saving]);
-    if (!current) {
-      stopped = true;
-      result.superseded = true;
-      result.rowsNotSent = (result.rowsNotSent ?? 0) + b.rows.length;
-      return;
-    }
-    const p: Promise<void> = (async () => {
-      if (b.rows.length) await sendOrSplit(b);
-      await acknowledge(b);
-    })()
-      .catch((err) => {
-        failure ??= err;
-      })
-      .finally(() => inflight.delete(p));
-    inflight.add(p);
-  };
+  }
 
-  let index = 0;
-  let batch: Batch = { start: d.startAt, end: d.startAt, rows: [], index: [], bytes: 0 };
-  try {
-    for await (const rows of d.rows) {
-      for (const row of rows) {
-        const i = index++;
-        if (i < d.startAt) {
-          result.rowsSkippedAsAlreadySent++;
-          continue;
-        }
-        if (stopped) {
-          result.rowsNotSent = (result.rowsNotSent ?? 0) + 1;
-          continue;
-        }
-        batch.end = i + 1;
-        if (i >= parts.maxRowsPerFile) {
-          result.rowsNotSent = (result.rowsNotSent ?? 0) + 1;
-          continue;
-        }
-        const encoded = run.encode(row);
-        if (typeof encoded !== 'string') {
-          reject(i + 1, encoded.reject);
-          continue;
-        }
-        const size = Buffer.byteLength(encoded) + overhead;
-        if (size > budget) {
-          reject(i + 1, `row is ${size} bytes; one request holds at most ${run.limits.maxBytes}`);
-          continue;
-        }
-        const joined = batch.bytes + size + (batch.rows.length ? 1 : 0);
-        if (batch.rows.length >= run.limits.maxRows || joined > budget) {
-          batch.end = i;
-          await launch(batch);
-          batch = { start: i, end: i + 1, rows: [], index: [], bytes: 0 };
-        }
-        batch.bytes += size + (batch.rows.length ? 1 : 0);
-        batch.rows.push(encoded);
-        batch.index.push(i);
-      }
-      if (failure) break;
+  private async acknowledge(b: Batch): Promise<void> {
+    this.done.set(b.start, b.end);
+    while (this.done.has(this.ackedTo)) {
+      const next = this.done.get(this.ackedTo)!;
+      this.done.delete(this.ackedTo);
+      this.ackedTo = next;
     }
-    if (!failure && batch.end > batch.start) await launch(batch);
-    await Promise.all(inflight);
-  } catch (err) {
-    failure ??= err; // the rows could not be read, or a save before a request was refused
-    await Promise.allSettled(inflight);
+    if (!this.d.onSending) await this.saveAcks();
   }
-  if (failure) {
-    // What was acknowledged stays acknowledged for the next attempt (unless the save is refused too: the claim is lost).
-    await saveAcks().catch(() => undefined);
-    throw failure;
+
+  /** The acknowledgements no save has carried yet (taken: the caller saves them). */
+  private unsavedAcks(): Acked | undefined {
+    if (this.ackedTo <= this.ackSaved) return undefined;
+    this.ackSaved = this.ackedTo;
+    return { rows: this.ackedTo, extra: this.sink.checkpointExtra };
   }
-  await saveAcks();
-  result.durationMs = Math.round(performance.now() - started);
-  return result;
+
+  private async saveAcks(): Promise<void> {
+    const acked = this.unsavedAcks();
+    if (acked) await this.d.onAck(acked.rows, acked.extra);
+  }
 }
