@@ -126,7 +126,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRow
   // 1. Output bucket: cleaned CSV and rejects, streamed.
   const escape = deps.escapeFormulas;
   const columns = header.schema.columns;
-  const cleaned = new ObjectWriter(deps.s3, bucket, names.cleaned, 'text/csv; charset=utf-8', deps.partSize);
+  const cleaned = new ObjectWriter(deps.s3, bucket, names.cleaned, 'text/csv; charset=utf-8', deps.partSize, source.kind === 'object' ? source.size : undefined);
   const rejects = new ObjectWriter(deps.s3, bucket, names.rejects, 'text/csv; charset=utf-8', deps.partSize);
   const csv = !deps.formats || deps.formats.includes('csv');
   const parquet = deps.formats?.includes('parquet') ? parquetObject(deps.s3, bucket, names.parquet, columns) : undefined;

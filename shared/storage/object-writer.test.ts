@@ -4,6 +4,7 @@
  * an abort leaves no object and no parts.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,20 @@ describe('ObjectWriter', () => {
     await w.write('ção,€\n');
     await w.end();
     assert.equal((await read('small.csv')).toString(), 'a,b\nção,€\n');
+  });
+
+  test('a small object written with its expected size (or past it): one PUT of exactly its bytes, with its type and an MD5 etag', async () => {
+    for (const [key, expected] of [['hinted.csv', 40_000], ['past-hint.csv', 1_000]] as const) {
+      const w = new ObjectWriter(storage, 'processed', key, 'text/csv; charset=utf-8', PART, expected);
+      const lines = Array.from({ length: 2_000 }, (_, i) => `${i},São Paulo ${i},${i / 4}\n`);
+      for (const l of lines) await w.write(l);
+      await w.end();
+      const body = Buffer.from(lines.join(''));
+      assert.ok((await read(key)).equals(body), key);
+      const stat = await storage.statObject('processed', key);
+      assert.equal(stat.metaData['content-type'], 'text/csv; charset=utf-8');
+      assert.equal(stat.etag, createHash('md5').update(body).digest('hex'), 'one PUT (a multipart etag is not the MD5 of the bytes)');
+    }
   });
 
   test('a multipart object: writes of every size, characters cut at part boundaries, the same bytes', async () => {

@@ -6,7 +6,7 @@
  * aborts the multipart upload (no parts left behind) and never throws an unhandled stream error.
  */
 import { createHash } from 'node:crypto';
-import type { Storage } from './s3.js';
+import { putBytes, type Storage } from './s3.js';
 
 /** S3's smallest multipart part (every part but the last): 5 MiB. */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -31,6 +31,8 @@ export class ObjectWriter {
     readonly key: string,
     private readonly contentType: string,
     private readonly partSize = 8 * 1024 * 1024,
+    /** About how many bytes the object will hold (e.g. its source's size): the first buffer is made that large, not grown to it. */
+    private readonly expectedBytes = 0,
   ) {}
 
   get started(): boolean {
@@ -75,8 +77,10 @@ export class ObjectWriter {
   /** A fill buffer of at least `bytes`: the spare one, or one that grows by doubling up to a part. */
   private room(bytes: number): void {
     if (!this.fill) {
-      // Small objects stay small; once a part has gone, the next is a whole part anyway.
-      this.fill = this.spare ?? Buffer.allocUnsafe(this.inFlightBuffer ? this.partSize : Math.min(this.partSize, Math.max(64 * 1024, bytes)));
+      // Small objects stay small (as large as expected, with a quarter to spare: no copies while
+      // it grows); once a part has gone, the next is a whole part anyway.
+      const first = Math.max(64 * 1024, bytes, Math.ceil(1.25 * this.expectedBytes));
+      this.fill = this.spare ?? Buffer.allocUnsafe(this.inFlightBuffer ? this.partSize : Math.min(this.partSize, first));
       this.spare = undefined;
     }
     if (this.fill.length >= bytes) return;
@@ -118,7 +122,7 @@ export class ObjectWriter {
       const body = this.fill ? this.fill.subarray(0, this.size) : Buffer.alloc(0);
       this.fill = undefined;
       this.size = 0;
-      await this.s3.putObject(this.bucket, this.key, body, body.length, { 'Content-Type': this.contentType });
+      await putBytes(this.s3, this.bucket, this.key, body, { 'Content-Type': this.contentType });
       return;
     }
     if (this.size > 0) await this.sendPart();

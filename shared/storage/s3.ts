@@ -2,6 +2,7 @@
  * Object storage through the `minio` SDK (MinIO, Ceph RGW, AWS S3, or the embedded store).
  * Uploads of unknown size stream as multipart with a bounded part size.
  */
+import { createHash } from 'node:crypto';
 import { Client } from 'minio';
 import type { StorageConfig } from './config.js';
 
@@ -50,6 +51,16 @@ export async function getJson<T>(s3: Storage, bucket: string, key: string): Prom
     if (isNotFound(err)) return undefined;
     throw err;
   }
+}
+
+/**
+ * One PUT of the bytes as they are (with their MD5, as a part's upload has). minio's putObject
+ * makes a Buffer a stream and reads it back into one Buffer before it hashes it: a copy and a
+ * concatenation an object, 9 ms of publish's CPU for each 2 MB cleaned CSV (profiled with 50 files
+ * at once). This is its single-PUT request without that round trip.
+ */
+export async function putBytes(s3: Storage, bucket: string, key: string, body: Buffer, headers: Record<string, string>): Promise<void> {
+  await s3.makeRequestAsyncOmit({ method: 'PUT', bucketName: bucket, objectName: key, headers: { ...headers, 'Content-MD5': createHash('md5').update(body).digest('base64') } }, body, [200]);
 }
 
 export async function putJson(s3: Storage, bucket: string, key: string, value: unknown): Promise<void> {
