@@ -270,6 +270,18 @@ describe('Power BI sinks against the emulator', () => {
     await assert.rejects(sink.deliver({ header, rows: broken(), startAt: 0, onSending: async (sentTo, acked) => void saves.push({ sending: sentTo, acked: acked?.rows, stored: ds.rows.length }), onAck: async (acked) => void saves.push({ acked, stored: ds.rows.length }) }), /could not be read/);
     assert.ok(ds.rows.length > 0 && ds.rows.length < 100, `${ds.rows.length} rows stored`);
     assert.deepEqual(saves.at(-1), { acked: ds.rows.length, stored: ds.rows.length }, 'what was acknowledged is saved after the failure');
+
+    // A save before a request that fails (the store did not answer): the acknowledgements it carried are saved again on the way out.
+    ds.rows.length = 0;
+    saves.length = 0;
+    let sendingSaves = 0;
+    const failing = async (sentTo: number, acked?: { rows: number }) => {
+      if (++sendingSaves === 3) throw new Error('the store did not answer');
+      saves.push({ sending: sentTo, acked: acked?.rows, stored: ds.rows.length });
+    };
+    await assert.rejects(sink.deliver({ header, rows: rows(200), startAt: 0, onSending: failing, onAck: async (acked) => void saves.push({ acked, stored: ds.rows.length }) }), /did not answer/);
+    assert.equal(ds.rows.length, saves[1].sending, 'two requests stored');
+    assert.deepEqual(saves.at(-1), { acked: ds.rows.length, stored: ds.rows.length }, 'their acknowledgement, carried by the failed save, is saved after it');
   });
 
   test('a replay of a published object pushes nothing', async () => {

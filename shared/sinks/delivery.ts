@@ -8,8 +8,8 @@
  *
  * Duplicates: before a request goes out its end is checkpointed (`onSending`, in the same write as
  * the acknowledgements since the last save), so a resumed run counts every row it resends that an
- * earlier attempt had sent: with the lost answers the service counts, `possibleDuplicates` is exact. A batch refused as too large is split in halves and
- * retried; a batch whose rows are refused is split the same way, within a budget, to isolate the
+ * earlier attempt had sent: with the lost answers the service counts, `possibleDuplicates` is
+ * exact. A batch refused as too large is split in halves and retried; a batch whose rows are refused is split the same way, within a budget, to isolate the
  * rows the destination refuses (each becomes a reject with its words). What still cannot be sent
  * ends the file partial.
  */
@@ -211,7 +211,7 @@ class Delivery {
     // whether a newer version of the source stops the push, and its end checkpointed (a run that
     // dies now knows these rows may be stored; a push stopped here sends nothing, nor resumes).
     const d = this.d;
-    const saving = b.rows.length && b.end > this.sentTo && d.onSending ? d.onSending((this.sentTo = b.end), this.unsavedAcks()) : undefined;
+    const saving = b.rows.length && b.end > this.sentTo && d.onSending ? this.saved(this.unsavedAcks(), (acked) => d.onSending!((this.sentTo = b.end), acked)) : undefined;
     const [current] = await Promise.all([b.rows.length && d.stillCurrent ? d.stillCurrent() : true, saving]);
     if (!current) {
       this.stopped = true;
@@ -265,15 +265,19 @@ class Delivery {
     if (!this.d.onSending) await this.saveAcks();
   }
 
-  /** The acknowledgements no save has carried yet (taken: the caller saves them). */
+  /** The acknowledgements no save has carried yet. */
   private unsavedAcks(): Acked | undefined {
-    if (this.ackedTo <= this.ackSaved) return undefined;
-    this.ackSaved = this.ackedTo;
-    return { rows: this.ackedTo, extra: this.sink.checkpointExtra };
+    return this.ackedTo > this.ackSaved ? { rows: this.ackedTo, extra: this.sink.checkpointExtra } : undefined;
+  }
+
+  /** Run a save that carries `acked`; they count as saved once it succeeded (a failed one leaves them for the next). */
+  private async saved(acked: Acked | undefined, save: (acked?: Acked) => Promise<void>): Promise<void> {
+    await save(acked);
+    if (acked) this.ackSaved = Math.max(this.ackSaved, acked.rows);
   }
 
   private async saveAcks(): Promise<void> {
     const acked = this.unsavedAcks();
-    if (acked) await this.d.onAck(acked.rows, acked.extra);
+    if (acked) await this.saved(acked, () => this.d.onAck(acked.rows, acked.extra));
   }
 }
