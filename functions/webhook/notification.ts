@@ -81,9 +81,9 @@ function phaseOf(answer: { status: number; result: unknown }): { status: Phase; 
  * the webhook claims it for the hand-off (a conditional write, as any run does), answers, and calls
  * transform with the claim's run id, which transform's run takes over as its own. MinIO's
  * one-at-a-time delivery so waits for two round trips to the store (the look, the claim), not
- * for the call. A call that
- * fails before transform took the claim leaves the version waiting for its next attempt (counted);
- * a claim no run took expires (CLAIM_SECONDS) — the sweep hands the version on when either is due.
+ * for the call. A call that fails before transform took the claim leaves the version waiting for
+ * its next attempt (counted); a claim no run took expires (CLAIM_SECONDS) — the sweep hands the
+ * version on when either is due.
  */
 export async function handOff(ref: ObjectRef, deps: WebhookDeps, ctx: FunctionContext): Promise<HandOff> {
   const id = versionId(ref);
