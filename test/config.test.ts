@@ -3,12 +3,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import * as z from 'zod';
 import { webhookConfig } from '../functions/webhook/config.js';
 import { devConfig } from '../dev/config.js';
 import { powerbiConfig } from '../shared/sinks/powerbi/config.js';
 import { storageConfig } from '../shared/storage/config.js';
-import { component, ConfigError, configTable, loadConfig, variable, type Components, type Env } from '../shared/runtime/config.js';
+import { bool, component, ConfigError, configTable, httpUrl, int, jsonObjectOfStrings, list, listOf, loadConfig, num, oneOf, optionalString, text, token, variable, type Components, type Env } from '../shared/runtime/config.js';
 
 const errorOf = (components: Components, env: Env) => {
   try {
@@ -59,8 +58,8 @@ test('the docs table lists every variable once, with its default and secret file
   const demo = component({
     name: 'demo',
     vars: {
-      DEMO_LIMIT: variable(z.coerce.number().default(5), 'A limit.'),
-      DEMO_TOKEN: variable(z.string().optional(), 'A token.', { secret: 'demo-token' }),
+      DEMO_LIMIT: variable(num(5), 'A limit.'),
+      DEMO_TOKEN: variable(optionalString, 'A token.', { secret: 'demo-token' }),
     },
   });
   const table = configTable({ demo, again: demo });
@@ -90,4 +89,35 @@ test('tokens shorter than 16 characters are refused at start, naming the variabl
   loadConfig({ storage: storageConfig }, { S3_ACCESS_KEY: 'k3y', S3_SECRET_KEY: 'a-secret-of-any-length' });
   const line = redact('key=k3y secret=a-secret-of-any-length');
   assert.ok(!line.includes('k3y') && !line.includes('a-secret-of-any-length'), line);
+});
+
+test('each field type takes its words and refuses the rest, naming the rule', () => {
+  const demo = component({
+    name: 'demo',
+    vars: {
+      D_INT: variable(int(7, 1, 10), ''),
+      D_NUM: variable(num(0.5, 0, 1), ''),
+      D_BOOL: variable(bool(true), ''),
+      D_ONE: variable(oneOf(['a', 'b'], 'a'), ''),
+      D_LIST: variable(list('x, y'), ''),
+      D_FORMATS: variable(listOf(['csv', 'parquet'], 'csv', 'must name csv, parquet or both'), ''),
+      D_URL: variable(httpUrl('http://127.0.0.1:1'), ''),
+      D_TEXT: variable(text('abc', 3), ''),
+      D_TOKEN: variable(token, ''),
+      D_MAP: variable(jsonObjectOfStrings('names'), ''),
+    },
+  });
+  const d = { demo };
+  assert.deepEqual(loadConfig(d, {}).demo, { D_INT: 7, D_NUM: 0.5, D_BOOL: true, D_ONE: 'a', D_LIST: ['x', 'y'], D_FORMATS: ['csv'], D_URL: 'http://127.0.0.1:1', D_TEXT: 'abc', D_TOKEN: undefined, D_MAP: {} });
+  const good = { D_INT: '10', D_NUM: '1', D_BOOL: 'off', D_ONE: 'b', D_LIST: ' p,,q ', D_FORMATS: 'parquet, csv', D_URL: 'https://h/x', D_TEXT: 'abcd', D_TOKEN: ' 0123456789abcdef ', D_MAP: '{"k":"v"}' };
+  assert.deepEqual(loadConfig(d, good).demo, { D_INT: 10, D_NUM: 1, D_BOOL: false, D_ONE: 'b', D_LIST: ['p', 'q'], D_FORMATS: ['parquet', 'csv'], D_URL: 'https://h/x', D_TEXT: 'abcd', D_TOKEN: '0123456789abcdef', D_MAP: { k: 'v' } });
+  const bad = { D_INT: '2.5', D_NUM: 'NaN', D_BOOL: 'TRUE', D_ONE: 'c', D_FORMATS: 'csv,json', D_URL: 'ftp://h/x', D_TEXT: 'ab', D_TOKEN: 'short', D_MAP: '{"k":1}' };
+  const err = errorOf(d, bad);
+  assert.deepEqual(err.variables, ['D_INT', 'D_NUM', 'D_BOOL', 'D_ONE', 'D_FORMATS', 'D_URL', 'D_TEXT', 'D_TOKEN', 'D_MAP']);
+  assert.deepEqual(
+    err.problems.map((p) => p.message),
+    ['must be an integer from 1 to 10', 'must be a number from 0 to 1', 'must be one of true, false, 1, 0, yes, no, on, off', 'must be one of a, b', 'must name csv, parquet or both', 'must be an http(s) URL', 'must be at least 3 characters', 'must be at least 16 characters', 'must be a JSON object of names'],
+  );
+  assert.deepEqual(errorOf(d, { D_INT: '11', D_FORMATS: ' , ' }).variables, ['D_INT', 'D_FORMATS']);
+  assert.equal(loadConfig({ powerbi: powerbiConfig }, { POWERBI_PUSH_URL: ' None ' }).powerbi.POWERBI_PUSH_URL, undefined);
 });

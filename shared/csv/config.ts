@@ -1,13 +1,12 @@
 /** How CSV is read, typed and written. */
-import * as z from 'zod';
-import { bool, component, loadConfig, int, list, num, optionalString, variable, type Values } from '../runtime/config.js';
+import { bool, component, loadConfig, int, list, num, oneOf, optionalString, variable, type Values } from '../runtime/config.js';
 
 export const csvConfig = component({
   name: 'csv',
   vars: {
-    CSV_ENCODING: variable(z.enum(['auto', 'utf-8', 'windows-1252', 'latin1']).default('auto'), 'auto detects UTF-8 (with or without BOM) or windows-1252.'),
-    CSV_DELIMITER: variable(z.enum(['auto', ',', ';', '\t', '|', 'tab']).default('auto'), 'auto detects , ; tab or |.'),
-    CSV_DECIMAL: variable(z.enum(['auto', '.', ',']).default('auto'), 'Decimal separator; auto decides per column.'),
+    CSV_ENCODING: variable(oneOf(['auto', 'utf-8', 'windows-1252', 'latin1'], 'auto'), 'auto detects UTF-8 (with or without BOM) or windows-1252.'),
+    CSV_DELIMITER: variable(oneOf(['auto', ',', ';', '\t', '|', 'tab'], 'auto'), 'auto detects , ; tab or |.'),
+    CSV_DECIMAL: variable(oneOf(['auto', '.', ','], 'auto'), 'Decimal separator; auto decides per column.'),
     CSV_NULL_VALUES: variable(list(',NA,N/A,null,NULL,n/a,#N/A'), 'Cell values read as null (the empty cell always is).'),
     CSV_FOLD_ACCENTS: variable(bool(false), 'Fold accents in column names (código → codigo).'),
     CSV_SNAKE_CASE: variable(bool(true), 'snake_case column names.'),

@@ -9,18 +9,29 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as z from 'zod';
 import { registerSecret } from './log.js';
 
-export interface Variable<S extends z.ZodType = z.ZodType> {
-  schema: S;
+/**
+ * How a variable's text (undefined when unset) becomes its value, or why it cannot: an `Invalid`
+ * whose message never repeats the text. Plain functions, not zod schemas: every start parses
+ * every variable, and building and running zod's schemas for them was ~7 ms of a function's
+ * ~30 ms above a bare Node server (bench/cold-start.ts, --cpu-prof).
+ */
+export type Field<T> = (raw: string | undefined) => T | Invalid;
+export class Invalid {
+  constructor(readonly message: string) {}
+}
+const invalid = (message: string) => new Invalid(message);
+
+export interface Variable<T = unknown> {
+  field: Field<T>;
   description: string;
   /** The secret file name it may be read from (`<SECRETS_DIR>/<file>`); secrets are masked in logs. */
   secret?: string;
 }
 
 export type Variables = Record<string, Variable>;
-export type Values<V extends Variables> = { [K in keyof V]: z.output<V[K]['schema']> };
+export type Values<V extends Variables> = { [K in keyof V]: V[K] extends Variable<infer T> ? T : never };
 
 export interface ConfigProblem {
   variable: string;
@@ -39,53 +50,93 @@ export function component<V extends Variables, Out = Values<V>>(c: Component<V, 
   return c;
 }
 
-export function variable<S extends z.ZodType>(schema: S, description: string, opts: { secret?: string } = {}): Variable<S> {
-  return { schema, description, ...opts };
+export function variable<T>(field: Field<T>, description: string, opts: { secret?: string } = {}): Variable<T> {
+  return { field, description, ...opts };
 }
 
-// Field types. Every variable of one kind and range shares one schema and adds only its default:
-// each zod schema (and each chained call, which copies it) is a few KiB of objects, and every
-// function's start builds its configuration's dozens of variables.
-const sharedSchemas = new Map<string, z.ZodType>();
-function shared<S extends z.ZodType>(key: string, build: () => S): S {
-  let schema = sharedSchemas.get(key) as S | undefined;
-  if (!schema) sharedSchemas.set(key, (schema = build()));
-  return schema;
-}
-export const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => shared(`int ${min} ${max}`, () => z.coerce.number().check(z.int(), z.gte(min), z.lte(max))).default(def);
-export const num = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => shared(`num ${min} ${max}`, () => z.coerce.number().check(z.gte(min), z.lte(max))).default(def);
-const BOOL_WORDS = ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'] as const;
+// Field types.
+/** A further rule on a field's value: a message when it breaks it. */
+export const refine =
+  <T>(field: Field<T>, check: (v: T) => string | undefined): Field<T> =>
+  (raw) => {
+    const v = field(raw);
+    if (v instanceof Invalid) return v;
+    const message = check(v);
+    return message === undefined ? v : invalid(message);
+  };
+/** Text: unset is `def`; `min` characters at least. */
+export const text =
+  (def: string, min = 0, message = `must be at least ${min} characters`): Field<string> =>
+  (raw) =>
+    raw === undefined ? def : raw.length < min ? invalid(message) : raw;
+const numberIn = (whole: boolean) => (def: number, min = 0, max = Number.MAX_SAFE_INTEGER): Field<number> => {
+  const message = `must be ${whole ? 'an integer' : 'a number'} from ${min} to ${max}`;
+  return (raw) => {
+    if (raw === undefined) return def;
+    const v = Number(raw);
+    return Number.isNaN(v) || v < min || v > max || (whole && !Number.isInteger(v)) ? invalid(message) : v;
+  };
+};
+export const int = numberIn(true);
+export const num = numberIn(false);
+/** One of `values`; unset is `def`. */
+export const oneOf =
+  <const V extends readonly string[]>(values: V, def: V[number], message = `must be one of ${values.join(', ')}`): Field<V[number]> =>
+  (raw) =>
+    raw === undefined ? def : values.includes(raw) ? raw : invalid(message);
 const TRUE_WORDS: readonly string[] = ['true', '1', 'yes', 'on'];
+const bools = oneOf(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], 'false');
 /** Unset: `def` itself (what the word for it would give). */
-export const bool = (def: boolean) => shared('bool', () => z.enum(BOOL_WORDS).transform((v) => TRUE_WORDS.includes(v))).default(def);
-export const list = (def: string) =>
-  z
-    .string()
-    .default(def)
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
-export const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+export const bool =
+  (def: boolean): Field<boolean> =>
+  (raw) => {
+    if (raw === undefined) return def;
+    const word = bools(raw);
+    return word instanceof Invalid ? word : TRUE_WORDS.includes(word);
+  };
+const words = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
+/** Comma-separated, trimmed, empty items dropped. */
+export const list =
+  (def: string): Field<string[]> =>
+  (raw) =>
+    words(raw ?? def);
+/** Comma-separated words, each one of `values`, at least one. */
+export const listOf =
+  <const V extends readonly string[]>(values: V, def: string, message: string): Field<V[number][]> =>
+  (raw) => {
+    const v = words(raw ?? def);
+    return v.length && v.every((w) => values.includes(w)) ? v : invalid(message);
+  };
+/** Trimmed; unset or blank is undefined. */
+export const optionalString: Field<string | undefined> = (raw) => (raw === undefined || raw.trim() === '' ? undefined : raw.trim());
 /** A bearer token: at least 16 characters (a short one is refused at start, naming the variable). */
-export const token = optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional());
-export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
-export const optionalUrl = optionalString.pipe(httpUrl.optional());
-export const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 chars: a-z, 0-9, dot, hyphen)');
-export const jsonObjectOfStrings = (what: string) =>
-  z
-    .string()
-    .default('{}')
-    .transform((s, ctx) => {
-      try {
-        const v = JSON.parse(s) as unknown;
-        if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')) return v as Record<string, string>;
-      } catch {
-        /* fall through */
-      }
-      ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what}` });
-      return z.NEVER;
-    });
+export const token = refine(optionalString, (v) => (v !== undefined && v.length < 16 ? 'must be at least 16 characters' : undefined));
+const isHttpUrl = (v: string) => {
+  try {
+    return /^https?:$/.test(new URL(v).protocol);
+  } catch {
+    return false;
+  }
+};
+export const httpUrl =
+  (def: string): Field<string> =>
+  (raw) =>
+    raw === undefined ? def : isHttpUrl(raw) ? raw : invalid('must be an http(s) URL');
+export const optionalUrl = refine(optionalString, (v) => (v !== undefined && !isHttpUrl(v) ? 'must be an http(s) URL' : undefined));
+export const bucketName = (def: string) => refine(text(def), (v) => (/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v) ? undefined : 'must be a valid S3 bucket name (3-63 chars: a-z, 0-9, dot, hyphen)'));
+/** A JSON object (unset: `{}`) whose every value `isValue` accepts. */
+export const jsonObjectOf =
+  <T>(isValue: (v: unknown) => v is T, message: string): Field<Record<string, T>> =>
+  (raw) => {
+    try {
+      const v = JSON.parse(raw ?? '{}') as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every(isValue)) return v as Record<string, T>;
+    } catch {
+      /* fall through */
+    }
+    return invalid(message);
+  };
+export const jsonObjectOfStrings = (what: string) => jsonObjectOf((v): v is string => typeof v === 'string', `must be a JSON object of ${what}`);
 
 export class ConfigError extends Error {
   readonly variables: string[];
@@ -133,14 +184,14 @@ export function loadConfig<C extends Components>(components: C, env: Env = proce
         }
         raw = s;
       }
-      const parsed = v.schema.safeParse(raw);
-      if (!parsed.success) {
-        problem(name, parsed.error.issues[0]?.message ?? 'invalid');
+      const value = v.field(raw);
+      if (value instanceof Invalid) {
+        problem(name, value.message);
         ok = false;
         continue;
       }
-      values[name] = parsed.data;
-      if (v.secret && typeof parsed.data === 'string') secrets.push(parsed.data);
+      values[name] = value;
+      if (v.secret && typeof value === 'string') secrets.push(value);
     }
     if (!ok) continue;
     out[key] = comp.finish ? comp.finish(values, problem) : values;
@@ -152,11 +203,11 @@ export function loadConfig<C extends Components>(components: C, env: Env = proce
 
 /** The default a variable takes when unset, as shown in the docs. */
 export function shownDefault(v: Variable): string {
-  const r = v.schema.safeParse(undefined);
-  if (!r.success || r.data === undefined) return '';
-  if (Array.isArray(r.data)) return r.data.join(',');
-  if (typeof r.data === 'object' && r.data !== null) return JSON.stringify(r.data);
-  return String(r.data);
+  const def = v.field(undefined);
+  if (def instanceof Invalid || def === undefined) return '';
+  if (Array.isArray(def)) return def.join(',');
+  if (typeof def === 'object' && def !== null) return JSON.stringify(def);
+  return String(def);
 }
 
 /** The markdown table of a set of components (the README's configuration section). */
@@ -180,13 +231,13 @@ export const runtimeConfig = component({
   name: 'runtime',
   vars: {
     PORT: variable(int(3000, 0, 65535), 'Port the function listens on (the watchdog proxies to it; Knative sets 8080).'),
-    HOST: variable(z.string().default('0.0.0.0'), 'Address the function listens on: every interface in a container; the local stack sets 127.0.0.1.'),
+    HOST: variable(text('0.0.0.0'), 'Address the function listens on: every interface in a container; the local stack sets 127.0.0.1.'),
     HANDLER_TIMEOUT_SECONDS: variable(num(840, 1), 'Handler deadline: past it the request is aborted and answered 504.'),
     BODY_IDLE_SECONDS: variable(num(30, 0, 3600), 'A request whose body sends nothing for this long ends with 408 (0: never).'),
     DRAIN_SECONDS: variable(num(5, 0, 3600), 'After SIGTERM: how long the function keeps serving with /_/ready failing (at least of-watchdog’s healthcheck_interval), before it stops listening and finishes what is in flight.'),
     READY_LOCK_FILE: variable(optionalString, 'Written once the function listens, removed on SIGTERM (the image sets /tmp/.lock with of-watchdog’s suppress_lock=true, so /_/health waits for Node).'),
-    LOG_LEVEL: variable(z.enum(['debug', 'info', 'warn', 'error']).default('info'), 'debug, info, warn or error.'),
-    SECRETS_DIR: variable(z.string().default('/var/openfaas/secrets'), 'Where secret files are mounted (OpenFaaS and the Knative manifests use the same path).'),
+    LOG_LEVEL: variable(oneOf(['debug', 'info', 'warn', 'error'], 'info'), 'debug, info, warn or error.'),
+    SECRETS_DIR: variable(text('/var/openfaas/secrets'), 'Where secret files are mounted (OpenFaaS and the Knative manifests use the same path).'),
   },
 });
 
@@ -194,7 +245,7 @@ export const runtimeConfig = component({
 export const gatewayConfig = component({
   name: 'gateway',
   vars: {
-    GATEWAY_URL: variable(httpUrl.default('http://127.0.0.1:8080'), 'Gateway the functions call one another through (`<GATEWAY_URL>/function/<name>`).'),
+    GATEWAY_URL: variable(httpUrl('http://127.0.0.1:8080'), 'Gateway the functions call one another through (`<GATEWAY_URL>/function/<name>`).'),
   },
   finish: (c) => ({ ...c, functionUrl: (name: string) => `${c.GATEWAY_URL.replace(/\/$/, '')}/function/${name}` }),
 });

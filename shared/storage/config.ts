@@ -1,6 +1,5 @@
 /** The object store and the buckets: what every function (and the set-up Job) reads. */
-import * as z from 'zod';
-import { bucketName, component, int, list, variable, type Values } from '../runtime/config.js';
+import { bucketName, component, httpUrl, int, list, listOf, text, variable, type Values } from '../runtime/config.js';
 
 export const LOCAL_S3_ACCESS_KEY = 'minipipeline';
 export const LOCAL_S3_SECRET_KEY = 'minipipeline-local-secret';
@@ -8,14 +7,14 @@ export const LOCAL_S3_SECRET_KEY = 'minipipeline-local-secret';
 export const storageConfig = component({
   name: 'storage',
   vars: {
-    S3_ENDPOINT: variable(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('http://127.0.0.1:9000'), 'S3 API endpoint (MinIO, Ceph RGW, AWS S3).'),
-    S3_ACCESS_KEY: variable(z.string().min(3).default(LOCAL_S3_ACCESS_KEY), 'S3 access key.', { secret: 's3-access-key' }),
-    S3_SECRET_KEY: variable(z.string().min(8, 'must be at least 8 characters').default(LOCAL_S3_SECRET_KEY), 'S3 secret key.', { secret: 's3-secret-key' }),
-    S3_REGION: variable(z.string().default('us-east-1'), 'S3 region.'),
+    S3_ENDPOINT: variable(httpUrl('http://127.0.0.1:9000'), 'S3 API endpoint (MinIO, Ceph RGW, AWS S3).'),
+    S3_ACCESS_KEY: variable(text(LOCAL_S3_ACCESS_KEY, 3), 'S3 access key.', { secret: 's3-access-key' }),
+    S3_SECRET_KEY: variable(text(LOCAL_S3_SECRET_KEY, 8), 'S3 secret key.', { secret: 's3-secret-key' }),
+    S3_REGION: variable(text('us-east-1'), 'S3 region.'),
     S3_PART_SIZE_MB: variable(int(8, 5, 5120), 'Multipart part size for the CSV outputs (memory per upload; the Parquet output uses S3\'s smallest, 5).'),
-    INPUT_BUCKET: variable(bucketName.default('incoming'), 'Bucket whose new CSV files are processed.'),
-    OUTPUT_BUCKET: variable(bucketName.default('processed'), 'Bucket the cleaned CSV, manifest, rejects, failures and state go to.'),
-    INPUT_PREFIX: variable(z.string().default(''), 'Only keys under this prefix are processed.'),
+    INPUT_BUCKET: variable(bucketName('incoming'), 'Bucket whose new CSV files are processed.'),
+    OUTPUT_BUCKET: variable(bucketName('processed'), 'Bucket the cleaned CSV, manifest, rejects, failures and state go to.'),
+    INPUT_PREFIX: variable(text(''), 'Only keys under this prefix are processed.'),
     INPUT_SUFFIXES: variable(list('.csv'), 'Only keys ending with one of these (comma-separated) are processed.'),
   },
 });
@@ -35,7 +34,7 @@ export const outputFormatsConfig = component({
   name: 'outputs',
   vars: {
     OUTPUT_FORMATS: variable(
-      list('csv').pipe(z.array(z.enum(['csv', 'parquet'], { error: 'must be csv or parquet' })).min(1, 'must name csv, parquet or both')),
+      listOf(['csv', 'parquet'], 'csv', 'must name csv, parquet or both'),
       'Formats of the cleaned rows in the output bucket, comma-separated: `csv` (`cleaned/<key>`), `parquet` (`cleaned/<key>.parquet`, typed columns), or both. With `parquet` alone, Power BI reads the rows back from the Parquet file.',
     ),
   },

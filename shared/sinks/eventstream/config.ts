@@ -1,6 +1,5 @@
 /** Fabric Eventstream (an Event Hubs-compatible custom endpoint): where the rows go, and the limits of one batch. */
-import * as z from 'zod';
-import { component, int, jsonObjectOfStrings, num, optionalString, variable, type Values } from '../../runtime/config.js';
+import { component, int, jsonObjectOfStrings, num, optionalString, refine, variable, type Values } from '../../runtime/config.js';
 
 /** What a usable connection string holds; the message never repeats the value (it carries the key). */
 export function connectionStringProblem(cs: string): string | undefined {
@@ -11,16 +10,14 @@ export function connectionStringProblem(cs: string): string | undefined {
   return undefined;
 }
 
-const connectionString = optionalString.superRefine((v, ctx) => {
-  const problem = v === undefined ? undefined : connectionStringProblem(v);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+const connectionString = refine(optionalString, (v) => (v === undefined ? undefined : connectionStringProblem(v)));
 
-const routes = jsonObjectOfStrings('key prefix → Eventstream connection string').superRefine((v, ctx) => {
+const routes = refine(jsonObjectOfStrings('key prefix → Eventstream connection string'), (v) => {
   for (const [prefix, cs] of Object.entries(v)) {
     const problem = connectionStringProblem(cs);
-    if (problem) ctx.addIssue({ code: 'custom', message: `the route of '${prefix}' ${problem}` });
+    if (problem) return `the route of '${prefix}' ${problem}`;
   }
+  return undefined;
 });
 
 export const eventstreamConfig = component({

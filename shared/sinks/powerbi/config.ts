@@ -1,6 +1,5 @@
 /** Power BI: the push URL route and the REST route (service principal), and their limits. */
-import * as z from 'zod';
-import { bool, component, httpUrl, int, jsonObjectOfStrings, num, optionalString, optionalUrl, variable, type Values } from '../../runtime/config.js';
+import { bool, component, httpUrl, int, jsonObjectOf, jsonObjectOfStrings, num, oneOf, optionalString, optionalUrl, text, variable, type Field, type Values } from '../../runtime/config.js';
 
 /** POWERBI_ROUTES: key prefix → the dataset and/or table its files go to (REST route). */
 export interface RestRoute {
@@ -10,23 +9,13 @@ export interface RestRoute {
   pushUrl?: string;
 }
 
-const routes = z
-  .string()
-  .default('{}')
-  .transform((s, ctx) => {
-    try {
-      const v = JSON.parse(s) as unknown;
-      const ok = (r: unknown) => !!r && typeof r === 'object' && !Array.isArray(r) && Object.entries(r).every(([k, x]) => (k === 'datasetId' || k === 'table' || (k === 'pushUrl' && /^https?:\/\//.test(String(x)))) && typeof x === 'string' && x.length > 0);
-      if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every(ok)) return v as Record<string, RestRoute>;
-    } catch {
-      /* fall through */
-    }
-    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of key prefix → {"pushUrl": "https://…"} or {"datasetId": "…", "table": "…"}' });
-    return z.NEVER;
-  });
+/** A route: {"pushUrl": "http(s)://…"} or {"datasetId", "table"}, every value a non-empty string. */
+const isRoute = (r: unknown): r is RestRoute =>
+  !!r && typeof r === 'object' && !Array.isArray(r) && Object.entries(r).every(([k, x]) => (k === 'datasetId' || k === 'table' || (k === 'pushUrl' && /^https?:\/\//.test(String(x)))) && typeof x === 'string' && x.length > 0);
+const routes = jsonObjectOf(isRoute, 'must be a JSON object of key prefix → {"pushUrl": "https://…"} or {"datasetId": "…", "table": "…"}');
 
 /** A push URL, or none: unset, empty, or the word `none` (OpenFaaS refuses an empty secret). */
-const pushUrl = optionalString.transform((v) => (v?.toLowerCase() === 'none' ? undefined : v)).pipe(optionalUrl);
+const pushUrl: Field<string | undefined> = (raw) => (raw?.trim().toLowerCase() === 'none' ? undefined : optionalUrl(raw));
 
 const REST_CREDENTIALS = ['POWERBI_TENANT_ID', 'POWERBI_CLIENT_ID', 'POWERBI_CLIENT_SECRET', 'POWERBI_GROUP_ID'] as const;
 
@@ -40,14 +29,14 @@ export const powerbiConfig = component({
     POWERBI_CLIENT_SECRET: variable(optionalString, 'REST route: the service principal secret.', { secret: 'powerbi-client-secret' }),
     POWERBI_GROUP_ID: variable(optionalString, 'REST route: the workspace id.'),
     POWERBI_DATASET_ID: variable(optionalString, 'REST route: the push dataset (or POWERBI_CREATE_DATASET=true).'),
-    POWERBI_TABLE: variable(z.string().default('RealTimeData'), 'REST route: the table rows are posted to (case-sensitive).'),
-    POWERBI_API_URL: variable(httpUrl.default('https://api.powerbi.com'), 'REST route: the API base URL.'),
-    POWERBI_AUTHORITY_URL: variable(httpUrl.default('https://login.microsoftonline.com'), 'REST route: the token authority.'),
+    POWERBI_TABLE: variable(text('RealTimeData'), 'REST route: the table rows are posted to (case-sensitive).'),
+    POWERBI_API_URL: variable(httpUrl('https://api.powerbi.com'), 'REST route: the API base URL.'),
+    POWERBI_AUTHORITY_URL: variable(httpUrl('https://login.microsoftonline.com'), 'REST route: the token authority.'),
     POWERBI_SEQUENCE_NUMBERS: variable(bool(false), 'REST route, opt-in: also send X-PowerBI-PushData-SequenceNumber (undocumented), so that a batch stored before a lost answer is not stored twice. Without it the bound is the one request in flight, counted in the manifest.'),
     POWERBI_CREATE_DATASET: variable(bool(false), 'REST route: one push dataset per distinct schema (column names and types), created on first use and named POWERBI_DATASET_NAME-<key folder>-<schema hash>; ids and columns kept in the output bucket (_state/powerbi/).'),
     POWERBI_ROUTES: variable(routes, 'JSON map from key prefix to where its files go (longest prefix wins): {"pushUrl"} for the push URL route (default POWERBI_PUSH_URL), {"datasetId", "table"} for the REST route (default POWERBI_DATASET_ID, POWERBI_TABLE). A file Power BI refuses ends partial.', { secret: 'powerbi-routes' }),
-    POWERBI_DATASET_NAME: variable(z.string().default('mini-pipeline'), 'REST route: name of a created dataset.'),
-    POWERBI_RETENTION: variable(z.enum(['basicFIFO', 'None']).default('basicFIFO'), 'REST route: retention policy of a created dataset.'),
+    POWERBI_DATASET_NAME: variable(text('mini-pipeline'), 'REST route: name of a created dataset.'),
+    POWERBI_RETENTION: variable(oneOf(['basicFIFO', 'None'], 'basicFIFO'), 'REST route: retention policy of a created dataset.'),
     POWERBI_COLUMN_MAP: variable(jsonObjectOfStrings('dataset column → Power BI column names'), 'REST route: JSON map from dataset column to Power BI column.'),
     POWERBI_VERSION_COLUMN: variable(optionalString, 'REST route: a table column (String) that receives each row’s source version (etag or versionId), so a report can keep only the newest version. Added to created datasets.'),
     POWERBI_MAX_ROWS_PER_FILE: variable(int(1_000_000, 1), 'Rows pushed per file at most; the rest stay in the output bucket (rowsNotSent).'),
