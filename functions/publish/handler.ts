@@ -22,8 +22,6 @@ export const publish = defineFunction({
   create: (config) => {
     const s3 = createStorage(config.storage);
     const lifecycle = new Lifecycle(s3, config.storage.OUTPUT_BUCKET, claimSettings(config.lifecycle));
-    // publish validates every dataset's header and trailer: their schemas are built now, not on the first file.
-    datasetSchemas();
     // Sinks are built once per process: their limits, token caches and connections hold across requests.
     const log = createLogger({ fn: 'publish' });
     const sinks = createSinks(config, { log, s3, outputBucket: config.storage.OUTPUT_BUCKET, budget: sharedBudgets(s3, config.storage.OUTPUT_BUCKET), rateShare: rateShares(s3, config.storage.OUTPUT_BUCKET) });
@@ -42,6 +40,9 @@ export const publish = defineFunction({
     setTimeout(checkSinks, 1000).unref();
     return {
       ready: () => checkBuckets(s3, [config.storage.OUTPUT_BUCKET]),
+      // publish validates every dataset's header and trailer: their schemas are built once it is
+      // ready (zod's first use), before its first file rather than in its start.
+      whenReady: () => void datasetSchemas(),
       shutdown: async () => {
         await Promise.all(sinks.map((s) => s.close?.()));
       },

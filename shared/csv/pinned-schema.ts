@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
-import { ColumnType } from '../dataset/contract.js';
+import { COLUMN_TYPES } from '../dataset/contract.js';
 
 /** The schema file's schemas, built on first use (a function without CSV_SCHEMA_FILE never needs them). */
 function buildSchemaFile() {
@@ -18,7 +18,7 @@ function buildSchemaFile() {
     name: z.string().min(1),
     /** Header in the file (matched trimmed, case-insensitive); default: a header normalising to `name`. */
     source: z.string().optional(),
-    type: ColumnType.optional(),
+    type: z.enum(COLUMN_TYPES).optional(),
     required: z.boolean().default(false),
   });
   const PinnedSchema = z.strictObject({

@@ -8,19 +8,19 @@ import * as z from 'zod';
 export const DATASET_VERSION = 1;
 export const NDJSON = 'application/x-ndjson';
 
-export const ColumnType = z.enum(['integer', 'decimal', 'boolean', 'date', 'datetime', 'text']);
-export type ColumnType = z.infer<typeof ColumnType>;
+export const COLUMN_TYPES = ['integer', 'decimal', 'boolean', 'date', 'datetime', 'text'] as const;
+export type ColumnType = (typeof COLUMN_TYPES)[number];
 
 /**
  * The schemas of the header, rejects and trailer, built on first use: transform writes datasets
- * and never validates one, so its cold start does not build them (publish builds them as it
- * starts: `datasetSchemas()` in its create).
+ * and never validates one, so its cold start does not build them (publish builds them once it is
+ * ready: `datasetSchemas()` in its whenReady).
  */
 function buildSchemas() {
   const Column = z.object({
     name: z.string().min(1),
     sourceName: z.string(),
-    type: ColumnType,
+    type: z.enum(COLUMN_TYPES),
     nullable: z.boolean(),
     origin: z.enum(['inferred', 'pinned']).default('inferred'),
     /** For decimal columns written with a decimal comma (`1.234,56`). */

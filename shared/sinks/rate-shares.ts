@@ -31,21 +31,26 @@ import type { Storage } from '../storage/s3.js';
 import { stateKeys } from '../lifecycle/keys.js';
 import { endingOnce, type Ask, type SlidingWindowLimiter, type Slot } from './rate-limiter.js';
 
-const Holding = z.object({
-  /** Units held: requests this replica may start in any window. */
-  units: z.number().int().min(0),
-  /** The lease's end: after it, the units are the others' (one window later). */
-  until: z.number(),
-  /** Whether it has requests waiting or in flight (it counts in the split). */
-  active: z.boolean(),
-});
-const Shares = z.object({
-  holders: z.record(z.string(), Holding).default({}),
-  /** Units given back (or left by a replica whose lease ended), free from `freeAt`. */
-  cooling: z.array(z.object({ units: z.number().int().min(1), freeAt: z.number() })).default([]),
-});
-type Shares = z.infer<typeof Shares>;
-type Holding = z.infer<typeof Holding>;
+/** The record's schema, built on first use (a cold start reads no record before it is ready). */
+function buildSharesSchema() {
+  const Holding = z.object({
+    /** Units held: requests this replica may start in any window. */
+    units: z.number().int().min(0),
+    /** The lease's end: after it, the units are the others' (one window later). */
+    until: z.number(),
+    /** Whether it has requests waiting or in flight (it counts in the split). */
+    active: z.boolean(),
+  });
+  return z.object({
+    holders: z.record(z.string(), Holding).default({}),
+    /** Units given back (or left by a replica whose lease ended), free from `freeAt`. */
+    cooling: z.array(z.object({ units: z.number().int().min(1), freeAt: z.number() })).default([]),
+  });
+}
+let sharesSchema: ReturnType<typeof buildSharesSchema> | undefined;
+const sharesRecord = () => (sharesSchema ??= buildSharesSchema());
+type Shares = z.infer<ReturnType<typeof buildSharesSchema>>;
+type Holding = Shares['holders'][string];
 
 export interface RateShareOptions {
   /** The lease's time-to-live without a renewal (a dead replica's units cool after it). */
@@ -181,7 +186,7 @@ export class RateShare {
   /** One change of this replica's holding, retried while another replica wrote the record first. */
   private async update(active: boolean, lingering: boolean): Promise<void> {
     for (let round = 0; round < 8; round++) {
-      const seen = await this.store.read(this.key, Shares);
+      const seen = await this.store.read(this.key, sharesRecord());
       const plan = this.plan(seen, Date.now(), active, lingering);
       if (plan.write) {
         const etag = seen ? await this.store.replace(this.key, plan.shares, seen.etag) : await this.store.create(this.key, plan.shares);

@@ -25,19 +25,24 @@ import type { Storage } from '../storage/s3.js';
 import { stateKeys } from '../lifecycle/keys.js';
 import { endingOnce, goesAhead, type Ask, type SlidingWindowLimiter, type Slot } from './rate-limiter.js';
 
-const Turn = z.object({
-  holder: z.string().optional(),
-  expiresAt: z.number(),
-  /** Replicas that want the turn, with when they last said so. */
-  waiters: z.record(z.string(), z.number()).default({}),
-  /** Of those, the replicas with a request that goes ahead (a small file), with when they last said so. */
-  ahead: z.record(z.string(), z.number()).default({}),
-  /** The limiter's windows (recent request times), handed to the next holder. */
-  window: z.unknown().optional(),
-  /** Who handed the turn over last (it lets the others go first). */
-  releasedBy: z.string().optional(),
-});
-type Turn = z.infer<typeof Turn>;
+/** The turn's record schema, built on first use (a cold start reads no record before it is ready). */
+function buildTurnSchema() {
+  return z.object({
+    holder: z.string().optional(),
+    expiresAt: z.number(),
+    /** Replicas that want the turn, with when they last said so. */
+    waiters: z.record(z.string(), z.number()).default({}),
+    /** Of those, the replicas with a request that goes ahead (a small file), with when they last said so. */
+    ahead: z.record(z.string(), z.number()).default({}),
+    /** The limiter's windows (recent request times), handed to the next holder. */
+    window: z.unknown().optional(),
+    /** Who handed the turn over last (it lets the others go first). */
+    releasedBy: z.string().optional(),
+  });
+}
+let turnSchema: ReturnType<typeof buildTurnSchema> | undefined;
+const turnRecord = () => (turnSchema ??= buildTurnSchema());
+type Turn = z.infer<ReturnType<typeof buildTurnSchema>>;
 
 export interface SharedBudgetOptions {
   /** The turn's time-to-live without a renewal (a dead holder's turn is free after it). */
@@ -138,7 +143,7 @@ export class SharedBudget<C = undefined> {
     const waitStart = Date.now();
     for (;;) {
       if (signal?.aborted) throw signal.reason;
-      const seen = await this.store.read(this.key, Turn);
+      const seen = await this.store.read(this.key, turnRecord());
       const now = Date.now();
       const t = seen?.value;
       const othersWant = this.othersIn(t?.waiters, now);
@@ -191,7 +196,7 @@ export class SharedBudget<C = undefined> {
   private async renew(): Promise<void> {
     for (let round = 0; round < 5; round++) {
       const now = Date.now();
-      const seen = await this.store.read(this.key, Turn);
+      const seen = await this.store.read(this.key, turnRecord());
       if (!seen || seen.value.holder !== this.me || seen.value.expiresAt <= now) {
         this.held = false; // lost: stop sending
         return;
@@ -215,7 +220,7 @@ export class SharedBudget<C = undefined> {
       while (this.inFlight > 0) await sleep(10);
       try {
         for (let round = 0; round < 5; round++) {
-          const seen = await this.store.read(this.key, Turn);
+          const seen = await this.store.read(this.key, turnRecord());
           if (!seen || seen.value.holder !== this.me) break;
           const turn: Turn = { expiresAt: Date.now(), waiters: without(seen.value.waiters, this.me), ahead: without(seen.value.ahead, this.me), window: this.limiter.export(), releasedBy: this.me };
           if (await this.store.replace(this.key, turn, seen.etag)) break;
