@@ -281,9 +281,13 @@ export class RowEncoder implements LineSink {
           }
           done = true;
         } else if (kind === Kind.Integer) {
-          // `-?[1-9]\d{0,14}` or `0`, ended by the delimiter or LF.
+          // `-?[1-9]\d{0,14}` or `0`, ended by the delimiter or LF: copied as it is scanned.
+          const o1 = o;
           const neg = b[j] === 45;
-          if (neg) j++;
+          if (neg) {
+            j++;
+            out[o++] = 45;
+          }
           const s = j;
           let n = 0;
           while (j < to) {
@@ -291,16 +295,15 @@ export class RowEncoder implements LineSink {
             const d = x - 48;
             if (d < 0 || d > 9) break;
             n = n * 10 + d;
+            out[o++] = x;
             j++;
           }
           const len = j - s;
           if (j < to && (x === delim || x === LF) && len > 0 && len <= 15 && (b[s] !== 48 || len === 1) && !(neg && n === 0) && !(j - i <= maxNull && nullLead[b[i]] === 1)) {
-            if (neg) out[o++] = 45;
-            for (let k = s; k < j; k++) out[o++] = b[k];
             value[c] = neg ? -n : n;
             isNull[c] = 0;
             done = true;
-          }
+          } else o = o1;
         } else if (kind >= Kind.DecimalDot && kind <= Kind.DateTime) {
           // Decimals and ISO dates and datetimes typed as they are scanned (their bytes read once);
           // any other form of them is scanned below and goes to `cell`.

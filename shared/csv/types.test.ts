@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { inferColumn, INVALID, isDateTime, parseDate, parseDateTime, parseDecimal, parserFor, simpleDecimal } from './types.js';
+import { inferColumn, INVALID, isCalendarDate, isDateTime, parseDate, parseDateTime, parseDecimal, parserFor, simpleDecimal } from './types.js';
 
 test('integers, and leading-zero codes stay text', () => {
   assert.equal(inferColumn(['1', '-2', '300']).type, 'integer');
@@ -142,4 +142,19 @@ test('parseDateTime without a Date for UTC values, and isDateTime, answer as thr
     }),
     { numRuns: 20000 },
   );
+});
+
+test('isCalendarDate agrees with Date on every day, month and year from 0 to 2500 (and on what is not one)', () => {
+  const wrong: string[] = [];
+  for (let y = 0; y <= 2500; y++) {
+    for (let m = -1; m <= 14; m++) {
+      for (let d = -1; d <= 33; d++) {
+        const t = new Date(0);
+        t.setUTCFullYear(y, m - 1, d);
+        const real = t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === d;
+        if (isCalendarDate(y, m, d) !== real) wrong.push(`${y}-${m}-${d}`);
+      }
+    }
+  }
+  assert.deepEqual(wrong.slice(0, 5), []);
 });
