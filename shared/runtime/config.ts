@@ -14,8 +14,8 @@ import { registerSecret } from './log.js';
 /**
  * How a variable's text (undefined when unset) becomes its value, or why it cannot: an `Invalid`
  * whose message never repeats the text. Plain functions, not zod schemas: every start parses
- * every variable, and building and running zod's schemas for them was ~7 ms of a function's
- * ~30 ms above a bare Node server (bench/cold-start.ts, --cpu-prof).
+ * every variable, and building and running zod's schemas for them was ~6 ms of publish's start,
+ * then ~30 ms above a bare Node server's (bench/cold-start.ts, --cpu-prof).
  */
 export type Field<T> = (raw: string | undefined) => T | Invalid;
 export class Invalid {
@@ -84,16 +84,13 @@ export const oneOf =
   <const V extends readonly string[]>(values: V, def: V[number], message = `must be one of ${values.join(', ')}`): Field<V[number]> =>
   (raw) =>
     raw === undefined ? def : values.includes(raw) ? raw : invalid(message);
+const BOOL_WORDS: readonly string[] = ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'];
 const TRUE_WORDS: readonly string[] = ['true', '1', 'yes', 'on'];
-const bools = oneOf(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], 'false');
-/** Unset: `def` itself (what the word for it would give). */
+/** One of BOOL_WORDS; unset: `def` itself (what the word for it would give). */
 export const bool =
   (def: boolean): Field<boolean> =>
-  (raw) => {
-    if (raw === undefined) return def;
-    const word = bools(raw);
-    return word instanceof Invalid ? word : TRUE_WORDS.includes(word);
-  };
+  (raw) =>
+    raw === undefined ? def : BOOL_WORDS.includes(raw) ? TRUE_WORDS.includes(raw) : invalid(`must be one of ${BOOL_WORDS.join(', ')}`);
 const words = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
 /** Comma-separated, trimmed, empty items dropped. */
 export const list =
