@@ -35,10 +35,8 @@ export const FALSE: ReadonlySet<string> = new Set(['false', 'não', 'nao', 'no',
 
 export function isCalendarDate(y: number, m: number, d: number): boolean {
   if (m < 1 || m > 12 || d < 1) return false;
-  if (d <= 28) return true;
-  // (No array of month lengths: this runs for every date and datetime cell.)
-  if (m === 2) return d === 29 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-  return d <= (m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31);
+  const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  return d <= days[m - 1];
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
