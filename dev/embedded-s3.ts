@@ -37,6 +37,7 @@ const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem.js') as
     putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
     deleteSubresource(bucket: string, key: string | undefined, type: string): Promise<void>;
     putBucket(bucket: string): Promise<unknown>;
+    getBucket(bucket: string): Promise<unknown>;
     deleteBucket(bucket: string): Promise<unknown>;
     reset(): void;
   };
@@ -44,19 +45,33 @@ const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem.js') as
 const existsObject = FilesystemStore.prototype.existsObject;
 
 /**
- * s3rver reads a bucket's CORS and website configuration from disk for every request: two opens
- * that fail when there is none (an exception each), ~4% of its main-thread time with 50 files in
- * flight, in a process every request queues behind (MinIO keeps a bucket's configuration in
- * memory). They change only through this store's own writes: kept per store and bucket, dropped
+ * s3rver reads a bucket's CORS and website configuration from disk for every request (two opens
+ * that fail when there is none, an exception each) and stats the bucket's folder for every
+ * request: with 50 files in flight, ~4% and ~5% of the main thread of a process every request
+ * queues behind (MinIO keeps its buckets and their configuration in memory). They change only
+ * through this store's own writes: kept per store and bucket (a bucket once it is found), dropped
  * when a configuration or the bucket is written or deleted.
  */
 type Store = { rootDirectory: string };
 const bucketConfigs = new Map<string, Promise<unknown>>();
 const configKey = (store: Store, bucket: string, type = '') => `${store.rootDirectory}\0${bucket}\0${type}`;
+/** Counts the forgettings: a bucket found before one is not kept after it. */
+let forgotten = 0;
 const forgetBucketConfigs = (store: Store, bucket: string) => {
+  forgotten++;
   for (const k of bucketConfigs.keys()) if (k.startsWith(configKey(store, bucket))) bucketConfigs.delete(k);
 };
-const { getSubresource, putSubresource, deleteSubresource, putBucket, deleteBucket, reset } = FilesystemStore.prototype;
+const { getSubresource, putSubresource, deleteSubresource, putBucket, getBucket, deleteBucket, reset } = FilesystemStore.prototype;
+FilesystemStore.prototype.getBucket = function (this: Store, bucket) {
+  const k = configKey(this, bucket, '\u0001bucket');
+  const known = bucketConfigs.get(k);
+  if (known) return known;
+  const found = getBucket.call(this, bucket);
+  // Only a bucket that exists is kept (one made later is found then), unless it was forgotten meanwhile.
+  const asOf = forgotten;
+  void found.then((b) => b && asOf === forgotten && bucketConfigs.set(k, found), () => undefined);
+  return found;
+};
 FilesystemStore.prototype.getSubresource = function (this: Store, bucket, key, type) {
   if (key !== undefined) return getSubresource.call(this, bucket, key, type);
   const k = configKey(this, bucket, type);
@@ -81,6 +96,7 @@ FilesystemStore.prototype.putBucket = function (this: Store, bucket) {
   return putBucket.call(this, bucket);
 };
 FilesystemStore.prototype.reset = function (this: Store) {
+  forgotten++;
   for (const k of bucketConfigs.keys()) if (k.startsWith(`${this.rootDirectory}\0`)) bucketConfigs.delete(k);
   reset.call(this);
 };
