@@ -47,7 +47,7 @@ const existsObject = FilesystemStore.prototype.existsObject;
 /**
  * s3rver reads a bucket's CORS and website configuration from disk for every request (two opens
  * that fail when there is none, an exception each) and stats the bucket's folder for every
- * request: with 50 files in flight, ~4% and ~5% of the main thread of a process every request
+ * request: with 50 files in flight, ~4% of the main thread each, in a process every request
  * queues behind (MinIO keeps its buckets and their configuration in memory). They change only
  * through this store's own writes: kept per store and bucket (a bucket once it is found), dropped
  * when a configuration or the bucket is written or deleted.
