@@ -55,33 +55,30 @@ const existsObject = FilesystemStore.prototype.existsObject;
 type Store = { rootDirectory: string };
 const bucketConfigs = new Map<string, Promise<unknown>>();
 const configKey = (store: Store, bucket: string, type = '') => `${store.rootDirectory}\0${bucket}\0${type}`;
-/** Counts the forgettings: a bucket found before one is not kept after it. */
-let forgotten = 0;
 const forgetBucketConfigs = (store: Store, bucket: string) => {
-  forgotten++;
   for (const k of bucketConfigs.keys()) if (k.startsWith(configKey(store, bucket))) bucketConfigs.delete(k);
 };
 const { getSubresource, putSubresource, deleteSubresource, putBucket, getBucket, deleteBucket, reset } = FilesystemStore.prototype;
-FilesystemStore.prototype.getBucket = function (this: Store, bucket) {
-  const k = configKey(this, bucket, '\u0001bucket');
-  const known = bucketConfigs.get(k);
+/**
+ * The kept answer for k, else load()'s, kept from the start (a write forgets it, even while it is
+ * read) and dropped when it fails or `keep` says so of it.
+ */
+function kept<T>(k: string, load: () => Promise<T>, keep: (v: T) => boolean = () => true): Promise<T> {
+  const known = bucketConfigs.get(k) as Promise<T> | undefined;
   if (known) return known;
-  const found = getBucket.call(this, bucket);
-  // Only a bucket that exists is kept (one made later is found then), unless it was forgotten meanwhile.
-  const asOf = forgotten;
-  void found.then((b) => b && asOf === forgotten && bucketConfigs.set(k, found), () => undefined);
-  return found;
+  const loaded = load();
+  bucketConfigs.set(k, loaded);
+  const drop = () => void (bucketConfigs.get(k) === loaded && bucketConfigs.delete(k));
+  loaded.then((v) => keep(v) || drop(), drop);
+  return loaded;
+}
+// Only a bucket that exists is kept: one made later is found then.
+FilesystemStore.prototype.getBucket = function (this: Store, bucket) {
+  return kept(configKey(this, bucket, '\u0001bucket'), () => getBucket.call(this, bucket), (b) => !!b);
 };
 FilesystemStore.prototype.getSubresource = function (this: Store, bucket, key, type) {
   if (key !== undefined) return getSubresource.call(this, bucket, key, type);
-  const k = configKey(this, bucket, type);
-  let config = bucketConfigs.get(k);
-  if (!config) {
-    config = getSubresource.call(this, bucket, key, type);
-    bucketConfigs.set(k, config);
-    config.catch(() => bucketConfigs.delete(k));
-  }
-  return config;
+  return kept(configKey(this, bucket, type), () => getSubresource.call(this, bucket, key, type));
 };
 FilesystemStore.prototype.putSubresource = function (this: Store, bucket, key, resource) {
   forgetBucketConfigs(this, bucket);
@@ -96,7 +93,6 @@ FilesystemStore.prototype.putBucket = function (this: Store, bucket) {
   return putBucket.call(this, bucket);
 };
 FilesystemStore.prototype.reset = function (this: Store) {
-  forgotten++;
   for (const k of bucketConfigs.keys()) if (k.startsWith(`${this.rootDirectory}\0`)) bucketConfigs.delete(k);
   reset.call(this);
 };
