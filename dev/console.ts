@@ -153,8 +153,6 @@ export class PipelineConsole {
       if (f && f.stage === 'writing') this.step(f, 'powerbi', at);
       return;
     }
-    // The run's take-over of a hand-off and its renewals change nothing a journey shows: not read.
-    if (f && !TERMINAL.has(f.stage) && f.steps.some((s) => s.stage === 'transforming')) return;
     const now = await lifecycle.status(id);
     if (now.phase !== 'running' || !now.claim) return;
     if (!f) f = this.journey(id, now.claim.key);
