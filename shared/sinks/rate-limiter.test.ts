@@ -19,7 +19,7 @@ async function file(limiter: SlidingWindowLimiter, name: string, requests: numbe
 }
 
 test('a file with few requests sent goes before files past their head start; those take turns; the limit holds', async () => {
-  const limiter = new SlidingWindowLimiter(2, 100, 5);
+  const limiter = new SlidingWindowLimiter(2, 100, { marginMs: 5 });
   const served: string[] = [];
   const starts: number[] = [];
   const large = ['a', 'b', 'c'].map((n) => file(limiter, n, 6, HEAD_START, served, starts));
@@ -45,8 +45,28 @@ test('a file with few requests sent goes before files past their head start; tho
   for (let i = 2; i < starts.length; i++) assert.ok(starts[i] - starts[i - 2] >= 100, `3 starts within ${starts[i] - starts[i - 2]} ms`);
 });
 
+test('spread: starts a share of the window apart, so a small file with one request in flight takes every next start', async () => {
+  const limiter = new SlidingWindowLimiter(2, 100, { marginMs: 5, spread: true });
+  const served: string[] = [];
+  const starts: number[] = [];
+  const large = ['a', 'b', 'c'].map((n) => file(limiter, n, 6, HEAD_START, served, starts));
+  await new Promise((r) => setTimeout(r, 120));
+  const smallFrom = served.length;
+  const small = file(limiter, 'small', 3, 0, served, starts);
+  await Promise.all([...large, small]);
+
+  // Back in line 2 ms after each start, well before the next one (52 ms later): no large file's
+  // start comes between its own. Without spreading the window opens as a burst of 2, and the
+  // other start of each burst goes to a large file (the test above: places 0, 2, 4).
+  const smallAt = served.slice(smallFrom).map((n, i) => (n === 'small' ? i : -1)).filter((i) => i >= 0);
+  assert.deepEqual(smallAt, [0, 1, 2], served.slice(smallFrom).join(' '));
+  starts.sort((x, y) => x - y);
+  for (let i = 1; i < starts.length; i++) assert.ok(starts[i] - starts[i - 1] >= 45, `two starts ${starts[i] - starts[i - 1]} ms apart`);
+  for (let i = 2; i < starts.length; i++) assert.ok(starts[i] - starts[i - 2] >= 100, `3 starts within ${starts[i] - starts[i - 2]} ms`);
+});
+
 test('without a rank, requests are served in arrival order', async () => {
-  const limiter = new SlidingWindowLimiter(1, 30, 2);
+  const limiter = new SlidingWindowLimiter(1, 30, { marginMs: 2 });
   const served: number[] = [];
   await Promise.all(
     [0, 1, 2, 3, 4].map(async (n) => {
@@ -59,7 +79,7 @@ test('without a rank, requests are served in arrival order', async () => {
 });
 
 test("a replica's share: at most the allowed starts a window; 0 holds requests until it is raised; a request that gives up leaves the line", async () => {
-  const limiter = new SlidingWindowLimiter(5, 200, 5);
+  const limiter = new SlidingWindowLimiter(5, 200, { marginMs: 5 });
   limiter.setAllowed(2);
   const starts: number[] = [];
   await Promise.all(Array.from({ length: 6 }, async () => ((await limiter.acquire()).done(), starts.push(Date.now()))));

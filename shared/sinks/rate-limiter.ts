@@ -3,6 +3,14 @@
  * the server counts them. A slot is counted from its start until its answer arrives, then from
  * that moment: the server saw the request no later than the answer came back, so spacing the next
  * start from the answer keeps the server's count inside the limit whatever the network's jitter.
+ *
+ * Spread (`spread: true`, the push URL's 5 a second): starts are also at least a window's share
+ * apart (window ÷ allowed), so the window never opens as a burst. With bursts, every request
+ * waiting took a start at the same instant and the next ones waited for the whole window to turn;
+ * a small file with one request in flight could take only one start of each burst, and each large
+ * file took one too (4 of theirs for each of its own). Spread, a start comes free every share of
+ * the window, and the small file, back in line within its answer and its save, takes the next.
+ * The rate over a window is the same; Power BI also fails bursts (reference/powerbi.md §7).
  */
 export interface Slot {
   /** Milliseconds waited for the slot. */
@@ -93,14 +101,23 @@ export class SlidingWindowLimiter {
   private wake = () => {};
   /** Requests allowed in a window now (a replica's share of the target's limit: rate-shares.ts). */
   private allowed: number;
+  /** Milliseconds a window's margin adds (the clocks' and the server's leeway). */
+  readonly marginMs: number;
+  private readonly spread: boolean;
+  /** When the latest start was granted (spread: the next is a share of the window later). */
+  private lastStart = -Infinity;
+  private readonly now: () => number;
+
   constructor(
     /** The target's limit: requests in any window. */
     readonly limit: number,
     readonly windowMs: number,
-    readonly marginMs = 30,
-    private readonly now: () => number = () => Date.now(),
+    opts: { marginMs?: number; spread?: boolean; now?: () => number } = {},
   ) {
     this.allowed = limit;
+    this.marginMs = opts.marginMs ?? 30;
+    this.spread = opts.spread ?? false;
+    this.now = opts.now ?? (() => Date.now());
   }
 
   /** Allow `n` requests a window from now on (0 holds every request until it is raised). */
@@ -115,8 +132,9 @@ export class SlidingWindowLimiter {
     this.starts.sort((a, b) => a - b);
     while (this.starts.length && this.starts[0] <= t - this.windowMs - this.marginMs) this.starts.shift();
     if (this.allowed <= 0) return Infinity;
-    if (this.starts.length < this.allowed) return 0;
-    return this.starts[this.starts.length - this.allowed] + this.windowMs + this.marginMs - t;
+    const paced = this.spread ? this.lastStart + (this.windowMs + this.marginMs) / this.allowed - t : 0;
+    if (this.starts.length < this.allowed) return Math.max(0, paced);
+    return Math.max(paced, this.starts[this.starts.length - this.allowed] + this.windowMs + this.marginMs - t);
   }
 
   /** Serve the line, best place first, each as soon as the window allows a start (the start is recorded as it is served). */
@@ -130,6 +148,7 @@ export class SlidingWindowLimiter {
         if (!next) break;
         const entry = this.now();
         this.starts.push(entry);
+        this.lastStart = entry;
         next.serve(entry);
       }
     } finally {

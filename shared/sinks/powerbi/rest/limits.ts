@@ -26,8 +26,8 @@ interface DatasetWindows {
  * count; the windows can be exported and loaded (handed over with the dataset's turn).
  */
 export class DatasetLimits implements PortableLimiter<number> {
-  private readonly perMinute = new SlidingWindowLimiter(REST_LIMITS.perMinute, 60_000, 50);
-  private readonly perHour = new SlidingWindowLimiter(REST_LIMITS.perHourBigTable, HOUR, 50);
+  private readonly perMinute = new SlidingWindowLimiter(REST_LIMITS.perMinute, 60_000, { marginMs: 50 });
+  private readonly perHour = new SlidingWindowLimiter(REST_LIMITS.perHourBigTable, HOUR, { marginMs: 50 });
   private rows: { at: number; n: number }[] = [];
   private pending = 0;
   /** Requests waiting for one of the 5 pending places, served best place first (rate-limiter.ts HEAD_START). */
