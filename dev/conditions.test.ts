@@ -194,4 +194,17 @@ describe('a bucket\'s configuration, kept in memory by the store', () => {
     await cors('DELETE');
     assert.deepEqual(await preflight(), [403, null]);
   });
+
+  test('a bucket made or removed through the API is what the next request meets', async () => {
+    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => e.code);
+    const putIn = () => code(s3.putObject('later', 'a.txt', Buffer.from('a'), 1));
+    assert.equal(await putIn(), 'NoSuchBucket', 'not made yet (and not kept as missing)');
+    await s3.makeBucket('later');
+    assert.equal(await putIn(), 'ok');
+    assert.equal(await code(s3.statObject('later', 'a.txt')), 'ok', 'found again (the bucket kept)');
+    await s3.removeObject('later', 'a.txt');
+    await s3.removeBucket('later');
+    assert.equal(await putIn(), 'NoSuchBucket', 'removed: not found any more');
+    assert.equal(await s3.bucketExists('later'), false);
+  });
 });

@@ -37,6 +37,7 @@ const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem.js') as
     putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
     deleteSubresource(bucket: string, key: string | undefined, type: string): Promise<void>;
     putBucket(bucket: string): Promise<unknown>;
+    getBucket(bucket: string): Promise<unknown>;
     deleteBucket(bucket: string): Promise<unknown>;
     reset(): void;
   };
@@ -44,10 +45,11 @@ const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem.js') as
 const existsObject = FilesystemStore.prototype.existsObject;
 
 /**
- * s3rver reads a bucket's CORS and website configuration from disk for every request: two opens
- * that fail when there is none (an exception each), ~4% of its main-thread time with 50 files in
- * flight, in a process every request queues behind (MinIO keeps a bucket's configuration in
- * memory). They change only through this store's own writes: kept per store and bucket, dropped
+ * s3rver reads a bucket's CORS and website configuration from disk for every request (two opens
+ * that fail when there is none, an exception each) and stats the bucket's folder for every
+ * request: with 50 files in flight, ~4% of the main thread each, in a process every request
+ * queues behind (MinIO keeps its buckets and their configuration in memory). They change only
+ * through this store's own writes: kept per store and bucket (a bucket once it is found), dropped
  * when a configuration or the bucket is written or deleted.
  */
 type Store = { rootDirectory: string };
@@ -56,17 +58,27 @@ const configKey = (store: Store, bucket: string, type = '') => `${store.rootDire
 const forgetBucketConfigs = (store: Store, bucket: string) => {
   for (const k of bucketConfigs.keys()) if (k.startsWith(configKey(store, bucket))) bucketConfigs.delete(k);
 };
-const { getSubresource, putSubresource, deleteSubresource, putBucket, deleteBucket, reset } = FilesystemStore.prototype;
+const { getSubresource, putSubresource, deleteSubresource, putBucket, getBucket, deleteBucket, reset } = FilesystemStore.prototype;
+/**
+ * The kept answer for k, else load()'s, kept from the start (a write forgets it, even while it is
+ * read) and dropped when it fails or `keep` says so of it.
+ */
+function kept<T>(k: string, load: () => Promise<T>, keep: (v: T) => boolean = () => true): Promise<T> {
+  const known = bucketConfigs.get(k) as Promise<T> | undefined;
+  if (known) return known;
+  const loaded = load();
+  bucketConfigs.set(k, loaded);
+  const drop = () => void (bucketConfigs.get(k) === loaded && bucketConfigs.delete(k));
+  loaded.then((v) => keep(v) || drop(), drop);
+  return loaded;
+}
+// Only a bucket that exists is kept: one made later is found then.
+FilesystemStore.prototype.getBucket = function (this: Store, bucket) {
+  return kept(configKey(this, bucket, '\u0001bucket'), () => getBucket.call(this, bucket), (b) => !!b);
+};
 FilesystemStore.prototype.getSubresource = function (this: Store, bucket, key, type) {
   if (key !== undefined) return getSubresource.call(this, bucket, key, type);
-  const k = configKey(this, bucket, type);
-  let config = bucketConfigs.get(k);
-  if (!config) {
-    config = getSubresource.call(this, bucket, key, type);
-    bucketConfigs.set(k, config);
-    config.catch(() => bucketConfigs.delete(k));
-  }
-  return config;
+  return kept(configKey(this, bucket, type), () => getSubresource.call(this, bucket, key, type));
 };
 FilesystemStore.prototype.putSubresource = function (this: Store, bucket, key, resource) {
   forgetBucketConfigs(this, bucket);
