@@ -10,7 +10,7 @@
  * a small file with one request in flight could take only one start of each burst, and each large
  * file took one too (4 of theirs for each of its own). Spread, a start comes free every share of
  * the window, and the small file, back in line within its answer and its save, takes the next.
- * The rate over a window is the same; Power BI also fails bursts (reference/powerbi.md §7).
+ * The rate over a window is the same, and the push API's users report bursts failing within it.
  */
 export interface Slot {
   /** Milliseconds waited for the slot. */
