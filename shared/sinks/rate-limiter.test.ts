@@ -60,9 +60,17 @@ test('spread: starts a share of the window apart, so a small file with one reque
   // other start of each burst goes to a large file (the test above: places 0, 2, 4).
   const smallAt = served.slice(smallFrom).map((n, i) => (n === 'small' ? i : -1)).filter((i) => i >= 0);
   assert.deepEqual(smallAt, [0, 1, 2], served.slice(smallFrom).join(' '));
+  // While the four files compete, starts are a share of the window apart (52 ms, some leeway for timers).
+  const competing = starts.slice(smallFrom - 2, smallFrom + 6).sort((x, y) => x - y);
+  for (let i = 1; i < competing.length; i++) assert.ok(competing[i] - competing[i - 1] >= 45, `two starts ${competing[i] - competing[i - 1]} ms apart`);
   starts.sort((x, y) => x - y);
-  for (let i = 1; i < starts.length; i++) assert.ok(starts[i] - starts[i - 1] >= 45, `two starts ${starts[i] - starts[i - 1]} ms apart`);
   for (let i = 2; i < starts.length; i++) assert.ok(starts[i] - starts[i - 2] >= 100, `3 starts within ${starts[i] - starts[i - 2]} ms`);
+
+  // A lone file on an idle target is not spread: its two requests go within the window at once.
+  const alone: number[] = [];
+  await new Promise((r) => setTimeout(r, 120));
+  await file(limiter, 'alone', 2, 0, [], alone);
+  assert.ok(alone[1] - alone[0] < 45, `a lone file's two starts were ${alone[1] - alone[0]} ms apart`);
 });
 
 test('without a rank, requests are served in arrival order', async () => {

@@ -4,9 +4,11 @@
  * that moment: the server saw the request no later than the answer came back, so spacing the next
  * start from the answer keeps the server's count inside the limit whatever the network's jitter.
  *
- * Spread (`spread: true`, the push URL's 5 a second): starts are also at least a window's share
- * apart (window ÷ allowed), so the window never opens as a burst. With bursts, every request
- * waiting took a start at the same instant and the next ones waited for the whole window to turn;
+ * Spread (`spread: true`, the push URL's 5 a second): while requests compete (more than one
+ * waits), starts are also at least a window's share apart (window ÷ allowed), so the window does
+ * not open as a burst; a lone request still goes at once, so one small file on an idle target
+ * sends its few requests back to back. With bursts, every request waiting took a start at the
+ * same instant and the next ones waited for the whole window to turn;
  * a small file with one request in flight could take only one start of each burst, and each large
  * file took one too (4 of theirs for each of its own). Spread, a start comes free every share of
  * the window, and the small file, back in line within its answer and its save, takes the next.
@@ -132,7 +134,8 @@ export class SlidingWindowLimiter {
     this.starts.sort((a, b) => a - b);
     while (this.starts.length && this.starts[0] <= t - this.windowMs - this.marginMs) this.starts.shift();
     if (this.allowed <= 0) return Infinity;
-    const paced = this.spread ? this.lastStart + (this.windowMs + this.marginMs) / this.allowed - t : 0;
+    // Spread only while requests compete for starts: a lone request goes at once (within the window).
+    const paced = this.spread && this.line.length > 1 ? this.lastStart + (this.windowMs + this.marginMs) / this.allowed - t : 0;
     if (this.starts.length < this.allowed) return Math.max(0, paced);
     return Math.max(paced, this.starts[this.starts.length - this.allowed] + this.windowMs + this.marginMs - t);
   }
