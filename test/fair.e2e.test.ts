@@ -40,7 +40,7 @@ describe('fair under load on one push URL', () => {
     // Power BI takes about 170 of these rows a request; the small file needs 6 requests. Going
     // first, at most one other request is stored beside each of its own; in turns, 6 × 6. (With
     // the second's 5 starts granted as a burst, 4 of each burst went to the large files: 2,700
-    // rows here. The push URL's starts are spread over the second: rate-limiter.ts.)
+    // rows here. While requests compete, the push URL's starts are spread: rate-limiter.ts.)
     assert.ok(between <= 6 * 2 * 200, `${between} rows of the large files were stored between the small file's first row and its last`);
     const lastOf = (file: number) => ids.reduce((last, id, i) => (Math.floor(id / 1_000_000) === file ? i : last), -1);
     for (let f = 0; f < 6; f++) assert.ok(small[small.length - 1] < lastOf(f), `the small file was done after large file ${f}`);
