@@ -8,11 +8,11 @@
  * waits), starts are also at least a window's share apart (window ÷ allowed), so the window does
  * not open as a burst; a lone request still goes at once, so one small file on an idle target
  * sends its few requests back to back. With bursts, every request waiting took a start at the
- * same instant and the next ones waited for the whole window to turn;
- * a small file with one request in flight could take only one start of each burst, and each large
- * file took one too (4 of theirs for each of its own). Spread, a start comes free every share of
- * the window, and the small file, back in line within its answer and its save, takes the next.
- * The rate over a window is the same, and the push API's users report bursts failing within it.
+ * same instant and the next ones waited for the whole window to turn; a small file with one
+ * request in flight could take only one start of each burst, and the large files the other four.
+ * Spread, a start comes free every share of the window, and the small file, back in line within
+ * its answer and its save, takes the next. The rate over a window is the same, and the push
+ * API's users report bursts failing within it.
  */
 export interface Slot {
   /** Milliseconds waited for the slot. */

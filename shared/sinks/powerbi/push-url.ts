@@ -37,7 +37,7 @@ export function describePushUrl(url: string): string {
   }
 }
 
-/** A limiter for `perSecond` requests a second (fractions allowed), its starts spread over the second (no bursts). */
+/** A limiter for `perSecond` requests a second (fractions allowed), its starts spread over the second while requests compete. */
 export function perSecondLimiter(perSecond: number): SlidingWindowLimiter {
   const perWindow = Math.max(1, Math.floor(perSecond));
   return new SlidingWindowLimiter(perWindow, perSecond >= 1 ? (1000 * perWindow) / perSecond : 1000 / perSecond, { spread: true });
