@@ -308,7 +308,7 @@ export class RowEncoder implements LineSink {
           // Decimals and ISO dates and datetimes typed as they are scanned (their bytes read once);
           // any other form of them is scanned below and goes to `cell`.
           const o1 =
-            kind === Kind.DateTime ? this.isoDateTimeAt(b, i, to, c, o) : kind === Kind.Date ? this.isoDateAt(b, i, to, c, o) : this.decimalAt(b, i, to, c, o, kind === Kind.DecimalDot ? 46 : 44);
+            kind === Kind.DateTime ? this.dateTimeAt(b, i, to, c, o) : kind === Kind.Date ? this.dateAt(b, i, to, c, o) : this.decimalAt(b, i, to, c, o, kind === Kind.DecimalDot ? 46 : 44);
           out = this.out;
           if (o1 >= 0) {
             o = o1;
@@ -670,18 +670,39 @@ export class RowEncoder implements LineSink {
     return o;
   }
 
-  /** An ISO date cell `yyyy-mm-dd` from b[a], ended by the delimiter or LF before `to`: what `date` writes, its end in `at`; -1: another form, for `cell`. */
-  private isoDateAt(b: Buffer, a: number, to: number, c: number, o: number): number {
+  /**
+   * A date cell from b[a] in a fixed layout, `yyyy-mm-dd` or `dd?mm?yyyy` (in the column's order,
+   * separators / . -), ended by the delimiter or LF before `to`: what `date` writes, its end in
+   * `at`; -1: another form, for `cell`.
+   */
+  private dateAt(b: Buffer, a: number, to: number, c: number, o: number): number {
     const z = a + 10;
     const x = z < to ? b[z] : -1;
-    if ((x !== this.delim && x !== LF) || b[a + 4] !== 45 || b[a + 7] !== 45 || (10 <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
-    const y = digitsOf(b, a, a + 4);
-    const m = digitsOf(b, a + 5, a + 7);
-    const d = digitsOf(b, a + 8, z);
-    if (y < 0 || m < 0 || d < 0 || !isCalendarDate(y, m, d)) return -1;
+    if ((x !== this.delim && x !== LF) || (10 <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
     const out = this.out;
-    if (!this.csv) out[o++] = QUOTE;
-    for (let k = a; k < z; k++) out[o++] = b[k];
+    let y: number, m: number, d: number;
+    if (b[a + 4] === 45 && b[a + 7] === 45) {
+      y = fourDigits(b, a);
+      m = twoDigits(b, a + 5);
+      d = twoDigits(b, a + 8);
+      if (y < 0 || m < 0 || d < 0 || !isCalendarDate(y, m, d)) return -1;
+      if (!this.csv) out[o++] = QUOTE;
+      for (let k = a; k < z; k++) out[o++] = b[k];
+    } else {
+      if (!isDateSeparator(b[a + 2]) || !isDateSeparator(b[a + 5])) return -1;
+      const p = twoDigits(b, a);
+      const q = twoDigits(b, a + 3);
+      y = fourDigits(b, a + 6);
+      if (this.dmy[c] === 1) (d = p), (m = q);
+      else (m = p), (d = q);
+      if (y < 0 || m < 0 || d < 0 || !isCalendarDate(y, m, d)) return -1;
+      if (!this.csv) out[o++] = QUOTE;
+      for (let k = a + 6; k < z; k++) out[o++] = b[k];
+      out[o++] = 45;
+      o = two(out, o, m);
+      out[o++] = 45;
+      o = two(out, o, d);
+    }
     if (!this.csv) out[o++] = QUOTE;
     this.value[c] = y * 10000 + m * 100 + d;
     this.isNull[c] = 0;
@@ -690,25 +711,76 @@ export class RowEncoder implements LineSink {
   }
 
   /**
-   * An ISO datetime cell from b[a] (`yyyy-mm-dd[T ]hh:mm[:ss[.f+]][Z|±hh[:]mm]` by its layout),
-   * ended by the delimiter or LF before `to`: its end found from the layout (not by a scan for the
-   * delimiter), then typed by `dateTime`; its end in `at`. -1: another layout, for `cell`.
+   * A datetime cell from b[a], ISO (`yyyy-mm-dd[T ]hh:mm[:ss[.f{1,9}]][Z|±hh[:]mm]`) or
+   * `dd?mm?yyyy[ T]hh:mm[:ss]` in the column's order, ended by the delimiter or LF before `to`,
+   * read in one pass over its bytes: what `dateTime` writes, its end in `at`. -1: any other
+   * form, or a part out of range, for `cell` (whose `dateTime` decides it as before).
    */
-  private isoDateTimeAt(b: Buffer, a: number, to: number, c: number, o: number): number {
+  private dateTimeAt(b: Buffer, a: number, to: number, c: number, o: number): number {
     let z = a + 16;
-    if (z >= to || b[a + 4] !== 45 || b[a + 7] !== 45 || b[a + 13] !== 58) return -1;
-    if (b[z] === 58) {
-      z += 3;
-      if (z < to && b[z] === 46) for (z++; z < to && b[z] >= 48 && b[z] <= 57; z++);
+    if (z >= to || b[a + 13] !== 58 || (b[a + 10] !== 84 && b[a + 10] !== 32)) return -1;
+    const iso = b[a + 4] === 45 && b[a + 7] === 45;
+    let y: number, m: number, d: number;
+    if (iso) {
+      y = fourDigits(b, a);
+      m = twoDigits(b, a + 5);
+      d = twoDigits(b, a + 8);
+    } else {
+      if (!isDateSeparator(b[a + 2]) || !isDateSeparator(b[a + 5])) return -1;
+      const p = twoDigits(b, a);
+      const q = twoDigits(b, a + 3);
+      y = fourDigits(b, a + 6);
+      if (this.dmy[c] === 1) (d = p), (m = q);
+      else (m = p), (d = q);
     }
-    if (z >= to) return -1;
+    const h = twoDigits(b, a + 11);
+    const mi = twoDigits(b, a + 14);
+    if (y < 0 || m < 0 || d < 0 || h < 0 || mi < 0 || h > 23 || mi > 59 || !isCalendarDate(y, m, d)) return -1;
+    let s = 0;
+    let sAt = -1;
+    let fAt = -1;
+    let fLen = 0;
+    let ms = 0;
     let x = b[z];
-    if (x === 90) z++;
-    else if (x === 43 || x === 45) z += z + 3 < to && b[z + 3] === 58 ? 6 : 5;
-    if (z >= to || ((x = b[z]) !== this.delim && x !== LF) || (z - a <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
+    if (x === 58) {
+      if (z + 3 >= to) return -1;
+      s = twoDigits(b, z + 1);
+      if (s < 0 || s > 59) return -1;
+      sAt = z + 1;
+      z += 3;
+      x = b[z];
+      if (x === 46 && iso) {
+        fAt = z + 1;
+        for (z++; z < to && (x = b[z]) >= 48 && x <= 57; z++);
+        fLen = z - fAt;
+        if (z >= to || fLen < 1 || fLen > 9) return -1;
+        ms = (b[fAt] - 48) * 100 + (fLen > 1 ? (b[fAt + 1] - 48) * 10 : 0) + (fLen > 2 ? b[fAt + 2] - 48 : 0);
+      }
+    }
+    let shift = 0; // the zone's offset, in minutes
+    if (iso && x === 90) {
+      z++;
+      x = z < to ? b[z] : -1;
+    } else if (iso && (x === 43 || x === 45)) {
+      const colon = z + 6 < to && b[z + 3] === 58;
+      const oh = twoDigits(b, z + 1);
+      const om = colon ? twoDigits(b, z + 4) : z + 5 < to ? twoDigits(b, z + 3) : -1;
+      if (oh < 0 || om < 0 || oh > 23 || om > 59) return -1;
+      shift = x === 43 ? oh * 60 + om : -(oh * 60 + om);
+      z += colon ? 6 : 5;
+      x = b[z];
+    }
+    if ((x !== this.delim && x !== LF) || (z - a <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
+    const t = daysFromCivil(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
+    if (t < MIN_TIME || t >= END_TIME) return -1;
+    this.value[c] = t;
     this.isNull[c] = 0;
     this.at = z;
-    return this.dateTime(b, a, z, c, o);
+    if (shift === 0 && iso) return copyIso(this.out, o, b, a, sAt, fAt, fLen, !this.csv);
+    const minutes = h * 60 + mi - shift;
+    // A zone that keeps the day: the UTC time's parts without the day arithmetic of writeIso.
+    if (minutes >= 0 && minutes < 1440) return writeIsoParts(this.out, o, y, m, d, (minutes / 60) | 0, minutes % 60, s, ms, !this.csv);
+    return writeIso(this.out, o, t, !this.csv);
   }
 
   /** `yyyy-mm-dd`, or `d/m/yyyy` in the column's order (separators / . -), written as ISO; the string path's parseDate in bytes. */
@@ -902,6 +974,20 @@ function endsInSpace(b: Buffer, a: number, z: number): boolean {
   let k = z - 1;
   while (k > a && (b[k] & 0xc0) === 0x80) k--;
   return SPACE_LEAD[b[k]] === 1;
+}
+
+/** The two ASCII digits at b[k] as a number, else -1. */
+function twoDigits(b: Buffer, k: number): number {
+  const p = b[k] - 48;
+  const q = b[k + 1] - 48;
+  return p >= 0 && p <= 9 && q >= 0 && q <= 9 ? p * 10 + q : -1;
+}
+
+/** The four ASCII digits at b[k] as a number, else -1. */
+function fourDigits(b: Buffer, k: number): number {
+  const hi = twoDigits(b, k);
+  const lo = twoDigits(b, k + 2);
+  return hi < 0 || lo < 0 ? -1 : hi * 100 + lo;
 }
 
 /** The value of b[from, to) when it is all ASCII digits, else -1. */

@@ -33,10 +33,11 @@ const SLASH_DATETIME = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})[ T](\d{1,2}):(\d{2}
 export const TRUE: ReadonlySet<string> = new Set(['true', 'sim', 'yes', 'verdadeiro', 'vrai', 'y', 's']);
 export const FALSE: ReadonlySet<string> = new Set(['false', 'não', 'nao', 'no', 'falso', 'faux', 'n']);
 
+/** Whether y-m-d is a day of the proleptic Gregorian calendar (months of 31 days: 1, 3, 5, 7, 8, 10, 12). */
 export function isCalendarDate(y: number, m: number, d: number): boolean {
   if (m < 1 || m > 12 || d < 1) return false;
-  const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-  return d <= days[m - 1];
+  if (m === 2) return d <= (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28);
+  return d <= 30 + ((m + (m >> 3)) & 1);
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
