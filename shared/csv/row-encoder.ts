@@ -618,9 +618,10 @@ export class RowEncoder implements LineSink {
   }
 
   /**
-   * A decimal cell from b[a] in its plain form, `-?\d+([sep]\d+)?` ended by the delimiter or LF
-   * before `to`, typed as it is scanned: what `decimal` writes for it, and its end in `at`. -1:
-   * another form (grouped, padded, a null value, too long, −0, below 1e-6, …), for `cell`.
+   * A decimal cell from b[a] in its plain form, `-?\d+([sep]\d+)?`, its integer part maybe
+   * grouped by the other separator (`1.234,56`), ended by the delimiter or LF before `to`, typed as
+   * it is scanned: what `decimal` writes for it, and its end in `at`. -1: another form (padded, a
+   * null value, too long, −0, below 1e-6, …), for `cell`.
    */
   private decimalAt(b: Buffer, a: number, to: number, c: number, o: number, sep: number): number {
     const delim = this.delim;
@@ -634,9 +635,24 @@ export class RowEncoder implements LineSink {
       n = n * 10 + (x - 48);
       i++;
     }
-    const intEnd = i;
-    let digits = intEnd - intStart;
+    let digits = i - intStart;
     if (i >= to || digits === 0 || (b[intStart] === 48 && digits > 1)) return -1;
+    // Thousands grouped by the other separator (`1.234.567,89`, `1,234.5` unless `,` is the delimiter): 1–3 digits, then groups of 3.
+    const group = sep === 46 ? 44 : 46;
+    const grouped = x === group && group !== delim;
+    if (grouped) {
+      if (digits > 3 || b[intStart] === 48) return -1;
+      while (x === group) {
+        if (i + 4 >= to) return -1;
+        const g = threeDigits(b, i + 1);
+        if (g < 0) return -1;
+        n = n * 1000 + g;
+        digits += 3;
+        i += 4;
+        x = b[i];
+      }
+    }
+    const intEnd = i;
     let frac = 0;
     const fracStart = i + 1;
     if (x === sep && sep !== delim) {
@@ -644,7 +660,7 @@ export class RowEncoder implements LineSink {
       frac = i - fracStart;
       if (i >= to || frac === 0) return -1;
       digits += frac;
-    } else if (i - a > 15) return -1; // long digit strings are identifiers: the string path's rule
+    } else if (i - a > 15 && !grouped) return -1; // long digit strings are identifiers: the string path's rule
     if ((x !== delim && x !== LF) || digits > 15 || (neg && n === 0) || (i - a <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
     let fe = i;
     if (frac) {
@@ -661,7 +677,9 @@ export class RowEncoder implements LineSink {
     this.isNull[c] = 0;
     const out = this.out;
     if (neg) out[o++] = 45;
-    for (let k = intStart; k < intEnd; k++) out[o++] = b[k];
+    if (grouped) {
+      for (let k = intStart; k < intEnd; k++) if (b[k] !== group) out[o++] = b[k];
+    } else for (let k = intStart; k < intEnd; k++) out[o++] = b[k];
     if (fe > fracStart) {
       out[o++] = 46;
       for (let k = fracStart; k < fe; k++) out[o++] = b[k];
@@ -981,6 +999,13 @@ function twoDigits(b: Buffer, k: number): number {
   const p = b[k] - 48;
   const q = b[k + 1] - 48;
   return p >= 0 && p <= 9 && q >= 0 && q <= 9 ? p * 10 + q : -1;
+}
+
+/** The three ASCII digits at b[k] as a number, else -1. */
+function threeDigits(b: Buffer, k: number): number {
+  const p = b[k] - 48;
+  const q = twoDigits(b, k + 1);
+  return p >= 0 && p <= 9 && q >= 0 ? p * 100 + q : -1;
 }
 
 /** The four ASCII digits at b[k] as a number, else -1. */
