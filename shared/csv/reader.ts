@@ -103,30 +103,36 @@ export class Terminators {
   private inQuotes = false;
   private heldCr = false;
 
+  /** b's bytes with LF terminators, in a buffer of their own. */
   push(b: Buffer, last = false): Buffer {
-    const held = this.heldCr;
-    if (!held && b.indexOf(CR) === -1) {
-      this.track(b, 0, b.length);
-      return b;
-    }
-    // The piece is copied whole, one byte in (b[k] at out[k + 1]), then each run between CRs is
-    // moved back to where the output has reached: one native move per line, not a copy call.
     const out = Buffer.allocUnsafe(b.length + 1);
-    b.copy(out, 1);
-    let o = 0;
+    return out.subarray(0, this.write(b, last, out, 0));
+  }
+
+  /**
+   * b's bytes with LF terminators written into out at `at` (which has room for b.length + 1
+   * bytes): the new end. Each run between CRs is copied once, one native copy per line.
+   */
+  write(b: Buffer, last: boolean, out: Buffer, at: number): number {
+    let o = at;
     let i = 0;
-    if (held) {
+    if (this.heldCr) {
       this.heldCr = false;
       out[o++] = LF;
       if (b.length && b[0] === LF) i = 1;
     }
+    // The next quote at or after i (-1: none left): searched again only once passed, so that
+    // sparse quotes are not looked for from every line.
+    let q = b.indexOf(QUOTE, i);
     for (;;) {
       const cr = b.indexOf(CR, i);
       const end = cr === -1 ? b.length : cr;
-      this.track(b, i, end);
-      if (o !== i + 1) out.copyWithin(o, i + 1, end + 1);
-      o += end - i;
-      if (cr === -1) return out.subarray(0, o);
+      while (q !== -1 && q < end) {
+        this.inQuotes = !this.inQuotes;
+        q = b.indexOf(QUOTE, q + 1);
+      }
+      o += b.copy(out, o, i, end);
+      if (cr === -1) return o;
       i = cr + 1;
       if (this.inQuotes) out[o++] = CR;
       else if (i < b.length) {
@@ -134,15 +140,6 @@ export class Terminators {
         if (b[i] === LF) i++;
       } else if (last) out[o++] = LF;
       else this.heldCr = true;
-    }
-  }
-
-  /** Flip the quote state at each `"` between from and to (an escaped `""` flips twice). */
-  private track(b: Buffer, from: number, to: number): void {
-    let q = b.indexOf(QUOTE, from);
-    while (q !== -1 && q < to) {
-      this.inQuotes = !this.inQuotes;
-      q = b.indexOf(QUOTE, q + 1);
     }
   }
 }
@@ -227,13 +224,15 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
     return b;
   };
 
-  const append = (b: Buffer) => {
-    if (route.hold && we + b.length > holdBytes) letGo();
-    if (we + b.length > work.length) {
+  /** The text's bytes after the parse buffer's, their terminators made LF (a held CR may add one byte). */
+  const append = (b: Buffer, last: boolean) => {
+    const n = b.length + 1;
+    if (route.hold && we + n > holdBytes) letGo();
+    if (we + n > work.length) {
       // Move the unparsed bytes (all of them while held) to the front; grow if they still do not fit.
       const from = route.hold ? 0 : ws;
       const keep = we - from;
-      const target = keep + b.length > work.length ? Buffer.allocUnsafe(Math.max(2 * work.length, keep + b.length)) : work;
+      const target = keep + n > work.length ? Buffer.allocUnsafe(Math.max(2 * work.length, keep + n)) : work;
       work.copy(target, 0, from, we);
       work = target;
       lim -= from;
@@ -241,7 +240,7 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
       we = keep;
       ws -= from;
     }
-    we += b.copy(work, we);
+    we = terminators.write(b, last, work, we);
   };
 
   // While held, work[0] is the first byte of the text, and the first two records' lines and the
@@ -438,7 +437,7 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
   /** One piece of input (≤ 64 KiB): checked or converted to UTF-8, terminators made LF, parsed in slices. */
   async function* piece(b: Buffer, last: boolean): AsyncGenerator<CsvRecord[]> {
     const text = win ? Buffer.from(win.write(b), 'utf8') : utf8(b, last);
-    append(terminators.push(text, last));
+    append(text, last);
     while (we - lim >= batchBytes) {
       lim += batchBytes;
       do {
