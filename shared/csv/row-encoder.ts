@@ -697,32 +697,20 @@ export class RowEncoder implements LineSink {
     const z = a + 10;
     const x = z < to ? b[z] : -1;
     if ((x !== this.delim && x !== LF) || (10 <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
+    const key = fixedDateKey(b, a, this.dmy[c] === 1);
+    if (key < 0) return -1;
     const out = this.out;
-    let y: number, m: number, d: number;
-    if (b[a + 4] === 45 && b[a + 7] === 45) {
-      y = fourDigits(b, a);
-      m = twoDigits(b, a + 5);
-      d = twoDigits(b, a + 8);
-      if (y < 0 || m < 0 || d < 0 || !isCalendarDate(y, m, d)) return -1;
-      if (!this.csv) out[o++] = QUOTE;
-      for (let k = a; k < z; k++) out[o++] = b[k];
-    } else {
-      if (!isDateSeparator(b[a + 2]) || !isDateSeparator(b[a + 5])) return -1;
-      const p = twoDigits(b, a);
-      const q = twoDigits(b, a + 3);
-      y = fourDigits(b, a + 6);
-      if (this.dmy[c] === 1) (d = p), (m = q);
-      else (m = p), (d = q);
-      if (y < 0 || m < 0 || d < 0 || !isCalendarDate(y, m, d)) return -1;
-      if (!this.csv) out[o++] = QUOTE;
+    if (!this.csv) out[o++] = QUOTE;
+    if (b[a + 4] === 45) for (let k = a; k < z; k++) out[o++] = b[k];
+    else {
       for (let k = a + 6; k < z; k++) out[o++] = b[k];
       out[o++] = 45;
-      o = two(out, o, m);
+      o = two(out, o, ((key / 100) | 0) % 100);
       out[o++] = 45;
-      o = two(out, o, d);
+      o = two(out, o, key % 100);
     }
     if (!this.csv) out[o++] = QUOTE;
-    this.value[c] = y * 10000 + m * 100 + d;
+    this.value[c] = key;
     this.isNull[c] = 0;
     this.at = z;
     return o;
@@ -737,23 +725,14 @@ export class RowEncoder implements LineSink {
   private dateTimeAt(b: Buffer, a: number, to: number, c: number, o: number): number {
     let z = a + 16;
     if (z >= to || b[a + 13] !== 58 || (b[a + 10] !== 84 && b[a + 10] !== 32)) return -1;
-    const iso = b[a + 4] === 45 && b[a + 7] === 45;
-    let y: number, m: number, d: number;
-    if (iso) {
-      y = fourDigits(b, a);
-      m = twoDigits(b, a + 5);
-      d = twoDigits(b, a + 8);
-    } else {
-      if (!isDateSeparator(b[a + 2]) || !isDateSeparator(b[a + 5])) return -1;
-      const p = twoDigits(b, a);
-      const q = twoDigits(b, a + 3);
-      y = fourDigits(b, a + 6);
-      if (this.dmy[c] === 1) (d = p), (m = q);
-      else (m = p), (d = q);
-    }
+    const key = fixedDateKey(b, a, this.dmy[c] === 1);
     const h = twoDigits(b, a + 11);
     const mi = twoDigits(b, a + 14);
-    if (y < 0 || m < 0 || d < 0 || h < 0 || mi < 0 || h > 23 || mi > 59 || !isCalendarDate(y, m, d)) return -1;
+    if (key < 0 || h < 0 || mi < 0 || h > 23 || mi > 59) return -1;
+    const iso = b[a + 4] === 45;
+    const y = (key / 10000) | 0;
+    const m = ((key / 100) | 0) % 100;
+    const d = key % 100;
     let s = 0;
     let sAt = -1;
     let fAt = -1;
@@ -992,6 +971,27 @@ function endsInSpace(b: Buffer, a: number, z: number): boolean {
   let k = z - 1;
   while (k > a && (b[k] & 0xc0) === 0x80) k--;
   return SPACE_LEAD[b[k]] === 1;
+}
+
+/**
+ * The date at b[a] in a fixed layout, `yyyy-mm-dd` or `dd?mm?yyyy` (day first when `dayFirst`,
+ * separators / . -), as its key y·10000 + m·100 + d; -1 when it is in neither or is not a day.
+ */
+function fixedDateKey(b: Buffer, a: number, dayFirst: boolean): number {
+  let y: number, m: number, d: number;
+  if (b[a + 4] === 45 && b[a + 7] === 45) {
+    y = fourDigits(b, a);
+    m = twoDigits(b, a + 5);
+    d = twoDigits(b, a + 8);
+  } else {
+    if (!isDateSeparator(b[a + 2]) || !isDateSeparator(b[a + 5])) return -1;
+    const p = twoDigits(b, a);
+    const q = twoDigits(b, a + 3);
+    y = fourDigits(b, a + 6);
+    if (dayFirst) (d = p), (m = q);
+    else (m = p), (d = q);
+  }
+  return y >= 0 && m >= 0 && d >= 0 && isCalendarDate(y, m, d) ? y * 10000 + m * 100 + d : -1;
 }
 
 /** The two ASCII digits at b[k] as a number, else -1. */
