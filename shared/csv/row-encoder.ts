@@ -305,8 +305,8 @@ export class RowEncoder implements LineSink {
             done = true;
           } else o = o1;
         } else if (kind >= Kind.DecimalDot && kind <= Kind.DateTime) {
-          // Decimals and ISO dates and datetimes typed as they are scanned (their bytes read once);
-          // any other form of them is scanned below and goes to `cell`.
+          // Decimals, and dates and datetimes in fixed layouts (ISO, dd/mm/yyyy), typed as they are
+          // scanned (their bytes read once); any other form of them is scanned below and goes to `cell`.
           const o1 =
             kind === Kind.DateTime ? this.dateTimeAt(b, i, to, c, o) : kind === Kind.Date ? this.dateAt(b, i, to, c, o) : this.decimalAt(b, i, to, c, o, kind === Kind.DecimalDot ? 46 : 44);
           out = this.out;
