@@ -169,6 +169,19 @@ FilesystemStore.prototype.existsObject = async function existsConditionally(this
 interface S3rverApp extends EventEmitter {
   callback(): (req: unknown, res: unknown) => void;
   configureBuckets(): Promise<void>;
+  /** Koa's middleware, in order. */
+  middleware: { name: string }[];
+}
+
+/**
+ * s3rver logs every request through koa-logger even when silent: each line is formatted with
+ * chalk and handed to winston, which drops it. That was ~7% of this server's CPU per request
+ * (a CPU profile of 2,700 small PUT, GET and HEAD requests; per request, client and server in
+ * one process: PUT 3.8 → 3.5 ms, GET 2.1 → 1.95 ms). Its warnings still go to its logger.
+ */
+function dropRequestLog(app: S3rverApp): void {
+  const at = app.middleware.findIndex((m) => m.name === 'logger');
+  if (at !== -1) app.middleware.splice(at, 1);
 }
 
 export interface S3RecordEvent {
@@ -200,6 +213,7 @@ export async function startEmbeddedS3(opts: { directory: string; port?: number; 
     configureBuckets: opts.buckets.map((name) => ({ name })),
   });
   await app.configureBuckets();
+  dropRequestLog(app);
   const handle = app.callback();
   const conditional = new ConditionalRequests();
   const lost: { path: RegExp; left: number }[] = [];
