@@ -3,6 +3,7 @@
 // as NDJSON (a peer of transform) or as Parquet (`parquet`: a peer of the Parquet output). Threads
 // as asked (1: as a function has one core). Plain JS: no loader in the measured process.
 // node bench/duckdb.mjs <file> [delimiter ('' detects it)] [threads] [json|parquet]
+import { peakRssMB } from './peak-rss.mjs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { rmSync, statSync } from 'node:fs';
 
@@ -19,4 +20,4 @@ const outBytes = statSync(out).size;
 const reader = format === 'parquet' ? 'read_parquet' : 'read_json';
 const rows = Number((await (await con.runAndReadAll(`SELECT count(*) FROM ${reader}('${esc(out)}')`)).getRows())[0][0]);
 rmSync(out, { force: true });
-process.stdout.write(JSON.stringify({ mode: `duckdb-${format}`, seconds, rows, outBytes, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+process.stdout.write(JSON.stringify({ mode: `duckdb-${format}`, seconds, rows, outBytes, maxRssMB: peakRssMB() }) + '\n');

@@ -5,6 +5,7 @@
 // dependency are installed for the run only:
 //   npm i --no-save parquet-wasm apache-arrow && node bench/parquet-libraries.mjs [rows]
 import { execFileSync } from 'node:child_process';
+import { peakRssMB } from './peak-rss.mjs';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,7 +116,7 @@ const [mode, lib, arg] = process.argv.slice(2);
 if (mode === 'write') {
   const t0 = performance.now();
   const bytes = await WRITERS[lib](Number(arg));
-  process.stdout.write(JSON.stringify({ seconds: (performance.now() - t0) / 1000, bytes, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+  process.stdout.write(JSON.stringify({ seconds: (performance.now() - t0) / 1000, bytes, maxRssMB: peakRssMB() }) + '\n');
 } else if (mode === 'import') {
   const t0 = performance.now();
   for (const m of IMPORTS[lib]) await import(m);

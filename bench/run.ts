@@ -22,6 +22,7 @@ import { getJson } from '../shared/storage/s3.js';
 import type { DatasetHeader, Row } from '../shared/dataset/contract.js';
 import { startTestStack } from '../test/helpers.js';
 import { startEmulator } from '../dev/powerbi/server.js';
+import { PYTHON_PEAK_RSS_MB } from './peak-rss.mjs';
 import { generateShape, DELIMITER, SHAPES, type Shape } from './shapes.js';
 import { COLD_START_HEADER, coldStartRows, measureColdStart } from './cold-start.js';
 import { parseArgs } from 'node:util';
@@ -110,8 +111,8 @@ say('');
 const python = ['/usr/bin/python3', 'python3'].find((p) => has(p, ['-c', 'import csv']));
 const pandas = !!python && has(python, ['-c', 'import pandas']);
 const duckdb = has(process.execPath, ['-e', "require.resolve('@duckdb/node-api')"]);
-const PY_CSV = "import csv, sys, json, time, resource\nt=time.perf_counter(); n=0\nw=csv.writer(open('/dev/null','w',newline=''))\nfor row in csv.reader(open(sys.argv[1], newline='', encoding='utf-8-sig'), delimiter=sys.argv[2]):\n  w.writerow(row); n+=1\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': n, 'maxRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))";
-const PY_PANDAS = "import pandas as pd, sys, json, time, resource\nt=time.perf_counter(); d=pd.read_csv(sys.argv[1], sep=sys.argv[2]); d.to_csv('/dev/null', index=False)\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': len(d), 'maxRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))";
+const PY_CSV = PYTHON_PEAK_RSS_MB + "import csv, sys, json, time\nt=time.perf_counter(); n=0\nw=csv.writer(open('/dev/null','w',newline=''))\nfor row in csv.reader(open(sys.argv[1], newline='', encoding='utf-8-sig'), delimiter=sys.argv[2]):\n  w.writerow(row); n+=1\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': n, 'maxRssMB': peak_rss_mb()}))";
+const PY_PANDAS = PYTHON_PEAK_RSS_MB + "import pandas as pd, sys, json, time\nt=time.perf_counter(); d=pd.read_csv(sys.argv[1], sep=sys.argv[2]); d.to_csv('/dev/null', index=False)\nprint(json.dumps({'seconds': time.perf_counter()-t, 'rows': len(d), 'maxRssMB': peak_rss_mb()}))";
 /** cpuSeconds: the process's CPU time (the Node workers report it; the others do not). */
 type Result = { seconds: number; cpuSeconds?: number; rows: number; maxRssMB: number };
 type Peer = { mode: string; label: string; run: (file: string, delimiter: string) => Result | Promise<Result>; maxMb?: number };
