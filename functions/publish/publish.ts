@@ -20,7 +20,7 @@ import type { CheckpointExtra, RowSink, SinkResult } from '../../shared/sinks/si
 import { getJson, putJson, removeQuietly, type Storage } from '../../shared/storage/s3.js';
 import { ObjectWriter } from '../../shared/storage/object-writer.js';
 import { outputsOf, sourceId, supersededManifest, type OutputNames } from '../../shared/storage/layout.js';
-import { lifecycleProblems, memoryCheckpoint, type Lifecycle, type Manifest, type Outcome, type OutcomeRecord, type RunCheckpoint } from '../../shared/lifecycle/index.js';
+import { lifecycleProblems, memoryCheckpoint, type Lifecycle, type Look, type Manifest, type Outcome, type OutcomeRecord, type RunCheckpoint } from '../../shared/lifecycle/index.js';
 import type { DatasetEvent } from '../../shared/csv/clean.js';
 import { datasetProblems } from '../../shared/dataset/problems.js';
 import { metrics } from '../../shared/runtime/metrics.js';
@@ -98,6 +98,11 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRow
     }
     return current;
   };
+  /**
+   * Whether this version is still the newest (a HEAD) while the run's checkpoint is saved (the
+   * fence: it throws claim-lost once another run adopted it): two round trips at once, not in turn.
+   */
+  const stillOursAndCurrent = async (): Promise<boolean> => (await Promise.all([isCurrent(true), checkpoint.save()]))[0];
   /** A newer upload replaced this version mid-run: its manifest goes aside, the key's outputs stay the newer one's. */
   const finishSuperseded = async (trailer: DatasetTrailer, sinks: PublishResult['sinks']): Promise<PublishResult> => {
     const key = source.kind === 'object' ? source.key : source.name;
@@ -112,7 +117,9 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRow
     return { status: 'superseded', id, source, outputs: { bucket, manifest: manifestKey }, stats: trailer.stats, sinks };
   };
 
-  const done = source.kind === 'object' ? await lifecycle.outcomes.read(id) : undefined;
+  // The outcome (a replay?) and the claim this run must hold, read at once: one round trip.
+  const look: Look = source.kind !== 'object' ? {} : deps.runId ? await lifecycle.claims.look(id) : { done: await lifecycle.outcomes.read(id) };
+  const { done, seen: claim } = look;
   if (done) {
     for (let n = await it.next(); !n.done; n = await it.next()); // drain
     log.info('replay: the version has its outcome already; nothing to do', { outcome: done.outcome });
@@ -121,7 +128,7 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRow
   }
   // The run's checkpoint: adopted only by the run that holds the version's claim.
   if (source.kind === 'object' && !deps.runId) throw lifecycleProblems.noClaim('publish needs the run id of the claim (X-Run-Id, sent by transform)');
-  const checkpoint: RunCheckpoint = source.kind === 'object' ? await lifecycle.checkpoints.adopt(id, deps.runId!) : memoryCheckpoint();
+  const checkpoint: RunCheckpoint = source.kind === 'object' ? await lifecycle.checkpoints.adopt(id, deps.runId!, claim) : memoryCheckpoint();
 
   // 1. Output bucket: cleaned CSV and rejects, streamed.
   const escape = deps.escapeFormulas;
@@ -154,12 +161,12 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRow
       } else if (e.kind === 'trailer') trailer = e.trailer;
     }
     if (!trailer) throw datasetProblems.truncated('no trailer line');
-    // A newer version's outputs are never overwritten by an older run.
-    if (!(await isCurrent(true))) {
+    // A newer version's outputs are never overwritten by an older run, and the run must still be
+    // this one (the checkpoint's save): both asked at once, both must hold before the outputs are completed.
+    if (!(await stillOursAndCurrent())) {
       await Promise.all([cleaned.abort(), rejects.abort(), parquet?.abort()]);
       return finishSuperseded(trailer, {});
     }
-    await checkpoint.save(); // still this run's: the outputs may be completed
     await cleaned.end();
     await parquet?.end();
     await rejects.end();
@@ -236,7 +243,8 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRow
     }
   }
   if (!deps.sinks.length) sinks.none = { skipped: NO_SINK };
-  if (Object.values(sinks).some((r) => 'superseded' in r && r.superseded) || !(await isCurrent(true))) return finishSuperseded(trailer, sinks);
+  // Still the newest version, and still this run's (the manifest and the outcome may be written).
+  if (Object.values(sinks).some((r) => 'superseded' in r && r.superseded) || !(await stillOursAndCurrent())) return finishSuperseded(trailer, sinks);
 
   // 3. Manifest and completion marker.
   const refused = Object.entries(sinks).filter(([, r]) => 'error' in r) as [string, { title: string; reason: string; rowsNotSent: number }][];
@@ -261,7 +269,6 @@ export async function publishDataset(events: AsyncIterable<DatasetEvent | CsvRow
   // A fixed re-upload of a file that failed before: its old failure record no longer applies.
   // It goes first, so that the manifest is the last output a file gets: whoever sees it sees
   // the file's final outputs (a crash in between leaves the event unanswered, and it is replayed).
-  await checkpoint.save(); // still this run's: the manifest and the outcome may be written
   await removeQuietly(deps.s3, bucket, names.failure);
   await putJson(deps.s3, bucket, names.manifest, manifest);
   await lifecycle.outcomes.record({ id, source, outcome: status, runId: deps.runId, manifest: names.manifest, sinks, reason: manifest.partial });

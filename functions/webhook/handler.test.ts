@@ -12,6 +12,7 @@ import { contextOf, create, eventOf, recorder } from '../../test/unit-helpers.js
 import { webhook } from './handler.js';
 import { Lifecycle, versionId } from '../../shared/lifecycle/index.js';
 import { RUN_ID_HEADER } from '../../shared/lifecycle/run.js';
+import { stateKeys } from '../../shared/lifecycle/keys.js';
 import { createStorage } from '../../shared/storage/s3.js';
 import { waitFor } from '../../test/helpers.js';
 
@@ -20,12 +21,14 @@ const TOKEN = 'unit-test-token-0123456789';
 
 describe('webhook handler', () => {
   let transform: Awaited<ReturnType<typeof recorder>>;
+  /** What the stand-in transform answers: a replay (its run did not take the claim) unless a test says otherwise. */
+  let transformAnswer: { status: number; json: unknown } = { status: 200, json: { status: 'published', replay: true } };
   let fn: ReturnType<typeof create>;
   let dir: string;
   let s3: EmbeddedS3;
   let lifecycle: Lifecycle;
   before(async () => {
-    transform = await recorder(() => ({ status: 200, json: { status: 'published' } }));
+    transform = await recorder(() => transformAnswer);
     // The webhook reads the lifecycle's records (the output bucket) before it hands anything on.
     dir = mkdtempSync(join(tmpdir(), 'webhook-unit-'));
     s3 = await startEmbeddedS3({ directory: dir, accessKey: LOCAL_S3_ACCESS_KEY, secretKey: LOCAL_S3_SECRET_KEY, buckets: ['incoming', 'processed'] });
@@ -53,8 +56,26 @@ describe('webhook handler', () => {
     const ref = JSON.parse(transform.bodies.at(-1)!);
     assert.deepEqual({ bucket: ref.bucket, key: ref.key, etag: ref.etag, size: ref.size }, { bucket: 'incoming', key: 'sales/2026-11/customers.csv', etag: record.eTag, size: record.size });
     assert.match(String(transform.headers.at(-1)![RUN_ID_HEADER]), /^[0-9a-f-]{36}$/, 'the hand-off claim\'s run id, for transform to take it over');
-    // This transform answered without taking the claim over: the webhook deletes its claim (nothing left to run).
+    // This transform answered without taking the claim over (a replay): the webhook deletes its claim (nothing left to run).
     await waitFor('the hand-off claim released', async () => ((await lifecycle.claims.read(id)) ? undefined : true));
+  });
+
+  test('transform answers the outcome of its own run: the webhook leaves the claim to that run (it took it over and released it; a release would only be refused)', async () => {
+    transformAnswer = { status: 200, json: { status: 'published' } };
+    try {
+      const calls = transform.bodies.length;
+      const res = await fn.handle(eventOf({ body: put, headers: { authorization: `Bearer ${TOKEN}` } }), contextOf('webhook'));
+      assert.equal(res.status, 202);
+      const record = JSON.parse(put).Records[0].s3.object;
+      const id = versionId({ bucket: 'incoming', key: 'sales/2026-11/customers.csv', etag: record.eTag });
+      await waitFor('the call to transform', async () => (transform.bodies.length > calls ? true : undefined));
+      await new Promise((r) => setTimeout(r, 500)); // the webhook has read the answer (a release would be sent within milliseconds)
+      // This stand-in did not really take the claim over, so the webhook's claim is still there: no DELETE was sent.
+      assert.equal((await lifecycle.claims.read(id))?.value.runId, transform.headers.at(-1)![RUN_ID_HEADER], 'the hand-off claim is left alone');
+      await lifecycle.store.remove(stateKeys.claim(id));
+    } finally {
+      transformAnswer = { status: 200, json: { status: 'published', replay: true } };
+    }
   });
 
   test('transform unreachable: answered at once all the same; the version then waits for its next attempt, counted, with the reason', async () => {

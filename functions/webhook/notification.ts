@@ -67,10 +67,16 @@ async function callTransform(ref: ObjectRef, runId: string, deps: WebhookDeps, c
   }
 }
 
-/** transform's answer in the lifecycle's words (a problem without an outcome: a retry may help, or not). */
-function phaseOf(answer: { status: number; result: unknown }): { status: Phase; replay?: boolean; retryable: boolean } {
+/**
+ * transform's answer in the lifecycle's words (a problem without an outcome: a retry may help, or
+ * not). `ranIt`: transform's run took the hand-off claim over and ended it (an outcome that is not
+ * a replay: a version transform did not run is always answered as one).
+ */
+function phaseOf(answer: { status: number; result: unknown }): { status: Phase; replay?: boolean; retryable: boolean; ranIt?: boolean } {
   const body = answer.result as { status?: unknown; replay?: boolean; outcome?: unknown } | undefined;
-  if (answer.status < 300 && (isOutcome(body?.status) || body?.status === 'running' || body?.status === 'waiting')) return { status: body!.status as Phase, replay: body?.replay, retryable: false };
+  if (answer.status < 300 && (isOutcome(body?.status) || body?.status === 'running' || body?.status === 'waiting')) {
+    return { status: body!.status as Phase, replay: body?.replay, retryable: false, ranIt: isOutcome(body?.status) && !body?.replay };
+  }
   if (isOutcome(body?.outcome)) return { status: body!.outcome as Phase, retryable: false }; // a problem that names its outcome (superseded)
   const verdict = classifyStatus(answer.status);
   return verdict.kind === 'permanent' ? { status: 'failed', retryable: false } : { status: 'waiting', retryable: true };
@@ -112,7 +118,8 @@ async function passOn(claim: HeldClaim, ref: ObjectRef, deps: WebhookDeps, ctx: 
   const answer = await callTransform(ref, claim.runId, deps, ctx);
   const phase = phaseOf(answer);
   ctx.log[answer.status >= 400 ? 'warn' : 'info']('hand-off ended', { bucket: ref.bucket, key: ref.key, id: claim.id, transformStatus: answer.status, outcome: phase.status });
-  if (claim.lost) return; // a run took it over: its records say the rest
+  // A run took it over: its records say the rest (a release would only be refused: its etag is gone).
+  if (claim.lost || phase.ranIt) return;
   try {
     if (!phase.retryable) return void (await claim.release());
     const body = answer.result as ProblemDetails | undefined;

@@ -6,8 +6,8 @@
  * since a save goes before every request to a sink, the older run stops before its next request.
  */
 import { stateKeys } from './keys.js';
-import { recordSchemas, type Checkpoint } from './records.js';
-import type { ConditionalStore } from '../storage/conditional-store.js';
+import { recordSchemas, type Checkpoint, type Claim } from './records.js';
+import type { ConditionalStore, Versioned } from '../storage/conditional-store.js';
 import type { Claims } from './claims.js';
 import { lifecycleProblems } from './problems.js';
 
@@ -28,12 +28,23 @@ export class Checkpoints {
     private readonly claims: Claims,
   ) {}
 
-  /** Adopt the version's checkpoint for run `runId` (which must hold the live claim). */
-  async adopt(id: string, runId: string): Promise<RunCheckpoint> {
+  /**
+   * Adopt the version's checkpoint for run `runId` (which must hold the live claim: `claim` is its
+   * record as read just before, else it is read here). A first run finds no checkpoint: it is
+   * created at once (`If-None-Match: *`), without a read before; a retry's run finds the one
+   * before it (the create is refused), reads the claim again and then that checkpoint, to carry
+   * its progress on.
+   */
+  async adopt(id: string, runId: string, claim?: Versioned<Claim>): Promise<RunCheckpoint> {
     for (let round = 0; round < 12; round++) {
-      const claim = (await this.claims.read(id))?.value;
-      if (!claim || claim.runId !== runId || Date.parse(claim.expiresAt) <= Date.now()) {
-        throw lifecycleProblems.noClaim(`run ${runId} does not hold ${id}${claim?.runId ? ' (another run does)' : ''}`);
+      const holder = round === 0 && claim ? claim.value : (await this.claims.read(id))?.value;
+      if (!holder || holder.runId !== runId || Date.parse(holder.expiresAt) <= Date.now()) {
+        throw lifecycleProblems.noClaim(`run ${runId} does not hold ${id}${holder?.runId ? ' (another run does)' : ''}`);
+      }
+      if (round === 0) {
+        const created = await this.store.create(stateKeys.checkpoint(id), { id, runId, acked: {}, updatedAt: new Date().toISOString() });
+        if (created) return new StoredCheckpoint(this.store, id, runId, created, { acked: {} });
+        continue; // one is there: the claim is read again, right before the one it is taken over from
       }
       const seen = await this.store.read(stateKeys.checkpoint(id), recordSchemas().Checkpoint);
       const progress: Progress = seen ? { acked: seen.value.acked, sentTo: seen.value.sentTo, sequenceBase: seen.value.sequenceBase } : { acked: {} };

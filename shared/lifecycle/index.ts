@@ -15,7 +15,7 @@ import { ConditionalStore } from '../storage/conditional-store.js';
 
 export { versionId, recordOfKey } from './keys.js';
 export { OUTCOMES, PHASES, isOutcome, type Outcome, type Phase, type Claim, type OutcomeRecord, type Manifest, manifestSchema } from './records.js';
-export type { HeldClaim, ClaimAttempt } from './claims.js';
+export type { HeldClaim, ClaimAttempt, Look } from './claims.js';
 export type { RunCheckpoint, Progress } from './checkpoints.js';
 export { memoryCheckpoint } from './checkpoints.js';
 export { lifecycleProblems } from './problems.js';

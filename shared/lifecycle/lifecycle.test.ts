@@ -12,7 +12,8 @@ import { startEmbeddedS3, type EmbeddedS3 } from '../../dev/embedded-s3.js';
 import { problems } from '../runtime/problem.js';
 import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY } from '../storage/config.js';
 import { createStorage } from '../storage/s3.js';
-import { Lifecycle, versionId } from './index.js';
+import { Lifecycle, versionId, type Claim } from './index.js';
+import type { Versioned } from '../storage/conditional-store.js';
 
 let dir: string;
 let server: EmbeddedS3;
@@ -28,6 +29,9 @@ after(async () => {
   await server.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** A claim as a look read it while it was live: its expiry a minute on. */
+const stillLive = (seen: Versioned<Claim>): Versioned<Claim> => ({ ...seen, value: { ...seen.value, expiresAt: new Date(Date.now() + 60_000).toISOString() } });
 
 const version = (key: string) => {
   const source = { kind: 'object' as const, bucket: 'incoming', key, etag: 'e'.repeat(32), size: 10 };
@@ -183,6 +187,35 @@ describe('checkpoints are fenced', () => {
     await assert.rejects(cpA.save(), (err: Error & { status?: number }) => err.status === 409, 'the old run is fenced out');
     cpB.progress.acked.sink = 15;
     await cpB.save();
+  });
+
+  test('a claim read before the adoption (publish reads it beside the outcome) that went stale: the run that lost it never takes the checkpoint from the run that holds the claim', async () => {
+    const { source, id } = version('stale-look.csv');
+    const l = replica(200);
+    assert.equal((await l.claims.take(id, source, 'run-a')).kind, 'claimed');
+    // run-a's look, read while its claim still had time left (the clock moves on before it is used).
+    const lookA = stillLive((await l.claims.look(id)).seen!);
+    assert.equal(lookA.value.runId, 'run-a');
+    await new Promise((r) => setTimeout(r, 250)); // run-a's claim expires
+    assert.equal((await replica(30_000).claims.take(id, source, 'run-b')).kind, 'claimed');
+    const cpB = await replica().checkpoints.adopt(id, 'run-b');
+    cpB.progress.acked.sink = 7;
+    await cpB.save();
+    // run-a's look still says it holds the claim: its create is refused, and the claim read again says it does not.
+    await assert.rejects(replica().checkpoints.adopt(id, 'run-a', lookA), (err: Error & { status?: number }) => err.status === 409, 'the stale run cannot adopt');
+    cpB.progress.acked.sink = 9;
+    await cpB.save(); // still run-b's
+    // With no checkpoint yet, a stale look creates one; the run that holds the claim adopts it next and fences the stale run out.
+    const other = version('stale-look-first.csv');
+    assert.equal((await l.claims.take(other.id, other.source, 'run-a')).kind, 'claimed');
+    const lookA2 = stillLive((await l.claims.look(other.id)).seen!);
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal((await replica(30_000).claims.take(other.id, other.source, 'run-b')).kind, 'claimed');
+    const cpA2 = await replica().checkpoints.adopt(other.id, 'run-a', lookA2);
+    const cpB2 = await replica().checkpoints.adopt(other.id, 'run-b');
+    assert.deepEqual(cpB2.progress.acked, {});
+    await assert.rejects(cpA2.save(), (err: Error & { status?: number }) => err.status === 409, 'the stale run is fenced out');
+    await cpB2.save();
   });
 });
 
