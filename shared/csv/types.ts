@@ -322,17 +322,42 @@ const mayLeadWithZero = (v: string) => {
   return c === 48 || ((c === 43 || c === 45) && v.charCodeAt(1) === 48);
 };
 const LEADING_ZERO = /^[+-]?0\d+$/;
-/** A parser as a test: whether it reads the value. */
-const reads = (p: CellParser) => (s: string) => p(s) !== INVALID;
+/**
+ * A test of one value with its column's setting (a separator, a day order): whether a type reads
+ * it. These and the counts below are module functions, not closures made for each column: V8
+ * holds a function's optimised code weakly, so a closure made per column lost it at the next full
+ * collection and was compiled again for every file (transform: ~4 compilations a file, ~1.4 ms
+ * each on a background thread, and the interpreter until then).
+ */
+type ValueTest<A> = (s: string, arg: A) => boolean;
+const readsBoolean: ValueTest<void> = (s) => parseBoolean(s) !== INVALID;
+const readsInteger: ValueTest<void> = (s) => parseInteger(s) !== INVALID;
+const readsDecimal: ValueTest<'.' | ','> = (s, sep) => parseDecimal(s, sep) !== INVALID;
+const readsDate: ValueTest<'dmy' | 'mdy'> = (s, order) => parseDate(s, order) !== INVALID;
+const readsDateTime: ValueTest<'dmy' | 'mdy'> = (s, order) => isDateTime(s, order);
 
 /**
- * The values `reads` rejects, unless they are more than half of them (then undefined: too many
+ * How many values `test` reads, or any number below `need` once too many have failed (a type is
+ * chosen only when it reads `need` of them; a wide file's text columns fail fast).
+ */
+function countReads<A>(values: string[], need: number, test: ValueTest<A>, arg: A): number {
+  let ok = 0;
+  let failed = 0;
+  for (const v of values) {
+    if (test(v, arg)) ok++;
+    else if (++failed > values.length - need) return ok;
+  }
+  return ok;
+}
+
+/**
+ * The values `test` rejects, unless they are more than half of them (then undefined: too many
  * for the text fallback's note, so counting stops there).
  */
-function oddValues(values: string[], reads: (s: string) => boolean): string[] | undefined {
+function oddValues<A>(values: string[], test: ValueTest<A>, arg: A): string[] | undefined {
   const odd: string[] = [];
   for (const v of values) {
-    if (reads(v)) continue;
+    if (test(v, arg)) continue;
     odd.push(v);
     if (odd.length > values.length / 2) return undefined;
   }
@@ -353,83 +378,92 @@ function mostAreNotNumbers(values: string[]): boolean {
   return false;
 }
 
+/** Whether any value is in a slash layout (`pattern`, behind its cheap gate). */
+function anySlashed(values: string[], pattern: RegExp): boolean {
+  for (const v of values) if (mayBeSlashDate(v) && pattern.test(v)) return true;
+  return false;
+}
+
+/** Whether any value is other than y, n or s (a column of only those is text, not booleans). */
+function anyBeyondYns(values: string[]): boolean {
+  for (const v of values) if (!YNS.test(v)) return true;
+  return false;
+}
+const YNS = /^[yns]$/i;
+
+/**
+ * The separator a decimal column reads, by a vote of its unambiguous values: only asked when the
+ * values read as decimals with one separator or the other (a date or text column pays no vote).
+ * (Every ONLY_COMMA form has a comma: a value without one is not asked.)
+ */
+function separatorVote(values: string[]): '.' | ',' {
+  let dot = 0;
+  let comma = 0;
+  for (const v of values) {
+    if (!mayBeNumber(v)) continue;
+    if (v.indexOf(',') !== -1 && ONLY_COMMA.test(v)) comma++;
+    else if (ONLY_DOT.test(v)) dot++;
+  }
+  return comma > dot ? ',' : '.';
+}
+
+/**
+ * The separator of a decimal column (`need` of the values read with it), or undefined. With a
+ * file-wide separator, that one; else the column must read with `.` or `,`, and then with the
+ * separator its values vote for (each separator counted once).
+ */
+function decimalSeparatorOf(values: string[], need: number, fixed?: '.' | ','): '.' | ',' | undefined {
+  if (fixed) return countReads(values, need, readsDecimal, fixed) >= need ? fixed : undefined;
+  const dot = countReads(values, need, readsDecimal, '.') >= need;
+  const comma = dot ? undefined : countReads(values, need, readsDecimal, ',') >= need;
+  if (!dot && !comma) return undefined;
+  const sep = separatorVote(values);
+  const reads = sep === '.' ? dot : (comma ?? countReads(values, need, readsDecimal, ',') >= need);
+  return reads ? sep : undefined;
+}
+
+/** A slash layout's format, saying when the day-first order was assumed. */
+const dayFirstNote = (format: string, assumed: boolean) => (assumed ? `${format} (day first assumed: no day above 12 in the sample)` : format);
+
 /** Infer a column's type from its non-null sample values. */
 export function inferColumn(values: string[], opts: InferOptions = {}): ColumnTyping {
   if (values.length === 0) return { type: 'text' };
   const threshold = opts.threshold ?? 0.95;
   const need = Math.ceil(values.length * threshold);
-  // How many values p reads, or any number below `need` once too many have failed (a type is
-  // chosen only when it reads `need` of them; a wide file's text columns fail fast).
-  const count = (test: (s: string) => boolean) => {
-    let ok = 0;
-    let failed = 0;
-    for (const v of values) {
-      if (test(v)) ok++;
-      else if (++failed > values.length - need) return ok;
-    }
-    return ok;
-  };
   // Leading-zero codes (CEP, ZIP, 001101) stay text: they are identifiers, not numbers.
   if (leadingZeros(values) > values.length - need) return { type: 'text' };
 
-  if (count(reads(parseBoolean)) >= need && values.some((v) => !/^[yns]$/i.test(v))) return { type: 'boolean' };
-  if (count(reads(parseInteger)) >= need) return { type: 'integer' };
-
-  // The separator a decimal column reads, by a vote of its unambiguous values: only asked when
-  // the values read as decimals with one separator or the other (a date or text column pays no vote).
-  // (Every ONLY_COMMA form has a comma: a value without one is not asked.)
-  const separatorVote = (): '.' | ',' => {
-    let dot = 0;
-    let comma = 0;
-    for (const v of values) {
-      if (!mayBeNumber(v)) continue;
-      if (v.indexOf(',') !== -1 && ONLY_COMMA.test(v)) comma++;
-      else if (ONLY_DOT.test(v)) dot++;
-    }
-    return comma > dot ? ',' : '.';
-  };
-  // Whether the column reads as decimals with sep, each separator counted once.
-  const readsWith: Partial<Record<'.' | ',', boolean>> = {};
-  const decimalWith = (sep: '.' | ',') => (readsWith[sep] ??= count((s) => parseDecimal(s, sep) !== INVALID) >= need);
-  if (opts.decimal ? decimalWith(opts.decimal) : decimalWith('.') || decimalWith(',')) {
-    const sep = opts.decimal ?? separatorVote();
-    if (opts.decimal || decimalWith(sep)) return { type: 'decimal', decimalSeparator: sep };
-  }
+  if (countReads(values, need, readsBoolean, undefined) >= need && anyBeyondYns(values)) return { type: 'boolean' };
+  if (countReads(values, need, readsInteger, undefined) >= need) return { type: 'integer' };
+  const sep = decimalSeparatorOf(values, need, opts.decimal);
+  if (sep) return { type: 'decimal', decimalSeparator: sep };
 
   const { order, assumed } = dateOrderOf(values);
-  const fmt = (f: string) => (assumed ? `${f} (day first assumed: no day above 12 in the sample)` : f);
-  if (count((s) => parseDate(s, order) !== INVALID) >= need) {
-    const slash = values.some((v) => mayBeSlashDate(v) && SLASH_DATE.test(v));
-    return { type: 'date', dateOrder: order, format: slash ? fmt(order === 'dmy' ? 'dd/mm/yyyy' : 'mm/dd/yyyy') : 'yyyy-mm-dd' };
+  if (countReads(values, need, readsDate, order) >= need) {
+    const format = anySlashed(values, SLASH_DATE) ? dayFirstNote(order === 'dmy' ? 'dd/mm/yyyy' : 'mm/dd/yyyy', assumed) : 'yyyy-mm-dd';
+    return { type: 'date', dateOrder: order, format };
   }
-  if (count((s) => isDateTime(s, order)) >= need) {
-    const slash = values.some((v) => mayBeSlashDate(v) && SLASH_DATETIME.test(v));
-    return {
-      type: 'datetime',
-      dateOrder: order,
-      format: slash ? fmt(order === 'dmy' ? 'dd/mm/yyyy hh:mm[:ss]' : 'mm/dd/yyyy hh:mm[:ss]') : 'ISO 8601',
-    };
+  if (countReads(values, need, readsDateTime, order) >= need) {
+    const format = anySlashed(values, SLASH_DATETIME) ? dayFirstNote(order === 'dmy' ? 'dd/mm/yyyy hh:mm[:ss]' : 'mm/dd/yyyy hh:mm[:ss]', assumed) : 'ISO 8601';
+    return { type: 'datetime', dateOrder: order, format };
   }
-  // Text after all: say so when most values were of one type and a few kept it text.
-  // (Each test made when it is asked: the decimal one needs the separator's vote.) Every
-  // candidate reads only values that start as a number does: when more than half do not, none
-  // can reach the note's half, and none is asked.
+  return textFallback(values, order, opts.decimal);
+}
+
+/**
+ * Text after all: say so when most values were of one type and a few kept it text. Each type is
+ * asked in turn (the decimal one after the separator's vote); every candidate reads only values
+ * that start as a number does: when more than half do not, none can reach the note's half, and
+ * none is asked.
+ */
+function textFallback(values: string[], order: 'dmy' | 'mdy', decimal?: '.' | ','): ColumnTyping {
   if (mostAreNotNumbers(values)) return { type: 'text' };
-  const candidates: [ColumnType, () => (s: string) => boolean][] = [
-    ['integer', () => reads(parseInteger)],
-    [
-      'decimal',
-      () => {
-        const sep = opts.decimal ?? separatorVote();
-        return (s) => parseDecimal(s, sep) !== INVALID;
-      },
-    ],
-    ['date', () => (s) => parseDate(s, order) !== INVALID],
-    ['datetime', () => (s) => isDateTime(s, order)],
-  ];
-  for (const [type, testOf] of candidates) {
-    const odd = oddValues(values, testOf());
-    if (odd?.length) return { type: 'text', fellBackFrom: { type, odd: odd.length, of: values.length, examples: [...new Set(odd)].slice(0, 3) } };
-  }
-  return { type: 'text' };
+  const note = (type: ColumnType, odd: string[] | undefined): ColumnTyping | undefined =>
+    odd?.length ? { type: 'text', fellBackFrom: { type, odd: odd.length, of: values.length, examples: [...new Set(odd)].slice(0, 3) } } : undefined;
+  return (
+    note('integer', oddValues(values, readsInteger, undefined)) ??
+    note('decimal', oddValues(values, readsDecimal, decimal ?? separatorVote(values))) ??
+    note('date', oddValues(values, readsDate, order)) ??
+    note('datetime', oddValues(values, readsDateTime, order)) ?? { type: 'text' }
+  );
 }
