@@ -472,7 +472,7 @@ export async function* readCsv(source: AsyncIterable<Buffer | string>, opts: Rea
 
 /**
  * The fields of a line without quotes. A module function, not a closure made per file: V8 holds
- * optimised code weakly, and a closure's died with it, to be compiled again for the next file.
+ * optimised code weakly, so a closure's went with it and was compiled again for the next file.
  */
 function splitFields(text: string, delimiter: string): string[] {
   const fields: string[] = [];
