@@ -5,7 +5,7 @@
  * per key prefix); then the latency of a 1,000-row file uploaded while the large ones are being
  * published. Load: REPLICAS_FILES files × REPLICAS_ROWS rows (default 20 × 5,000; the issue's
  * figure is 20 × 20,000). `npx tsx bench/replicas.ts` alone also takes REPLICAS_COUNTS (default
- * 1,2,3), REPLICAS_TARGETS (default 1,3) and REPLICAS_POD_LIMITS=1: each replica with the CPU
+ * 1,2,3), REPLICAS_TARGETS (default 1,3) and REPLICAS_POD_LIMITS=1: each replica with the CPU and memory
  * limit of its pod in knative/ (bench/pod-limits.ts; root, Linux cgroups), and
  * REPLICAS_LATENCY_MS: the stand-in answers each POST after that long (Power BI's own time; with
  * one request in flight per file, a file alone then sends fewer than 5 a second).
@@ -120,9 +120,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const list = (v: string | undefined, d: string) => (v ?? d).split(',').map(Number);
   const podLimits = process.env.REPLICAS_POD_LIMITS === '1';
   for (const targets of list(process.env.REPLICAS_TARGETS, '1,3')) for (const replicas of list(process.env.REPLICAS_COUNTS, '1,2,3')) {
-    process.stdout.write(`- ${replicas} replica(s), ${targets} target(s)${podLimits ? ', CPU as the pods are limited' : ''}…\n`);
+    process.stdout.write(`- ${replicas} replica(s), ${targets} target(s)${podLimits ? ', CPU and memory as the pods are limited' : ''}…\n`);
     runs.push(await runReplicas(replicas, targets, { podLimits }));
   }
-  process.stdout.write(`\n${FILES} files × ${ROWS} rows, strict push-URL stand-in (5 POSTs a second per dataset${LATENCY_MS ? `, each answered after ${LATENCY_MS} ms` : ''})${podLimits ? ', each replica with its pod\'s CPU limit (knative/)' : ''}\n\n${replicasTable(runs)}\n`);
+  process.stdout.write(`\n${FILES} files × ${ROWS} rows, strict push-URL stand-in (5 POSTs a second per dataset${LATENCY_MS ? `, each answered after ${LATENCY_MS} ms` : ''})${podLimits ? ', each replica with its pod\'s CPU and memory limits (knative/)' : ''}\n\n${replicasTable(runs)}\n`);
   process.exit(0);
 }

@@ -66,6 +66,8 @@ async function startToFirst2xx(start: () => ChildProcess, path: string): Promise
 import { bundleEntry } from '../dev/build.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { examplePath } from '../test/kit.js';
+import { canLimitPods, inPod, podLimitedLauncher } from './pod-limits.js';
+import { podLimits } from '../dev/pod-resources.js';
 
 const OUT = 'bench/out';
 mkdirSync(OUT, { recursive: true });
@@ -98,6 +100,22 @@ function worker(mode: string, file: string, delimiter = ','): { seconds: number;
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
+/**
+ * The same worker in transform's pod memory limit (knative/transform.yaml; root and cgroups, see
+ * bench/pod-limits.ts): Node sizes V8's heap from that limit as it does in the container, so this
+ * is the peak RSS a deployed transform reaches. The CPU is not limited here (the CPU ratio covers it).
+ */
+const TRANSFORM_POD_MIB = podLimits(resolve('.'), 'transform').memoryBytes / 1048576;
+const podMemory = canLimitPods(['memory']);
+function workerInPod(mode: string, file: string, delimiter = ','): ReturnType<typeof worker> {
+  const pod = inPod('transform', ['memory'], [process.execPath, ...NODE_RUNTIME_FLAGS, 'bench/out/worker.mjs', mode, file, delimiter]);
+  try {
+    return JSON.parse(execFileSync(pod.file, pod.args, { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop()!);
+  } finally {
+    pod.cleanUp();
+  }
+}
+
 function has(cmd: string, args: string[]): boolean {
   return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 }
@@ -121,8 +139,11 @@ type Peer = { mode: string; label: string; run: (file: string, delimiter: string
 // for the whole section (its processes are not fresh for each run); peak RSS is transform's.
 const GATEWAY_MAX_MB = 100;
 let gatewayStack: Awaited<ReturnType<typeof startTestStack>> | undefined;
+let gatewayPods: ReturnType<typeof podLimitedLauncher> | undefined;
 async function viaGateway(file: string, accept: string): Promise<Result> {
-  gatewayStack ??= await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1' });
+  // Each function in its pod's memory limit when this machine allows it (as deployed: V8 sized from the limit).
+  gatewayPods ??= podMemory ? podLimitedLauncher(['memory']) : undefined;
+  gatewayStack ??= await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1' }, { launcher: gatewayPods?.launcher });
   const { createReadStream } = await import('node:fs');
   const t0 = performance.now();
   const res = await request(`${gatewayStack.stack.gateway.url}/function/transform`, {
@@ -146,7 +167,13 @@ const allPeers: Peer[] = [
   { mode: 'transform', label: '**transform worker → NDJSON dataset**', run: (f) => worker('transform', f) },
   { mode: 'transform-csv', label: 'transform worker → clean CSV (from bytes)', run: (f) => worker('transform-csv', f) },
   { mode: 'transform-csv-strings', label: 'transform worker → clean CSV (string path, as before)', run: (f) => worker('transform-csv-strings', f) },
-  { mode: 'gateway', label: 'transform → NDJSON through the local gateway (ad-hoc POST; one stack, not fresh)', run: (f) => viaGateway(f, 'application/x-ndjson'), maxMb: GATEWAY_MAX_MB },
+  ...(podMemory
+    ? [
+        { mode: 'transform-pod', label: `**transform worker → NDJSON, in its pod's ${TRANSFORM_POD_MIB} MiB memory limit** (as deployed)`, run: (f: string) => workerInPod('transform', f) },
+        { mode: 'papaparse-pod', label: `bare papaparse (parser) in the same ${TRANSFORM_POD_MIB} MiB limit (not the ratio's base)`, run: (f: string, d: string) => workerInPod('papaparse-parser', f, d) },
+      ]
+    : []),
+  { mode: 'gateway', label: `transform → NDJSON through the local gateway (ad-hoc POST; one stack, not fresh${podMemory ? `; functions in their pods' memory limits` : ''})`, run: (f) => viaGateway(f, 'application/x-ndjson'), maxMb: GATEWAY_MAX_MB },
   { mode: 'gateway-csv', label: 'transform → CSV answer through the local gateway', run: (f) => viaGateway(f, 'text/csv'), maxMb: GATEWAY_MAX_MB },
   { mode: 'udsv-strings', label: 'uDSV 0.7.3, string arrays (no typing)', run: (f, d) => worker('udsv-strings', f, d) },
   { mode: 'udsv-typed', label: 'uDSV 0.7.3, typed arrays (its own inferred types)', run: (f, d) => worker('udsv-typed', f, d) },
@@ -160,6 +187,7 @@ const allPeers: Peer[] = [
     : []),
 ];
 const peers = allPeers.filter((p) => !peerFilter || peerFilter.has(p.mode) || p.mode.startsWith('papaparse'));
+if (!podMemory) say(`(Not measured in transform's pod memory limit: that needs root and a writable memory cgroup.)`);
 say(`Shapes (bench/shapes.ts, seeded): ${shapes.join(', ')}. Peers: Python csv ${python ? 'yes' : 'no python3'}; pandas ${pandas ? 'yes' : 'not installed (apt-get install python3-pandas)'}; DuckDB ${duckdb ? 'yes (@duckdb/node-api)' : 'no'}. The ratio is to the faster of the two bare papaparse configurations on the same file (higher is faster).`);
 say('');
 say('The CPU ratio is bare papaparse\'s best CPU time ÷ the peer\'s (the Node workers\' own processes; GC threads included): on a machine shared with other work it moves less than the wall time.');
@@ -198,6 +226,7 @@ for (const mb of sizes) {
   }
 }
 await gatewayStack?.stop();
+gatewayPods?.cleanUp();
 say('');
 say('Worst shape per peer (the figure the README reports):');
 say('');

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { podLimits } from './pod-resources.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 // v2: no NODE_EXTRA_CA_CERTS in the image (the CA bundle is npm's cafile only): like the official
@@ -110,11 +111,17 @@ export function buildImage(fn: string, target: 'knative' | 'openfaas' = 'knative
   return { tag, bytes: Number(docker(['image', 'inspect', '--format', '{{.Size}}', tag], { quiet: true }).trim()) };
 }
 
-/** Run a function's image as Knative runs it; the caller's environment is passed as -e flags. */
+/**
+ * Run a function's image as Knative runs it: read-only, a non-root user, and the CPU and memory
+ * limits of its manifest (Node sizes V8's heap from the memory limit, as in the pod); the
+ * caller's environment is passed as -e flags.
+ */
 export function runContainer(fn: string, env: Record<string, string>, opts: { name?: string; command?: string[] } = {}): ChildProcess {
   const flags = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
   const name = opts.name ?? `mini-pipeline-${fn}-${process.pid}-${Date.now()}`;
-  return spawn('docker', ['run', '--rm', '--name', name, '--network', 'host', '--read-only', '--tmpfs', '/tmp:rw,mode=1777', '--user', '10001:10001', ...flags, imageOf(fn), ...(opts.command ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const limits = podLimits(ROOT, fn);
+  const pod = ['--cpus', String(limits.cpu), '--memory', String(limits.memoryBytes)];
+  return spawn('docker', ['run', '--rm', '--name', name, '--network', 'host', '--read-only', '--tmpfs', '/tmp:rw,mode=1777', '--user', '10001:10001', ...pod, ...flags, imageOf(fn), ...(opts.command ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

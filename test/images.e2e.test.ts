@@ -12,7 +12,8 @@ import { before, describe, test } from 'node:test';
 import { allComponents, variablesOf } from '../dev/config-catalogue.js';
 import { buildImage, dockerAvailable, ensureBaseImage, imageOf, runContainer } from '../dev/images.js';
 import { emulatorRows, useTestStack, waitForJson, waitForLog } from './helpers.js';
-import { examplePath } from './kit.js';
+import { examplePath, repoRoot } from './kit.js';
+import { podLimits } from '../dev/pod-resources.js';
 
 const FUNCTIONS = ['webhook', 'transform', 'publish'] as const;
 const configVars = new Set(variablesOf(allComponents()).keys());
@@ -37,6 +38,21 @@ describe('function images', () => {
       const expected = ['function.cache', 'function.cjs', 'index.cjs', 'setup.cjs', 'undici.cjs', 'mime-types.cjs', ...(fn === 'publish' ? ['event-hubs.cjs'] : [])].sort();
       assert.deepEqual(files, expected, `${fn}: no sources, no node_modules`);
       assert.ok(sizes[fn] > 0);
+    }
+  });
+
+  test("each container gets its pod's memory limit, and Node sizes V8's heap from it as in the pod", async () => {
+    const probe = 'const v8 = require("v8"); console.log(JSON.stringify({ limit: process.constrainedMemory(), heap: v8.getHeapStatistics().heap_size_limit, semi: v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_size }))';
+    for (const fn of FUNCTIONS) {
+      const child = runContainer(fn, {}, { command: ['node', '-e', probe] });
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b));
+      const code = await new Promise<number | null>((done) => child.on('close', done));
+      assert.equal(code, 0, `${fn}: ${out}`);
+      const seen = JSON.parse(out) as { limit: number; heap: number; semi: number };
+      assert.equal(seen.limit, podLimits(repoRoot, fn).memoryBytes, `${fn}: the container's memory limit is the manifest's`);
+      // Unlimited on this machine V8 takes a ~4 GB heap and 16 MiB semi-spaces; in the pod, about the limit and 1 MiB.
+      assert.ok(seen.heap <= 2 * seen.limit && seen.semi <= 2 * 1048576, `${fn}: V8 sized from the limit: ${out}`);
     }
   });
 
