@@ -624,15 +624,22 @@ export class RowEncoder implements LineSink {
    * null value, too long, −0, below 1e-6, …), for `cell`.
    */
   private decimalAt(b: Buffer, a: number, to: number, c: number, o: number, sep: number): number {
+    // Written as it is scanned (its bytes read once): the digits, `.` for the separator, no group
+    // separators; the fraction's trailing zeros (and a `.` left alone) are taken back at its end.
     const delim = this.delim;
+    const out = this.out;
     let i = a;
     const neg = b[a] === 45;
-    if (neg) i++;
+    if (neg) {
+      i++;
+      out[o++] = 45;
+    }
     const intStart = i;
     let n = 0;
     let x = -1;
     while (i < to && (x = b[i]) >= 48 && x <= 57) {
       n = n * 10 + (x - 48);
+      out[o++] = x;
       i++;
     }
     let digits = i - intStart;
@@ -648,42 +655,40 @@ export class RowEncoder implements LineSink {
         if (g < 0) return -1;
         n = n * 1000 + g;
         digits += 3;
+        out[o++] = b[i + 1];
+        out[o++] = b[i + 2];
+        out[o++] = b[i + 3];
         i += 4;
         x = b[i];
       }
     }
-    const intEnd = i;
     let frac = 0;
+    let kept = 0; // fraction digits written (its trailing zeros taken back)
     const fracStart = i + 1;
     if (x === sep && sep !== delim) {
-      for (i++; i < to && (x = b[i]) >= 48 && x <= 57; i++) n = n * 10 + (x - 48);
+      const dot = o;
+      out[o++] = 46;
+      for (i++; i < to && (x = b[i]) >= 48 && x <= 57; i++) {
+        n = n * 10 + (x - 48);
+        out[o++] = x;
+      }
       frac = i - fracStart;
       if (i >= to || frac === 0) return -1;
       digits += frac;
+      while (o > dot + 1 && out[o - 1] === 48) o--;
+      kept = o - dot - 1;
+      if (kept === 0) o = dot;
     } else if (i - a > 15 && !grouped) return -1; // long digit strings are identifiers: the string path's rule
     if ((x !== delim && x !== LF) || digits > 15 || (neg && n === 0) || (i - a <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
-    let fe = i;
-    if (frac) {
-      while (fe > fracStart && b[fe - 1] === 48) fe--;
-      if (n !== 0 && b[intStart] === 48 && digits - frac === 1 && fe > fracStart) {
-        // 0.000000x is written 1e-7 and so on.
-        let lz = fracStart;
-        while (b[lz] === 48) lz++;
-        if (lz - fracStart >= 6) return -1;
-      }
+    if (kept && n !== 0 && b[intStart] === 48 && digits - frac === 1) {
+      // 0.000000x is written 1e-7 and so on.
+      let lz = fracStart;
+      while (b[lz] === 48) lz++;
+      if (lz - fracStart >= 6) return -1;
     }
     const v = frac ? n / POW10[frac] : n;
     this.value[c] = neg ? -v : v;
     this.isNull[c] = 0;
-    const out = this.out;
-    if (neg) out[o++] = 45;
-    if (grouped) {
-      for (let k = intStart; k < intEnd; k++) if (b[k] !== group) out[o++] = b[k];
-    } else for (let k = intStart; k < intEnd; k++) out[o++] = b[k];
-    if (fe > fracStart) {
-      out[o++] = 46;
-      for (let k = fracStart; k < fe; k++) out[o++] = b[k];
-    }
     this.at = i;
     return o;
   }
