@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { createLogger, type Logger } from './log.js';
 import { metrics, registry, startProcessMetrics } from './metrics.js';
 import { Problem, PROBLEM_CONTENT_TYPE, problems, toProblem } from './problem.js';
+import { SpooledAnswer } from './spool.js';
 
 export interface FunctionEvent {
   method: string;
@@ -363,6 +364,7 @@ async function writeResult(res: ServerResponse, status: number, result: Function
   }
   res.writeHead(status, headers);
   res.flushHeaders();
+  if (body instanceof SpooledAnswer) return body.sendTo(res);
   const source = body instanceof Readable ? body : Readable.from(body);
   await pipeline(source, res);
 }
