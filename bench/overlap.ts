@@ -4,7 +4,9 @@
  * BI's own pace is the replicas section's), one process per function, MinIO's one-at-a-time
  * delivery as the local bridge models it:
  * - one 1M-row `mixed` file, upload to outcome, against the same rows as 50 files of 20,000 rows
- *   uploaded at once, first upload to last outcome (goal: within 1.1×);
+ *   uploaded at once, first upload to last outcome (goal: within 1.1×); each the best of
+ *   OVERLAP_RUNS (default 3) fresh stacks, the two interleaved (one run on this machine moves
+ *   by ±15%);
  * - a 1,000-row file uploaded right after a large `mixed` file (OVERLAP_BIG_MB, default 1000):
  *   its upload to its outcome (goal: within 2 s).
  */
@@ -18,9 +20,12 @@ const OUT = 'bench/out';
 const BIG_MB = Number(process.env.OVERLAP_BIG_MB ?? 1000);
 const ENV = { POWERBI_ENABLED: 'false', LOG_LEVEL: 'error' };
 
+const RUNS = Number(process.env.OVERLAP_RUNS ?? 3);
+
 export interface OverlapRun {
-  oneFileSeconds: number;
-  manyFilesSeconds: number;
+  /** Each run's seconds, in the order run. */
+  oneFileRuns: number[];
+  manyFilesRuns: number[];
   bigFileMB: number;
   bigFileSeconds: number;
   smallFileSeconds: number;
@@ -63,8 +68,12 @@ const put = (t: TestStack, key: string, body: Buffer) => t.s3.putObject('incomin
 
 export async function runOverlap(): Promise<OverlapRun> {
   const { whole, parts } = await mixedRows(1_000_000, 50);
-  const oneFileSeconds = await withStack((t) => outcomesOf(t, Date.now(), [put(t, 'one/whole.csv', whole)]));
-  const manyFilesSeconds = await withStack((t) => outcomesOf(t, Date.now(), parts.map((p, i) => put(t, `many/part-${i}.csv`, p))));
+  const oneFileRuns: number[] = [];
+  const manyFilesRuns: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    oneFileRuns.push(await withStack((t) => outcomesOf(t, Date.now(), [put(t, 'one/whole.csv', whole)])));
+    manyFilesRuns.push(await withStack((t) => outcomesOf(t, Date.now(), parts.map((p, i) => put(t, `many/part-${i}.csv`, p)))));
+  }
   const bigPath = join(OUT, `mixed-${BIG_MB}MB.csv`);
   await generateShape('mixed', bigPath, BIG_MB * 1e6);
   const lines = parts[0].toString('utf8').split('\n');
@@ -77,15 +86,18 @@ export async function runOverlap(): Promise<OverlapRun> {
     const bigFileSeconds = await outcomesOf(t, started, [Promise.resolve({ key: 'big/large.csv', etag: bigEtag })]);
     return { smallFileSeconds, bigFileSeconds };
   });
-  return { oneFileSeconds, manyFilesSeconds, bigFileMB: statSync(bigPath).size / 1e6, bigFileSeconds, smallFileSeconds };
+  return { oneFileRuns, manyFilesRuns, bigFileMB: statSync(bigPath).size / 1e6, bigFileSeconds, smallFileSeconds };
 }
 
 export function overlapTable(r: OverlapRun): string {
+  const best = (runs: number[]) => Math.min(...runs);
+  const median = (runs: number[]) => [...runs].sort((a, b) => a - b)[runs.length >> 1];
+  const each = (runs: number[]) => runs.map((s) => s.toFixed(1)).join(' / ');
   return [
-    '| what | seconds | goal |',
+    `| what | seconds (best of ${r.oneFileRuns.length}; each run) | goal |`,
     '|---|---|---|',
-    `| one 1,000,000-row mixed file: upload → outcome | ${r.oneFileSeconds.toFixed(1)} | – |`,
-    `| the same rows as 50 × 20,000-row files uploaded at once: first upload → last outcome | ${r.manyFilesSeconds.toFixed(1)} (${(r.manyFilesSeconds / r.oneFileSeconds).toFixed(2)}×) | ≤ 1.1× |`,
+    `| one 1,000,000-row mixed file: upload → outcome | ${best(r.oneFileRuns).toFixed(1)} (${each(r.oneFileRuns)}) | – |`,
+    `| the same rows as 50 × 20,000-row files uploaded at once: first upload → last outcome | ${best(r.manyFilesRuns).toFixed(1)} (${each(r.manyFilesRuns)}): ${(best(r.manyFilesRuns) / best(r.oneFileRuns)).toFixed(2)}× best to best, ${(median(r.manyFilesRuns) / median(r.oneFileRuns)).toFixed(2)}× median to median | ≤ 1.1× |`,
     `| a ${r.bigFileMB.toFixed(0)} MB mixed file: upload start → outcome | ${r.bigFileSeconds.toFixed(1)} | – |`,
     `| a 1,000-row file uploaded right after it: upload → outcome | ${r.smallFileSeconds.toFixed(1)} | ≤ 2 s |`,
   ].join('\n');

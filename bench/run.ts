@@ -445,7 +445,7 @@ if (sections.has('replicas')) {
   say('');
 }
 if (sections.has('overlap')) {
-  // Whether files overlap in the local pipeline (bench/overlap.ts; OVERLAP_BIG_MB, default 1000).
+  // Whether files overlap in the local pipeline (bench/overlap.ts; OVERLAP_RUNS, default 3; OVERLAP_BIG_MB, default 1000).
   const { runOverlap, overlapTable } = await import('./overlap.js');
   say('## Files that overlap: many small files against one, a small file behind a large one (output bucket only, one process per function)');
   say('');
