@@ -6,7 +6,7 @@
  * published. Load: REPLICAS_FILES files × REPLICAS_ROWS rows (default 20 × 5,000; the issue's
  * figure is 20 × 20,000). `npx tsx bench/replicas.ts` alone also takes REPLICAS_COUNTS (default
  * 1,2,3), REPLICAS_TARGETS (default 1,3) and REPLICAS_POD_LIMITS=1: each replica with the CPU and memory
- * limit of its pod in knative/ (bench/pod-limits.ts; root, Linux cgroups), and
+ * limits of its pod in knative/ (dev/pod-resources.ts; root, Linux cgroups), and
  * REPLICAS_LATENCY_MS: the stand-in answers each POST after that long (Power BI's own time; with
  * one request in flight per file, a file alone then sends fewer than 5 a second).
  */
@@ -14,7 +14,6 @@ import { readFileSync } from 'node:fs';
 import { startEmulator } from '../dev/powerbi/server.js';
 import { versionId } from '../shared/lifecycle/index.js';
 import { lifecycleOf, startTestStack, waitFor } from '../test/helpers.js';
-import { podLimitedLauncher } from './pod-limits.js';
 
 const FILES = Number(process.env.REPLICAS_FILES ?? 20);
 const ROWS = Number(process.env.REPLICAS_ROWS ?? 5_000);
@@ -55,8 +54,7 @@ export async function runReplicas(replicas: number, targets: number, opts: { pod
   if (LATENCY_MS > 0) em.faults.push({ kind: 'delay', ms: LATENCY_MS, count: Infinity });
   const datasets = Array.from({ length: targets }, (_, i) => em.state.createDataset({ name: `target-${i}`, mode: 'PushStreaming', tablePerSchema: true }));
   const routes = Object.fromEntries(datasets.map((ds, i) => [`t${i}/`, { pushUrl: em.state.pushUrl(ds, em.url) }]));
-  const pods = opts.podLimits ? podLimitedLauncher() : undefined;
-  const t = await startTestStack({ REPLICAS: String(replicas), POWERBI_PUSH_URL: em.state.pushUrl(datasets[0], em.url), POWERBI_ROUTES: JSON.stringify(routes), LOG_LEVEL: 'error' }, pods ? { launcher: pods.launcher } : {});
+  const t = await startTestStack({ REPLICAS: String(replicas), POWERBI_PUSH_URL: em.state.pushUrl(datasets[0], em.url), POWERBI_ROUTES: JSON.stringify(routes), LOG_LEVEL: 'error' }, opts.podLimits ? { pods: ['cpu', 'memory'] } : {});
   try {
     const started = Date.now();
     const keys: string[] = [];
@@ -101,7 +99,6 @@ export async function runReplicas(replicas: number, targets: number, opts: { pod
   } finally {
     await t.stop();
     await em.close();
-    pods?.cleanUp();
   }
 }
 

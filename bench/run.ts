@@ -66,8 +66,7 @@ async function startToFirst2xx(start: () => ChildProcess, path: string): Promise
 import { bundleEntry } from '../dev/build.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { examplePath } from '../test/kit.js';
-import { canLimitPods, inPod, podLimitedLauncher } from './pod-limits.js';
-import { podLimits } from '../dev/pod-resources.js';
+import { canLimitPods, inPod, podLimits } from '../dev/pod-resources.js';
 
 const OUT = 'bench/out';
 mkdirSync(OUT, { recursive: true });
@@ -102,7 +101,7 @@ function worker(mode: string, file: string, delimiter = ','): { seconds: number;
 
 /**
  * The same worker in transform's pod memory limit (knative/transform.yaml; root and cgroups, see
- * bench/pod-limits.ts): Node sizes V8's heap from that limit as it does in the container, so this
+ * dev/pod-resources.ts): Node sizes V8's heap from that limit as it does in the container, so this
  * is the peak RSS a deployed transform reaches. The CPU is not limited here (the CPU ratio covers it).
  */
 const TRANSFORM_POD_MIB = podLimits(resolve('.'), 'transform').memoryBytes / 1048576;
@@ -139,11 +138,9 @@ type Peer = { mode: string; label: string; run: (file: string, delimiter: string
 // for the whole section (its processes are not fresh for each run); peak RSS is transform's.
 const GATEWAY_MAX_MB = 100;
 let gatewayStack: Awaited<ReturnType<typeof startTestStack>> | undefined;
-let gatewayPods: ReturnType<typeof podLimitedLauncher> | undefined;
 async function viaGateway(file: string, accept: string): Promise<Result> {
-  // Each function in its pod's memory limit when this machine allows it (as deployed: V8 sized from the limit).
-  gatewayPods ??= podMemory ? podLimitedLauncher(['memory']) : undefined;
-  gatewayStack ??= await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1' }, { launcher: gatewayPods?.launcher });
+  // Each function in its pod's memory limit when this machine allows it (startTestStack's default: as deployed, V8 sized from the limit).
+  gatewayStack ??= await startTestStack({ LOG_LEVEL: 'warn', POWERBI_ENABLED: 'false', CSV_MAX_REJECT_RATIO: '1' });
   const { createReadStream } = await import('node:fs');
   const t0 = performance.now();
   const res = await request(`${gatewayStack.stack.gateway.url}/function/transform`, {
@@ -226,7 +223,6 @@ for (const mb of sizes) {
   }
 }
 await gatewayStack?.stop();
-gatewayPods?.cleanUp();
 say('');
 say('Worst shape per peer (the figure the README reports):');
 say('');

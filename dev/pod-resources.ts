@@ -1,13 +1,24 @@
 /**
  * A function's pod limits as its Knative manifest sets them (`knative/<name>.yaml`,
- * resources.limits): what the local tools give a container or a measured process, so that neither
- * runs larger than the pod. The memory limit matters beyond being a cap: Node sizes V8's heap from
- * it (a 256 MiB container gets 1 MiB semi-spaces and a ~260 MB heap, against 16 MiB and ~4 GB on an
- * unconstrained machine), which changes how often garbage is collected and so the peak RSS.
+ * resources.limits), and processes run within them: what the local tools give a container
+ * (`dev/images.ts`) or a function process (`StackOptions.pods`: the tests, the bench), so that
+ * neither runs larger than the pod. A pod with 500m gets half a core however many cores the node
+ * has; and the memory limit matters beyond being a cap: Node sizes V8's heap from it (a 256 MiB
+ * container gets 1 MiB semi-spaces and a ~260 MB heap, against 16 MiB and ~4 GB on an unconstrained
+ * machine), which changes how often garbage is collected and so the peak RSS. Processes are put in
+ * cgroups: Linux, as root, v2 (cpu.max, memory.max) or v1 (cpu.cfs_quota_us, memory.limit_in_bytes).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const PERIOD_US = 100_000;
+const V2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+
+/** Which of a pod's limits a process gets. */
+export type PodResource = 'cpu' | 'memory';
 
 export interface PodLimits {
   /** CPU cores (`500m` → 0.5). */
@@ -43,3 +54,65 @@ export function quantityBytes(q: string | number): number {
   if (!m) throw new Error(`not a memory quantity: ${q}`);
   return Math.round(Number(m[1]) * SUFFIX[m[2] ?? '']);
 }
+
+/** Where a v1 hierarchy puts this process (`/` when not listed): new groups go beneath it. */
+function ownV1Group(controller: string): string {
+  const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller));
+  return line?.split(':')[2] ?? '/';
+}
+
+/** New cgroups with the pod's limits (one folder on v2, one per controller on v1); the folders a process joins. */
+function podGroups(name: string, limits: PodLimits, which: PodResource[]): string[] {
+  const quota = `${Math.round(limits.cpu * PERIOD_US)}`;
+  if (V2) {
+    const dir = join('/sys/fs/cgroup', name);
+    mkdirSync(dir);
+    if (which.includes('cpu')) writeFileSync(join(dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
+    if (which.includes('memory')) writeFileSync(join(dir, 'memory.max'), String(limits.memoryBytes));
+    return [dir];
+  }
+  return which.map((controller) => {
+    const dir = join('/sys/fs/cgroup', controller, ownV1Group(controller), name);
+    mkdirSync(dir);
+    if (controller === 'cpu') {
+      writeFileSync(join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
+      writeFileSync(join(dir, 'cpu.cfs_quota_us'), quota);
+    } else writeFileSync(join(dir, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+    return dir;
+  });
+}
+
+/** Whether this process may make pod groups (root, a writable cgroup file system): try one. */
+export function canLimitPods(which: PodResource[]): boolean {
+  try {
+    removeGroups(podGroups(`mini-pipeline-probe-${process.pid}`, { cpu: 1, memoryBytes: 1 << 30 }, which));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function removeGroups(groups: string[]): void {
+  for (const g of groups) {
+    try {
+      rmdirSync(g);
+    } catch {
+      /* still in use or gone */
+    }
+  }
+}
+
+/** `sh` arguments that join the groups, then become the command: it and all it starts stay in them. */
+function joining(groups: string[], argv: string[]): string[] {
+  return ['-c', `${groups.map((g) => `echo $$ > "${g}/cgroup.procs"`).join(' && ')} && exec "$0" "$@"`, ...argv];
+}
+
+/**
+ * A command run as in function `name`'s pod: `sh` and its arguments for execFile/spawn, and
+ * `cleanUp` to remove the groups once the process is gone.
+ */
+export function inPod(name: string, which: PodResource[], argv: string[]): { file: 'sh'; args: string[]; cleanUp(): void } {
+  const groups = podGroups(`mini-pipeline-${process.pid}-${name}-${++made}`, podLimits(ROOT, name), which);
+  return { file: 'sh', args: joining(groups, argv), cleanUp: () => removeGroups(groups) };
+}
+let made = 0;

@@ -26,6 +26,7 @@ import { PipelineConsole } from './console.js';
 import { NODE_RUNTIME_FLAGS } from '../shared/runtime/flags.js';
 import { bundle } from './build.js';
 import { Autoscaler } from './autoscaler.js';
+import { inPod, type PodResource } from './pod-resources.js';
 import { knativePolicy, openfaasPolicy } from './scale-policy.js';
 import { wakeWhenDue } from './wake.js';
 
@@ -42,6 +43,8 @@ export interface StackOptions {
   bridgeRetryMs?: number;
   /** How a function process is started (default: node on the bundle); e.g. a container. */
   launcher?: (name: FunctionName, env: Record<string, string>) => ChildProcess;
+  /** Node on the bundle within these of its pod's limits (`dev/pod-resources.ts`; root and cgroups). */
+  pods?: PodResource[];
   /** Where function log lines go (default: stdout). */
   onLog?: (fn: string, line: string) => void;
   /** Each start-up step as it begins (npm start prints them). */
@@ -94,6 +97,15 @@ function peakRssOf(pid: number | undefined): number {
   } catch {
     return 0;
   }
+}
+
+/** Node on a function's bundle, within its pod's limits when asked (its groups removed once it has exited). */
+function spawnFunction(name: FunctionName, bundle: string, env: Record<string, string>, pods?: PodResource[]): ChildProcess {
+  const argv = [process.execPath, ...NODE_RUNTIME_FLAGS, bundle];
+  const pod = pods?.length ? inPod(name, pods, argv) : undefined;
+  const child = spawn(pod?.file ?? argv[0], pod?.args ?? argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (pod) child.once('exit', pod.cleanUp);
+  return child;
 }
 
 let built: Promise<Record<FunctionName, string>> | undefined;
@@ -268,9 +280,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   /** Start one process of a function and wait for its ready line (nothing is routed to it yet). */
   const launch = (name: FunctionName) =>
     new Promise<FunctionProcess>((resolveStart, reject) => {
-      const child = opts.launcher
-        ? opts.launcher(name, env)
-        : spawn(process.execPath, [...NODE_RUNTIME_FLAGS, bundles[name]], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = opts.launcher ? opts.launcher(name, env) : spawnFunction(name, bundles[name], env, opts.pods);
       spawned.add(child);
       child.once('exit', () => spawned.delete(child));
       let started = false;

@@ -6,6 +6,7 @@ import { after, before } from 'node:test';
 import { request } from 'undici';
 import { createStorage, getJson, type Storage } from '../shared/storage/s3.js';
 import { startLocalStack, type LocalStack, type StackOptions } from '../dev/stack.js';
+import { canLimitPods, type PodResource } from '../dev/pod-resources.js';
 import { Lifecycle, versionId } from '../shared/lifecycle/index.js';
 
 /** The lifecycle of the output bucket, as a test reads it (reads only: the settings do not matter). */
@@ -27,7 +28,15 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startTestStack(env: Record<string, string> = {}, options: Pick<StackOptions, 'launcher'> = {}): Promise<TestStack> {
+/**
+ * Each function process in its pod's memory limit when this machine allows it (root and cgroups,
+ * as in CI): Node then sizes V8's heap as it does in the pod, so the tests collect garbage as the
+ * deployed functions do. `pods: []` runs them unconstrained.
+ */
+let podMemory: PodResource[] | undefined;
+const podsByDefault = () => (podMemory ??= canLimitPods(['memory']) ? ['memory'] : []);
+
+export async function startTestStack(env: Record<string, string> = {}, options: Pick<StackOptions, 'launcher' | 'pods'> = {}): Promise<TestStack> {
   const dir = mkdtempSync(join(tmpdir(), 'mini-pipeline-test-'));
   const logs: string[] = [];
   const stack = await startLocalStack({
@@ -37,6 +46,7 @@ export async function startTestStack(env: Record<string, string> = {}, options: 
     emulatorPort: 0,
     bridgeRetryMs: 200,
     onLog: (fn, line) => logs.push(`${fn} ${line}`),
+    pods: podsByDefault(),
     ...options,
   });
   const s3 = createStorage(stack.config.storage);
@@ -109,7 +119,7 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
 }
 
 /** Inside a describe(): a local stack started before its tests and stopped after them. */
-export function useTestStack(env: Record<string, string> = {}, options: Pick<StackOptions, 'launcher'> = {}): () => TestStack {
+export function useTestStack(env: Record<string, string> = {}, options: Pick<StackOptions, 'launcher' | 'pods'> = {}): () => TestStack {
   let t: TestStack | undefined;
   before(async () => {
     t = await startTestStack(env, options);

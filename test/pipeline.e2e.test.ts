@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
-import { examplePath, fixturePath } from './kit.js';
+import { join } from 'node:path';
+import { podLimits } from '../dev/pod-resources.js';
+import { examplePath, fixturePath, repoRoot } from './kit.js';
 import { emulatorRows, objectExists, postJson, readObject, waitFor, waitForJson, useTestStack } from './helpers.js';
 
 interface Manifest {
@@ -22,8 +24,20 @@ const seed = readFileSync(examplePath('mock_10000_linhas.csv'));
 const mock = readFileSync(examplePath('mock.csv'));
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
+/** The memory limit of the cgroup a process is in (v1 memory.limit_in_bytes, v2 memory.max). */
+function memoryLimitOf(pid: number): number {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
+  const v1 = lines.find(([, controllers]) => controllers.split(',').includes('memory'));
+  const file = v1 ? join('/sys/fs/cgroup/memory', v1[2], 'memory.limit_in_bytes') : join('/sys/fs/cgroup', lines.find(([h]) => h === '0')![2], 'memory.max');
+  return Number(readFileSync(file, 'utf8').trim());
+}
+
 describe('pipeline end to end', () => {
   const stack = useTestStack();
+
+  test("each function process runs in its pod's memory limit (so V8 sizes its heap as in the pod)", () => {
+    for (const [name, fn] of stack().stack.functions) assert.equal(memoryLimitOf(fn.child.pid!), podLimits(repoRoot, name).memoryBytes, name);
+  });
 
   test('the 10,000-row seed file reaches the output bucket and the Power BI emulator', async () => {
     const t = stack();
