@@ -61,25 +61,33 @@ function ownV1Group(controller: string): string {
   return line?.split(':')[2] ?? '/';
 }
 
-/** New cgroups with the pod's limits (one folder on v2, one per controller on v1); the folders a process joins. */
+/** New cgroups with the pod's limits (one folder on v2, one per controller on v1); the folders a process joins. None is left behind when one fails. */
 function podGroups(name: string, limits: PodLimits, which: PodResource[]): string[] {
   const quota = `${Math.round(limits.cpu * PERIOD_US)}`;
-  if (V2) {
-    const dir = join('/sys/fs/cgroup', name);
+  const made: string[] = [];
+  const group = (dir: string, files: [string, string][]) => {
     mkdirSync(dir);
-    if (which.includes('cpu')) writeFileSync(join(dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
-    if (which.includes('memory')) writeFileSync(join(dir, 'memory.max'), String(limits.memoryBytes));
-    return [dir];
+    made.push(dir);
+    for (const [file, value] of files) writeFileSync(join(dir, file), value);
+  };
+  try {
+    if (V2) {
+      const files: [string, string][] = [];
+      if (which.includes('cpu')) files.push(['cpu.max', `${quota} ${PERIOD_US}`]);
+      if (which.includes('memory')) files.push(['memory.max', String(limits.memoryBytes)]);
+      group(join('/sys/fs/cgroup', name), files);
+    } else {
+      for (const controller of which) {
+        const dir = join('/sys/fs/cgroup', controller, ownV1Group(controller), name);
+        if (controller === 'cpu') group(dir, [['cpu.cfs_period_us', String(PERIOD_US)], ['cpu.cfs_quota_us', quota]]);
+        else group(dir, [['memory.limit_in_bytes', String(limits.memoryBytes)]]);
+      }
+    }
+    return made;
+  } catch (err) {
+    removeGroups(made);
+    throw err;
   }
-  return which.map((controller) => {
-    const dir = join('/sys/fs/cgroup', controller, ownV1Group(controller), name);
-    mkdirSync(dir);
-    if (controller === 'cpu') {
-      writeFileSync(join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
-      writeFileSync(join(dir, 'cpu.cfs_quota_us'), quota);
-    } else writeFileSync(join(dir, 'memory.limit_in_bytes'), String(limits.memoryBytes));
-    return dir;
-  });
 }
 
 /** Whether this process may make pod groups (root, a writable cgroup file system): try one. */
