@@ -97,6 +97,13 @@ export class RowEncoder implements LineSink {
   /** Rows written since the last `flush`. */
   private pending = 0;
   private out = Buffer.allocUnsafe(OUT_BYTES);
+  /**
+   * `out`'s bytes as a DataView (several bytes moved at once), and the input's: the buffer `lines`
+   * was last given, which every cell is typed from.
+   */
+  private outView = viewOf(this.out);
+  private input?: Buffer;
+  private inView = viewOf(this.out);
   private o = 0;
   /** Where the cell typed by one of the `…At` methods ended (its delimiter or LF). */
   private at = 0;
@@ -181,7 +188,7 @@ export class RowEncoder implements LineSink {
     const rows = this.pending;
     this.o = 0;
     this.pending = 0;
-    if (this.out.length > 8 * OUT_BYTES) this.out = Buffer.allocUnsafe(OUT_BYTES); // after a huge row: let it go
+    if (this.out.length > 8 * OUT_BYTES) this.outView = viewOf((this.out = Buffer.allocUnsafe(OUT_BYTES))); // after a huge row: let it go
     return { bytes, rows };
   }
 
@@ -210,11 +217,13 @@ export class RowEncoder implements LineSink {
     const bigger = Buffer.allocUnsafe(Math.max(2 * this.out.length, this.o + bytes));
     this.out.copy(bigger, 0, 0, this.o);
     this.out = bigger;
+    this.outView = viewOf(bigger);
   }
 
   lines(b: Buffer, from: number, end: number): number {
     this.taken = 0;
     this.declined = false;
+    if (b !== this.input) this.inView = viewOf((this.input = b));
     // At most MAX_INPUT bytes a call, so that the room below stays small whatever the reader
     // holds (a line cut by this limit is the reader's to hand over as a record).
     const to = Math.min(end, from + MAX_INPUT);
@@ -706,8 +715,15 @@ export class RowEncoder implements LineSink {
     if (key < 0) return -1;
     const out = this.out;
     if (!this.csv) out[o++] = QUOTE;
-    if (b[a + 4] === 45) for (let k = a; k < z; k++) out[o++] = b[k];
-    else {
+    if (b[a + 4] === 45) {
+      // `yyyy-mm-dd` in three moves (see copyIso).
+      const view = this.inView;
+      const outView = this.outView;
+      outView.setUint32(o, view.getUint32(a, true), true);
+      outView.setUint32(o + 4, view.getUint32(a + 4, true), true);
+      outView.setUint16(o + 8, view.getUint16(a + 8, true), true);
+      o += 10;
+    } else {
       for (let k = a + 6; k < z; k++) out[o++] = b[k];
       out[o++] = 45;
       o = two(out, o, ((key / 100) | 0) % 100);
@@ -730,14 +746,24 @@ export class RowEncoder implements LineSink {
   private dateTimeAt(b: Buffer, a: number, to: number, c: number, o: number): number {
     let z = a + 16;
     if (z >= to || b[a + 13] !== 58 || (b[a + 10] !== 84 && b[a + 10] !== 32)) return -1;
-    const key = fixedDateKey(b, a, this.dmy[c] === 1);
+    const iso = b[a + 4] === 45;
+    let y: number, m: number, d: number;
+    if (iso) {
+      // ISO's parts read straight (fixedDateKey's, without making and taking apart its key).
+      y = fourDigits(b, a);
+      m = twoDigits(b, a + 5);
+      d = twoDigits(b, a + 8);
+      if (b[a + 7] !== 45 || y < 0 || m < 0 || d < 0 || !isCalendarDate(y, m, d)) return -1;
+    } else {
+      const key = fixedDateKey(b, a, this.dmy[c] === 1);
+      if (key < 0) return -1;
+      y = (key / 10000) | 0;
+      m = ((key / 100) | 0) % 100;
+      d = key % 100;
+    }
     const h = twoDigits(b, a + 11);
     const mi = twoDigits(b, a + 14);
-    if (key < 0 || h < 0 || mi < 0 || h > 23 || mi > 59) return -1;
-    const iso = b[a + 4] === 45;
-    const y = (key / 10000) | 0;
-    const m = ((key / 100) | 0) % 100;
-    const d = key % 100;
+    if (h < 0 || mi < 0 || h > 23 || mi > 59) return -1;
     let s = 0;
     let sAt = -1;
     let fAt = -1;
@@ -773,12 +799,12 @@ export class RowEncoder implements LineSink {
       x = b[z];
     }
     if ((x !== this.delim && x !== LF) || (z - a <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
-    const t = daysFromCivil(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
+    const t = epochDays(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
     if (t < MIN_TIME || t >= END_TIME) return -1;
     this.value[c] = t;
     this.isNull[c] = 0;
     this.at = z;
-    if (shift === 0 && iso) return copyIso(this.out, o, b, a, sAt, fAt, fLen, !this.csv);
+    if (shift === 0 && iso) return copyIso(this.out, this.outView, o, b, this.inView, a, sAt, fAt, fLen, !this.csv);
     const minutes = h * 60 + mi - shift;
     // A zone that keeps the day: the UTC time's parts without the day arithmetic of writeIso.
     if (minutes >= 0 && minutes < 1440) return writeIsoParts(this.out, o, y, m, d, (minutes / 60) | 0, minutes % 60, s, ms, !this.csv);
@@ -897,11 +923,11 @@ export class RowEncoder implements LineSink {
       else (m = p), (d = q);
     }
     if (y < 0 || m < 0 || d < 0 || h < 0 || mi < 0 || s < 0 || h > 23 || mi > 59 || s > 59 || !isCalendarDate(y, m, d)) return this.byString(b, a, z, c, o);
-    const t = daysFromCivil(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
+    const t = epochDays(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
     if (t < MIN_TIME || t >= END_TIME) return this.byString(b, a, z, c, o);
     this.value[c] = t;
     // Without a zone to apply, the parts read are the UTC time's already: ISO's digits are copied.
-    if (shift === 0 && iso) return copyIso(this.out, o, b, a, sAt, fAt, fLen, !this.csv);
+    if (shift === 0 && iso) return copyIso(this.out, this.outView, o, b, this.inView, a, sAt, fAt, fLen, !this.csv);
     if (shift === 0) return writeIsoParts(this.out, o, y, m, d, h, mi, s, ms, !this.csv);
     return writeIso(this.out, o, t, !this.csv);
   }
@@ -999,11 +1025,11 @@ function fixedDateKey(b: Buffer, a: number, dayFirst: boolean): number {
   return y >= 0 && m >= 0 && d >= 0 && isCalendarDate(y, m, d) ? y * 10000 + m * 100 + d : -1;
 }
 
-/** The two ASCII digits at b[k] as a number, else -1. */
+/** The two ASCII digits at b[k] as a number, else -1 (`>>> 0` makes a byte below '0' large: one compare each). */
 function twoDigits(b: Buffer, k: number): number {
   const p = b[k] - 48;
   const q = b[k + 1] - 48;
-  return p >= 0 && p <= 9 && q >= 0 && q <= 9 ? p * 10 + q : -1;
+  return (p >>> 0) <= 9 && (q >>> 0) <= 9 ? p * 10 + q : -1;
 }
 
 /** The three ASCII digits at b[k] as a number, else -1. */
@@ -1047,6 +1073,16 @@ function daysFromCivil(y: number, m: number, d: number): number {
   const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
   const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
   return era * 146097 + doe - 719468;
+}
+
+/** daysFromCivil of a checked calendar date with a four-digit year, in integer arithmetic (the hot path's). */
+function epochDays(y: number, m: number, d: number): number {
+  if (y === 0) return daysFromCivil(y, m, d); // its January and February are in the year before 0
+  if (m <= 2) y--;
+  const era = (y / 400) | 0;
+  const yoe = y - era * 400;
+  const doy = (((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) | 0) + d - 1;
+  return era * 146097 + yoe * 365 + ((yoe / 4) | 0) - ((yoe / 100) | 0) + doy - 719468;
 }
 
 /** Epoch milliseconds of 0000-01-01T00:00Z and 10000-01-01T00:00Z: ISO's four-digit years. */
@@ -1102,11 +1138,15 @@ function writeIsoParts(out: Buffer, o: number, y: number, m: number, d: number, 
  * b[a] (`yyyy-mm-dd[T ]hh:mm`), seconds at sAt (-1: none, written 00), fraction at fAt (its first
  * three digits, zero-padded; -1: none), at o: the new end. The same bytes as writeIsoParts of its parts.
  */
-function copyIso(out: Buffer, o: number, b: Buffer, a: number, sAt: number, fAt: number, fLen: number, quoted: boolean): number {
+function copyIso(out: Buffer, outView: DataView, o: number, b: Buffer, view: DataView, a: number, sAt: number, fAt: number, fLen: number, quoted: boolean): number {
   if (quoted) out[o++] = QUOTE;
-  for (let k = a; k < a + 10; k++) out[o++] = b[k];
-  out[o++] = 84;
-  for (let k = a + 11; k < a + 16; k++) out[o++] = b[k];
+  // `yyyy-mm-dd?hh:mm` in four 32-bit moves, then `T` between the date and the time.
+  outView.setUint32(o, view.getUint32(a, true), true);
+  outView.setUint32(o + 4, view.getUint32(a + 4, true), true);
+  outView.setUint32(o + 8, view.getUint32(a + 8, true), true);
+  outView.setUint32(o + 12, view.getUint32(a + 12, true), true);
+  out[o + 10] = 84;
+  o += 16;
   out[o++] = 58;
   out[o++] = sAt < 0 ? 48 : b[sAt];
   out[o++] = sAt < 0 ? 48 : b[sAt + 1];
@@ -1118,6 +1158,12 @@ function copyIso(out: Buffer, o: number, b: Buffer, a: number, sAt: number, fAt:
   if (quoted) out[o++] = QUOTE;
   return o;
 }
+
+/** A DataView over a buffer's bytes (its offsets are the buffer's): several bytes are moved at once. */
+function viewOf(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
 
 function two(out: Buffer, o: number, n: number): number {
   out[o++] = 48 + ((n / 10) | 0);
