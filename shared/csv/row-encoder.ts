@@ -59,6 +59,13 @@ const enum Order {
   Time,
 }
 
+/** A byte's class in text (RowEncoder.textClass). */
+const enum Byte {
+  Plain,
+  End,
+  Escaped,
+}
+
 const LF = 10;
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -122,6 +129,8 @@ export class RowEncoder implements LineSink {
   // The null values as bytes, and a gate on their first byte and length.
   private readonly nulls: Buffer[];
   private readonly nullLead = new Uint8Array(256);
+  /** What each byte is in text: plain, the end of the cell (the delimiter, LF), or in need of an escape in JSON. */
+  private readonly textClass = new Uint8Array(256);
   private readonly maxNull: number;
   private readonly emptyIsNull: boolean;
   private readonly nullHasQuote: boolean;
@@ -156,6 +165,9 @@ export class RowEncoder implements LineSink {
     this.nulls = values.filter((v) => v.length).map((v) => Buffer.from(v, 'utf8'));
     for (const n of this.nulls) this.nullLead[n[0]] = 1;
     this.maxNull = Math.max(0, ...this.nulls.map((n) => n.length));
+    for (let x = 0; x < 32; x++) this.textClass[x] = Byte.Escaped;
+    this.textClass[0x5c] = this.textClass[QUOTE] = Byte.Escaped;
+    this.textClass[this.delim] = this.textClass[LF] = Byte.End;
     this.isNull = new Uint8Array(w);
     this.value = new Float64Array(w);
     this.text = new Array(w).fill(undefined);
@@ -233,7 +245,7 @@ export class RowEncoder implements LineSink {
     this.reserve = 8 * (to - from) + 64;
     this.room(this.reserve);
     let out = this.out;
-    const { width, delim, kinds, isNull, value, nullLead, maxNull } = this;
+    const { width, delim, kinds, isNull, value, nullLead, maxNull, textClass } = this;
     const json = !this.csv;
     let pos = from;
     let taken = 0;
@@ -332,8 +344,11 @@ export class RowEncoder implements LineSink {
           if (json) out[o++] = 0x22;
           while (j < to) {
             x = b[j];
-            if (x === delim || x === LF) break;
-            if (x < 32 || x === 0x5c || x === QUOTE) plain = false;
+            const k = textClass[x];
+            if (k !== Byte.Plain) {
+              if (k === Byte.End) break;
+              plain = false;
+            }
             out[o++] = x;
             j++;
           }
@@ -790,6 +805,7 @@ export class RowEncoder implements LineSink {
       z++;
       x = z < to ? b[z] : -1;
     } else if (iso && (x === 43 || x === 45)) {
+      if (z + 5 >= to) return -1; // (read no further: b may end here)
       const colon = z + 6 < to && b[z + 3] === 58;
       const oh = twoDigits(b, z + 1);
       const om = colon ? twoDigits(b, z + 4) : z + 5 < to ? twoDigits(b, z + 3) : -1;
