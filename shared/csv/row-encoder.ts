@@ -59,6 +59,15 @@ const enum Order {
   Time,
 }
 
+/** What a line changed in a column's statistics (RowEncoder's undo log). */
+const enum Stat {
+  Nulls,
+  Min,
+  Max,
+}
+/** Undo log entries a line may write per column: a null count, or a min and a max (twice that, to spare). */
+const UNDO_PER_COLUMN = 4;
+
 /** A byte's class in text (RowEncoder.textClass). */
 const enum Byte {
   Plain,
@@ -134,10 +143,16 @@ export class RowEncoder implements LineSink {
   private readonly maxNull: number;
   private readonly emptyIsNull: boolean;
   private readonly nullHasQuote: boolean;
-  // Per line (committed to the stats only when the whole line is taken).
-  private readonly isNull: Uint8Array;
-  private readonly value: Float64Array;
-  private readonly text: (string | undefined)[];
+  // The statistics take each cell as it is typed; what a line changed is logged (its column, what,
+  // the value before) and undone when the line is not taken. A datetime the string path typed (an
+  // ISO string) waits for the line to be taken.
+  private readonly undoColumn: Int32Array;
+  private readonly undoStat: Uint8Array;
+  private readonly undoValue: Float64Array;
+  private undone = 0;
+  private readonly lineText: (string | undefined)[];
+  private readonly lineTextColumn: Int32Array;
+  private lineTexts = 0;
   // Per column, for the lines taken here.
   private readonly nullCount: Float64Array;
   private readonly min: Float64Array;
@@ -168,9 +183,12 @@ export class RowEncoder implements LineSink {
     for (let x = 0; x < 32; x++) this.textClass[x] = Byte.Escaped;
     this.textClass[0x5c] = this.textClass[QUOTE] = Byte.Escaped;
     this.textClass[this.delim] = this.textClass[LF] = Byte.End;
-    this.isNull = new Uint8Array(w);
-    this.value = new Float64Array(w);
-    this.text = new Array(w).fill(undefined);
+    // A line changes a column's null count, or its min and max, once (UNDO_PER_COLUMN: room to spare).
+    this.undoColumn = new Int32Array(UNDO_PER_COLUMN * w);
+    this.undoStat = new Uint8Array(UNDO_PER_COLUMN * w);
+    this.undoValue = new Float64Array(UNDO_PER_COLUMN * w);
+    this.lineText = new Array(w).fill(undefined);
+    this.lineTextColumn = new Int32Array(w);
     this.nullCount = new Float64Array(w);
     this.min = new Float64Array(w).fill(Infinity);
     this.max = new Float64Array(w).fill(-Infinity);
@@ -245,7 +263,7 @@ export class RowEncoder implements LineSink {
     this.reserve = 8 * (to - from) + 64;
     this.room(this.reserve);
     let out = this.out;
-    const { width, delim, kinds, isNull, value, nullLead, maxNull, textClass } = this;
+    const { width, delim, kinds, nullLead, maxNull, textClass } = this;
     const json = !this.csv;
     let pos = from;
     let taken = 0;
@@ -321,8 +339,7 @@ export class RowEncoder implements LineSink {
           }
           const len = j - s;
           if (j < to && (x === delim || x === LF) && len > 0 && len <= 15 && (b[s] !== 48 || len === 1) && !(neg && n === 0) && !(j - i <= maxNull && nullLead[b[i]] === 1)) {
-            value[c] = neg ? -n : n;
-            isNull[c] = 0;
+            this.number(c, neg ? -n : n);
             done = true;
           } else o = o1;
         } else if (kind >= Kind.DecimalDot && kind <= Kind.DateTime) {
@@ -359,7 +376,6 @@ export class RowEncoder implements LineSink {
             if (c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i, j)) && !(len <= maxNull && nullLead[c0] === 1)) {
               if (json) out[o++] = 0x22;
               else o = this.csvText(o1, o, false, delim !== COMMA);
-              isNull[c] = 0;
               done = true;
             }
           }
@@ -396,10 +412,12 @@ export class RowEncoder implements LineSink {
       if (unfinished) {
         // The line does not end before `to`: not ours to finish.
         this.o = o0;
+        this.undoLine();
         break;
       }
       if (fail || c !== width || end - pos > this.maxFieldBytes) {
         this.o = o0;
+        this.undoLine();
         // Declined, if the line ends before `to`; otherwise it is not ours to finish yet.
         if (end === -1) {
           while (i < to && b[i] !== LF) i++;
@@ -422,22 +440,54 @@ export class RowEncoder implements LineSink {
     return pos;
   }
 
-  private commit(): void {
-    const { isNull, order, value } = this;
-    for (let c = 0; c < this.width; c++) {
-      if (isNull[c] === 1) this.nullCount[c]++;
-      else if (order[c] === Order.None) continue;
-      else if (value[c] === value[c]) {
-        const v = value[c];
-        if (v < this.min[c]) this.min[c] = v;
-        if (v > this.max[c]) this.max[c] = v;
-      } else {
-        // A datetime the string path typed: its ISO string (value NaN).
-        const t = this.text[c]!;
-        if (this.textMin[c] === undefined || t < this.textMin[c]!) this.textMin[c] = t;
-        if (this.textMax[c] === undefined || t > this.textMax[c]!) this.textMax[c] = t;
-      }
+  /** A number in column c (integers, decimals, dates as yyyymmdd, datetimes as epoch milliseconds): its min and max. */
+  private number(c: number, v: number): void {
+    const { min, max } = this;
+    if (v < min[c]) {
+      this.logUndo(c, Stat.Min, min[c]);
+      min[c] = v;
     }
+    if (v > max[c]) {
+      this.logUndo(c, Stat.Max, max[c]);
+      max[c] = v;
+    }
+  }
+
+  private null(c: number): void {
+    this.nullCount[c]++;
+    this.logUndo(c, Stat.Nulls, 0);
+  }
+
+  private logUndo(c: number, stat: Stat, before: number): void {
+    const k = this.undone++;
+    this.undoColumn[k] = c;
+    this.undoStat[k] = stat;
+    this.undoValue[k] = before;
+  }
+
+  /** The line is not taken: what its cells changed in the statistics is undone, last first. */
+  private undoLine(): void {
+    for (let k = this.undone - 1; k >= 0; k--) {
+      const c = this.undoColumn[k];
+      const stat = this.undoStat[k];
+      if (stat === Stat.Nulls) this.nullCount[c]--;
+      else if (stat === Stat.Min) this.min[c] = this.undoValue[k];
+      else this.max[c] = this.undoValue[k];
+    }
+    this.undone = 0;
+    this.lineTexts = 0;
+  }
+
+  /** The line is taken: its statistics stay; a datetime the string path typed is ordered as its ISO string. */
+  private commit(): void {
+    this.undone = 0;
+    for (let k = 0; k < this.lineTexts; k++) {
+      const c = this.lineTextColumn[k];
+      const t = this.lineText[c]!;
+      if (this.textMin[c] === undefined || t < this.textMin[c]!) this.textMin[c] = t;
+      if (this.textMax[c] === undefined || t > this.textMax[c]!) this.textMax[c] = t;
+    }
+    this.lineTexts = 0;
   }
 
   /**
@@ -456,7 +506,6 @@ export class RowEncoder implements LineSink {
     // Padding (the string path trims it, or sees a null value under it), or a non-ASCII space.
     if (c0 <= 32 || cl <= 32 || (c0 >= 0x80 && SPACE_LEAD[c0] === 1) || (cl >= 0x80 && endsInSpace(b, a, z))) return this.byString(b, a, z, c, o);
     if (len <= this.maxNull && this.nullLead[c0] === 1 && this.isNullValue(b, a, len)) return this.writeNull(c, o);
-    this.isNull[c] = 0;
     switch (this.kinds[c]) {
       case Kind.Text:
         return this.plainText(b, a, z, c, o);
@@ -497,7 +546,7 @@ export class RowEncoder implements LineSink {
     if (len === 0 || len > 15 || (b[s] === 48 && (len > 1 || neg))) return this.byString(b, a, z, c, o);
     const n = digitsOf(b, s, z);
     if (n < 0) return this.byString(b, a, z, c, o);
-    this.value[c] = neg ? -n : n;
+    this.number(c, neg ? -n : n);
     const out = this.out;
     for (let k = a; k < z; k++) out[o++] = b[k];
     return o;
@@ -529,7 +578,6 @@ export class RowEncoder implements LineSink {
     if (this.kinds[c] !== Kind.Text || this.nullHasQuote || b[a] <= 32 || b[z - 1] <= 32 || SPACE_LEAD[b[a]] === 1 || (b[z - 1] >= 0x80 && endsInSpace(b, a, z))) {
       return this.byValue(b.toString('utf8', a, z).replaceAll('""', '"'), c, o);
     }
-    this.isNull[c] = 0;
     const out = this.out;
     const o1 = o;
     if (!this.csv) out[o++] = QUOTE;
@@ -631,7 +679,7 @@ export class RowEncoder implements LineSink {
       }
     } else if (neg && n === 0) return this.byString(b, a, z, c, o);
     const v = frac ? n / POW10[frac] : n;
-    this.value[c] = neg ? -v : v;
+    this.number(c, neg ? -v : v);
     if (neg) out[o++] = 45;
     for (let k = intStart; k < intEnd; k++) if (b[k] !== group) out[o++] = b[k];
     if (frac && fe > fracStart) {
@@ -711,8 +759,7 @@ export class RowEncoder implements LineSink {
       if (lz - fracStart >= 6) return -1;
     }
     const v = frac ? n / POW10[frac] : n;
-    this.value[c] = neg ? -v : v;
-    this.isNull[c] = 0;
+    this.number(c, neg ? -v : v);
     this.at = i;
     return o;
   }
@@ -746,8 +793,7 @@ export class RowEncoder implements LineSink {
       o = two(out, o, key % 100);
     }
     if (!this.csv) out[o++] = QUOTE;
-    this.value[c] = key;
-    this.isNull[c] = 0;
+    this.number(c, key);
     this.at = z;
     return o;
   }
@@ -817,8 +863,7 @@ export class RowEncoder implements LineSink {
     if ((x !== this.delim && x !== LF) || (z - a <= this.maxNull && this.nullLead[b[a]] === 1)) return -1;
     const t = epochDays(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
     if (t < MIN_TIME || t >= END_TIME) return -1;
-    this.value[c] = t;
-    this.isNull[c] = 0;
+    this.number(c, t);
     this.at = z;
     if (shift === 0 && iso) return copyIso(this.out, this.outView, o, b, this.inView, a, sAt, fAt, fLen, !this.csv);
     const minutes = h * 60 + mi - shift;
@@ -865,7 +910,7 @@ export class RowEncoder implements LineSink {
     out[o++] = 48 + ((d / 10) | 0);
     out[o++] = 48 + (d % 10);
     if (!this.csv) out[o++] = 0x22;
-    this.value[c] = y * 10000 + m * 100 + d;
+    this.number(c, y * 10000 + m * 100 + d);
     return o;
   }
 
@@ -941,7 +986,7 @@ export class RowEncoder implements LineSink {
     if (y < 0 || m < 0 || d < 0 || h < 0 || mi < 0 || s < 0 || h > 23 || mi > 59 || s > 59 || !isCalendarDate(y, m, d)) return this.byString(b, a, z, c, o);
     const t = epochDays(y, m, d) * DAY_MS + ((h * 60 + mi - shift) * 60 + s) * 1000 + ms;
     if (t < MIN_TIME || t >= END_TIME) return this.byString(b, a, z, c, o);
-    this.value[c] = t;
+    this.number(c, t);
     // Without a zone to apply, the parts read are the UTC time's already: ISO's digits are copied.
     if (shift === 0 && iso) return copyIso(this.out, this.outView, o, b, this.inView, a, sAt, fAt, fLen, !this.csv);
     if (shift === 0) return writeIsoParts(this.out, o, y, m, d, h, mi, s, ms, !this.csv);
@@ -950,7 +995,7 @@ export class RowEncoder implements LineSink {
 
   private writeNull(c: number, o: number): number {
     if (this.required[c] === 1) return -1; // the string path rejects the line
-    this.isNull[c] = 1;
+    this.null(c);
     return this.csv ? o : writeBytes(this.out, o, NULL_BYTES); // CSV: an empty field
   }
 
@@ -974,22 +1019,23 @@ export class RowEncoder implements LineSink {
     const v = this.host.typeCell(raw, c);
     if (v === INVALID || v === MISSING) return -1;
     if (v === null) {
-      this.isNull[c] = 1;
+      this.null(c);
       return this.csv ? o : writeBytes(this.out, o, NULL_BYTES);
     }
-    this.isNull[c] = 0;
     const text = this.csv ? csvCell(v, this.escapeFormulas) : JSON.stringify(v);
     if (o + 3 * text.length + this.reserve > this.out.length) {
       this.o = o;
       this.room(3 * text.length + this.reserve);
     }
     o += this.out.write(text, o);
-    if (typeof v === 'number') this.value[c] = v;
+    if (this.order[c] === Order.None) return o;
+    if (typeof v === 'number') this.number(c, v);
     else if (typeof v === 'string') {
-      if (this.kinds[c] === Kind.Date) this.value[c] = +v.slice(0, 4) * 10000 + +v.slice(5, 7) * 100 + +v.slice(8, 10);
+      if (this.kinds[c] === Kind.Date) this.number(c, +v.slice(0, 4) * 10000 + +v.slice(5, 7) * 100 + +v.slice(8, 10));
       else {
-        this.text[c] = v;
-        this.value[c] = NaN;
+        // A datetime: ordered as its ISO string once the line is taken.
+        this.lineText[c] = v;
+        this.lineTextColumn[this.lineTexts++] = c;
       }
     }
     return o;
