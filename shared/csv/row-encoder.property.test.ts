@@ -255,3 +255,16 @@ test('typed path: the records before a quote that never closes are kept on both 
   assert.match(got, /\[2,"ab\\"c","z"\]\n\[3,"u","v"\]\n/);
   assert.match(got, /opened at line 7 is never closed/);
 });
+
+test('typed path: each value that moves a column’s min or max is seen, also when only its fraction does (decimals within the same whole number, either sign)', async () => {
+  // The encoder works a decimal's value out only when its whole part could move the min or max:
+  // the last two lines move them by their fractions alone (5.7 → 5.75, -5.7 → -5.75), in both
+  // separators' columns.
+  const steps = ['5.5', '5.7', '5.3', '-5.5', '-5.7', '0.75', '-0.25', '5.75', '-5.75'];
+  const text = ['v,w,t', ...steps.map((v, i) => `${v},"${v.replace('.', ',')}",${i}`)].join('\n') + '\n';
+  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'm.csv' }, { maxRejectRatio: 1, sampleRows: 2, batchBytes: 64 });
+  const got = await ndjson(true, text, opts);
+  assert.equal(got, await ndjson(false, text, opts));
+  const trailer = got.trimEnd().split('\n').at(-1)!;
+  assert.equal(trailer.match(/"min":-5.75,"max":5.75/g)?.length, 2, `both columns: min -5.75, max 5.75 (${trailer})`);
+});

@@ -737,6 +737,7 @@ export class RowEncoder implements LineSink {
     let frac = 0;
     let kept = 0; // fraction digits written (its trailing zeros taken back)
     const fracStart = i + 1;
+    const whole = n;
     if (x === sep && sep !== delim) {
       const dot = o;
       out[o++] = 46;
@@ -758,8 +759,14 @@ export class RowEncoder implements LineSink {
       while (b[lz] === 48) lz++;
       if (lz - fracStart >= 6) return -1;
     }
-    const v = frac ? n / POW10[frac] : n;
-    this.number(c, neg ? -v : v);
+    // Its value lies within [whole, whole + 1), or (-(whole + 1), -whole]: worked out (a division)
+    // only when that range reaches past the column's min or max.
+    const lo = neg ? -(whole + 1) : whole;
+    const hi = neg ? -whole : whole + 1;
+    if (lo < this.min[c] || hi > this.max[c]) {
+      const v = frac ? n / POW10[frac] : n;
+      this.number(c, neg ? -v : v);
+    }
     this.at = i;
     return o;
   }
@@ -776,22 +783,24 @@ export class RowEncoder implements LineSink {
     const key = fixedDateKey(b, a, this.dmy[c] === 1);
     if (key < 0) return -1;
     const out = this.out;
+    const view = this.inView;
+    const outView = this.outView;
     if (!this.csv) out[o++] = QUOTE;
     if (b[a + 4] === 45) {
       // `yyyy-mm-dd` in three moves (see copyIso).
-      const view = this.inView;
-      const outView = this.outView;
       outView.setUint32(o, view.getUint32(a, true), true);
       outView.setUint32(o + 4, view.getUint32(a + 4, true), true);
       outView.setUint16(o + 8, view.getUint16(a + 8, true), true);
-      o += 10;
     } else {
-      for (let k = a + 6; k < z; k++) out[o++] = b[k];
-      out[o++] = 45;
-      o = two(out, o, ((key / 100) | 0) % 100);
-      out[o++] = 45;
-      o = two(out, o, key % 100);
+      // `dd?mm?yyyy` (or `mm?dd?yyyy`): its year, month and day moved into ISO's order.
+      const dayFirst = this.dmy[c] === 1;
+      outView.setUint32(o, view.getUint32(a + 6, true), true);
+      out[o + 4] = 45;
+      outView.setUint16(o + 5, view.getUint16(dayFirst ? a + 3 : a, true), true);
+      out[o + 7] = 45;
+      outView.setUint16(o + 8, view.getUint16(dayFirst ? a : a + 3, true), true);
     }
+    o += 10;
     if (!this.csv) out[o++] = QUOTE;
     this.number(c, key);
     this.at = z;
