@@ -876,8 +876,16 @@ export class RowEncoder implements LineSink {
     this.at = z;
     if (shift === 0 && iso) return copyIso(this.out, this.outView, o, b, this.inView, a, sAt, fAt, fLen, !this.csv);
     const minutes = h * 60 + mi - shift;
-    // A zone that keeps the day: the UTC time's parts without the day arithmetic of writeIso.
-    if (minutes >= 0 && minutes < 1440) return writeIsoParts(this.out, o, y, m, d, (minutes / 60) | 0, minutes % 60, s, ms, !this.csv);
+    // A zone that keeps the day: the UTC time's parts without the day arithmetic of writeIso; in
+    // ISO, its own digits with the hour and minute written over.
+    if (minutes >= 0 && minutes < 1440) {
+      if (!iso) return writeIsoParts(this.out, o, y, m, d, (minutes / 60) | 0, minutes % 60, s, ms, !this.csv);
+      const end = copyIso(this.out, this.outView, o, b, this.inView, a, sAt, fAt, fLen, !this.csv);
+      const at = this.csv ? o : o + 1;
+      two(this.out, at + 11, (minutes / 60) | 0);
+      two(this.out, at + 14, minutes % 60);
+      return end;
+    }
     return writeIso(this.out, o, t, !this.csv);
   }
 
