@@ -268,3 +268,14 @@ test('typed path: each value that moves a column’s min or max is seen, also wh
   const trailer = got.trimEnd().split('\n').at(-1)!;
   assert.equal(trailer.match(/"min":-5.75,"max":5.75/g)?.length, 2, `both columns: min -5.75, max 5.75 (${trailer})`);
 });
+
+test('typed path: a quoted text that reads as a null value with a quote in it is null on both paths', async () => {
+  const text = 'id,note\n1,plain\n2,"say ""hi"""\n3,"n""a"\n4,"x, y"\n';
+  const opts = transformOptionsFrom(csvDefaults(), { kind: 'adhoc', name: 'q.csv' }, { maxRejectRatio: 1, sampleRows: 1, batchBytes: 16 });
+  opts.nullValues = ['', 'n"a'];
+  const got = await ndjson(true, text, opts);
+  assert.equal(got, await ndjson(false, text, opts));
+  assert.match(got, /\[3,null\]/);
+  assert.match(got, /\[2,"say \\"hi\\""\]/);
+  assert.equal(await cleanCsv(true, text, opts, false), await cleanCsv(false, text, opts, false));
+});

@@ -140,6 +140,8 @@ export class RowEncoder implements LineSink {
   private readonly nullLead = new Uint8Array(256);
   /** What each byte is in text: plain, the end of the cell (the delimiter, LF), or in need of an escape in JSON. */
   private readonly textClass = new Uint8Array(256);
+  /** The same within quotes: the end is a quote (closing, or the first of a doubled one) or LF. */
+  private readonly quotedClass = new Uint8Array(256);
   private readonly maxNull: number;
   private readonly emptyIsNull: boolean;
   private readonly nullHasQuote: boolean;
@@ -182,6 +184,9 @@ export class RowEncoder implements LineSink {
     this.maxNull = Math.max(0, ...this.nulls.map((n) => n.length));
     for (let x = 0; x < 32; x++) this.textClass[x] = Byte.Escaped;
     this.textClass[0x5c] = this.textClass[QUOTE] = Byte.Escaped;
+    this.quotedClass.set(this.textClass);
+    this.quotedClass[this.delim] = this.delim < 32 ? Byte.Escaped : Byte.Plain;
+    this.quotedClass[QUOTE] = this.quotedClass[LF] = Byte.End;
     this.textClass[this.delim] = this.textClass[LF] = Byte.End;
     // A line changes a column's null count, or its min and max, once (UNDO_PER_COLUMN: room to spare).
     this.undoColumn = new Int32Array(UNDO_PER_COLUMN * w);
@@ -263,7 +268,7 @@ export class RowEncoder implements LineSink {
     this.reserve = 8 * (to - from) + 64;
     this.room(this.reserve);
     let out = this.out;
-    const { width, delim, kinds, nullLead, maxNull, textClass } = this;
+    const { width, delim, kinds, nullLead, maxNull, textClass, quotedClass } = this;
     const json = !this.csv;
     let pos = from;
     let taken = 0;
@@ -291,12 +296,33 @@ export class RowEncoder implements LineSink {
         if (b[i] === QUOTE) {
           // A quoted field: its content, `""` read as `"`, typed as the same text unquoted. A field
           // that goes on past its line, or a closing quote with more after it, is papaparse's.
+          // Text is copied as it is scanned (`""` written as JSON's `\"`, or kept for CSV), and kept
+          // when it needs no other escape and is neither padded nor maybe a null value.
+          const text = kind === Kind.Text;
+          const o1 = o;
+          if (text && json) out[o++] = QUOTE;
           let q = i + 1;
           let escaped = false;
+          let plain = true;
           for (;;) {
-            while (q < to && (x = b[q]) !== QUOTE && x !== LF) q++;
+            if (text) {
+              while (q < to) {
+                x = b[q];
+                const k = quotedClass[x];
+                if (k !== Byte.Plain) {
+                  if (k === Byte.End) break;
+                  plain = false;
+                }
+                out[o++] = x;
+                q++;
+              }
+            } else while (q < to && (x = b[q]) !== QUOTE && x !== LF) q++;
             if (q + 1 < to && x === QUOTE && b[q + 1] === QUOTE) {
               escaped = true;
+              if (text) {
+                out[o++] = json ? 0x5c : QUOTE;
+                out[o++] = QUOTE;
+              }
               q += 2;
               continue;
             }
@@ -312,7 +338,13 @@ export class RowEncoder implements LineSink {
             fail = true;
             break;
           }
-          o = escaped ? this.escapedCell(b, i + 1, q, c, o) : this.cell(b, i + 1, q, c, o);
+          const len = q - i - 1;
+          const c0 = b[i + 1];
+          const cl = b[q - 1];
+          if (text && plain && len > 0 && c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i + 1, q)) && (escaped ? !this.nullHasQuote : !(len <= maxNull && nullLead[c0] === 1))) {
+            if (json) out[o++] = QUOTE;
+            else o = this.csvText(o1, o, escaped, !escaped);
+          } else o = escaped ? this.escapedCell(b, i + 1, q, c, o1) : this.cell(b, i + 1, q, c, o1);
           out = this.out;
           if (o < 0) {
             fail = true;
