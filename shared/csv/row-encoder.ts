@@ -90,6 +90,9 @@ for (const b of [0xc2, 0xe1, 0xe2, 0xe3, 0xef]) SPACE_LEAD[b] = 1;
 const NULL_BYTES = Buffer.from('null');
 /** The boolean words as UTF-8 bytes, and their JSON (which is also what csvLine writes for them). */
 const BOOLEAN_WORDS = [...[...TRUE].map((w) => ({ bytes: Buffer.from(w), json: Buffer.from('true') })), ...[...FALSE].map((w) => ({ bytes: Buffer.from(w), json: Buffer.from('false') }))];
+/** What `line` returns for a line it does not take: the string path's, or not ended before `to`. */
+const DECLINED = -1;
+const UNFINISHED = -2;
 /** Input bytes taken per call of `lines`, at most. */
 const MAX_INPUT = 256 * 1024;
 const OUT_BYTES = 128 * 1024;
@@ -259,217 +262,234 @@ export class RowEncoder implements LineSink {
     this.taken = 0;
     this.declined = false;
     if (b !== this.input) this.inView = viewOf((this.input = b));
-    // At most MAX_INPUT bytes a call, so that the room below stays small whatever the reader
-    // holds (a line cut by this limit is the reader's to hand over as a record).
-    const to = Math.min(end, from + MAX_INPUT);
+    // Whole lines only, at most MAX_INPUT bytes a call, so that the room below stays small
+    // whatever the reader holds (a line cut by this limit is the reader's to hand over as a
+    // record; an unfinished last line waits for the bytes that end it).
+    const limit = Math.min(end, from + MAX_INPUT);
+    const lastLine = b.lastIndexOf(LF, limit - 1) + 1;
+    const to = lastLine > from ? lastLine : from;
     // Room for every line at once: a cell's JSON is at most 5 bytes per byte it takes with its
     // delimiter (an empty cell is `null,`), a line adds `[`, `]` and LF. Only the string path
     // (escapes) can write more, and it makes its own room.
     this.reserve = 8 * (to - from) + 64;
     this.room(this.reserve);
-    let out = this.out;
-    const { width, delim, kinds, nullLead, maxNull, textClass, quotedClass } = this;
-    const json = !this.csv;
     let pos = from;
     let taken = 0;
     while (pos < to) {
-      const o0 = this.o;
-      let o = o0;
-      let i = pos;
-      let c = 0;
-      let end = -1;
-      let fail = b[pos] === LF; // a blank line is the string path's to count
-      let unfinished = false;
-      if (!fail && json) out[o++] = 0x5b; // [
-      while (!fail) {
-        if (i >= to) {
-          // The line is cut after a delimiter (read no further: b may end here).
-          unfinished = true;
-          break;
-        }
-        const kind = kinds[c];
-        let j = i;
-        let x = 0;
-        let done = false;
-        // Integers and text, the common cells, are scanned, checked and copied in one pass here; any
-        // other cell, and any of these that may be null, padded or need an escape, goes to `cell`.
-        if (b[i] === QUOTE) {
-          // A quoted field: its content, `""` read as `"`, typed as the same text unquoted. A field
-          // that goes on past its line, or a closing quote with more after it, is papaparse's.
-          // Text is copied as it is scanned (`""` written as JSON's `\"`, or kept for CSV), and kept
-          // when it needs no other escape and is neither padded nor maybe a null value.
-          const text = kind === Kind.Text;
-          const o1 = o;
-          if (text && json) out[o++] = QUOTE;
-          let q = i + 1;
-          let escaped = false;
-          let plain = true;
-          for (;;) {
-            if (text) {
-              while (q < to) {
-                x = b[q];
-                const k = quotedClass[x];
-                if (k !== Byte.Plain) {
-                  if (k === Byte.End) break;
-                  plain = false;
-                }
-                out[o++] = x;
-                q++;
-              }
-            } else while (q < to && (x = b[q]) !== QUOTE && x !== LF) q++;
-            if (q + 1 < to && x === QUOTE && b[q + 1] === QUOTE) {
-              escaped = true;
-              if (text) {
-                out[o++] = json ? 0x5c : QUOTE;
-                out[o++] = QUOTE;
-              }
-              q += 2;
-              continue;
-            }
-            break;
-          }
-          j = q + 1;
-          if (j >= to) {
-            unfinished = true;
-            break;
-          }
-          // (A line of just `""` is a blank line to the string path.)
-          if (x === LF || ((x = b[j]) !== delim && x !== LF) || (x === LF && c === 0 && q === i + 1)) {
-            fail = true;
-            break;
-          }
-          const len = q - i - 1;
-          const c0 = b[i + 1];
-          const cl = b[q - 1];
-          if (text && plain && len > 0 && c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i + 1, q)) && (escaped ? !this.nullHasQuote : !(len <= maxNull && nullLead[c0] === 1))) {
-            if (json) out[o++] = QUOTE;
-            else o = this.csvText(o1, o, escaped, !escaped);
-          } else o = escaped ? this.escapedCell(b, i + 1, q, c, o1) : this.cell(b, i + 1, q, c, o1);
-          out = this.out;
-          if (o < 0) {
-            fail = true;
-            break;
-          }
-          done = true;
-        } else if (kind === Kind.Integer) {
-          // `-?[1-9]\d{0,14}` or `0`, ended by the delimiter or LF: copied as it is scanned.
-          const o1 = o;
-          const neg = b[j] === 45;
-          if (neg) {
-            j++;
-            out[o++] = 45;
-          }
-          const s = j;
-          let n = 0;
-          while (j < to) {
-            x = b[j];
-            const d = x - 48;
-            if (d < 0 || d > 9) break;
-            n = n * 10 + d;
-            out[o++] = x;
-            j++;
-          }
-          const len = j - s;
-          if (j < to && (x === delim || x === LF) && len > 0 && len <= 15 && (b[s] !== 48 || len === 1) && !(neg && n === 0) && !(j - i <= maxNull && nullLead[b[i]] === 1)) {
-            this.number(c, neg ? -n : n);
-            done = true;
-          } else o = o1;
-        } else if (kind >= Kind.DecimalDot && kind <= Kind.DateTime) {
-          // Decimals, and dates and datetimes in fixed layouts (ISO, dd/mm/yyyy), typed as they are
-          // scanned (their bytes read once); any other form of them is scanned below and goes to `cell`.
-          const o1 =
-            kind === Kind.DateTime ? this.dateTimeAt(b, i, to, c, o) : kind === Kind.Date ? this.dateAt(b, i, to, c, o) : this.decimalAt(b, i, to, c, o, kind === Kind.DecimalDot ? 46 : 44);
-          out = this.out;
-          if (o1 >= 0) {
-            o = o1;
-            j = this.at;
-            x = b[j];
-            done = true;
-          }
-        } else if (kind === Kind.Text) {
-          // Copied as it is, unless it needs an escape, is padded, or may be a null value.
-          const o1 = o;
-          let plain = true;
-          if (json) out[o++] = 0x22;
-          while (j < to) {
-            x = b[j];
-            const k = textClass[x];
-            if (k !== Byte.Plain) {
-              if (k === Byte.End) break;
-              plain = false;
-            }
-            out[o++] = x;
-            j++;
-          }
-          const len = j - i;
-          if (j < to && plain && len > 0) {
-            const c0 = b[i];
-            const cl = b[j - 1];
-            if (c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i, j)) && !(len <= maxNull && nullLead[c0] === 1)) {
-              if (json) out[o++] = 0x22;
-              else o = this.csvText(o1, o, false, delim !== COMMA);
-              done = true;
-            }
-          }
-          if (!done) o = o1;
-        }
-        if (!done) {
-          while (j < to && (x = b[j]) !== delim && x !== LF) j++;
-          if (j >= to) {
-            unfinished = true;
-            break;
-          }
-          o = this.cell(b, i, j, c, o);
-          out = this.out;
-          if (o < 0) {
-            fail = true;
-            break;
-          }
-        } else if (j >= to) {
-          unfinished = true;
-          break;
-        }
-        c++;
-        if (x === LF) {
-          end = j;
-          break;
-        }
-        if (c === width) {
-          fail = true; // too many fields
-          break;
-        }
-        out[o++] = 0x2c; // ,
-        i = j + 1;
-      }
-      if (unfinished) {
-        // The line does not end before `to`: not ours to finish.
-        this.o = o0;
-        this.undoLine();
+      const next = this.line(b, pos, to);
+      if (next < 0) {
+        this.declined = next === DECLINED;
         break;
       }
-      if (fail || c !== width || end - pos > this.maxFieldBytes) {
-        this.o = o0;
-        this.undoLine();
-        // Declined, if the line ends before `to`; otherwise it is not ours to finish yet.
-        if (end === -1) {
-          while (i < to && b[i] !== LF) i++;
-          if (i >= to) break;
-        }
-        this.declined = true;
-        break;
-      }
-      if (json) out[o++] = 0x5d; // ]
-      out[o++] = LF;
-      this.o = o;
-      this.commit();
       taken++;
-      pos = end + 1;
+      pos = next;
     }
     this.taken = taken;
     this.pending += taken;
     this.host.rowsIn += taken;
     this.host.rowsOut += taken;
     return pos;
+  }
+
+  /**
+   * The line at b[pos], typed and written at the output's end (cells on the byte path; any other
+   * cell by the string path): the start of the next line; DECLINED when the line is the string
+   * path's (a record), UNFINISHED when it does not end before `to`. Nothing is kept of a line
+   * that is not taken (its output and its statistics).
+   */
+  private line(b: Buffer, pos: number, to: number): number {
+    let out = this.out;
+    const { width, delim, kinds, nullLead, maxNull, textClass, quotedClass } = this;
+    const json = !this.csv;
+    const o0 = this.o;
+    let o = o0;
+    let i = pos;
+    let c = 0;
+    let end = -1;
+    let fail = b[pos] === LF; // a blank line is the string path's to count
+    let unfinished = false;
+    if (!fail && json) out[o++] = 0x5b; // [
+    while (!fail) {
+      if (i >= to) {
+        // The line is cut after a delimiter (read no further: b may end here).
+        unfinished = true;
+        break;
+      }
+      const kind = kinds[c];
+      let j = i;
+      let x = 0;
+      let done = false;
+      // Integers and text, the common cells, are scanned, checked and copied in one pass here; any
+      // other cell, and any of these that may be null, padded or need an escape, goes to `cell`.
+      if (b[i] === QUOTE) {
+        // A quoted field: its content, `""` read as `"`, typed as the same text unquoted. A field
+        // that goes on past its line, or a closing quote with more after it, is papaparse's.
+        // Text is copied as it is scanned (`""` written as JSON's `\"`, or kept for CSV), and kept
+        // when it needs no other escape and is neither padded nor maybe a null value.
+        const text = kind === Kind.Text;
+        const o1 = o;
+        if (text && json) out[o++] = QUOTE;
+        let q = i + 1;
+        let escaped = false;
+        let plain = true;
+        for (;;) {
+          if (text) {
+            while (q < to) {
+              x = b[q];
+              const k = quotedClass[x];
+              if (k !== Byte.Plain) {
+                if (k === Byte.End) break;
+                plain = false;
+              }
+              out[o++] = x;
+              q++;
+            }
+          } else while (q < to && (x = b[q]) !== QUOTE && x !== LF) q++;
+          if (q + 1 < to && x === QUOTE && b[q + 1] === QUOTE) {
+            escaped = true;
+            if (text) {
+              out[o++] = json ? 0x5c : QUOTE;
+              out[o++] = QUOTE;
+            }
+            q += 2;
+            continue;
+          }
+          break;
+        }
+        j = q + 1;
+        if (j >= to) {
+          unfinished = true;
+          break;
+        }
+        // (A line of just `""` is a blank line to the string path.)
+        if (x === LF || ((x = b[j]) !== delim && x !== LF) || (x === LF && c === 0 && q === i + 1)) {
+          fail = true;
+          break;
+        }
+        const len = q - i - 1;
+        const c0 = b[i + 1];
+        const cl = b[q - 1];
+        if (text && plain && len > 0 && c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i + 1, q)) && (escaped ? !this.nullHasQuote : !(len <= maxNull && nullLead[c0] === 1))) {
+          if (json) out[o++] = QUOTE;
+          else o = this.csvText(o1, o, escaped, !escaped);
+        } else o = escaped ? this.escapedCell(b, i + 1, q, c, o1) : this.cell(b, i + 1, q, c, o1);
+        out = this.out;
+        if (o < 0) {
+          fail = true;
+          break;
+        }
+        done = true;
+      } else if (kind === Kind.Integer) {
+        // `-?[1-9]\d{0,14}` or `0`, ended by the delimiter or LF: copied as it is scanned.
+        const o1 = o;
+        const neg = b[j] === 45;
+        if (neg) {
+          j++;
+          out[o++] = 45;
+        }
+        const s = j;
+        let n = 0;
+        while (j < to) {
+          x = b[j];
+          const d = x - 48;
+          if (d < 0 || d > 9) break;
+          n = n * 10 + d;
+          out[o++] = x;
+          j++;
+        }
+        const len = j - s;
+        if (j < to && (x === delim || x === LF) && len > 0 && len <= 15 && (b[s] !== 48 || len === 1) && !(neg && n === 0) && !(j - i <= maxNull && nullLead[b[i]] === 1)) {
+          this.number(c, neg ? -n : n);
+          done = true;
+        } else o = o1;
+      } else if (kind >= Kind.DecimalDot && kind <= Kind.DateTime) {
+        // Decimals, and dates and datetimes in fixed layouts (ISO, dd/mm/yyyy), typed as they are
+        // scanned (their bytes read once); any other form of them is scanned below and goes to `cell`.
+        const o1 =
+          kind === Kind.DateTime ? this.dateTimeAt(b, i, to, c, o) : kind === Kind.Date ? this.dateAt(b, i, to, c, o) : this.decimalAt(b, i, to, c, o, kind === Kind.DecimalDot ? 46 : 44);
+        out = this.out;
+        if (o1 >= 0) {
+          o = o1;
+          j = this.at;
+          x = b[j];
+          done = true;
+        }
+      } else if (kind === Kind.Text) {
+        // Copied as it is, unless it needs an escape, is padded, or may be a null value.
+        const o1 = o;
+        let plain = true;
+        if (json) out[o++] = 0x22;
+        while (j < to) {
+          x = b[j];
+          const k = textClass[x];
+          if (k !== Byte.Plain) {
+            if (k === Byte.End) break;
+            plain = false;
+          }
+          out[o++] = x;
+          j++;
+        }
+        const len = j - i;
+        if (j < to && plain && len > 0) {
+          const c0 = b[i];
+          const cl = b[j - 1];
+          if (c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i, j)) && !(len <= maxNull && nullLead[c0] === 1)) {
+            if (json) out[o++] = 0x22;
+            else o = this.csvText(o1, o, false, delim !== COMMA);
+            done = true;
+          }
+        }
+        if (!done) o = o1;
+      }
+      if (!done) {
+        while (j < to && (x = b[j]) !== delim && x !== LF) j++;
+        if (j >= to) {
+          unfinished = true;
+          break;
+        }
+        o = this.cell(b, i, j, c, o);
+        out = this.out;
+        if (o < 0) {
+          fail = true;
+          break;
+        }
+      } else if (j >= to) {
+        unfinished = true;
+        break;
+      }
+      c++;
+      if (x === LF) {
+        end = j;
+        break;
+      }
+      if (c === width) {
+        fail = true; // too many fields
+        break;
+      }
+      out[o++] = 0x2c; // ,
+      i = j + 1;
+    }
+    if (unfinished) {
+      // The line does not end before `to`: not ours to finish.
+      this.o = o0;
+      this.undoLine();
+      return UNFINISHED;
+    }
+    if (fail || c !== width || end - pos > this.maxFieldBytes) {
+      this.o = o0;
+      this.undoLine();
+      // Declined, if the line ends before `to`; otherwise it is not ours to finish yet.
+      if (end === -1) {
+        while (i < to && b[i] !== LF) i++;
+        if (i >= to) return UNFINISHED;
+      }
+      return DECLINED;
+    }
+    if (json) out[o++] = 0x5d; // ]
+    out[o++] = LF;
+    this.o = o;
+    this.commit();
+    return end + 1;
   }
 
   /** A number in column c (integers, decimals, dates as yyyymmdd, datetimes as epoch milliseconds): its min and max. */
