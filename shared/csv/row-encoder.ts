@@ -124,6 +124,8 @@ export class RowEncoder implements LineSink {
   private input?: Buffer;
   private inView = viewOf(this.out);
   private o = 0;
+  /** Whether the text `copyText` last copied needed no escape. */
+  private plain = true;
   /** Where the cell typed by one of the `…At` methods ended (its delimiter or LF). */
   private at = 0;
   /** Bytes kept free for the rest of the slice being encoded (see lines). */
@@ -334,16 +336,11 @@ export class RowEncoder implements LineSink {
         let plain = true;
         for (;;) {
           if (text) {
-            while (q < to) {
-              x = b[q];
-              const k = quotedClass[x];
-              if (k !== Byte.Plain) {
-                if (k === Byte.End) break;
-                plain = false;
-              }
-              out[o++] = x;
-              q++;
-            }
+            const end = this.copyText(b, q, to, out, o, quotedClass);
+            o += end - q;
+            q = end;
+            plain &&= this.plain;
+            x = q < to ? b[q] : 0;
           } else while (q < to && (x = b[q]) !== QUOTE && x !== LF) q++;
           if (q + 1 < to && x === QUOTE && b[q + 1] === QUOTE) {
             escaped = true;
@@ -367,9 +364,7 @@ export class RowEncoder implements LineSink {
           break;
         }
         const len = q - i - 1;
-        const c0 = b[i + 1];
-        const cl = b[q - 1];
-        if (text && plain && len > 0 && c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i + 1, q)) && (escaped ? !this.nullHasQuote : !(len <= maxNull && nullLead[c0] === 1))) {
+        if (text && plain && len > 0 && unpadded(b, i + 1, q) && (escaped ? !this.nullHasQuote : !(len <= maxNull && nullLead[b[i + 1]] === 1))) {
           if (json) out[o++] = QUOTE;
           else o = this.csvText(o1, o, escaped, !escaped);
         } else o = escaped ? this.escapedCell(b, i + 1, q, c, o1) : this.cell(b, i + 1, q, c, o1);
@@ -417,27 +412,15 @@ export class RowEncoder implements LineSink {
       } else if (kind === Kind.Text) {
         // Copied as it is, unless it needs an escape, is padded, or may be a null value.
         const o1 = o;
-        let plain = true;
         if (json) out[o++] = 0x22;
-        while (j < to) {
-          x = b[j];
-          const k = textClass[x];
-          if (k !== Byte.Plain) {
-            if (k === Byte.End) break;
-            plain = false;
-          }
-          out[o++] = x;
-          j++;
-        }
+        j = this.copyText(b, i, to, out, o, textClass);
+        o += j - i;
+        x = j < to ? b[j] : 0;
         const len = j - i;
-        if (j < to && plain && len > 0) {
-          const c0 = b[i];
-          const cl = b[j - 1];
-          if (c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, i, j)) && !(len <= maxNull && nullLead[c0] === 1)) {
-            if (json) out[o++] = 0x22;
-            else o = this.csvText(o1, o, false, delim !== COMMA);
-            done = true;
-          }
+        if (j < to && this.plain && len > 0 && unpadded(b, i, j) && !(len <= maxNull && nullLead[b[i]] === 1)) {
+          if (json) out[o++] = 0x22;
+          else o = this.csvText(o1, o, false, delim !== COMMA);
+          done = true;
         }
         if (!done) o = o1;
       }
@@ -490,6 +473,27 @@ export class RowEncoder implements LineSink {
     this.o = o;
     this.commit();
     return end + 1;
+  }
+
+  /**
+   * Text from b[a] copied to out at o up to the first byte of class End in `classes` (or `to`): that
+   * byte's position. `plain` says whether no byte on the way needed an escape.
+   */
+  private copyText(b: Buffer, a: number, to: number, out: Buffer, o: number, classes: Uint8Array): number {
+    let plain = true;
+    let j = a;
+    while (j < to) {
+      const x = b[j];
+      const k = classes[x];
+      if (k !== Byte.Plain) {
+        if (k === Byte.End) break;
+        plain = false;
+      }
+      out[o++] = x;
+      j++;
+    }
+    this.plain = plain;
+    return j;
   }
 
   /** A number in column c (integers, decimals, dates as yyyymmdd, datetimes as epoch milliseconds): its min and max. */
@@ -553,11 +557,9 @@ export class RowEncoder implements LineSink {
       if (!this.emptyIsNull) return this.byString(b, a, z, c, o);
       return this.writeNull(c, o);
     }
-    const c0 = b[a];
-    const cl = b[z - 1];
     // Padding (the string path trims it, or sees a null value under it), or a non-ASCII space.
-    if (c0 <= 32 || cl <= 32 || (c0 >= 0x80 && SPACE_LEAD[c0] === 1) || (cl >= 0x80 && endsInSpace(b, a, z))) return this.byString(b, a, z, c, o);
-    if (len <= this.maxNull && this.nullLead[c0] === 1 && this.isNullValue(b, a, len)) return this.writeNull(c, o);
+    if (!unpadded(b, a, z)) return this.byString(b, a, z, c, o);
+    if (len <= this.maxNull && this.nullLead[b[a]] === 1 && this.isNullValue(b, a, len)) return this.writeNull(c, o);
     switch (this.kinds[c]) {
       case Kind.Text:
         return this.plainText(b, a, z, c, o);
@@ -627,7 +629,7 @@ export class RowEncoder implements LineSink {
    * other type, or text that needs another escape or may be a null value, by the string path.
    */
   private escapedCell(b: Buffer, a: number, z: number, c: number, o: number): number {
-    if (this.kinds[c] !== Kind.Text || this.nullHasQuote || b[a] <= 32 || b[z - 1] <= 32 || SPACE_LEAD[b[a]] === 1 || (b[z - 1] >= 0x80 && endsInSpace(b, a, z))) {
+    if (this.kinds[c] !== Kind.Text || this.nullHasQuote || !unpadded(b, a, z)) {
       return this.byValue(b.toString('utf8', a, z).replaceAll('""', '"'), c, o);
     }
     const out = this.out;
@@ -1129,6 +1131,13 @@ function kindOf(t: ColumnTyping): Kind {
 }
 
 /** Whether the last character of b[a, z) (non-ASCII) may be a space String.prototype.trim removes. */
+/** Whether b[a, z) (not empty) has nothing the string path trims at either end: no space or control byte, no non-ASCII space. */
+function unpadded(b: Buffer, a: number, z: number): boolean {
+  const c0 = b[a];
+  const cl = b[z - 1];
+  return c0 > 32 && cl > 32 && !(c0 >= 0x80 && SPACE_LEAD[c0] === 1) && !(cl >= 0x80 && endsInSpace(b, a, z));
+}
+
 function endsInSpace(b: Buffer, a: number, z: number): boolean {
   let k = z - 1;
   while (k > a && (b[k] & 0xc0) === 0x80) k--;
