@@ -36,8 +36,11 @@ export async function followFile(stack: RunningStack, s3: Storage, key: string, 
   if (tty) process.stderr.write('\r\x1b[K');
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const out = (s: string) => process.stdout.write(s + '\n');
-  // Identical bytes finished before this upload: nothing ran now; what follows is that earlier run.
-  const earlier = Date.parse(done.finishedAt) < started - 1000;
+  // Identical bytes finished before this upload began: nothing ran now; what follows is that
+  // earlier run. A run this upload started cannot finish before it began, and the local stack's
+  // processes share this machine's clock: no margin (a 1 s margin called a re-upload that came
+  // within a second of the earlier run's end a new run).
+  const earlier = Date.parse(done.finishedAt) < started;
   const head = (mark: string, status: string, rest = '') =>
     out(earlier ? `= ${key}  already ${status} at ${done!.finishedAt} (identical bytes): nothing to do now${rest}. Run it again with: npm run reprocess -- ${key}` : `${mark} ${key}  ${status} in ${secs} s${rest}`);
   if (done.outcome === 'failed') {
