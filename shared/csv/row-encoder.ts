@@ -336,9 +336,9 @@ export class RowEncoder implements LineSink {
         let plain = true;
         for (;;) {
           if (text) {
-            const end = this.copyText(b, q, to, out, o, quotedClass);
-            o += end - q;
-            q = end;
+            const stop = this.copyText(b, q, to, out, o, quotedClass);
+            o += stop - q;
+            q = stop;
             plain &&= this.plain;
             x = q < to ? b[q] : 0;
           } else while (q < to && (x = b[q]) !== QUOTE && x !== LF) q++;
