@@ -8,12 +8,16 @@
  *   OVERLAP_RUNS (default 3) fresh stacks, the two interleaved (one run on this machine moves
  *   by ±15%);
  * - a 1,000-row file uploaded right after a large `mixed` file (OVERLAP_BIG_MB, default 1000):
- *   its upload to its outcome (goal: within 2 s).
+ *   its upload to its outcome (goal: within 2 s);
+ * - where the 50 files' extra time goes: the CPU seconds of each process (the functions, and this
+ *   one: the embedded S3, the gateway and the bridge) in the best run of each measure, and how
+ *   busy the machine's cores were.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { versionId } from '../shared/lifecycle/index.js';
 import { lifecycleOf, startTestStack, waitFor, type TestStack } from '../test/helpers.js';
+import { countStackCpu, type StackCpu } from './cpu.js';
 import { generateShape } from './shapes.js';
 
 const OUT = 'bench/out';
@@ -21,11 +25,16 @@ const BIG_MB = Number(process.env.OVERLAP_BIG_MB ?? 1000);
 const ENV = { POWERBI_ENABLED: 'false', LOG_LEVEL: 'error' };
 
 const RUNS = Number(process.env.OVERLAP_RUNS ?? 3);
+/** The 1M rows as this many files in the second measure. */
+const MANY_FILES = 50;
 
 export interface OverlapRun {
   /** Each run's seconds, in the order run. */
   oneFileRuns: number[];
   manyFilesRuns: number[];
+  /** The CPU each process used in each of those runs, in the same order. */
+  oneFileCpu: StackCpu[];
+  manyFilesCpu: StackCpu[];
   bigFileMB: number;
   bigFileSeconds: number;
   smallFileSeconds: number;
@@ -66,13 +75,22 @@ async function withStack<T>(run: (t: TestStack) => Promise<T>): Promise<T> {
 
 const put = (t: TestStack, key: string, body: Buffer) => t.s3.putObject('incoming', key, body, body.length).then((r) => ({ key, etag: r.etag }));
 
+/** Files uploaded at once to a fresh stack: the seconds to their last outcome, and the CPU each process used meanwhile. */
+function measured(files: { key: string; body: Buffer }[]): Promise<{ seconds: number; cpu: StackCpu }> {
+  return withStack(async (t) => {
+    const cpu = countStackCpu(t);
+    const seconds = await outcomesOf(t, Date.now(), files.map((f) => put(t, f.key, f.body)));
+    return { seconds, cpu: cpu() };
+  });
+}
+
 export async function runOverlap(): Promise<OverlapRun> {
-  const { whole, parts } = await mixedRows(1_000_000, 50);
-  const oneFileRuns: number[] = [];
-  const manyFilesRuns: number[] = [];
+  const { whole, parts } = await mixedRows(1_000_000, MANY_FILES);
+  const one: { seconds: number; cpu: StackCpu }[] = [];
+  const many: { seconds: number; cpu: StackCpu }[] = [];
   for (let i = 0; i < RUNS; i++) {
-    oneFileRuns.push(await withStack((t) => outcomesOf(t, Date.now(), [put(t, 'one/whole.csv', whole)])));
-    manyFilesRuns.push(await withStack((t) => outcomesOf(t, Date.now(), parts.map((p, i) => put(t, `many/part-${i}.csv`, p)))));
+    one.push(await measured([{ key: 'one/whole.csv', body: whole }]));
+    many.push(await measured(parts.map((body, i) => ({ key: `many/part-${i}.csv`, body }))));
   }
   const bigPath = join(OUT, `mixed-${BIG_MB}MB.csv`);
   await generateShape('mixed', bigPath, BIG_MB * 1e6);
@@ -86,7 +104,7 @@ export async function runOverlap(): Promise<OverlapRun> {
     const bigFileSeconds = await outcomesOf(t, started, [Promise.resolve({ key: 'big/large.csv', etag: bigEtag })]);
     return { smallFileSeconds, bigFileSeconds };
   });
-  return { oneFileRuns, manyFilesRuns, bigFileMB: statSync(bigPath).size / 1e6, bigFileSeconds, smallFileSeconds };
+  return { oneFileRuns: one.map((r) => r.seconds), manyFilesRuns: many.map((r) => r.seconds), oneFileCpu: one.map((r) => r.cpu), manyFilesCpu: many.map((r) => r.cpu), bigFileMB: statSync(bigPath).size / 1e6, bigFileSeconds, smallFileSeconds };
 }
 
 export function overlapTable(r: OverlapRun): string {
@@ -100,7 +118,24 @@ export function overlapTable(r: OverlapRun): string {
     `| the same rows as 50 × 20,000-row files uploaded at once: first upload → last outcome | ${best(r.manyFilesRuns).toFixed(1)} (${each(r.manyFilesRuns)}): ${(best(r.manyFilesRuns) / best(r.oneFileRuns)).toFixed(2)}× best to best, ${(median(r.manyFilesRuns) / median(r.oneFileRuns)).toFixed(2)}× median to median | ≤ 1.1× |`,
     `| a ${r.bigFileMB.toFixed(0)} MB mixed file: upload start → outcome | ${r.bigFileSeconds.toFixed(1)} | – |`,
     `| a 1,000-row file uploaded right after it: upload → outcome | ${r.smallFileSeconds.toFixed(1)} | ≤ 2 s |`,
+    '',
+    cpuLine(r),
   ].join('\n');
+}
+
+/** Where the 50 files' extra time goes: each process's CPU seconds in the best run of each measure. */
+function cpuLine(r: OverlapRun): string {
+  const bestOf = (runs: number[], cpu: StackCpu[]) => cpu[runs.indexOf(Math.min(...runs))];
+  const one = bestOf(r.oneFileRuns, r.oneFileCpu);
+  const many = bestOf(r.manyFilesRuns, r.manyFilesCpu);
+  const total = (c: StackCpu) => c.stack + Object.values(c.functions).reduce((a, b) => a + b, 0);
+  const pair = (a: number, b: number) => `${a.toFixed(1)} → ${b.toFixed(1)}`;
+  const parts = [`the embedded S3, gateway and bridge (one process) ${pair(one.stack, many.stack)}`, ...Object.keys(one.functions).map((f) => `${f} ${pair(one.functions[f], many.functions[f])}`)];
+  const perFile = ((total(many) - total(one)) / MANY_FILES) * 1000;
+  return (
+    `CPU seconds in the best run of each, one file → ${MANY_FILES} files (/proc): ${parts.join(', ')}; all ${pair(total(one), total(many))}, ` +
+    `${perFile.toFixed(0)} ms more a file; the machine's cores busy ${(100 * one.machineBusy).toFixed(0)}% → ${(100 * many.machineBusy).toFixed(0)}% of the time.`
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

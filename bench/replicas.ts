@@ -10,10 +10,10 @@
  * REPLICAS_LATENCY_MS: the stand-in answers each POST after that long (Power BI's own time; with
  * one request in flight per file, a file alone then sends fewer than 5 a second).
  */
-import { readFileSync } from 'node:fs';
 import { startEmulator } from '../dev/powerbi/server.js';
 import { versionId } from '../shared/lifecycle/index.js';
 import { lifecycleOf, startTestStack, waitFor } from '../test/helpers.js';
+import { cpuSecondsOf } from './cpu.js';
 
 const FILES = Number(process.env.REPLICAS_FILES ?? 20);
 const ROWS = Number(process.env.REPLICAS_ROWS ?? 5_000);
@@ -37,16 +37,6 @@ export interface ReplicaRun {
   smallFileSeconds: number;
   /** CPU seconds of the busiest publish replica over the run (Linux /proc). */
   publishCpuSeconds: number;
-}
-
-/** A process's CPU time so far, user and system (/proc/<pid>/stat, in clock ticks of 10 ms). */
-function cpuSecondsOf(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 export async function runReplicas(replicas: number, targets: number, opts: { podLimits?: boolean } = {}): Promise<ReplicaRun> {
